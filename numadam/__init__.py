@@ -1,0 +1,17 @@
+"""numadam: the Adam family of optimizers as fused Numba kernels.
+
+``numadam.minimize(fun, jac, x0, method="adamw")`` minimises with SciPy's
+conventions; ``numadam.Adam(x)`` and friends are stateful optimizers for
+your own loop.  Importing numadam compiles nothing: each kernel compiles on
+first use (and is cached on disk).
+"""
+from ._methods import METHODS, show_options
+from ._minimize import STATUS_MESSAGES, minimize
+from ._optimizers import (SGD, Adagrad, Adam, Adamax, AdamW, AMSGrad, NAdam,
+                          Optimizer, RAdam, RMSprop)
+
+__version__ = "0.1.0"
+
+__all__ = ["minimize", "show_options", "METHODS", "STATUS_MESSAGES",
+           "Optimizer", "Adam", "AdamW", "AMSGrad", "Adamax", "NAdam", "RAdam",
+           "SGD", "RMSprop", "Adagrad", "__version__"]

@@ -1,0 +1,147 @@
+"""Per-element update rules, one small function per method.
+
+Each function takes the old values of one parameter, its gradient and its
+state, plus the step's scalars, and returns the new values.  They are
+``@njit(inline="always")`` so that the CPU loops in :mod:`numadam._kernels.cpu`
+(and the CUDA kernels of a later release) compile them into their bodies with
+no call: each method's arithmetic is written once, here.
+
+Conventions shared by every function:
+
+* every scalar argument already has the parameter's dtype (the loops cast the
+  host's float64 scalars once, outside the element loop), so float32 code
+  stays float32: there is no float literal in this module;
+* ``gsign`` is ``-1`` for ``maximize=True`` and ``+1`` otherwise;
+* ``wd`` is the coupled (L2) weight decay added to the gradient, ``0`` when
+  the decay is decoupled or absent;
+* ``decay`` is the decoupled factor ``1 - lr * weight_decay`` applied to the
+  parameter first, ``1`` when the decay is coupled or absent.
+
+The formulas follow ``ALGORITHMS.md`` (torch.optim's semantics).
+"""
+import math
+
+from numba import njit
+
+_inline = njit(inline="always")
+
+
+@_inline
+def grad_in(x, g, gsign, wd):
+    """The gradient a method sees: maximize's sign, then coupled L2 decay."""
+    return gsign * g + wd * x
+
+
+@_inline
+def adam(x, g, m, v, gsign, wd, decay, b1, c1, b2, c2, step_size, inv_sbc2, eps):
+    """Adam / AdamW: ``x -= (lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps)``."""
+    g = grad_in(x, g, gsign, wd)
+    x = x * decay
+    m = b1 * m + c1 * g
+    v = b2 * v + c2 * g * g
+    x = x - step_size * m / (math.sqrt(v) * inv_sbc2 + eps)
+    return x, m, v
+
+
+@_inline
+def adam_amsgrad(x, g, m, v, vmax, gsign, wd, decay, b1, c1, b2, c2, step_size,
+                 inv_sbc2, eps):
+    """AMSGrad: Adam with the running maximum of the raw ``v`` (torch)."""
+    g = grad_in(x, g, gsign, wd)
+    x = x * decay
+    m = b1 * m + c1 * g
+    v = b2 * v + c2 * g * g
+    vmax = max(vmax, v)
+    x = x - step_size * m / (math.sqrt(vmax) * inv_sbc2 + eps)
+    return x, m, v, vmax
+
+
+@_inline
+def adamax(x, g, m, u, gsign, wd, decay, b1, c1, b2, step_size, eps):
+    """Adamax: infinity-norm second moment ``u = max(b2*u, |g| + eps)``."""
+    g = grad_in(x, g, gsign, wd)
+    x = x * decay
+    m = b1 * m + c1 * g
+    u = max(b2 * u, abs(g) + eps)
+    x = x - step_size * m / u
+    return x, m, u
+
+
+@_inline
+def nadam(x, g, m, v, gsign, wd, decay, b1, c1, b2, c2, inv_bc2, eps, coef_g,
+          coef_m):
+    """NAdam (torch's form): ``coef_g`` and ``coef_m`` carry the mu products."""
+    g = grad_in(x, g, gsign, wd)
+    x = x * decay
+    m = b1 * m + c1 * g
+    v = b2 * v + c2 * g * g
+    denom = math.sqrt(v * inv_bc2) + eps
+    x = x - coef_g * g / denom
+    x = x - coef_m * m / denom
+    return x, m, v
+
+
+@_inline
+def radam(x, g, m, v, gsign, wd, decay, b1, c1, b2, c2, lr_bc1, rectified,
+          rect_sbc2, eps):
+    """RAdam (torch's form); ``rect_sbc2 = r * sqrt(bc2)`` when rectified."""
+    g = grad_in(x, g, gsign, wd)
+    x = x * decay
+    m = b1 * m + c1 * g
+    v = b2 * v + c2 * g * g
+    if rectified:
+        x = x - lr_bc1 * m * rect_sbc2 / (math.sqrt(v) + eps)
+    else:
+        x = x - lr_bc1 * m
+    return x, m, v
+
+
+@_inline
+def sgd(x, g, gsign, wd, lr):
+    """Plain SGD (no momentum buffer)."""
+    g = grad_in(x, g, gsign, wd)
+    return x - lr * g
+
+
+@_inline
+def sgd_momentum(x, g, b, gsign, wd, lr, mom_b, c_g, nesterov, momentum):
+    """SGD with momentum; step 1 passes ``mom_b = 0, c_g = 1`` so ``b = g``."""
+    g = grad_in(x, g, gsign, wd)
+    b = mom_b * b + c_g * g
+    if nesterov:
+        d = g + momentum * b
+    else:
+        d = b
+    return x - lr * d, b
+
+
+@_inline
+def rmsprop(x, g, v, gbar, buf, gsign, wd, lr, alpha, c_a, eps, centered,
+            use_momentum, momentum):
+    """RMSprop, optionally centered and with momentum.
+
+    ``gbar`` is only read and written when ``centered``, ``buf`` only when
+    ``use_momentum``; the loops pass the parameter's own value otherwise.
+    """
+    g = grad_in(x, g, gsign, wd)
+    v = alpha * v + c_a * g * g
+    if centered:
+        gbar = alpha * gbar + c_a * g
+        denom = math.sqrt(v - gbar * gbar) + eps
+    else:
+        denom = math.sqrt(v) + eps
+    if use_momentum:
+        buf = momentum * buf + g / denom
+        x = x - lr * buf
+    else:
+        x = x - lr * g / denom
+    return x, v, gbar, buf
+
+
+@_inline
+def adagrad(x, g, s, gsign, wd, clr, eps):
+    """Adagrad: ``S += g*g; x -= clr * g / (sqrt(S) + eps)``."""
+    g = grad_in(x, g, gsign, wd)
+    s = s + g * g
+    x = x - clr * g / (math.sqrt(s) + eps)
+    return x, s

@@ -1,0 +1,461 @@
+"""The method registry: name -> defaults, validation, state, per-step scalars.
+
+Each method is one :class:`Method` instance in :data:`METHODS`.  An entry says
+which options the method takes (torch.optim's keyword names and defaults),
+how to check them, which state arrays it keeps, which fused kernel of
+:mod:`numadam._kernels.cpu` runs its step, and how to compute that kernel's
+step-dependent scalars (bias corrections, NAdam's mu products, RAdam's rho)
+once per step, in float64, on the host.  Adding a method means one entry here,
+one per-element function in ``_kernels/_math.py`` and one loop in
+``_kernels/cpu.py``.
+"""
+import math
+import numbers
+
+import numpy as np
+
+from . import _kernels
+
+__all__ = ["METHODS", "Method", "get_method", "show_options"]
+
+
+# --------------------------------------------------------------------------
+# option checks: each returns the normalised value or raises naming the option
+# --------------------------------------------------------------------------
+def _real(name, value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"option {name!r} must be a real number; got {value!r} "
+                        f"of type {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"option {name!r} must be finite; got {value}")
+    return value
+
+
+def _positive(name, value):
+    value = _real(name, value)
+    if value <= 0:
+        raise ValueError(f"option {name!r} must be > 0; got {value}")
+    return value
+
+
+def _nonnegative(name, value):
+    value = _real(name, value)
+    if value < 0:
+        raise ValueError(f"option {name!r} must be >= 0; got {value}")
+    return value
+
+
+def _unit(name, value):
+    """A coefficient in [0, 1)."""
+    value = _real(name, value)
+    if not 0 <= value < 1:
+        raise ValueError(f"option {name!r} must be in [0, 1); got {value}")
+    return value
+
+
+def _closed_unit(name, value):
+    value = _real(name, value)
+    if not 0 <= value <= 1:
+        raise ValueError(f"option {name!r} must be in [0, 1]; got {value}")
+    return value
+
+
+def _flag(name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"option {name!r} must be True or False; got {value!r}")
+    return bool(value)
+
+
+def _betas(name, value):
+    try:
+        b1, b2 = value
+    except (TypeError, ValueError):
+        raise TypeError(f"option {name!r} must be a pair (beta1, beta2); "
+                        f"got {value!r}") from None
+    return (_unit(f"{name}[0]", b1), _unit(f"{name}[1]", b2))
+
+
+_CHECKS = {
+    "lr": _positive,
+    "betas": _betas,
+    "eps": _positive,
+    "weight_decay": _nonnegative,
+    "amsgrad": _flag,
+    "maximize": _flag,
+    "decoupled_weight_decay": _flag,
+    "momentum": _unit,
+    "dampening": _closed_unit,
+    "nesterov": _flag,
+    "alpha": _unit,
+    "centered": _flag,
+    "lr_decay": _nonnegative,
+    "initial_accumulator_value": _nonnegative,
+    "momentum_decay": _nonnegative,
+}
+
+_DESCRIPTIONS = {
+    "lr": "learning rate (step size)",
+    "betas": "decay rates of the first and second moment estimates, each in [0, 1)",
+    "eps": "term added to the denominator for numerical stability, > 0",
+    "weight_decay": "weight decay coefficient, >= 0",
+    "amsgrad": "use the running maximum of the second moment (AMSGrad)",
+    "maximize": "maximize the objective instead of minimizing",
+    "decoupled_weight_decay": "decay the parameters directly (AdamW-style) "
+                              "instead of adding an L2 term to the gradient",
+    "momentum": "momentum factor, in [0, 1)",
+    "dampening": "dampening of the momentum, in [0, 1]",
+    "nesterov": "use Nesterov momentum (needs momentum > 0 and dampening 0)",
+    "alpha": "smoothing constant of the squared-gradient average, in [0, 1)",
+    "centered": "normalise by the estimated variance of the gradient",
+    "lr_decay": "learning-rate decay: lr / (1 + (t - 1) * lr_decay)",
+    "initial_accumulator_value": "starting value of the sum of squares, >= 0",
+    "momentum_decay": "NAdam's momentum decay psi, >= 0",
+}
+
+
+class Method:
+    """One optimisation method: options, state, kernel and per-step scalars.
+
+    Subclasses implement :meth:`state_names`, :meth:`kernel` and
+    :meth:`scalars`; instances are listed in :data:`METHODS`.
+    """
+
+    def __init__(self, name, title, defaults, reference, fixed=None):
+        self.name = name
+        self.title = title
+        self.defaults = dict(defaults)
+        self.reference = reference
+        #: options this method sets itself (e.g. adamw's decoupled decay)
+        self.fixed = dict(fixed or {})
+
+    # -- options --------------------------------------------------------
+    def resolve(self, options):
+        """Defaults overlaid with ``options``, every value checked.
+
+        Raises ``TypeError`` for an option this method does not take and
+        ``ValueError`` / ``TypeError`` for a value out of its range.
+        """
+        unknown = [k for k in options if k not in self.defaults]
+        if unknown:
+            known = sorted(_CHECKS) + ["maxiter", "gtol"]
+            kind = ("is not an option of" if unknown[0] in known
+                    else "is not a known option; valid options of")
+            raise TypeError(
+                f"{unknown[0]!r} {kind} method {self.name!r}; it takes "
+                f"{', '.join(sorted(self.defaults))}")
+        opts = dict(self.defaults)
+        opts.update(options)
+        for key, value in opts.items():
+            opts[key] = _CHECKS[key](key, value)
+        opts.update(self.fixed)
+        self.check(opts)
+        return opts
+
+    def check(self, opts):
+        """Checks that involve several options (none by default)."""
+
+    # -- state ----------------------------------------------------------
+    def state_names(self, opts):
+        """Names of the per-parameter state arrays (torch's names)."""
+        raise NotImplementedError
+
+    def init_state(self, opts, flat):
+        """Fresh state arrays (zeros) shaped like the flat parameters."""
+        return {name: np.zeros_like(flat) for name in self.state_names(opts)}
+
+    def init_host(self, opts):
+        """Scalar state kept on the host (NAdam's mu product)."""
+        return {}
+
+    # -- the step -------------------------------------------------------
+    def kernel(self, opts):
+        """The :class:`numadam._kernels.cpu.KernelPair` running the step.
+
+        The kernel module (and numba) is imported here, on first use, so that
+        ``import numadam`` stays fast.
+        """
+        raise NotImplementedError
+
+    def kernel_arrays(self, opts, state, flat):
+        """The state arrays in the order the kernel takes them."""
+        return tuple(state[name] for name in self.state_names(opts))
+
+    def scalars(self, opts, t, lr, host):
+        """Step ``t``'s scalar arguments of the kernel, as Python floats."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _prologue(opts, lr, decoupled):
+        """(gsign, coupled wd, decoupled factor) shared by every method."""
+        wd = opts["weight_decay"]
+        gsign = -1.0 if opts["maximize"] else 1.0
+        if decoupled:
+            return gsign, 0.0, 1.0 - lr * wd
+        return gsign, wd, 1.0
+
+    # -- documentation --------------------------------------------------
+    def options_doc(self):
+        """One line per option: name, default and meaning."""
+        lines = [f"{self.name}: {self.title}", f"    {self.reference}"]
+        for key, default in self.defaults.items():
+            lines.append(f"    {key} = {default!r}: {_DESCRIPTIONS[key]}")
+        for key, value in self.fixed.items():
+            lines.append(f"    ({key} is always {value!r} for this method)")
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return f"<numadam method {self.name!r}>"
+
+
+_BETAS = (0.9, 0.999)
+
+
+class _AdamFamily(Method):
+    def state_names(self, opts):
+        names = ("exp_avg", "exp_avg_sq")
+        return names + ("max_exp_avg_sq",) if opts["amsgrad"] else names
+
+    def kernel(self, opts):
+        k = _kernels.load_cpu()
+        return k.ADAM_AMSGRAD if opts["amsgrad"] else k.ADAM
+
+    def scalars(self, opts, t, lr, host):
+        b1, b2 = opts["betas"]
+        gsign, wd, decay = self._prologue(opts, lr, opts["decoupled_weight_decay"])
+        bc1 = 1.0 - b1 ** t
+        bc2 = 1.0 - b2 ** t
+        return (gsign, wd, decay, b1, 1.0 - b1, b2, 1.0 - b2, lr / bc1,
+                1.0 / math.sqrt(bc2), opts["eps"])
+
+
+class _Adamax(Method):
+    def state_names(self, opts):
+        return ("exp_avg", "exp_inf")
+
+    def kernel(self, opts):
+        return _kernels.load_cpu().ADAMAX
+
+    def scalars(self, opts, t, lr, host):
+        b1, b2 = opts["betas"]
+        gsign, wd, decay = self._prologue(opts, lr, False)
+        return (gsign, wd, decay, b1, 1.0 - b1, b2, lr / (1.0 - b1 ** t),
+                opts["eps"])
+
+
+class _NAdam(Method):
+    def state_names(self, opts):
+        return ("exp_avg", "exp_avg_sq")
+
+    def init_host(self, opts):
+        return {"mu_product": 1.0}
+
+    def kernel(self, opts):
+        return _kernels.load_cpu().NADAM
+
+    def scalars(self, opts, t, lr, host):
+        b1, b2 = opts["betas"]
+        psi = opts["momentum_decay"]
+        gsign, wd, decay = self._prologue(opts, lr, opts["decoupled_weight_decay"])
+        mu = b1 * (1.0 - 0.5 * 0.96 ** (t * psi))
+        mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi))
+        mu_product = host["mu_product"] * mu
+        host["mu_product"] = mu_product
+        coef_g = lr * (1.0 - mu) / (1.0 - mu_product)
+        coef_m = lr * mu_next / (1.0 - mu_product * mu_next)
+        return (gsign, wd, decay, b1, 1.0 - b1, b2, 1.0 - b2,
+                1.0 / (1.0 - b2 ** t), opts["eps"], coef_g, coef_m)
+
+
+class _RAdam(Method):
+    def state_names(self, opts):
+        return ("exp_avg", "exp_avg_sq")
+
+    def kernel(self, opts):
+        return _kernels.load_cpu().RADAM
+
+    def scalars(self, opts, t, lr, host):
+        b1, b2 = opts["betas"]
+        gsign, wd, decay = self._prologue(opts, lr, opts["decoupled_weight_decay"])
+        bc1 = 1.0 - b1 ** t
+        bc2 = 1.0 - b2 ** t
+        rho_inf = 2.0 / (1.0 - b2) - 1.0
+        rho_t = rho_inf - 2.0 * t * b2 ** t / bc2
+        rectified = rho_t > 5.0
+        rect = 0.0
+        if rectified:
+            r = math.sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf
+                          / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
+            rect = r * math.sqrt(bc2)
+        return (gsign, wd, decay, b1, 1.0 - b1, b2, 1.0 - b2, lr / bc1,
+                rectified, rect, opts["eps"])
+
+
+class _SGD(Method):
+    def check(self, opts):
+        if opts["nesterov"] and (opts["momentum"] <= 0 or opts["dampening"] != 0):
+            raise ValueError("option 'nesterov' requires momentum > 0 and "
+                             f"dampening = 0; got momentum={opts['momentum']}, "
+                             f"dampening={opts['dampening']}")
+
+    def state_names(self, opts):
+        return ("momentum_buffer",) if opts["momentum"] > 0 else ()
+
+    def kernel(self, opts):
+        k = _kernels.load_cpu()
+        return k.SGD_MOMENTUM if opts["momentum"] > 0 else k.SGD
+
+    def scalars(self, opts, t, lr, host):
+        gsign, wd, _ = self._prologue(opts, lr, False)
+        momentum = opts["momentum"]
+        if momentum <= 0:
+            return (gsign, wd, lr)
+        if t == 1:  # torch: the buffer starts as a copy of the gradient
+            mom_b, c_g = 0.0, 1.0
+        else:
+            mom_b, c_g = momentum, 1.0 - opts["dampening"]
+        return (gsign, wd, lr, mom_b, c_g, opts["nesterov"], momentum)
+
+
+class _RMSprop(Method):
+    def state_names(self, opts):
+        names = ("square_avg",)
+        if opts["centered"]:
+            names += ("grad_avg",)
+        if opts["momentum"] > 0:
+            names += ("momentum_buffer",)
+        return names
+
+    def kernel(self, opts):
+        return _kernels.load_cpu().RMSPROP
+
+    def kernel_arrays(self, opts, state, flat):
+        empty = flat[:0]
+        return (state["square_avg"], state.get("grad_avg", empty),
+                state.get("momentum_buffer", empty))
+
+    def scalars(self, opts, t, lr, host):
+        gsign, wd, _ = self._prologue(opts, lr, False)
+        alpha = opts["alpha"]
+        momentum = opts["momentum"]
+        return (gsign, wd, lr, alpha, 1.0 - alpha, opts["eps"], opts["centered"],
+                momentum > 0, momentum)
+
+
+class _Adagrad(Method):
+    def state_names(self, opts):
+        return ("sum",)
+
+    def init_state(self, opts, flat):
+        return {"sum": np.full_like(flat, opts["initial_accumulator_value"])}
+
+    def kernel(self, opts):
+        return _kernels.load_cpu().ADAGRAD
+
+    def scalars(self, opts, t, lr, host):
+        gsign, wd, _ = self._prologue(opts, lr, False)
+        clr = lr / (1.0 + (t - 1) * opts["lr_decay"])
+        return (gsign, wd, clr, opts["eps"])
+
+
+_KB = "Kingma & Ba (2014), Adam: A Method for Stochastic Optimization"
+
+METHODS = {m.name: m for m in (
+    _AdamFamily(
+        "adam", "Adam",
+        dict(lr=1e-3, betas=_BETAS, eps=1e-8, weight_decay=0.0, amsgrad=False,
+             decoupled_weight_decay=False, maximize=False),
+        _KB + ", Algorithm 1; torch.optim.Adam"),
+    _AdamFamily(
+        "adamw", "AdamW (Adam with decoupled weight decay)",
+        dict(lr=1e-3, betas=_BETAS, eps=1e-8, weight_decay=1e-2, amsgrad=False,
+             maximize=False),
+        "Loshchilov & Hutter (2019), Decoupled Weight Decay Regularization; "
+        "torch.optim.AdamW",
+        fixed=dict(decoupled_weight_decay=True)),
+    _AdamFamily(
+        "amsgrad", "AMSGrad (Adam with the running maximum of v)",
+        dict(lr=1e-3, betas=_BETAS, eps=1e-8, weight_decay=0.0,
+             decoupled_weight_decay=False, maximize=False),
+        "Reddi, Kale & Kumar (2018), On the Convergence of Adam and Beyond; "
+        "torch.optim.Adam(amsgrad=True)",
+        fixed=dict(amsgrad=True)),
+    _Adamax(
+        "adamax", "Adamax (Adam with the infinity norm)",
+        dict(lr=2e-3, betas=_BETAS, eps=1e-8, weight_decay=0.0, maximize=False),
+        _KB + ", Algorithm 2; torch.optim.Adamax"),
+    _NAdam(
+        "nadam", "NAdam (Adam with Nesterov momentum)",
+        dict(lr=2e-3, betas=_BETAS, eps=1e-8, weight_decay=0.0,
+             momentum_decay=4e-3, decoupled_weight_decay=False, maximize=False),
+        "Dozat (2016), Incorporating Nesterov Momentum into Adam; "
+        "torch.optim.NAdam"),
+    _RAdam(
+        "radam", "RAdam (rectified Adam)",
+        dict(lr=1e-3, betas=_BETAS, eps=1e-8, weight_decay=0.0,
+             decoupled_weight_decay=False, maximize=False),
+        "Liu et al. (2020), On the Variance of the Adaptive Learning Rate and "
+        "Beyond; torch.optim.RAdam"),
+    _SGD(
+        "sgd", "SGD with optional (Nesterov) momentum",
+        dict(lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
+             nesterov=False, maximize=False),
+        "Robbins & Monro (1951); Sutskever et al. (2013) for Nesterov "
+        "momentum; torch.optim.SGD"),
+    _RMSprop(
+        "rmsprop", "RMSprop, optionally centered",
+        dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
+             centered=False, maximize=False),
+        "Tieleman & Hinton (2012), Lecture 6.5; Graves (2013) for the centered "
+        "form; torch.optim.RMSprop"),
+    _Adagrad(
+        "adagrad", "Adagrad",
+        dict(lr=1e-2, lr_decay=0.0, weight_decay=0.0,
+             initial_accumulator_value=0.0, eps=1e-10, maximize=False),
+        "Duchi, Hazan & Singer (2011), Adaptive Subgradient Methods; "
+        "torch.optim.Adagrad"),
+)}
+
+
+def get_method(method):
+    """The registry entry of ``method`` (a name, case-insensitive)."""
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a string naming one of "
+                        f"{', '.join(METHODS)}; got {method!r}")
+    try:
+        return METHODS[method.lower()]
+    except KeyError:
+        raise ValueError(f"unknown method {method!r}; choose one of "
+                         f"{', '.join(METHODS)}") from None
+
+
+def show_options(method=None, disp=True):
+    """Show the options of one method, or of all methods.
+
+    Parameters
+    ----------
+    method : str, optional
+        A method name (see :data:`numadam.METHODS`); all methods when None.
+    disp : bool, default True
+        Print the text; otherwise return it.
+
+    Returns
+    -------
+    str or None
+        The text when ``disp`` is False.
+
+    Examples
+    --------
+    >>> import numadam
+    >>> text = numadam.show_options("adam", disp=False)
+    >>> "betas = (0.9, 0.999)" in text
+    True
+    """
+    entries = METHODS.values() if method is None else [get_method(method)]
+    text = "\n\n".join(m.options_doc() for m in entries)
+    text += ("\n\nEvery method of numadam.minimize also takes maxiter "
+             "(default 10000) and gtol (default 1e-5; 0 disables the test).")
+    if disp:
+        print(text)
+        return None
+    return text

@@ -1,0 +1,377 @@
+"""Stateful optimizers for people who own their loop.
+
+``opt = numadam.AdamW(x, lr=1e-3)`` keeps the state of the method next to
+the parameter array ``x``; ``opt.step(grad)`` updates ``x`` and the state in
+place with one fused kernel call.  :func:`numadam.minimize` is built on these
+classes.
+"""
+import inspect
+
+import numpy as np
+
+from ._methods import get_method
+
+__all__ = ["Optimizer", "Adam", "AdamW", "AMSGrad", "Adamax", "NAdam", "RAdam",
+           "SGD", "RMSprop", "Adagrad"]
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_params(params, name="params"):
+    """Refuse anything the optimizer could not update in place, visibly."""
+    if not isinstance(params, np.ndarray):
+        raise TypeError(
+            f"{name} must be a numpy.ndarray that the optimizer updates in "
+            f"place; got {type(params).__name__}. Make an array first "
+            "(x = np.array(...)) and keep a reference to it")
+    if params.dtype not in _FLOATS:
+        raise TypeError(f"{name} must have dtype float32 or float64; got "
+                        f"{params.dtype}")
+    if params.size == 0:
+        raise ValueError(f"{name} must not be empty")
+    if not params.flags.c_contiguous:
+        raise ValueError(
+            f"{name} must be C-contiguous; got a strided view of shape "
+            f"{params.shape}. Updating a contiguous copy would leave your array "
+            "unchanged: pass np.ascontiguousarray(...) and use that array")
+    if not params.flags.writeable:
+        raise ValueError(f"{name} is read-only; the optimizer updates it in "
+                         "place")
+    if not np.isfinite(params).all():
+        raise ValueError(f"{name} contains NaN or infinity")
+
+
+class Optimizer:
+    """Base class of numadam's stateful optimizers.
+
+    Use a subclass (:class:`Adam`, :class:`AdamW`, ...), or
+    ``Optimizer(params, method="adam", **options)`` to pick the method by
+    name.
+
+    Parameters
+    ----------
+    params : numpy.ndarray
+        The parameters: a writable, C-contiguous float32 or float64 array of
+        any shape, updated in place by :meth:`step`.  The state arrays have
+        the same dtype.  To optimise several arrays with one fused pass, make
+        them views of one flat array.
+    method : str
+        Only for the base class: the method's name (see
+        :func:`numadam.show_options`).
+    **options
+        The method's hyperparameters, under torch.optim's keyword names.
+
+    Attributes
+    ----------
+    params : numpy.ndarray
+        The array being optimised (the very object passed in).
+    method : str
+        The method's name.
+    t : int
+        Number of steps taken.
+    state : dict of numpy.ndarray
+        The per-parameter state arrays (flat, torch's names), live.
+    """
+
+    method = None
+
+    def __init__(self, params, method=None, **options):
+        if type(self).method is not None:
+            if method is not None:
+                raise TypeError(f"{type(self).__name__} takes no 'method' "
+                                "argument")
+            method = type(self).method
+        elif method is None:
+            raise TypeError("Optimizer needs a method name, e.g. "
+                            "Optimizer(x, method='adam')")
+        self._spec = get_method(method)
+        self.method = self._spec.name
+        self._opts = self._spec.resolve(options)
+        check_params(params)
+        self.params = params
+        self._flat = params.reshape(-1)
+        self.state = self._spec.init_state(self._opts, self._flat)
+        self._host = self._spec.init_host(self._opts)
+        self.t = 0
+        self._bind()
+
+    def _bind(self):
+        self._arrays = self._spec.kernel_arrays(self._opts, self.state, self._flat)
+        self._kernel = self._spec.kernel(self._opts).pick(self._flat.size)
+        self._lr = self._opts["lr"]
+
+    # -- hyperparameters -------------------------------------------------
+    @property
+    def options(self):
+        """The resolved hyperparameters (a copy)."""
+        return dict(self._opts)
+
+    @property
+    def lr(self):
+        """The learning rate used by the next step; settable."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, value):
+        self._opts = self._spec.resolve({**self._user_options(), "lr": value})
+        self._lr = self._opts["lr"]
+
+    def _user_options(self):
+        return {k: v for k, v in self._opts.items() if k in self._spec.defaults}
+
+    # -- the step ----------------------------------------------------------
+    def step(self, grad):
+        """Take one step with the gradient ``grad``, in place.
+
+        Parameters
+        ----------
+        grad : array_like
+            The gradient of the objective at the current parameters, with the
+            parameters' shape.  Real values of another dtype are converted to
+            the parameters' dtype.
+
+        Returns
+        -------
+        None
+        """
+        self._step_flat(self._check_grad(grad))
+
+    def _check_grad(self, grad, name="grad"):
+        params = self.params
+        if (type(grad) is np.ndarray and grad.dtype == params.dtype
+                and grad.shape == params.shape and grad.flags.c_contiguous):
+            return grad.reshape(-1)
+        try:
+            arr = np.asarray(grad)
+        except Exception as exc:  # noqa: BLE001 - report what it was
+            raise TypeError(f"{name} must be an array of real numbers; got "
+                            f"{type(grad).__name__}") from exc
+        if arr.dtype.kind not in "fiub":
+            raise TypeError(f"{name} must hold real numbers; got dtype "
+                            f"{arr.dtype}")
+        if arr.shape != params.shape:
+            raise ValueError(f"{name} must have the parameters' shape "
+                             f"{params.shape}; got shape {arr.shape}")
+        return np.ascontiguousarray(arr, dtype=params.dtype).reshape(-1)
+
+    def _step_flat(self, g):
+        self.t += 1
+        self._kernel(self._flat, g, *self._arrays,
+                     *self._spec.scalars(self._opts, self.t, self._lr, self._host))
+
+    # -- checkpoints -------------------------------------------------------
+    def state_dict(self):
+        """Everything needed to resume exactly: a dict of copies.
+
+        Returns
+        -------
+        dict
+            ``method``, ``t``, ``options`` (the hyperparameters), ``dtype``,
+            ``size``, ``state`` (name -> flat array copy) and ``host`` (scalar
+            state such as NAdam's ``mu_product``).  Arrays are copies: later
+            steps do not change a saved dict.
+        """
+        return {
+            "method": self.method,
+            "t": self.t,
+            "options": self._user_options(),
+            "dtype": self._flat.dtype.name,
+            "size": self._flat.size,
+            "state": {k: v.copy() for k, v in self.state.items()},
+            "host": dict(self._host),
+        }
+
+    def load_state_dict(self, state_dict):
+        """Restore a :meth:`state_dict`; validated whole before anything loads.
+
+        The hyperparameters of the saved optimizer replace this one's.  The
+        parameters themselves are not part of the state: restore them into
+        :attr:`params` yourself (e.g. ``x[...] = saved_x``).
+
+        Parameters
+        ----------
+        state_dict : dict
+            As returned by :meth:`state_dict`.
+
+        Raises
+        ------
+        ValueError
+            If the checkpoint belongs to another method, size or dtype, or
+            lacks or has extra state.
+        """
+        if not isinstance(state_dict, dict):
+            raise TypeError("state_dict must be a dict from state_dict(); got "
+                            f"{type(state_dict).__name__}")
+        missing = {"method", "t", "options", "dtype", "size", "state",
+                   "host"} - set(state_dict)
+        if missing:
+            raise ValueError(f"state_dict lacks {', '.join(sorted(missing))}")
+        if state_dict["method"] != self.method:
+            raise ValueError(f"state_dict is for method {state_dict['method']!r},"
+                             f" this optimizer runs {self.method!r}")
+        if state_dict["dtype"] != self._flat.dtype.name:
+            raise ValueError(f"state_dict has dtype {state_dict['dtype']}, the "
+                             f"parameters have {self._flat.dtype.name}")
+        if state_dict["size"] != self._flat.size:
+            raise ValueError(f"state_dict is for {state_dict['size']} parameters,"
+                             f" this optimizer has {self._flat.size}")
+        t = state_dict["t"]
+        if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 0:
+            raise ValueError(f"state_dict['t'] must be an int >= 0; got {t!r}")
+        opts = self._spec.resolve(dict(state_dict["options"]))
+        names = self._spec.state_names(opts)
+        saved = state_dict["state"]
+        if set(saved) != set(names):
+            raise ValueError(f"state_dict['state'] has {sorted(saved)}; the "
+                             f"options need {sorted(names)}")
+        for name in names:
+            arr = np.asarray(saved[name])
+            if arr.shape != (self._flat.size,) or arr.dtype != self._flat.dtype:
+                raise ValueError(
+                    f"state_dict['state'][{name!r}] must be a flat "
+                    f"{self._flat.dtype.name} array of {self._flat.size}; got "
+                    f"{arr.dtype} of shape {arr.shape}")
+        host = dict(state_dict["host"])
+        if set(host) != set(self._spec.init_host(opts)):
+            raise ValueError(f"state_dict['host'] has {sorted(host)}, expected "
+                             f"{sorted(self._spec.init_host(opts))}")
+        # everything checked: load
+        self._opts = opts
+        self.state = {name: np.array(saved[name], copy=True) for name in names}
+        self._host = {k: float(v) for k, v in host.items()}
+        self.t = int(t)
+        self._bind()
+
+    def __repr__(self):
+        opts = ", ".join(f"{k}={v!r}" for k, v in self._user_options().items())
+        return (f"{type(self).__name__}(<{self._flat.dtype.name} array of "
+                f"shape {self.params.shape}>, {opts}) at step {self.t}")
+
+
+def _method_class(name, method, doc):
+    def __init__(self, params, **options):
+        Optimizer.__init__(self, params, **options)
+
+    spec = get_method(method)
+    params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY),
+              inspect.Parameter("params", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    params += [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v)
+               for k, v in spec.defaults.items()]
+    __init__.__signature__ = inspect.Signature(params)
+    __init__.__doc__ = f"Create a {name} optimizer for ``params``."
+    return type(name, (Optimizer,), {"method": method, "__init__": __init__,
+                                     "__doc__": doc, "__module__": "numadam"})
+
+
+_COMMON = """
+    Parameters
+    ----------
+    params : numpy.ndarray
+        Writable, C-contiguous float32 or float64 array, updated in place.
+    lr : float, default {lr}
+        Learning rate, > 0.
+"""
+_BETAS_DOC = """    betas : tuple of float, default (0.9, 0.999)
+        Decay rates ``(beta1, beta2)`` of the moment estimates, in [0, 1).
+"""
+_EPS_DOC = """    eps : float, default {eps}
+        Added to the denominator, > 0.
+"""
+_WD_DOC = """    weight_decay : float, default {wd}
+        {kind} weight decay, >= 0.
+"""
+_MAX_DOC = """    maximize : bool, default False
+        Maximize the objective (the gradient's sign is flipped).
+"""
+_DWD_DOC = """    decoupled_weight_decay : bool, default False
+        Decay the parameters directly (``x *= 1 - lr*weight_decay``, as
+        AdamW) instead of adding ``weight_decay * x`` to the gradient.
+"""
+_AMS_DOC = """    amsgrad : bool, default False
+        Use the running maximum of the raw second moment (AMSGrad, torch's
+        form: the maximum is divided by the current bias correction).
+"""
+
+
+def _doc(summary, *parts, notes="", lr=1e-3, eps=1e-8, wd=0, kind="Coupled (L2)",
+         example="Adam"):
+    body = _COMMON.format(lr=lr)
+    for part in parts:
+        body += part.format(eps=eps, wd=wd, kind=kind)
+    body += _MAX_DOC
+    example_text = f"""
+    Examples
+    --------
+    >>> import numpy as np, numadam
+    >>> x = np.array([1.0, -2.0])
+    >>> opt = numadam.{example}(x, lr=0.1)
+    >>> for _ in range(200):
+    ...     opt.step(2 * x)          # gradient of sum(x**2)
+    >>> bool(np.abs(x).max() < 0.1)
+    True
+"""
+    notes = f"\n    Notes\n    -----\n    {notes}\n" if notes else ""
+    return f"{summary}\n{body}{notes}{example_text}"
+
+
+Adam = _method_class("Adam", "adam", _doc(
+    "Adam (Kingma & Ba, 2014), with torch.optim.Adam's defaults and semantics.",
+    _BETAS_DOC, _EPS_DOC, _WD_DOC, _AMS_DOC, _DWD_DOC,
+    notes="Step ``t``: ``m = b1*m + (1-b1)*g``, ``v = b2*v + (1-b2)*g*g``,\n"
+          "    ``x -= lr/(1-b1**t) * m / (sqrt(v)/sqrt(1-b2**t) + eps)``."))
+AdamW = _method_class("AdamW", "adamw", _doc(
+    "AdamW (Loshchilov & Hutter): Adam with decoupled weight decay.",
+    _BETAS_DOC, _EPS_DOC, _WD_DOC, _AMS_DOC, wd=0.01, kind="Decoupled",
+    example="AdamW",
+    notes="``x *= 1 - lr*weight_decay`` first (the full scheduled lr, as torch\n"
+          "    and optax; the paper scales by the schedule multiplier only)."))
+AMSGrad = _method_class("AMSGrad", "amsgrad", _doc(
+    "AMSGrad (Reddi et al., 2018): Adam with the running maximum of ``v``.",
+    _BETAS_DOC, _EPS_DOC, _WD_DOC, _DWD_DOC, example="AMSGrad",
+    notes="Same as ``Adam(amsgrad=True)``; torch semantics (maximum of the raw\n"
+          "    ``v``; optax maxes the bias-corrected ``v`` instead)."))
+Adamax = _method_class("Adamax", "adamax", _doc(
+    "Adamax (Kingma & Ba, Algorithm 2): Adam with the infinity norm.",
+    _BETAS_DOC, _EPS_DOC, _WD_DOC, lr=2e-3, example="Adamax",
+    notes="``u = max(b2*u, |g| + eps)``; ``x -= lr/(1-b1**t) * m / u``."))
+NAdam = _method_class("NAdam", "nadam", _doc(
+    "NAdam (Dozat, 2016) in torch.optim.NAdam's form.",
+    _BETAS_DOC, _EPS_DOC, _WD_DOC,
+    """    momentum_decay : float, default 0.004
+        The momentum schedule's psi, >= 0.
+""", _DWD_DOC, lr=2e-3, example="NAdam",
+    notes="``mu_t = b1*(1 - 0.5*0.96**(t*psi))``; optax's nadam is a different\n"
+          "    algorithm."))
+RAdam = _method_class("RAdam", "radam", _doc(
+    "RAdam (Liu et al., 2020) in torch.optim.RAdam's form.",
+    _BETAS_DOC, _EPS_DOC, _WD_DOC, _DWD_DOC, example="RAdam",
+    notes="Steps whose rho_t <= 5 (the first five with beta2 = 0.999) move by\n"
+          "    the bias-corrected momentum alone."))
+SGD = _method_class("SGD", "sgd", _doc(
+    "Stochastic gradient descent with optional (Nesterov) momentum.",
+    """    momentum : float, default 0
+        Momentum factor, in [0, 1).
+    dampening : float, default 0
+        Dampening of the momentum, in [0, 1].
+""", _WD_DOC, """    nesterov : bool, default False
+        Nesterov momentum (needs momentum > 0 and dampening 0).
+""", example="SGD",
+    notes="torch's definition: the buffer is the gradient itself on step 1."))
+RMSprop = _method_class("RMSprop", "rmsprop", _doc(
+    "RMSprop (Tieleman & Hinton), optionally centered, with torch's defaults.",
+    """    alpha : float, default 0.99
+        Smoothing constant of the squared-gradient average, in [0, 1).
+""", _EPS_DOC, _WD_DOC, """    momentum : float, default 0
+        Momentum factor, in [0, 1).
+    centered : bool, default False
+        Normalise by the estimated variance of the gradient.
+""", lr=1e-2, example="RMSprop",
+    notes="``v = alpha*v + (1-alpha)*g*g``; ``x -= lr*g/(sqrt(v) + eps)``."))
+Adagrad = _method_class("Adagrad", "adagrad", _doc(
+    "Adagrad (Duchi et al., 2011) with torch.optim.Adagrad's defaults.",
+    """    lr_decay : float, default 0
+        The learning rate of step t is ``lr / (1 + (t-1)*lr_decay)``.
+""", _WD_DOC, """    initial_accumulator_value : float, default 0
+        Starting value of the sum of squared gradients, >= 0.
+""", _EPS_DOC, lr=1e-2, eps=1e-10, example="Adagrad",
+    notes="``S += g*g``; ``x -= clr * g / (sqrt(S) + eps)``."))
