@@ -1,0 +1,175 @@
+"""Plain NumPy float64 implementation of ../shared/ALGORITHMS.md.
+
+Written from the update rules, independently of numadam's kernels and of its
+per-step scalar algebra: the tests compare the fused kernels against this.
+"""
+import math
+
+import numpy as np
+
+DEFAULTS = {
+    "adam": dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 amsgrad=False, decoupled_weight_decay=False, maximize=False),
+    "adamw": dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                  amsgrad=False, decoupled_weight_decay=True, maximize=False),
+    "amsgrad": dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                    amsgrad=True, decoupled_weight_decay=False, maximize=False),
+    "adamax": dict(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                   maximize=False),
+    "nadam": dict(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                  momentum_decay=4e-3, decoupled_weight_decay=False,
+                  maximize=False),
+    "radam": dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                  decoupled_weight_decay=False, maximize=False),
+    "sgd": dict(lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
+                nesterov=False, maximize=False),
+    "rmsprop": dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0,
+                    momentum=0.0, centered=False, maximize=False),
+    "adagrad": dict(lr=1e-2, lr_decay=0.0, weight_decay=0.0,
+                    initial_accumulator_value=0.0, eps=1e-10, maximize=False),
+}
+
+
+class Reference:
+    """One method's state and step, in float64."""
+
+    def __init__(self, method, x, **options):
+        self.method = method
+        self.o = dict(DEFAULTS[method])
+        self.o.update(options)
+        self.x = np.array(x, dtype=np.float64).ravel()
+        self.t = 0
+        z = np.zeros_like(self.x)
+        self.m, self.v, self.vmax = z.copy(), z.copy(), z.copy()
+        self.buf, self.gbar = z.copy(), z.copy()
+        self.s = np.full_like(self.x, self.o.get("initial_accumulator_value", 0.0))
+        self.mu_prod = 1.0
+
+    def step(self, g):
+        o, x = self.o, self.x
+        g = np.array(g, dtype=np.float64).ravel()
+        lr = o["lr"]
+        wd = o["weight_decay"]
+        if o["maximize"]:
+            g = -g
+        self.t += 1
+        t = self.t
+        decoupled = o.get("decoupled_weight_decay", False)
+        if wd != 0:
+            if decoupled:
+                x = x * (1 - lr * wd)
+            else:
+                g = g + wd * x
+        getattr(self, "_" + self.method)(x, g, t)
+        return self.x
+
+    # Adam, AdamW, AMSGrad
+    def _adam(self, x, g, t):
+        o = self.o
+        b1, b2 = o["betas"]
+        self.m = b1 * self.m + (1 - b1) * g
+        self.v = b2 * self.v + (1 - b2) * g * g
+        bc1 = 1 - b1 ** t
+        bc2 = 1 - b2 ** t
+        v = self.v
+        if o["amsgrad"]:
+            self.vmax = np.maximum(self.vmax, self.v)
+            v = self.vmax
+        denom = np.sqrt(v) / math.sqrt(bc2) + o["eps"]
+        self.x = x - (o["lr"] / bc1) * self.m / denom
+
+    _adamw = _adam
+    _amsgrad = _adam
+
+    def _adamax(self, x, g, t):
+        o = self.o
+        b1, b2 = o["betas"]
+        self.m = b1 * self.m + (1 - b1) * g
+        self.v = np.maximum(b2 * self.v, np.abs(g) + o["eps"])
+        self.x = x - (o["lr"] / (1 - b1 ** t)) * self.m / self.v
+
+    def _nadam(self, x, g, t):
+        o = self.o
+        b1, b2 = o["betas"]
+        psi = o["momentum_decay"]
+        lr = o["lr"]
+        mu_t = b1 * (1 - 0.5 * 0.96 ** (t * psi))
+        mu_t1 = b1 * (1 - 0.5 * 0.96 ** ((t + 1) * psi))
+        self.mu_prod = self.mu_prod * mu_t
+        self.m = b1 * self.m + (1 - b1) * g
+        self.v = b2 * self.v + (1 - b2) * g * g
+        denom = np.sqrt(self.v / (1 - b2 ** t)) + o["eps"]
+        self.x = (x - lr * (1 - mu_t) / (1 - self.mu_prod) * g / denom
+                  - lr * mu_t1 / (1 - self.mu_prod * mu_t1) * self.m / denom)
+
+    def _radam(self, x, g, t):
+        o = self.o
+        b1, b2 = o["betas"]
+        self.m = b1 * self.m + (1 - b1) * g
+        self.v = b2 * self.v + (1 - b2) * g * g
+        bc1 = 1 - b1 ** t
+        bc2 = 1 - b2 ** t
+        rho_inf = 2 / (1 - b2) - 1
+        rho_t = rho_inf - 2 * t * b2 ** t / (1 - b2 ** t)
+        mhat = self.m / bc1
+        if rho_t > 5:
+            r = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf
+                          / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+            self.x = x - o["lr"] * mhat * r * math.sqrt(bc2) / (np.sqrt(self.v) + o["eps"])
+        else:
+            self.x = x - o["lr"] * mhat
+
+    def _sgd(self, x, g, t):
+        o = self.o
+        d = g
+        if o["momentum"] != 0:
+            if t == 1:
+                self.buf = g.copy()
+            else:
+                self.buf = o["momentum"] * self.buf + (1 - o["dampening"]) * g
+            d = g + o["momentum"] * self.buf if o["nesterov"] else self.buf
+        self.x = x - o["lr"] * d
+
+    def _rmsprop(self, x, g, t):
+        o = self.o
+        a = o["alpha"]
+        self.v = a * self.v + (1 - a) * g * g
+        vt = self.v
+        if o["centered"]:
+            self.gbar = a * self.gbar + (1 - a) * g
+            vt = self.v - self.gbar * self.gbar
+        denom = np.sqrt(vt) + o["eps"]
+        if o["momentum"] > 0:
+            self.buf = o["momentum"] * self.buf + g / denom
+            self.x = x - o["lr"] * self.buf
+        else:
+            self.x = x - o["lr"] * g / denom
+
+    def _adagrad(self, x, g, t):
+        o = self.o
+        clr = o["lr"] / (1 + (t - 1) * o["lr_decay"])
+        self.s = self.s + g * g
+        self.x = x - clr * g / (np.sqrt(self.s) + o["eps"])
+
+    def state(self):
+        """The reference state under torch's names, for the configured method."""
+        o = self.o
+        if self.method in ("adam", "adamw", "amsgrad"):
+            st = {"exp_avg": self.m, "exp_avg_sq": self.v}
+            if o["amsgrad"]:
+                st["max_exp_avg_sq"] = self.vmax
+            return st
+        if self.method == "adamax":
+            return {"exp_avg": self.m, "exp_inf": self.v}
+        if self.method in ("nadam", "radam"):
+            return {"exp_avg": self.m, "exp_avg_sq": self.v}
+        if self.method == "sgd":
+            return {"momentum_buffer": self.buf} if o["momentum"] > 0 else {}
+        if self.method == "rmsprop":
+            st = {"square_avg": self.v}
+            if o["centered"]:
+                st["grad_avg"] = self.gbar
+            if o["momentum"] > 0:
+                st["momentum_buffer"] = self.buf
+            return st
+        return {"sum": self.s}

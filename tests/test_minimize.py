@@ -1,0 +1,174 @@
+"""numadam.minimize: SciPy conventions, results, stopping, bounds, callbacks."""
+import numpy as np
+import pytest
+from scipy.optimize import Bounds, OptimizeResult, rosen, rosen_der
+
+import numadam
+from cases import CASES, case_id
+from reference import Reference
+
+
+def quad(x, a):
+    return 0.5 * np.sum(a * x * x)
+
+
+def quad_grad(x, a):
+    return a * x
+
+
+def test_rosenbrock_adam_reaches_optimum():
+    res = numadam.minimize(rosen, rosen_der, [-1.2, 1.0], method="adam",
+                           options={"lr": 1e-2, "maxiter": 20000})
+    assert isinstance(res, OptimizeResult)
+    assert np.max(np.abs(res.x - 1.0)) < 1e-3
+    assert res.fun == pytest.approx(rosen(res.x))
+    np.testing.assert_allclose(res.jac, rosen_der(res.x))
+    assert res.x.dtype == np.float64 and res.x.shape == (2,)
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_minimize_follows_reference_step_for_step(case):
+    """minimize's iterates equal the NumPy reference driven by the same jac."""
+    method, opts = case
+    a = np.linspace(0.5, 3.0, 7)
+    x0 = np.linspace(-2, 2, 7)
+    res = numadam.minimize(quad, quad_grad, x0, method=method, args=(a,),
+                           options=dict(opts, maxiter=200, gtol=0))
+    ref = Reference(method, x0, **opts)  # maximize flips the sign inside both
+    for _ in range(200):
+        ref.step(a * ref.x)
+    assert res.nit == 200 and res.status == 1 and not res.success
+    assert np.max(np.abs(ref.x - x0)) > 1e-3
+    np.testing.assert_allclose(res.x, ref.x, rtol=1e-12, atol=1e-14)
+
+
+def test_bounds_projected_every_step_matches_reference():
+    a = np.array([1.0, 2.0, 3.0])
+    x0 = np.array([2.0, -2.0, 0.5])
+    lb, ub = np.array([0.5, -np.inf, -1.0]), np.array([np.inf, -1.0, 0.2])
+    seen = []
+    res = numadam.minimize(quad, quad_grad, x0, args=(a,), method="adam",
+                           options={"lr": 0.05, "maxiter": 300, "gtol": 0},
+                           bounds=Bounds(lb, ub), callback=lambda xk: seen.append(xk))
+    ref = Reference("adam", np.clip(x0, lb, ub), lr=0.05)
+    for _ in range(300):
+        ref.step(a * ref.x)
+        ref.x = np.clip(ref.x, lb, ub)
+    np.testing.assert_allclose(res.x, ref.x, rtol=1e-12)
+    np.testing.assert_allclose(res.x, [0.5, -1.0, 0.0], atol=1e-2)
+    assert all(np.all((s >= lb) & (s <= ub)) for s in seen)
+    # the same box as a list of pairs
+    res2 = numadam.minimize(quad, quad_grad, x0, args=(a,),
+                            options={"lr": 0.05, "maxiter": 300, "gtol": 0},
+                            bounds=[(0.5, None), (None, -1.0), (-1.0, 0.2)])
+    np.testing.assert_array_equal(res.x, res2.x)
+
+
+def test_gtol_zero_runs_exactly_maxiter():
+    a = np.ones(3)
+    res = numadam.minimize(quad, quad_grad, np.ones(3), args=(a,),
+                           options={"maxiter": 37, "gtol": 0})
+    assert res.nit == 37 and res.status == 1
+    assert res.njev == 38  # x0 and every iterate
+    assert res.nfev == 1   # only the final value is reported
+    assert res.message == numadam.STATUS_MESSAGES[1]
+
+
+def test_gtol_stops_with_success():
+    a = np.array([1.0, 4.0])
+    res = numadam.minimize(quad, quad_grad, [1.0, 1.0], args=(a,),
+                           method="sgd", options={"lr": 0.1, "gtol": 1e-6})
+    assert res.success and res.status == 0
+    assert np.linalg.norm(res.jac) <= 1e-6
+    assert 0 < res.nit < 10000
+
+
+def test_jac_true_evaluates_once_per_step():
+    calls = []
+
+    def fg(x):
+        calls.append(1)
+        return rosen(x), rosen_der(x)
+
+    res = numadam.minimize(fg, True, [0.0, 0.0], options={"maxiter": 50, "gtol": 0})
+    assert len(calls) == 51 == res.nfev == res.njev
+    assert res.fun == pytest.approx(rosen(res.x))
+    ref = numadam.minimize(rosen, rosen_der, [0.0, 0.0], options={"maxiter": 50, "gtol": 0})
+    np.testing.assert_array_equal(res.x, ref.x)
+
+
+def test_callback_styles_and_stop_iteration():
+    legacy, new = [], []
+    numadam.minimize(rosen, rosen_der, [0.0, 0.0], options={"maxiter": 5, "gtol": 0},
+                     callback=lambda xk: legacy.append(xk))
+
+    def cb(intermediate_result):
+        new.append(intermediate_result)
+        if intermediate_result.nit == 3:
+            raise StopIteration
+
+    res = numadam.minimize(rosen, rosen_der, [0.0, 0.0], options={"maxiter": 5, "gtol": 0},
+                           callback=cb)
+    assert len(legacy) == 5 and all(isinstance(x, np.ndarray) for x in legacy)
+    assert not np.array_equal(legacy[0], legacy[-1])  # copies, not one live view
+    assert len(new) == 3 and isinstance(new[0], OptimizeResult)
+    assert new[-1].fun == pytest.approx(rosen(new[-1].x))
+    assert res.status == 99 and not res.success and res.nit == 3
+    assert res.message == "`callback` raised `StopIteration`."
+    np.testing.assert_array_equal(res.x, new[-1].x)
+
+
+def test_shapes_and_dtypes_are_kept():
+    x0 = np.ones((2, 3), dtype=np.float32)
+    seen = []
+
+    def f(x):
+        seen.append((x.shape, x.dtype))
+        return float(np.sum(x ** 2)), 2 * x
+
+    res = numadam.minimize(f, True, x0, method="adamw", options={"maxiter": 10})
+    assert res.x.shape == (2, 3) and res.x.dtype == np.float32
+    assert res.jac.shape == (2, 3)
+    assert seen[0] == ((2, 3), np.float32)
+    assert np.all(x0 == 1)  # x0 itself untouched
+    res = numadam.minimize(lambda x: float(x @ x), lambda x: 2 * x, [3, 4],
+                           options={"maxiter": 2})
+    assert res.x.dtype == np.float64
+
+
+def test_float32_run_matches_float32_reference():
+    a = np.linspace(1, 2, 5)
+    x0 = np.linspace(-1, 1, 5).astype(np.float32)
+    res = numadam.minimize(quad, quad_grad, x0, args=(a.astype(np.float32),),
+                           options={"maxiter": 200, "gtol": 0, "lr": 1e-2})
+    ref = Reference("adam", x0, lr=1e-2)
+    for _ in range(200):
+        ref.step(a * ref.x)
+    assert res.x.dtype == np.float32
+    np.testing.assert_allclose(res.x, ref.x, rtol=1e-5, atol=1e-6)
+
+
+def test_maximize_option():
+    res = numadam.minimize(lambda x: -quad(x, 1.0), lambda x: -x, [1.0, -1.0],
+                           method="adam", options={"maximize": True, "lr": 0.05,
+                                                   "maxiter": 2000})
+    np.testing.assert_allclose(res.x, 0.0, atol=1e-3)
+    assert res.fun == pytest.approx(0.0, abs=1e-6)
+
+
+def test_nonfinite_gradient_stops_without_stepping():
+    def g(x):
+        return np.array([np.nan, 1.0]) if x[1] < 0.99 else np.array([0.1, 1.0])
+
+    res = numadam.minimize(lambda x: 0.0, g, [0.0, 1.0], options={"lr": 0.1})
+    assert res.status == 3 and not res.success and res.nit == 1
+    assert np.all(np.isfinite(res.x))
+
+
+def test_the_iterate_passed_to_fun_is_read_only():
+    def f(x):
+        x[0] = 5.0
+        return 0.0
+
+    with pytest.raises(ValueError, match="read-only"):
+        numadam.minimize(f, True, [1.0])

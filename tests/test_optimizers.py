@@ -1,0 +1,117 @@
+"""The stateful optimizers: signatures, state_dict round trips, in-place updates."""
+import inspect
+
+import numpy as np
+import pytest
+
+import numadam
+from cases import CASES, case_id
+
+CLASSES = {"adam": numadam.Adam, "adamw": numadam.AdamW, "amsgrad": numadam.AMSGrad,
+           "adamax": numadam.Adamax, "nadam": numadam.NAdam, "radam": numadam.RAdam,
+           "sgd": numadam.SGD, "rmsprop": numadam.RMSprop, "adagrad": numadam.Adagrad}
+
+
+@pytest.mark.parametrize("method", sorted(CLASSES))
+def test_class_signature_lists_torch_defaults(method):
+    sig = inspect.signature(CLASSES[method])
+    defaults = {k: p.default for k, p in sig.parameters.items() if k != "params"}
+    assert defaults == numadam.METHODS[method].defaults
+    assert CLASSES[method].__doc__ and "Parameters" in CLASSES[method].__doc__
+
+
+def test_torch_default_values():
+    m = numadam.METHODS
+    assert m["adam"].defaults["lr"] == 1e-3 and m["adam"].defaults["eps"] == 1e-8
+    assert m["adamw"].defaults["weight_decay"] == 1e-2
+    assert m["adamax"].defaults["lr"] == 2e-3 and m["nadam"].defaults["lr"] == 2e-3
+    assert m["nadam"].defaults["momentum_decay"] == 4e-3
+    assert m["rmsprop"].defaults["lr"] == 1e-2 and m["rmsprop"].defaults["alpha"] == 0.99
+    assert m["adagrad"].defaults["eps"] == 1e-10 and m["sgd"].defaults["lr"] == 1e-3
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_state_dict_resumes_bitwise(case, dtype):
+    method, opts = case
+    rng = np.random.default_rng(0)
+    grads = rng.standard_normal((60, 33)).astype(dtype)
+    x = np.linspace(-1, 1, 33).astype(dtype)
+    opt = numadam.Optimizer(x, method=method, **opts)
+    for g in grads[:25]:
+        opt.step(g)
+    saved_x, saved = x.copy(), opt.state_dict()
+    for g in grads[25:]:
+        opt.step(g)
+    # a fresh optimizer, resumed from the checkpoint
+    y = saved_x.copy()
+    opt2 = numadam.Optimizer(y, method=method, **{**opts, "lr": 0.5})
+    opt2.load_state_dict(saved)
+    assert opt2.t == 25 and opt2.lr == opt.lr
+    for g in grads[25:]:
+        opt2.step(g)
+    assert np.array_equal(x, y)
+    for name in opt.state:
+        assert np.array_equal(opt.state[name], opt2.state[name])
+
+
+def test_state_dict_is_a_copy():
+    x = np.ones(4)
+    opt = numadam.Adam(x)
+    opt.step(np.ones(4))
+    sd = opt.state_dict()
+    before = sd["state"]["exp_avg"].copy()
+    opt.step(np.ones(4))
+    assert np.array_equal(sd["state"]["exp_avg"], before)
+
+
+def test_load_state_dict_refuses_mismatch_and_loads_nothing():
+    x = np.ones(4)
+    opt = numadam.Adam(x)
+    opt.step(np.ones(4))
+    good = opt.state_dict()
+    other = numadam.Adam(np.ones(4))
+    with pytest.raises(ValueError, match="for method 'adam', this optimizer runs 'sgd'"):
+        numadam.SGD(np.ones(4)).load_state_dict(good)
+    with pytest.raises(ValueError, match="for 4 parameters, this optimizer has 5"):
+        numadam.Adam(np.ones(5)).load_state_dict(good)
+    with pytest.raises(ValueError, match="has dtype float64, the parameters have float32"):
+        numadam.Adam(np.ones(4, np.float32)).load_state_dict(good)
+    bad = dict(good, state={"exp_avg": good["state"]["exp_avg"]})
+    with pytest.raises(ValueError, match="state_dict\\['state'\\] has"):
+        other.load_state_dict(bad)
+    bad = dict(good, state={**good["state"], "exp_avg_sq": np.ones(3)})
+    with pytest.raises(ValueError, match="must be a flat float64 array of 4"):
+        other.load_state_dict(bad)
+    bad = dict(good, options={**good["options"], "lr": -1})
+    with pytest.raises(ValueError, match="'lr' must be > 0"):
+        other.load_state_dict(bad)
+    with pytest.raises(ValueError, match="state_dict lacks t"):
+        other.load_state_dict({k: v for k, v in good.items() if k != "t"})
+    assert other.t == 0 and not other.state["exp_avg"].any()
+
+
+def test_step_updates_the_callers_array_in_place():
+    x = np.zeros((3, 2), np.float32)
+    opt = numadam.SGD(x, lr=0.5)
+    opt.step(np.ones((3, 2)))  # float64 gradient converted to float32
+    np.testing.assert_array_equal(x, -0.5)
+    assert opt.params is x and x.dtype == np.float32
+    assert all(s.dtype == np.float32 for s in opt.state.values())
+
+
+def test_show_options_lists_every_method():
+    text = numadam.show_options(disp=False)
+    for name in numadam.METHODS:
+        assert f"{name}:" in text
+    assert "momentum_decay = 0.004" in numadam.show_options("nadam", disp=False)
+
+
+def test_import_compiles_nothing_and_skips_numba():
+    import subprocess
+    import sys
+    code = ("import sys, numadam; "
+            "print('numba' in sys.modules, 'scipy.optimize' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False", "False"]
