@@ -294,7 +294,7 @@ _AMS_DOC = """    amsgrad : bool, default False
 
 
 def _doc(summary, *parts, notes="", lr=1e-3, eps=1e-8, wd=0, kind="Coupled (L2)",
-         example="Adam"):
+         example="Adam", example_lr=0.1):
     body = _COMMON.format(lr=lr)
     for part in parts:
         body += part.format(eps=eps, wd=wd, kind=kind)
@@ -304,7 +304,7 @@ def _doc(summary, *parts, notes="", lr=1e-3, eps=1e-8, wd=0, kind="Coupled (L2)"
     --------
     >>> import numpy as np, numadam
     >>> x = np.array([1.0, -2.0])
-    >>> opt = numadam.{example}(x, lr=0.1)
+    >>> opt = numadam.{example}(x, lr={example_lr})
     >>> for _ in range(200):
     ...     opt.step(2 * x)          # gradient of sum(x**2)
     >>> bool(np.abs(x).max() < 0.1)
@@ -373,5 +373,5 @@ Adagrad = _method_class("Adagrad", "adagrad", _doc(
         The learning rate of step t is ``lr / (1 + (t-1)*lr_decay)``.
 """, _WD_DOC, """    initial_accumulator_value : float, default 0
         Starting value of the sum of squared gradients, >= 0.
-""", _EPS_DOC, lr=1e-2, eps=1e-10, example="Adagrad",
+""", _EPS_DOC, lr=1e-2, eps=1e-10, example="Adagrad", example_lr=0.5,
     notes="``S += g*g``; ``x -= clr * g / (sqrt(S) + eps)``."))
