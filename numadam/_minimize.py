@@ -152,7 +152,9 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
         gtol : float, default 1e-5
             Stop when the Euclidean norm of the gradient is ``<= gtol``,
             tested before each step; ``0`` disables the test, so exactly
-            ``maxiter`` steps run.
+            ``maxiter`` steps run.  With ``bounds``, the components that
+            the box blocks (at a bound, pointing out) are left out of the
+            norm, as L-BFGS-B's ``pgtol`` does.
 
         An option the method does not take raises ``TypeError``; a value out
         of range raises ``ValueError``.
@@ -236,7 +238,14 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
     view = x.view()
     view.flags.writeable = False
     shape, dtype = x.shape, x.dtype
-    sumsq = cpu.SUMSQ.pick(flat.size)
+    if box is None:
+        sumsq = cpu.SUMSQ.pick(flat.size)
+    else:
+        psumsq = cpu.PROJECTED_SUMSQ.pick(flat.size)
+        gsign = -1.0 if opt.options["maximize"] else 1.0
+
+        def sumsq(g):
+            return psumsq(flat, g, box[0], box[1], gsign)
     counts = {"nfev": 0, "njev": 0}
 
     def objective():

@@ -172,3 +172,19 @@ def test_the_iterate_passed_to_fun_is_read_only():
 
     with pytest.raises(ValueError, match="read-only"):
         numadam.minimize(f, True, [1.0])
+
+
+def test_gtol_with_bounds_uses_the_projected_gradient():
+    # minimum of sum((x - 2)^2) on [0, 1]^2 is the corner (1, 1), gradient (-2, -2)
+    res = numadam.minimize(lambda x: float(np.sum((x - 2) ** 2)), lambda x: 2 * (x - 2),
+                           [0.0, 0.5], options={"lr": 0.1, "maxiter": 5000},
+                           bounds=[(0, 1), (0, 1)])
+    assert res.status == 0 and res.success and res.nit < 100
+    np.testing.assert_array_equal(res.x, [1.0, 1.0])
+    np.testing.assert_allclose(res.jac, [-2.0, -2.0])
+    # maximize: maximum of -(x-2)^2 on the box, same corner
+    res = numadam.minimize(lambda x: -float(np.sum((x - 2) ** 2)), lambda x: -2 * (x - 2),
+                           [0.0, 0.5], options={"lr": 0.1, "maxiter": 5000, "maximize": True},
+                           bounds=Bounds([0, 0], [1, 1]))
+    assert res.status == 0 and res.nit < 100
+    np.testing.assert_array_equal(res.x, [1.0, 1.0])

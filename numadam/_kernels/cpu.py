@@ -220,3 +220,30 @@ def project(x, lb, ub):
 
 
 PROJECT = KernelPair(project)
+
+
+def projected_sumsq(x, g, lb, ub, gsign):
+    """Squared norm of the projected gradient, in the order of :func:`sumsq`.
+
+    A component counts unless the box blocks it: ``x`` on its lower bound
+    with the (sign-adjusted) gradient pushing down, or on its upper bound
+    pushing up.  The gtol test of bounded problems (L-BFGS-B's ``pgtol``).
+    """
+    n = g.size
+    nblocks = (n + SUMSQ_BLOCK - 1) // SUMSQ_BLOCK
+    parts = np.empty(nblocks)
+    for b in prange(nblocks):
+        acc = 0.0
+        for i in range(b * SUMSQ_BLOCK, min((b + 1) * SUMSQ_BLOCK, n)):
+            d = float(g[i]) * gsign
+            if (x[i] <= lb[i] and d > 0.0) or (x[i] >= ub[i] and d < 0.0):
+                continue
+            acc += d * d
+        parts[b] = acc
+    total = 0.0
+    for b in range(nblocks):
+        total += parts[b]
+    return total
+
+
+PROJECTED_SUMSQ = KernelPair(projected_sumsq)
