@@ -1,0 +1,1 @@
+"""numadam's benchmarks: ``python -m bench`` (see bench/README.md)."""
