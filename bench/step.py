@@ -153,7 +153,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default=None, help="comma-separated sizes, e.g. 1e3,1e7")
     ap.add_argument("--dtypes", default="float32,float64")
-    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--quick", action="store_true", help="small sizes, 3 rounds")
     ap.add_argument("--out", default=None, help="results file (default bench/results/...)")
     args = ap.parse_args(argv)

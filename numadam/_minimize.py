@@ -268,7 +268,7 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
     def check(g):
         if (type(g) is np.ndarray and g.dtype == dtype and g.shape == shape
                 and g.flags.c_contiguous):
-            return g.reshape(-1)
+            return g if g.ndim == 1 else g.reshape(-1)
         return opt._check_grad(g, name="jac" if not fused else "fun's gradient")
 
     if fused:

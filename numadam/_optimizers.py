@@ -140,7 +140,7 @@ class Optimizer:
         params = self.params
         if (type(grad) is np.ndarray and grad.dtype == params.dtype
                 and grad.shape == params.shape and grad.flags.c_contiguous):
-            return grad.reshape(-1)
+            return grad if grad.ndim == 1 else grad.reshape(-1)
         try:
             arr = np.asarray(grad)
         except Exception as exc:  # noqa: BLE001 - report what it was

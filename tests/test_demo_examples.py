@@ -1,0 +1,40 @@
+"""The README's demo and the example scripts run and reach their answers."""
+import pathlib
+import runpy
+
+import numpy as np
+import pytest
+
+from numadam.__main__ import main
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_demo_prints_both_tables(capsys):
+    assert main(["demo", "--maxiter", "3000"]) == 0
+    out = capsys.readouterr().out
+    assert "Rosenbrock" in out and "Logistic regression" in out
+    for method in ("adam", "adamw", "amsgrad", "adamax", "nadam", "radam", "sgd",
+                   "rmsprop", "adagrad", "L-BFGS-B"):
+        assert f" {method} " in out or out.count(method) >= 2
+
+
+def test_demo_results_are_right():
+    from numadam.__main__ import demo
+    out = demo(maxiter_rosen=20000, maxiter_logistic=1000)
+    assert np.max(np.abs(out["rosenbrock"]["adam"].x - 1.0)) < 1e-3
+    w = out["logistic"]["adam"].x
+    assert np.max(np.abs(w - out["logistic"]["adagrad"].x)) < 1e-3
+
+
+def test_methods_command(capsys):
+    assert main(["methods"]) == 0
+    assert "momentum_decay" in capsys.readouterr().out
+    assert main([]) == 2
+
+
+@pytest.mark.parametrize("script", ["rosenbrock.py", "logistic_regression.py"])
+def test_example_scripts_run(script, capsys):
+    # each script asserts its own result (optimum reached, weights recovered)
+    runpy.run_path(str(ROOT / "examples" / script), run_name="__main__")
+    assert capsys.readouterr().out
