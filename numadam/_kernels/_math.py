@@ -33,12 +33,17 @@ def grad_in(x, g, gsign, wd):
 
 
 @_inline
+def moments(g, m, v, b1, c1, b2, c2):
+    """Adam's moment estimates: ``b1*m + (1-b1)*g`` and ``b2*v + (1-b2)*g*g``."""
+    return b1 * m + c1 * g, b2 * v + c2 * g * g
+
+
+@_inline
 def adam(x, g, m, v, gsign, wd, decay, b1, c1, b2, c2, step_size, inv_sbc2, eps):
     """Adam / AdamW: ``x -= (lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps)``."""
     g = grad_in(x, g, gsign, wd)
     x = x * decay
-    m = b1 * m + c1 * g
-    v = b2 * v + c2 * g * g
+    m, v = moments(g, m, v, b1, c1, b2, c2)
     x = x - step_size * m / (math.sqrt(v) * inv_sbc2 + eps)
     return x, m, v
 
@@ -49,8 +54,7 @@ def adam_amsgrad(x, g, m, v, vmax, gsign, wd, decay, b1, c1, b2, c2, step_size,
     """AMSGrad: Adam with the running maximum of the raw ``v`` (torch)."""
     g = grad_in(x, g, gsign, wd)
     x = x * decay
-    m = b1 * m + c1 * g
-    v = b2 * v + c2 * g * g
+    m, v = moments(g, m, v, b1, c1, b2, c2)
     vmax = max(vmax, v)
     x = x - step_size * m / (math.sqrt(vmax) * inv_sbc2 + eps)
     return x, m, v, vmax
@@ -73,8 +77,7 @@ def nadam(x, g, m, v, gsign, wd, decay, b1, c1, b2, c2, inv_bc2, eps, coef_g,
     """NAdam (torch's form): ``coef_g`` and ``coef_m`` carry the mu products."""
     g = grad_in(x, g, gsign, wd)
     x = x * decay
-    m = b1 * m + c1 * g
-    v = b2 * v + c2 * g * g
+    m, v = moments(g, m, v, b1, c1, b2, c2)
     denom = math.sqrt(v * inv_bc2) + eps
     x = x - coef_g * g / denom
     x = x - coef_m * m / denom
@@ -87,8 +90,7 @@ def radam(x, g, m, v, gsign, wd, decay, b1, c1, b2, c2, lr_bc1, rectified,
     """RAdam (torch's form); ``rect_sbc2 = r * sqrt(bc2)`` when rectified."""
     g = grad_in(x, g, gsign, wd)
     x = x * decay
-    m = b1 * m + c1 * g
-    v = b2 * v + c2 * g * g
+    m, v = moments(g, m, v, b1, c1, b2, c2)
     if rectified:
         x = x - lr_bc1 * m * rect_sbc2 / (math.sqrt(v) + eps)
     else:
