@@ -38,3 +38,15 @@ def test_example_scripts_run(script, capsys):
     # each script asserts its own result (optimum reached, weights recovered)
     runpy.run_path(str(ROOT / "examples" / script), run_name="__main__")
     assert capsys.readouterr().out
+
+
+def test_readme_quickstart_runs_as_written(capsys):
+    text = (ROOT / "README.md").read_text()
+    start = text.index("## Quickstart")
+    code = text[start:].split("```python\n", 1)[1].split("```", 1)[0]
+    namespace = {}
+    exec(compile(code, "README.md quickstart", "exec"), namespace)
+    assert np.max(np.abs(namespace["res"].x - 1.0)) < 1e-3
+    assert namespace["checkpoint"]["t"] == 100
+    assert namespace["x"].dtype == np.float32
+    assert "Optimization terminated successfully" in capsys.readouterr().out
