@@ -6,12 +6,12 @@ your own loop.  Importing numadam compiles nothing: each kernel compiles on
 first use (and is cached on disk).
 """
 from ._methods import METHODS, show_options
-from ._minimize import STATUS_MESSAGES, minimize
+from ._minimize import STATUS_MESSAGES, minimize, scipy_method
 from ._optimizers import (SGD, Adagrad, Adam, Adamax, AdamW, AMSGrad, NAdam,
                           Optimizer, RAdam, RMSprop)
 
 __version__ = "0.1.0"
 
-__all__ = ["minimize", "show_options", "METHODS", "STATUS_MESSAGES",
+__all__ = ["minimize", "scipy_method", "show_options", "METHODS", "STATUS_MESSAGES",
            "Optimizer", "Adam", "AdamW", "AMSGrad", "Adamax", "NAdam", "RAdam",
            "SGD", "RMSprop", "Adagrad", "__version__"]

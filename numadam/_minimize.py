@@ -9,7 +9,7 @@ from . import _kernels
 from ._methods import get_method
 from ._optimizers import Optimizer
 
-__all__ = ["minimize", "STATUS_MESSAGES"]
+__all__ = ["minimize", "scipy_method", "STATUS_MESSAGES"]
 
 #: ``status`` -> ``message`` of :func:`minimize`'s result.
 STATUS_MESSAGES = {
@@ -324,3 +324,56 @@ def _scalar(f):
     except (TypeError, ValueError):
         raise TypeError("fun must return a real scalar; got "
                         f"{type(f).__name__} {np.shape(f)}") from None
+
+
+def scipy_method(method="adam"):
+    """A numadam method for ``scipy.optimize.minimize(method=...)``.
+
+    SciPy accepts a callable as its ``method``; this returns one that runs
+    :func:`minimize` with the named numadam method, so existing SciPy code can
+    switch to Adam by changing one argument.
+
+    Parameters
+    ----------
+    method : str, default "adam"
+        A numadam method name (see :func:`show_options`).
+
+    Returns
+    -------
+    callable
+        ``custom(fun, x0, args=(), jac=None, hess=None, hessp=None,
+        bounds=None, constraints=(), callback=None, **options)``, the
+        signature SciPy calls.  ``options`` are numadam's (``lr``,
+        ``maxiter``, ...); SciPy's ``tol`` becomes ``gtol`` unless ``gtol``
+        is given.  A gradient is required (``jac`` callable or True);
+        constraints and Hessians are refused.
+
+    Examples
+    --------
+    >>> import numpy as np, numadam
+    >>> from scipy.optimize import minimize, rosen, rosen_der
+    >>> res = minimize(rosen, [-1.2, 1.0], jac=rosen_der,
+    ...                method=numadam.scipy_method("adam"),
+    ...                options={"lr": 1e-2, "maxiter": 20000})
+    >>> bool(np.allclose(res.x, 1.0, atol=1e-3))
+    True
+    """
+    name = get_method(method).name
+
+    def custom(fun, x0, args=(), jac=None, hess=None, hessp=None, bounds=None,
+               constraints=(), callback=None, **options):
+        if constraints not in (None, (), []):
+            raise ValueError(f"numadam's {name!r} does not take constraints; "
+                             "use bounds, or a constrained SciPy method")
+        if hess is not None or hessp is not None:
+            raise TypeError(f"numadam's {name!r} is a first-order method; it "
+                            "takes no hess or hessp")
+        tol = options.pop("tol", None)
+        if tol is not None:
+            options.setdefault("gtol", tol)
+        return minimize(fun, jac, x0, method=name, args=args, options=options,
+                        callback=callback, bounds=bounds)
+
+    custom.__name__ = custom.__qualname__ = f"numadam_{name}"
+    custom.__doc__ = f"numadam's {name!r} in scipy.optimize.minimize's custom-method form."
+    return custom

@@ -188,3 +188,36 @@ def test_gtol_with_bounds_uses_the_projected_gradient():
                            bounds=Bounds([0, 0], [1, 1]))
     assert res.status == 0 and res.nit < 100
     np.testing.assert_array_equal(res.x, [1.0, 1.0])
+
+
+def test_as_a_custom_method_of_scipy_minimize():
+    from scipy.optimize import minimize as scipy_minimize
+    own = numadam.minimize(rosen, rosen_der, [-1.2, 1.0], method="nadam",
+                           options={"lr": 2e-3, "maxiter": 300, "gtol": 0})
+    res = scipy_minimize(rosen, [-1.2, 1.0], jac=rosen_der,
+                         method=numadam.scipy_method("nadam"),
+                         options={"lr": 2e-3, "maxiter": 300, "gtol": 0})
+    np.testing.assert_array_equal(res.x, own.x)
+    assert res.nit == 300 and res.method == "nadam"
+    # jac=True: scipy hands a memoized fun and a jac that reuses its gradient
+    res = scipy_minimize(lambda x: (rosen(x), rosen_der(x)), [-1.2, 1.0], jac=True,
+                         method=numadam.scipy_method("nadam"),
+                         options={"lr": 2e-3, "maxiter": 300, "gtol": 0})
+    np.testing.assert_array_equal(res.x, own.x)
+    # tol becomes gtol; bounds and StopIteration callbacks pass through
+    res = scipy_minimize(quad, [1.0, 2.0], args=(np.ones(2),), jac=quad_grad, tol=1e-3,
+                         method=numadam.scipy_method("sgd"), options={"lr": 0.1},
+                         bounds=[(0.5, 2), (None, None)])
+    assert res.status == 0 and res.x[0] == 0.5 and abs(res.x[1]) < 1e-3
+
+    def stop(intermediate_result):
+        raise StopIteration
+
+    res = scipy_minimize(rosen, [0.0, 0.0], jac=rosen_der, callback=stop,
+                         method=numadam.scipy_method())
+    assert res.status == 99 and res.nit == 1
+    with pytest.raises(ValueError, match="does not take constraints"):
+        scipy_minimize(rosen, [0.0, 0.0], jac=rosen_der, method=numadam.scipy_method(),
+                       constraints=[{"type": "eq", "fun": lambda x: x[0]}])
+    with pytest.raises(TypeError, match="jac must be a callable"):
+        scipy_minimize(rosen, [0.0, 0.0], method=numadam.scipy_method())
