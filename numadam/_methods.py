@@ -61,6 +61,17 @@ def _closed_unit(name, value):
     return value
 
 
+def _lr(name, value):
+    """A learning rate > 0, or a schedule: any callable of the step count."""
+    if callable(value):
+        return value
+    return _positive(name, value)
+
+
+def _optional_positive(name, value):
+    return None if value is None else _positive(name, value)
+
+
 def _flag(name, value):
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"option {name!r} must be True or False; got {value!r}")
@@ -77,7 +88,9 @@ def _betas(name, value):
 
 
 _CHECKS = {
-    "lr": _positive,
+    "lr": _lr,
+    "clip_norm": _optional_positive,
+    "clip_value": _optional_positive,
     "betas": _betas,
     "eps": _positive,
     "weight_decay": _nonnegative,
@@ -95,7 +108,12 @@ _CHECKS = {
 }
 
 _DESCRIPTIONS = {
-    "lr": "learning rate (step size)",
+    "lr": "learning rate (step size), or a schedule: a callable of the step "
+          "count (see numadam.schedules)",
+    "clip_norm": "clip the gradient by its global norm: if ||g|| > clip_norm, "
+                 "g *= clip_norm/||g|| (None: off)",
+    "clip_value": "clip every gradient component into [-clip_value, clip_value] "
+                  "after any norm clipping (None: off)",
     "betas": "decay rates of the first and second moment estimates, each in [0, 1)",
     "eps": "term added to the denominator for numerical stability, > 0",
     "weight_decay": "weight decay coefficient, >= 0",
@@ -124,7 +142,7 @@ class Method:
     def __init__(self, name, title, defaults, reference, fixed=None):
         self.name = name
         self.title = title
-        self.defaults = dict(defaults)
+        self.defaults = dict(defaults, clip_norm=None, clip_value=None)
         self.reference = reference
         #: options this method sets itself (e.g. adamw's decoupled decay)
         self.fixed = dict(fixed or {})
@@ -181,18 +199,24 @@ class Method:
         """The state arrays in the order the kernel takes them."""
         return tuple(state[name] for name in self.state_names(opts))
 
-    def scalars(self, opts, t, lr, host):
-        """Step ``t``'s scalar arguments of the kernel, as Python floats."""
+    def scalars(self, opts, t, lr, host, gscale=1.0):
+        """Step ``t``'s scalar arguments of the kernel, as Python floats.
+
+        ``lr`` is this step's learning rate (after any schedule) and
+        ``gscale`` the clip-by-global-norm factor of this step's gradient.
+        """
         raise NotImplementedError
 
     @staticmethod
-    def _prologue(opts, lr, decoupled):
-        """(gsign, coupled wd, decoupled factor) shared by every method."""
+    def _prologue(opts, lr, decoupled, gscale):
+        """(gmul, clip, coupled wd, decoupled factor) shared by every method."""
         wd = opts["weight_decay"]
-        gsign = -1.0 if opts["maximize"] else 1.0
+        gmul = -gscale if opts["maximize"] else gscale
+        clip = opts["clip_value"]
+        clip = math.inf if clip is None else clip
         if decoupled:
-            return gsign, 0.0, 1.0 - lr * wd
-        return gsign, wd, 1.0
+            return gmul, clip, 0.0, 1.0 - lr * wd
+        return gmul, clip, wd, 1.0
 
     # -- documentation --------------------------------------------------
     def options_doc(self):
@@ -220,12 +244,12 @@ class _AdamFamily(Method):
         k = _kernels.load_cpu()
         return k.ADAM_AMSGRAD if opts["amsgrad"] else k.ADAM
 
-    def scalars(self, opts, t, lr, host):
+    def scalars(self, opts, t, lr, host, gscale=1.0):
         b1, b2 = opts["betas"]
-        gsign, wd, decay = self._prologue(opts, lr, opts["decoupled_weight_decay"])
+        pro = self._prologue(opts, lr, opts["decoupled_weight_decay"], gscale)
         bc1 = 1.0 - b1 ** t
         bc2 = 1.0 - b2 ** t
-        return (gsign, wd, decay, b1, 1.0 - b1, b2, 1.0 - b2, lr / bc1,
+        return pro + (b1, 1.0 - b1, b2, 1.0 - b2, lr / bc1,
                 1.0 / math.sqrt(bc2), opts["eps"])
 
 
@@ -236,10 +260,10 @@ class _Adamax(Method):
     def kernel(self, opts):
         return _kernels.load_cpu().ADAMAX
 
-    def scalars(self, opts, t, lr, host):
+    def scalars(self, opts, t, lr, host, gscale=1.0):
         b1, b2 = opts["betas"]
-        gsign, wd, decay = self._prologue(opts, lr, False)
-        return (gsign, wd, decay, b1, 1.0 - b1, b2, lr / (1.0 - b1 ** t),
+        pro = self._prologue(opts, lr, False, gscale)
+        return pro + (b1, 1.0 - b1, b2, lr / (1.0 - b1 ** t),
                 opts["eps"])
 
 
@@ -253,17 +277,17 @@ class _NAdam(Method):
     def kernel(self, opts):
         return _kernels.load_cpu().NADAM
 
-    def scalars(self, opts, t, lr, host):
+    def scalars(self, opts, t, lr, host, gscale=1.0):
         b1, b2 = opts["betas"]
         psi = opts["momentum_decay"]
-        gsign, wd, decay = self._prologue(opts, lr, opts["decoupled_weight_decay"])
+        pro = self._prologue(opts, lr, opts["decoupled_weight_decay"], gscale)
         mu = b1 * (1.0 - 0.5 * 0.96 ** (t * psi))
         mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi))
         mu_product = host["mu_product"] * mu
         host["mu_product"] = mu_product
         coef_g = lr * (1.0 - mu) / (1.0 - mu_product)
         coef_m = lr * mu_next / (1.0 - mu_product * mu_next)
-        return (gsign, wd, decay, b1, 1.0 - b1, b2, 1.0 - b2,
+        return pro + (b1, 1.0 - b1, b2, 1.0 - b2,
                 1.0 / (1.0 - b2 ** t), opts["eps"], coef_g, coef_m)
 
 
@@ -274,9 +298,9 @@ class _RAdam(Method):
     def kernel(self, opts):
         return _kernels.load_cpu().RADAM
 
-    def scalars(self, opts, t, lr, host):
+    def scalars(self, opts, t, lr, host, gscale=1.0):
         b1, b2 = opts["betas"]
-        gsign, wd, decay = self._prologue(opts, lr, opts["decoupled_weight_decay"])
+        pro = self._prologue(opts, lr, opts["decoupled_weight_decay"], gscale)
         bc1 = 1.0 - b1 ** t
         bc2 = 1.0 - b2 ** t
         rho_inf = 2.0 / (1.0 - b2) - 1.0
@@ -287,7 +311,7 @@ class _RAdam(Method):
             r = math.sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf
                           / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
             rect = r * math.sqrt(bc2)
-        return (gsign, wd, decay, b1, 1.0 - b1, b2, 1.0 - b2, lr / bc1,
+        return pro + (b1, 1.0 - b1, b2, 1.0 - b2, lr / bc1,
                 rectified, rect, opts["eps"])
 
 
@@ -305,16 +329,16 @@ class _SGD(Method):
         k = _kernels.load_cpu()
         return k.SGD_MOMENTUM if opts["momentum"] > 0 else k.SGD
 
-    def scalars(self, opts, t, lr, host):
-        gsign, wd, _ = self._prologue(opts, lr, False)
+    def scalars(self, opts, t, lr, host, gscale=1.0):
+        pro = self._prologue(opts, lr, False, gscale)[:3]
         momentum = opts["momentum"]
         if momentum <= 0:
-            return (gsign, wd, lr)
+            return pro + (lr,)
         if t == 1:  # torch: the buffer starts as a copy of the gradient
             mom_b, c_g = 0.0, 1.0
         else:
             mom_b, c_g = momentum, 1.0 - opts["dampening"]
-        return (gsign, wd, lr, mom_b, c_g, opts["nesterov"], momentum)
+        return pro + (lr, mom_b, c_g, opts["nesterov"], momentum)
 
 
 class _RMSprop(Method):
@@ -334,11 +358,11 @@ class _RMSprop(Method):
         return (state["square_avg"], state.get("grad_avg", empty),
                 state.get("momentum_buffer", empty))
 
-    def scalars(self, opts, t, lr, host):
-        gsign, wd, _ = self._prologue(opts, lr, False)
+    def scalars(self, opts, t, lr, host, gscale=1.0):
+        pro = self._prologue(opts, lr, False, gscale)[:3]
         alpha = opts["alpha"]
         momentum = opts["momentum"]
-        return (gsign, wd, lr, alpha, 1.0 - alpha, opts["eps"], opts["centered"],
+        return pro + (lr, alpha, 1.0 - alpha, opts["eps"], opts["centered"],
                 momentum > 0, momentum)
 
 
@@ -352,10 +376,10 @@ class _Adagrad(Method):
     def kernel(self, opts):
         return _kernels.load_cpu().ADAGRAD
 
-    def scalars(self, opts, t, lr, host):
-        gsign, wd, _ = self._prologue(opts, lr, False)
+    def scalars(self, opts, t, lr, host, gscale=1.0):
+        pro = self._prologue(opts, lr, False, gscale)[:3]
         clr = lr / (1.0 + (t - 1) * opts["lr_decay"])
-        return (gsign, wd, clr, opts["eps"])
+        return pro + (clr, opts["eps"])
 
 
 _KB = "Kingma & Ba (2014), Adam: A Method for Stochastic Optimization"
@@ -453,8 +477,9 @@ def show_options(method=None, disp=True):
     """
     entries = METHODS.values() if method is None else [get_method(method)]
     text = "\n\n".join(m.options_doc() for m in entries)
-    text += ("\n\nEvery method of numadam.minimize also takes maxiter "
-             "(default 10000) and gtol (default 1e-5; 0 disables the test).")
+    text += ("\n\nnumadam.minimize also takes the loop options of every method: "
+             "maxiter, gtol, epochs, batch_size, shuffle, drop_last, history, "
+             "patience, ema, min_delta, disp (see help(numadam.minimize)).")
     if disp:
         print(text)
         return None

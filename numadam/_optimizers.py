@@ -6,10 +6,13 @@ place with one fused kernel call.  :func:`numadam.minimize` is built on these
 classes.
 """
 import inspect
+import math
 
 import numpy as np
 
+from . import _kernels
 from ._methods import get_method
+from .schedules import check_lr
 
 __all__ = ["Optimizer", "Adam", "AdamW", "AMSGrad", "Adamax", "NAdam", "RAdam",
            "SGD", "RMSprop", "Adagrad"]
@@ -96,9 +99,14 @@ class Optimizer:
         self._bind()
 
     def _bind(self):
+        n = self._flat.size
         self._arrays = self._spec.kernel_arrays(self._opts, self.state, self._flat)
-        self._kernel = self._spec.kernel(self._opts).pick(self._flat.size)
-        self._lr = self._opts["lr"]
+        self._kernel = self._spec.kernel(self._opts).pick(n)
+        lr = self._opts["lr"]
+        self._schedule = lr if callable(lr) else None
+        self._lr = None if callable(lr) else lr
+        self._clip_norm = self._opts["clip_norm"]
+        self._sumsq = _kernels.load_cpu().SUMSQ.pick(n)
 
     # -- hyperparameters -------------------------------------------------
     @property
@@ -108,13 +116,19 @@ class Optimizer:
 
     @property
     def lr(self):
-        """The learning rate used by the next step; settable."""
-        return self._lr
+        """The learning rate of the next step; settable (a float or a schedule).
+
+        With a schedule this is ``schedule(t)``; the schedule itself is
+        ``options["lr"]``.
+        """
+        if self._schedule is None:
+            return self._lr
+        return check_lr(self._schedule, self.t)
 
     @lr.setter
     def lr(self, value):
         self._opts = self._spec.resolve({**self._user_options(), "lr": value})
-        self._lr = self._opts["lr"]
+        self._bind()
 
     def _user_options(self):
         return {k: v for k, v in self._opts.items() if k in self._spec.defaults}
@@ -128,11 +142,19 @@ class Optimizer:
         grad : array_like
             The gradient of the objective at the current parameters, with the
             parameters' shape.  Real values of another dtype are converted to
-            the parameters' dtype.
+            the parameters' dtype.  It is not modified: clipping is applied
+            inside the fused update.
 
         Returns
         -------
         None
+
+        Notes
+        -----
+        The learning rate is ``lr``, or ``lr(t)`` for a schedule with ``t``
+        the number of steps taken before this one.  With ``clip_norm`` the
+        gradient's global norm is computed first (one extra read of
+        ``grad``); ``clip_value`` costs nothing extra.
         """
         self._step_flat(self._check_grad(grad))
 
@@ -154,10 +176,24 @@ class Optimizer:
                              f"{params.shape}; got shape {arr.shape}")
         return np.ascontiguousarray(arr, dtype=params.dtype).reshape(-1)
 
-    def _step_flat(self, g):
-        self.t += 1
+    def _step_flat(self, g, gnorm=None):
+        """One fused step with the flat gradient ``g``; returns the lr used.
+
+        ``gnorm``, when the caller knows it, spares clip_norm's extra pass.
+        """
+        t = self.t
+        lr = self._lr if self._schedule is None else check_lr(self._schedule, t)
+        gscale = 1.0
+        clip = self._clip_norm
+        if clip is not None:
+            if gnorm is None:
+                gnorm = math.sqrt(self._sumsq(g))
+            if clip < gnorm < math.inf:  # a NaN/inf norm is not hidden by scaling
+                gscale = clip / gnorm
+        self.t = t + 1
         self._kernel(self._flat, g, *self._arrays,
-                     *self._spec.scalars(self._opts, self.t, self._lr, self._host))
+                     *self._spec.scalars(self._opts, t + 1, lr, self._host, gscale))
+        return lr
 
     # -- checkpoints -------------------------------------------------------
     def state_dict(self):
@@ -268,8 +304,9 @@ _COMMON = """
     ----------
     params : numpy.ndarray
         Writable, C-contiguous float32 or float64 array, updated in place.
-    lr : float, default {lr}
-        Learning rate, > 0.
+    lr : float or callable, default {lr}
+        Learning rate, > 0, or a schedule ``lr(k)`` of the step count ``k``
+        (0 for the first step; see :mod:`numadam.schedules`).
 """
 _BETAS_DOC = """    betas : tuple of float, default (0.9, 0.999)
         Decay rates ``(beta1, beta2)`` of the moment estimates, in [0, 1).
@@ -282,6 +319,12 @@ _WD_DOC = """    weight_decay : float, default {wd}
 """
 _MAX_DOC = """    maximize : bool, default False
         Maximize the objective (the gradient's sign is flipped).
+"""
+_CLIP_DOC = """    clip_norm : float, optional
+        Clip the gradient by its global norm first: if ``||g|| > clip_norm``,
+        ``g *= clip_norm / ||g||`` (optax's rule; torch adds 1e-6 to the norm).
+    clip_value : float, optional
+        Then clip every component into ``[-clip_value, clip_value]``.
 """
 _DWD_DOC = """    decoupled_weight_decay : bool, default False
         Decay the parameters directly (``x *= 1 - lr*weight_decay``, as
@@ -298,7 +341,7 @@ def _doc(summary, *parts, notes="", lr=1e-3, eps=1e-8, wd=0, kind="Coupled (L2)"
     body = _COMMON.format(lr=lr)
     for part in parts:
         body += part.format(eps=eps, wd=wd, kind=kind)
-    body += _MAX_DOC
+    body += _MAX_DOC + _CLIP_DOC
     example_text = f"""
     Examples
     --------

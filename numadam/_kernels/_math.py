@@ -11,7 +11,8 @@ Conventions shared by every function:
 * every scalar argument already has the parameter's dtype (the loops cast the
   host's float64 scalars once, outside the element loop), so float32 code
   stays float32: there is no float literal in this module;
-* ``gsign`` is ``-1`` for ``maximize=True`` and ``+1`` otherwise;
+* ``gmul`` is ``-1`` for ``maximize=True`` and ``+1`` otherwise, times the
+  clip-by-global-norm factor; ``clip`` is the clip-by-value bound;
 * ``wd`` is the coupled (L2) weight decay added to the gradient, ``0`` when
   the decay is decoupled or absent;
 * ``decay`` is the decoupled factor ``1 - lr * weight_decay`` applied to the
@@ -27,9 +28,16 @@ _inline = njit(inline="always")
 
 
 @_inline
-def grad_in(x, g, gsign, wd):
-    """The gradient a method sees: maximize's sign, then coupled L2 decay."""
-    return gsign * g + wd * x
+def grad_in(x, g, gmul, clip, wd):
+    """The gradient a method sees.
+
+    ``gmul`` carries maximize's sign and the clip-by-global-norm factor;
+    ``clip`` is the clip-by-value bound (``inf`` when off; NaN stays NaN);
+    then the coupled L2 decay ``wd * x``.
+    """
+    g = gmul * g
+    g = clip if g > clip else (-clip if g < -clip else g)
+    return g + wd * x
 
 
 @_inline
@@ -39,9 +47,9 @@ def moments(g, m, v, b1, c1, b2, c2):
 
 
 @_inline
-def adam(x, g, m, v, gsign, wd, decay, b1, c1, b2, c2, step_size, inv_sbc2, eps):
+def adam(x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2, step_size, inv_sbc2, eps):
     """Adam / AdamW: ``x -= (lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps)``."""
-    g = grad_in(x, g, gsign, wd)
+    g = grad_in(x, g, gmul, clip, wd)
     x = x * decay
     m, v = moments(g, m, v, b1, c1, b2, c2)
     x = x - step_size * m / (math.sqrt(v) * inv_sbc2 + eps)
@@ -49,10 +57,10 @@ def adam(x, g, m, v, gsign, wd, decay, b1, c1, b2, c2, step_size, inv_sbc2, eps)
 
 
 @_inline
-def adam_amsgrad(x, g, m, v, vmax, gsign, wd, decay, b1, c1, b2, c2, step_size,
+def adam_amsgrad(x, g, m, v, vmax, gmul, clip, wd, decay, b1, c1, b2, c2, step_size,
                  inv_sbc2, eps):
     """AMSGrad: Adam with the running maximum of the raw ``v`` (torch)."""
-    g = grad_in(x, g, gsign, wd)
+    g = grad_in(x, g, gmul, clip, wd)
     x = x * decay
     m, v = moments(g, m, v, b1, c1, b2, c2)
     vmax = max(vmax, v)
@@ -61,9 +69,9 @@ def adam_amsgrad(x, g, m, v, vmax, gsign, wd, decay, b1, c1, b2, c2, step_size,
 
 
 @_inline
-def adamax(x, g, m, u, gsign, wd, decay, b1, c1, b2, step_size, eps):
+def adamax(x, g, m, u, gmul, clip, wd, decay, b1, c1, b2, step_size, eps):
     """Adamax: infinity-norm second moment ``u = max(b2*u, |g| + eps)``."""
-    g = grad_in(x, g, gsign, wd)
+    g = grad_in(x, g, gmul, clip, wd)
     x = x * decay
     m = b1 * m + c1 * g
     u = max(b2 * u, abs(g) + eps)
@@ -72,10 +80,10 @@ def adamax(x, g, m, u, gsign, wd, decay, b1, c1, b2, step_size, eps):
 
 
 @_inline
-def nadam(x, g, m, v, gsign, wd, decay, b1, c1, b2, c2, inv_bc2, eps, coef_g,
+def nadam(x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2, inv_bc2, eps, coef_g,
           coef_m):
     """NAdam (torch's form): ``coef_g`` and ``coef_m`` carry the mu products."""
-    g = grad_in(x, g, gsign, wd)
+    g = grad_in(x, g, gmul, clip, wd)
     x = x * decay
     m, v = moments(g, m, v, b1, c1, b2, c2)
     denom = math.sqrt(v * inv_bc2) + eps
@@ -85,10 +93,10 @@ def nadam(x, g, m, v, gsign, wd, decay, b1, c1, b2, c2, inv_bc2, eps, coef_g,
 
 
 @_inline
-def radam(x, g, m, v, gsign, wd, decay, b1, c1, b2, c2, lr_bc1, rectified,
+def radam(x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2, lr_bc1, rectified,
           rect_sbc2, eps):
     """RAdam (torch's form); ``rect_sbc2 = r * sqrt(bc2)`` when rectified."""
-    g = grad_in(x, g, gsign, wd)
+    g = grad_in(x, g, gmul, clip, wd)
     x = x * decay
     m, v = moments(g, m, v, b1, c1, b2, c2)
     if rectified:
@@ -99,16 +107,16 @@ def radam(x, g, m, v, gsign, wd, decay, b1, c1, b2, c2, lr_bc1, rectified,
 
 
 @_inline
-def sgd(x, g, gsign, wd, lr):
+def sgd(x, g, gmul, clip, wd, lr):
     """Plain SGD (no momentum buffer)."""
-    g = grad_in(x, g, gsign, wd)
+    g = grad_in(x, g, gmul, clip, wd)
     return x - lr * g
 
 
 @_inline
-def sgd_momentum(x, g, b, gsign, wd, lr, mom_b, c_g, nesterov, momentum):
+def sgd_momentum(x, g, b, gmul, clip, wd, lr, mom_b, c_g, nesterov, momentum):
     """SGD with momentum; step 1 passes ``mom_b = 0, c_g = 1`` so ``b = g``."""
-    g = grad_in(x, g, gsign, wd)
+    g = grad_in(x, g, gmul, clip, wd)
     b = mom_b * b + c_g * g
     if nesterov:
         d = g + momentum * b
@@ -118,14 +126,14 @@ def sgd_momentum(x, g, b, gsign, wd, lr, mom_b, c_g, nesterov, momentum):
 
 
 @_inline
-def rmsprop(x, g, v, gbar, buf, gsign, wd, lr, alpha, c_a, eps, centered,
+def rmsprop(x, g, v, gbar, buf, gmul, clip, wd, lr, alpha, c_a, eps, centered,
             use_momentum, momentum):
     """RMSprop, optionally centered and with momentum.
 
     ``gbar`` is only read and written when ``centered``, ``buf`` only when
     ``use_momentum``; the loops pass the parameter's own value otherwise.
     """
-    g = grad_in(x, g, gsign, wd)
+    g = grad_in(x, g, gmul, clip, wd)
     v = alpha * v + c_a * g * g
     if centered:
         gbar = alpha * gbar + c_a * g
@@ -141,9 +149,9 @@ def rmsprop(x, g, v, gbar, buf, gsign, wd, lr, alpha, c_a, eps, centered,
 
 
 @_inline
-def adagrad(x, g, s, gsign, wd, clr, eps):
+def adagrad(x, g, s, gmul, clip, wd, clr, eps):
     """Adagrad: ``S += g*g; x -= clr * g / (sqrt(S) + eps)``."""
-    g = grad_in(x, g, gsign, wd)
+    g = grad_in(x, g, gmul, clip, wd)
     s = s + g * g
     x = x - clr * g / (math.sqrt(s) + eps)
     return x, s

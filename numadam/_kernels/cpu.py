@@ -22,88 +22,88 @@ from . import _math
 PARALLEL_THRESHOLD = 32768
 
 
-def adam(x, g, m, v, gsign, wd, decay, b1, c1, b2, c2, step_size, inv_sbc2, eps):
+def adam(x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2, step_size, inv_sbc2, eps):
     T = x.dtype.type
-    gsign, wd, decay, b1, c1 = T(gsign), T(wd), T(decay), T(b1), T(c1)
+    gmul, clip, wd, decay, b1, c1 = T(gmul), T(clip), T(wd), T(decay), T(b1), T(c1)
     b2, c2, step_size, inv_sbc2, eps = T(b2), T(c2), T(step_size), T(inv_sbc2), T(eps)
     for i in prange(x.size):
         x[i], m[i], v[i] = _math.adam(
-            x[i], g[i], m[i], v[i], gsign, wd, decay, b1, c1, b2, c2,
+            x[i], g[i], m[i], v[i], gmul, clip, wd, decay, b1, c1, b2, c2,
             step_size, inv_sbc2, eps)
 
 
-def adam_amsgrad(x, g, m, v, vmax, gsign, wd, decay, b1, c1, b2, c2, step_size,
+def adam_amsgrad(x, g, m, v, vmax, gmul, clip, wd, decay, b1, c1, b2, c2, step_size,
                  inv_sbc2, eps):
     T = x.dtype.type
-    gsign, wd, decay, b1, c1 = T(gsign), T(wd), T(decay), T(b1), T(c1)
+    gmul, clip, wd, decay, b1, c1 = T(gmul), T(clip), T(wd), T(decay), T(b1), T(c1)
     b2, c2, step_size, inv_sbc2, eps = T(b2), T(c2), T(step_size), T(inv_sbc2), T(eps)
     for i in prange(x.size):
         x[i], m[i], v[i], vmax[i] = _math.adam_amsgrad(
-            x[i], g[i], m[i], v[i], vmax[i], gsign, wd, decay, b1, c1, b2, c2,
+            x[i], g[i], m[i], v[i], vmax[i], gmul, clip, wd, decay, b1, c1, b2, c2,
             step_size, inv_sbc2, eps)
 
 
-def adamax(x, g, m, u, gsign, wd, decay, b1, c1, b2, step_size, eps):
+def adamax(x, g, m, u, gmul, clip, wd, decay, b1, c1, b2, step_size, eps):
     T = x.dtype.type
-    gsign, wd, decay, b1, c1 = T(gsign), T(wd), T(decay), T(b1), T(c1)
+    gmul, clip, wd, decay, b1, c1 = T(gmul), T(clip), T(wd), T(decay), T(b1), T(c1)
     b2, step_size, eps = T(b2), T(step_size), T(eps)
     for i in prange(x.size):
         x[i], m[i], u[i] = _math.adamax(
-            x[i], g[i], m[i], u[i], gsign, wd, decay, b1, c1, b2, step_size, eps)
+            x[i], g[i], m[i], u[i], gmul, clip, wd, decay, b1, c1, b2, step_size, eps)
 
 
-def nadam(x, g, m, v, gsign, wd, decay, b1, c1, b2, c2, inv_bc2, eps, coef_g,
+def nadam(x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2, inv_bc2, eps, coef_g,
           coef_m):
     T = x.dtype.type
-    gsign, wd, decay, b1, c1 = T(gsign), T(wd), T(decay), T(b1), T(c1)
+    gmul, clip, wd, decay, b1, c1 = T(gmul), T(clip), T(wd), T(decay), T(b1), T(c1)
     b2, c2, inv_bc2, eps = T(b2), T(c2), T(inv_bc2), T(eps)
     coef_g, coef_m = T(coef_g), T(coef_m)
     for i in prange(x.size):
         x[i], m[i], v[i] = _math.nadam(
-            x[i], g[i], m[i], v[i], gsign, wd, decay, b1, c1, b2, c2, inv_bc2,
+            x[i], g[i], m[i], v[i], gmul, clip, wd, decay, b1, c1, b2, c2, inv_bc2,
             eps, coef_g, coef_m)
 
 
-def radam(x, g, m, v, gsign, wd, decay, b1, c1, b2, c2, lr_bc1, rectified,
+def radam(x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2, lr_bc1, rectified,
           rect_sbc2, eps):
     T = x.dtype.type
-    gsign, wd, decay, b1, c1 = T(gsign), T(wd), T(decay), T(b1), T(c1)
+    gmul, clip, wd, decay, b1, c1 = T(gmul), T(clip), T(wd), T(decay), T(b1), T(c1)
     b2, c2, lr_bc1, rect_sbc2, eps = T(b2), T(c2), T(lr_bc1), T(rect_sbc2), T(eps)
     for i in prange(x.size):
         x[i], m[i], v[i] = _math.radam(
-            x[i], g[i], m[i], v[i], gsign, wd, decay, b1, c1, b2, c2, lr_bc1,
+            x[i], g[i], m[i], v[i], gmul, clip, wd, decay, b1, c1, b2, c2, lr_bc1,
             rectified, rect_sbc2, eps)
 
 
-def sgd(x, g, gsign, wd, lr):
+def sgd(x, g, gmul, clip, wd, lr):
     T = x.dtype.type
-    gsign, wd, lr = T(gsign), T(wd), T(lr)
+    gmul, clip, wd, lr = T(gmul), T(clip), T(wd), T(lr)
     for i in prange(x.size):
-        x[i] = _math.sgd(x[i], g[i], gsign, wd, lr)
+        x[i] = _math.sgd(x[i], g[i], gmul, clip, wd, lr)
 
 
-def sgd_momentum(x, g, b, gsign, wd, lr, mom_b, c_g, nesterov, momentum):
+def sgd_momentum(x, g, b, gmul, clip, wd, lr, mom_b, c_g, nesterov, momentum):
     T = x.dtype.type
-    gsign, wd, lr, mom_b, c_g, momentum = (
-        T(gsign), T(wd), T(lr), T(mom_b), T(c_g), T(momentum))
+    gmul, clip, wd, lr, mom_b, c_g, momentum = (
+        T(gmul), T(clip), T(wd), T(lr), T(mom_b), T(c_g), T(momentum))
     for i in prange(x.size):
         x[i], b[i] = _math.sgd_momentum(
-            x[i], g[i], b[i], gsign, wd, lr, mom_b, c_g, nesterov, momentum)
+            x[i], g[i], b[i], gmul, clip, wd, lr, mom_b, c_g, nesterov, momentum)
 
 
-def rmsprop(x, g, v, gbar, buf, gsign, wd, lr, alpha, c_a, eps, centered,
+def rmsprop(x, g, v, gbar, buf, gmul, clip, wd, lr, alpha, c_a, eps, centered,
             use_momentum, momentum):
     # ``gbar`` / ``buf`` may be empty placeholders when their flag is off:
     # they are then neither read nor written.
     T = x.dtype.type
-    gsign, wd, lr, alpha, c_a, eps, momentum = (
-        T(gsign), T(wd), T(lr), T(alpha), T(c_a), T(eps), T(momentum))
+    gmul, clip, wd, lr, alpha, c_a, eps, momentum = (
+        T(gmul), T(clip), T(wd), T(lr), T(alpha), T(c_a), T(eps), T(momentum))
     zero = T(0)
     for i in prange(x.size):
         gb = gbar[i] if centered else zero
         bf = buf[i] if use_momentum else zero
         x[i], v[i], gb, bf = _math.rmsprop(
-            x[i], g[i], v[i], gb, bf, gsign, wd, lr, alpha, c_a, eps, centered,
+            x[i], g[i], v[i], gb, bf, gmul, clip, wd, lr, alpha, c_a, eps, centered,
             use_momentum, momentum)
         if centered:
             gbar[i] = gb
@@ -111,11 +111,11 @@ def rmsprop(x, g, v, gbar, buf, gsign, wd, lr, alpha, c_a, eps, centered,
             buf[i] = bf
 
 
-def adagrad(x, g, s, gsign, wd, clr, eps):
+def adagrad(x, g, s, gmul, clip, wd, clr, eps):
     T = x.dtype.type
-    gsign, wd, clr, eps = T(gsign), T(wd), T(clr), T(eps)
+    gmul, clip, wd, clr, eps = T(gmul), T(clip), T(wd), T(clr), T(eps)
     for i in prange(x.size):
-        x[i], s[i] = _math.adagrad(x[i], g[i], s[i], gsign, wd, clr, eps)
+        x[i], s[i] = _math.adagrad(x[i], g[i], s[i], gmul, clip, wd, clr, eps)
 
 
 SUMSQ_BLOCK = 8192
