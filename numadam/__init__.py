@@ -5,6 +5,7 @@ conventions; ``numadam.Adam(x)`` and friends are stateful optimizers for
 your own loop.  Importing numadam compiles nothing: each kernel compiles on
 first use (and is cached on disk).
 """
+from . import schedules
 from ._methods import METHODS, show_options
 from ._minimize import STATUS_MESSAGES, minimize, scipy_method
 from ._optimizers import (SGD, Adagrad, Adam, Adamax, AdamW, AMSGrad, NAdam,
@@ -14,4 +15,4 @@ __version__ = "0.1.0"
 
 __all__ = ["minimize", "scipy_method", "show_options", "METHODS", "STATUS_MESSAGES",
            "Optimizer", "Adam", "AdamW", "AMSGrad", "Adamax", "NAdam", "RAdam",
-           "SGD", "RMSprop", "Adagrad", "__version__"]
+           "SGD", "RMSprop", "Adagrad", "schedules", "__version__"]

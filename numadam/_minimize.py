@@ -2,6 +2,7 @@
 import inspect
 import math
 import numbers
+import sys
 
 import numpy as np
 
@@ -15,12 +16,17 @@ __all__ = ["minimize", "scipy_method", "STATUS_MESSAGES"]
 STATUS_MESSAGES = {
     0: "Optimization terminated successfully: the gradient norm fell below gtol.",
     1: "Maximum number of iterations has been exceeded.",
+    2: "The requested number of epochs has been completed.",
     3: "The objective or its gradient was NaN or infinite; x is the last "
        "iterate, where it was evaluated.",
+    4: "Optimization terminated successfully: the smoothed loss stopped "
+       "improving (patience).",
     99: "`callback` raised `StopIteration`.",
 }
+#: statuses that count as ``success``
+_SUCCESS = (0, 4)
 
-_LOOP_OPTIONS = {"maxiter": 10000, "gtol": 1e-5}
+_UNLIMITED = sys.maxsize
 
 
 def _as_x0(x0):
@@ -41,21 +47,73 @@ def _as_x0(x0):
     return np.ascontiguousarray(x)
 
 
-def _loop_options(options):
-    maxiter = options.pop("maxiter", _LOOP_OPTIONS["maxiter"])
-    if isinstance(maxiter, float) and maxiter.is_integer():
-        maxiter = int(maxiter)
-    if isinstance(maxiter, (bool, np.bool_)) or not isinstance(maxiter, numbers.Integral):
-        raise TypeError(f"option 'maxiter' must be an int; got {maxiter!r}")
-    if maxiter < 0:
-        raise ValueError(f"option 'maxiter' must be >= 0; got {maxiter}")
-    gtol = options.pop("gtol", _LOOP_OPTIONS["gtol"])
-    if isinstance(gtol, (bool, np.bool_)) or not isinstance(gtol, numbers.Real):
-        raise TypeError(f"option 'gtol' must be a real number; got {gtol!r}")
-    gtol = float(gtol)
-    if not gtol >= 0 or math.isinf(gtol):
-        raise ValueError(f"option 'gtol' must be finite and >= 0; got {gtol}")
-    return int(maxiter), gtol
+def _int_option(options, name, default, low, allow_none=False):
+    value = options.pop(name, default)
+    if value is None and allow_none:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"option {name!r} must be an int; got {value!r}")
+    if value < low:
+        raise ValueError(f"option {name!r} must be >= {low}; got {value}")
+    return int(value)
+
+
+def _float_option(options, name, default, low, high=None):
+    value = options.pop(name, default)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"option {name!r} must be a real number; got {value!r}")
+    value = float(value)
+    if not (math.isfinite(value) and value >= low and (high is None or value < high)):
+        rng = f">= {low}" if high is None else f"in [{low}, {high})"
+        raise ValueError(f"option {name!r} must be finite and {rng}; got {value}")
+    return value
+
+
+def _bool_option(options, name, default):
+    value = options.pop(name, default)
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"option {name!r} must be True or False; got {value!r}")
+    return bool(value)
+
+
+_DATA_OPTIONS = ("epochs", "batch_size", "shuffle", "drop_last")
+
+
+def _loop_options(options, has_data):
+    """Pop minimize's own options (the rest belong to the method)."""
+    if not has_data:
+        given = [k for k in _DATA_OPTIONS if k in options]
+        if given:
+            raise TypeError(f"option {given[0]!r} needs per-sample data: pass "
+                            "data=(X, y, ...) to minimize")
+    epochs = _int_option(options, "epochs", None, 1, allow_none=True)
+    default_maxiter = 10000 if epochs is None else _UNLIMITED
+    loop = {
+        "maxiter": _int_option(options, "maxiter", default_maxiter, 0),
+        "gtol": _float_option(options, "gtol", 1e-5, 0.0),
+        "epochs": epochs,
+        "batch_size": options.pop("batch_size", 32),
+        "shuffle": _bool_option(options, "shuffle", True),
+        "drop_last": _bool_option(options, "drop_last", False),
+        "history": _int_option(options, "history", 0, 0),
+        "patience": _int_option(options, "patience", None, 1, allow_none=True),
+        "ema": _float_option(options, "ema", 0.99, 0.0, 1.0),
+        "min_delta": _float_option(options, "min_delta", 0.0, 0.0),
+        "disp": _bool_option(options, "disp", False),
+    }
+    return loop
+
+
+def _takes_rng(fn):
+    """Whether ``fn`` accepts an ``rng`` keyword (then numadam passes one)."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    p = params.get("rng")
+    return p is not None and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
 
 
 def _bounds(bounds, x):
@@ -118,23 +176,29 @@ def _callback_style(callback):
 
 
 def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
-             bounds=None):
+             bounds=None, data=None, rng=None):
     """Minimize a function with a first-order stochastic method.
 
     SciPy's calling conventions, torch.optim's methods and hyperparameters,
-    one fused kernel call per step.
+    one fused kernel call per step; optionally minibatches of per-sample
+    data, learning-rate schedules, gradient clipping, a patience rule,
+    history and a progress bar.
 
     Parameters
     ----------
     fun : callable
-        The objective, ``fun(x, *args) -> float``; with ``jac=True`` it
-        returns ``(f, g)``.  ``x`` has ``x0``'s shape and dtype; it is a
+        The objective, ``fun(x, *batch, *args) -> float``; with ``jac=True``
+        it returns ``(f, g)``.  ``x`` has ``x0``'s shape and dtype; it is a
         read-only view of the optimizer's iterate, which the next step
-        changes in place: copy it if you keep it.
+        changes in place: copy it if you keep it.  ``batch`` is present only
+        with ``data``.  If ``fun`` has a parameter named ``rng`` it receives
+        numadam's generator for the objective (see ``rng`` below).
     jac : callable or True
-        The gradient, ``jac(x, *args) -> array`` of ``x0``'s shape, or True
-        when ``fun`` returns the objective and the gradient together (one
-        call per step).  The gradient is converted to ``x0``'s dtype.
+        The gradient, ``jac(x, *batch, *args) -> array`` of ``x0``'s shape,
+        or True when ``fun`` returns the objective and the gradient together
+        (one call per step).  The gradient is converted to ``x0``'s dtype.
+        It may be stochastic: a parameter named ``rng`` receives numadam's
+        generator, so runs repeat.
     x0 : array_like
         Starting point, any shape.  float32 stays float32 (the whole run is
         in float32), float64 stays float64, integers become float64.
@@ -142,57 +206,106 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
         One of ``adam``, ``adamw``, ``amsgrad``, ``adamax``, ``nadam``,
         ``radam``, ``sgd``, ``rmsprop``, ``adagrad`` (case-insensitive).
     args : tuple, optional
-        Extra arguments passed to ``fun`` and ``jac``.
+        Extra arguments passed whole to ``fun`` and ``jac`` after the batch.
     options : dict, optional
         The method's hyperparameters under torch.optim's keyword names (see
-        :func:`show_options`) and:
+        :func:`show_options`; ``lr`` may be a schedule from
+        :mod:`numadam.schedules` or any callable of the step count;
+        ``clip_norm`` and ``clip_value`` clip the gradient) and the loop's:
 
-        maxiter : int, default 10000
+        maxiter : int, default 10000 (unlimited when ``epochs`` is given)
             Maximum number of steps.
         gtol : float, default 1e-5
-            Stop when the Euclidean norm of the gradient is ``<= gtol``,
-            tested before each step; ``0`` disables the test, so exactly
-            ``maxiter`` steps run.  With ``bounds``, the components that
-            the box blocks (at a bound, pointing out) are left out of the
-            norm, as L-BFGS-B's ``pgtol`` does.
+            Stop when the Euclidean norm of the gradient (before clipping;
+            the minibatch gradient with ``data``) is ``<= gtol``, tested
+            before each step; ``0`` disables the test.  With ``bounds``, the
+            components that the box blocks are left out of the norm, as
+            L-BFGS-B's ``pgtol`` does.
+        epochs : int, optional
+            With ``data``: stop after this many passes over the samples.
+        batch_size : int, default 32
+            With ``data``: samples per minibatch (at most the number of
+            samples).  The last batch of an epoch holds the remaining
+            ``n % batch_size`` samples ...
+        drop_last : bool, default False
+            ... unless this drops it (each epoch then has
+            ``n // batch_size`` full batches).
+        shuffle : bool, default True
+            With ``data``: draw a new random order of the samples at the
+            start of every epoch (else batches are consecutive samples).
+        history : int, default 0
+            Record ``step, epoch, loss, grad_norm, lr`` every ``history``
+            steps (and at the last iterate) into ``result.history``; 0: off.
+        patience : int, optional
+            Stop (status 4, success) when the bias-corrected exponential
+            moving average of the loss has not improved by more than
+            ``min_delta`` for ``patience`` steps in a row.
+        ema : float, default 0.99
+            Smoothing factor of that moving average, in [0, 1).
+        min_delta : float, default 0
+            The improvement that counts, >= 0.
+        disp : bool, default False
+            Show a progress bar with the current loss on stderr (tqdm if it
+            is installed, plain text otherwise) and print a summary at the
+            end; nothing is printed when False.
 
         An option the method does not take raises ``TypeError``; a value out
         of range raises ``ValueError``.
     callback : callable, optional
         Called after each step, as ``callback(intermediate_result)`` (an
-        :class:`~scipy.optimize.OptimizeResult` with ``x``, ``fun``, ``jac``
-        and ``nit``) if its only parameter is named ``intermediate_result``,
-        else as ``callback(xk)`` with a copy of the iterate.  Raising
-        ``StopIteration`` ends the run with ``status = 99``.
+        :class:`~scipy.optimize.OptimizeResult` with ``x``, ``fun``, ``nit``
+        and, with ``data``, ``epoch``) if its only parameter is named
+        ``intermediate_result``, else as ``callback(xk)`` with a copy of the
+        iterate.  Without ``data``, ``fun`` is the objective at ``x`` (and
+        ``jac`` its gradient); with ``data`` it is the loss of the minibatch
+        just used.  Raising ``StopIteration`` ends the run with status 99.
     bounds : scipy.optimize.Bounds or sequence of (low, high), optional
         Box constraints, one pair per element of ``x0`` (``None`` for no
         bound).  ``x0`` is projected onto the box, and so is every iterate
         after its step (projected gradient method).
+    data : array_like or tuple of array_like, optional
+        Per-sample data, arrays sharing axis 0 (e.g. ``(X, y)``).  Each step
+        passes one minibatch of them to ``fun``/``jac``, as
+        ``fun(x, X_batch, y_batch, *args)``.  With shuffling, the batch
+        arrays are buffers that the next step overwrites.
+    rng : int, numpy.random.Generator or None, optional
+        Seed of the run's randomness.  numadam spawns two independent
+        generators from it: one shuffles the minibatches, the other is
+        passed as ``rng=`` to ``fun``/``jac`` when they accept it (a
+        stochastic gradient that draws its own noise).  The same ``rng``
+        gives the same run, bit for bit, on any number of threads.
 
     Returns
     -------
     scipy.optimize.OptimizeResult
-        ``x`` (``x0``'s shape and dtype), ``fun`` and ``jac`` at ``x``,
-        ``nit`` (steps taken), ``nfev``, ``njev``, ``status``, ``success``
-        and ``message``; ``method``.  Status codes (see
-        :data:`STATUS_MESSAGES`):
+        ``x`` (``x0``'s shape and dtype), ``fun`` and ``jac`` at ``x`` (on
+        the whole data set, in one call, with ``data``), ``nit`` (steps
+        taken), ``nfev``, ``njev``, ``status``, ``success``, ``message``,
+        ``method``; ``epoch`` (steps / batches per epoch) with ``data``;
+        ``history`` (arrays ``step, epoch, loss, grad_norm, lr``) when
+        requested.  Status codes (see :data:`STATUS_MESSAGES`):
 
         * 0 -- the gradient norm fell to ``gtol`` or below (success);
         * 1 -- ``maxiter`` steps were taken;
+        * 2 -- ``epochs`` epochs were completed;
         * 3 -- the objective or the gradient was NaN or infinite at ``x``;
           no step was taken with it;
+        * 4 -- the smoothed loss stopped improving (``patience``; success);
         * 99 -- the callback raised ``StopIteration``.
 
     See Also
     --------
     numadam.Adam : the stateful optimizer that runs each step.
+    numadam.schedules : learning-rate schedules.
+    numadam.plot : convergence curves from ``result.history``.
     show_options : every method's options and defaults.
 
     Notes
     -----
-    With a separate ``jac``, Adam-type methods do not need the objective to
-    step: ``fun`` is evaluated only where its value is reported (the final
-    iterate, and each step for a new-style callback), so ``nfev`` is small.
+    With a separate ``jac``, the methods do not need the objective to step:
+    ``fun`` is evaluated only where its value is used (the final iterate, a
+    new-style callback, history records, the patience rule, progress
+    refreshes), so ``nfev`` stays small.
 
     Examples
     --------
@@ -202,6 +315,19 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
     ...                        options={"lr": 1e-2, "maxiter": 20000})
     >>> bool(np.allclose(res.x, [1.0, 1.0], atol=1e-3))
     True
+
+    Least squares on minibatches, with a schedule:
+
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((1000, 3)); y = X @ [1.0, -2.0, 0.5]
+    >>> def loss(w, Xb, yb):
+    ...     r = Xb @ w - yb
+    ...     return 0.5 * np.mean(r * r), Xb.T @ r / len(yb)
+    >>> res = numadam.minimize(loss, True, np.zeros(3), data=(X, y), rng=1,
+    ...     options={"lr": numadam.schedules.cosine(0.1, 3200), "epochs": 100,
+    ...              "batch_size": 32, "gtol": 0})
+    >>> res.status, bool(np.allclose(res.x, [1.0, -2.0, 0.5], atol=1e-3))
+    (2, True)
     """
     from scipy.optimize import OptimizeResult
 
@@ -224,10 +350,21 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
     elif not isinstance(options, dict):
         raise TypeError(f"options must be a dict; got {type(options).__name__}")
     options = dict(options)
-    maxiter, gtol = _loop_options(options)
+    loop = _loop_options(options, data is not None)
     x = _as_x0(x0)
     box = None if bounds is None else _bounds(bounds, x)
     style = _callback_style(callback)
+    try:
+        root = np.random.default_rng(rng)
+    except (TypeError, ValueError) as exc:
+        raise TypeError("rng must be None, an int seed or a numpy.random.Generator; "
+                        f"got {rng!r}") from exc
+    shuffle_rng, user_rng = root.spawn(2)
+    batches = None
+    if data is not None:
+        from ._data import Batches
+        batches = Batches(data, loop["batch_size"], loop["shuffle"], loop["drop_last"],
+                          shuffle_rng)
 
     opt = Optimizer(x, method=spec.name, **options)
     flat = opt._flat
@@ -246,11 +383,14 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
 
         def sumsq(g):
             return psumsq(flat, g, box[0], box[1], gsign)
+
+    fkw = {"rng": user_rng} if _takes_rng(fun) else {}
+    jkw = {"rng": user_rng} if not fused and _takes_rng(jac) else {}
     counts = {"nfev": 0, "njev": 0}
 
-    def objective():
+    def objective(batch):
         counts["nfev"] += 1
-        f = fun(view, *args)
+        f = fun(view, *batch, *args, **fkw)
         if fused:
             counts["njev"] += 1
             try:
@@ -258,12 +398,19 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
             except (TypeError, ValueError):
                 raise TypeError("with jac=True, fun must return (f, g); got "
                                 f"{type(f).__name__}") from None
-            return _scalar(f), g
+            return _scalar(f), check(g)
         return _scalar(f)
 
-    def gradient():
+    def evaluate(batch):
+        """(f or None, flat g) at the current x: one call per step."""
+        if fused:
+            return objective(batch)
         counts["njev"] += 1
-        return jac(view, *args)
+        return None, check(jac(view, *batch, *args, **jkw))
+
+    def value(batch):
+        """The objective at the current x on ``batch`` (when not yet known)."""
+        return objective(batch)[0] if fused else objective(batch)
 
     def check(g):
         if (type(g) is np.ndarray and g.dtype == dtype and g.shape == shape
@@ -271,37 +418,86 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
             return g if g.ndim == 1 else g.reshape(-1)
         return opt._check_grad(g, name="jac" if not fused else "fun's gradient")
 
-    if fused:
-        f, g = objective()
-    else:
-        f, g = None, gradient()
-    g = check(g)
+    maxiter, gtol, epochs = loop["maxiter"], loop["gtol"], loop["epochs"]
+    budget = maxiter
+    if batches is not None and epochs is not None:
+        budget = min(maxiter, epochs * batches.per_epoch)
+    per_epoch = batches.per_epoch if batches is not None else None
+
+    def budget_status():
+        return 2 if epochs is not None and nit >= epochs * per_epoch else 1
+
+    history = None
+    if loop["history"]:
+        from ._monitor import History
+        history = History(loop["history"], budget if budget < _UNLIMITED else 1000)
+    patience = None
+    if loop["patience"] is not None:
+        from ._monitor import Patience
+        patience = Patience(loop["patience"], loop["ema"], loop["min_delta"])
+    progress = None
+    if loop["disp"]:
+        from ._monitor import Progress
+        progress = Progress(budget if budget < _UNLIMITED else None)
+
     nit = 0
+    status = None
+    batch = batches.next() if batches is not None else ()
+    f, g = evaluate(batch)
     while True:
-        gn2 = sumsq(g)
-        if not math.isfinite(gn2) or (f is not None and not math.isfinite(f)):
+        gn = math.sqrt(sumsq(g))
+        if not math.isfinite(gn) or (f is not None and not math.isfinite(f)):
             status = 3
+        elif patience is not None:
+            if f is None:
+                f = value(batch)
+            if not math.isfinite(f):
+                status = 3
+            elif patience.update(f):
+                status = 4
+        if status is None:
+            if gtol > 0 and gn <= gtol:
+                status = 0
+            elif nit >= budget:
+                status = budget_status()
+        if history is not None and (status is not None or history.due(nit)):
+            if f is None:
+                f = value(batch)
+            history.add(nit, nit / per_epoch if per_epoch else nit, f, gn,
+                        opt.lr if status != 3 else math.nan)
+        if progress is not None and (status is not None or progress.due()):
+            if f is None:
+                f = value(batch)
+            progress.show(nit, f)
+        if status is not None:
             break
-        if gtol > 0 and math.sqrt(gn2) <= gtol:
-            status = 0
-            break
-        if nit >= maxiter:
-            status = 1
-            break
-        opt._step_flat(g)
+        opt._step_flat(g, gn)
         if project is not None:
             project(flat, *box)
         nit += 1
-        if fused:
-            f, g = objective()
-        else:
-            f, g = None, gradient()
-        g = check(g)
-        if style is not None:
+        if batches is not None:
+            if style is not None:
+                try:
+                    if style == "new":
+                        if f is None:
+                            f = value(batch)
+                        callback(OptimizeResult(x=x.copy(), fun=f, nit=nit,
+                                                epoch=nit / per_epoch))
+                    else:
+                        callback(x.copy())
+                except StopIteration:
+                    status = 99
+                    break
+            if nit >= budget:  # the budget is spent: draw no further batch
+                status = budget_status()
+                break
+            batch = batches.next()
+        f, g = evaluate(batch)
+        if batches is None and style is not None:
             try:
                 if style == "new":
                     if f is None:
-                        f = objective()
+                        f = value(batch)
                     callback(OptimizeResult(x=x.copy(), fun=f, nit=nit,
                                             jac=g.reshape(shape).copy()))
                 else:
@@ -309,13 +505,35 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
             except StopIteration:
                 status = 99
                 break
-    if f is None:
-        f = objective()
-    return OptimizeResult(
+    if batches is not None:
+        # report the objective and gradient on the whole data set
+        full = batches.arrays
+        if fused:
+            f, g = objective(full)
+        else:
+            f = objective(full)
+            counts["njev"] += 1
+            g = check(jac(view, *full, *args, **jkw))
+    elif f is None:
+        f = value(batch)
+    if history is not None and history.last != nit and batches is not None:
+        history.add(nit, nit / per_epoch, f, math.sqrt(sumsq(g)), opt.lr)
+    if progress is not None:
+        progress.close(nit, f)
+    result = OptimizeResult(
         x=x, fun=f, jac=np.array(g, copy=True).reshape(shape), nit=nit,
         nfev=counts["nfev"], njev=counts["njev"], status=status,
-        success=status == 0, message=STATUS_MESSAGES[status],
+        success=status in _SUCCESS, message=STATUS_MESSAGES[status],
         method=spec.name)
+    if batches is not None:
+        result.epoch = nit / per_epoch
+    if history is not None:
+        result.history = history.result()
+    if loop["disp"]:
+        print(f"{result.message}\n         Current function value: {f:.6g}\n"
+              f"         Iterations: {nit}\n         Function evaluations: "
+              f"{counts['nfev']}\n         Gradient evaluations: {counts['njev']}")
+    return result
 
 
 def _scalar(f):

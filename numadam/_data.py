@@ -1,0 +1,86 @@
+"""Minibatches of per-sample data for :func:`numadam.minimize`."""
+import math
+import numbers
+
+import numpy as np
+
+__all__ = ["Batches"]
+
+
+class Batches:
+    """Cycle through ``data`` in minibatches, reshuffled every epoch.
+
+    ``data`` is a tuple of arrays sharing axis 0 (the samples).  With
+    ``shuffle`` the sample order is permuted at the start of every epoch by
+    ``rng`` and a batch is gathered with :func:`numpy.take` into buffers
+    allocated once (no Python loop over samples, no allocation per step);
+    without it, batches are views of consecutive samples.  The last batch of
+    an epoch holds the remaining ``n % batch_size`` samples, or is dropped
+    with ``drop_last``.
+    """
+
+    def __init__(self, data, batch_size, shuffle, drop_last, rng):
+        if isinstance(data, np.ndarray) or not isinstance(data, (tuple, list)):
+            data = (data,)
+        arrays = []
+        for i, a in enumerate(data):
+            try:
+                a = np.asarray(a)
+            except Exception as exc:  # noqa: BLE001
+                raise TypeError(f"data[{i}] must be an array; got "
+                                f"{type(a).__name__}") from exc
+            if a.ndim == 0:
+                raise ValueError(f"data[{i}] must have a sample axis (axis 0); "
+                                 "got a 0-d array")
+            arrays.append(a)
+        if not arrays:
+            raise ValueError("data must hold at least one array")
+        n = len(arrays[0])
+        for i, a in enumerate(arrays[1:], 1):
+            if len(a) != n:
+                raise ValueError("data arrays must share their first axis (the "
+                                 f"samples): data[0] has {n}, data[{i}] has {len(a)}")
+        if n == 0:
+            raise ValueError("data holds no samples")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
+            raise TypeError(f"option 'batch_size' must be an int; got {batch_size!r}")
+        if batch_size < 1:
+            raise ValueError(f"option 'batch_size' must be >= 1; got {batch_size}")
+        batch_size = int(min(batch_size, n)) if not drop_last else int(batch_size)
+        per_epoch = n // batch_size if drop_last else math.ceil(n / batch_size)
+        if per_epoch == 0:
+            raise ValueError(f"option 'batch_size' ({batch_size}) exceeds the {n} "
+                             "samples and drop_last=True leaves no batch")
+        self.arrays = tuple(arrays)
+        self.n = n
+        self.batch_size = batch_size
+        self.per_epoch = per_epoch
+        self.shuffle = shuffle
+        self.rng = rng
+        self.epoch = 0  # epochs completed
+        self.pos = 0    # batches drawn in the current epoch
+        if shuffle:
+            self.order = np.arange(n)
+            self.buffers = tuple(np.empty((batch_size,) + a.shape[1:], a.dtype)
+                                 for a in arrays)
+
+    def next(self):
+        """The next minibatch, a tuple of arrays (buffers reused next call)."""
+        pos = self.pos
+        if pos == 0 and self.shuffle:
+            self.rng.shuffle(self.order)
+        lo = pos * self.batch_size
+        hi = min(lo + self.batch_size, self.n)
+        if self.shuffle:
+            idx = self.order[lo:hi]
+            m = hi - lo
+            batch = tuple(np.take(a, idx, axis=0, out=buf[:m], mode="clip")
+                          for a, buf in zip(self.arrays, self.buffers))
+        else:
+            batch = tuple(a[lo:hi] for a in self.arrays)
+        pos += 1
+        if pos == self.per_epoch:
+            pos = 0
+            self.epoch += 1
+        self.pos = pos
+        return batch
