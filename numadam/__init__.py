@@ -8,11 +8,12 @@ first use (and is cached on disk).
 from . import schedules
 from ._methods import METHODS, show_options
 from ._minimize import STATUS_MESSAGES, minimize, scipy_method
+from .plotting import plot
 from ._optimizers import (SGD, Adagrad, Adam, Adamax, AdamW, AMSGrad, NAdam,
                           Optimizer, RAdam, RMSprop)
 
 __version__ = "0.1.0"
 
-__all__ = ["minimize", "scipy_method", "show_options", "METHODS", "STATUS_MESSAGES",
+__all__ = ["minimize", "scipy_method", "show_options", "plot", "METHODS", "STATUS_MESSAGES",
            "Optimizer", "Adam", "AdamW", "AMSGrad", "Adamax", "NAdam", "RAdam",
            "SGD", "RMSprop", "Adagrad", "schedules", "__version__"]

@@ -5,7 +5,8 @@ convention of :func:`numadam.minimize`.
 """
 import numpy as np
 
-__all__ = ["rosenbrock", "make_logistic_regression", "logistic_loss"]
+__all__ = ["rosenbrock", "make_logistic_regression", "logistic_loss",
+           "make_multinomial", "softmax_loss", "reddi_counterexample"]
 
 
 def rosenbrock(x):
@@ -107,3 +108,123 @@ def logistic_loss(w, X, y, l2=0.0):
     p = 0.5 * (1.0 + np.tanh(0.5 * z))  # sigmoid without overflow
     g = (X.T @ (p - y)) / X.shape[0] + l2 * w
     return f, g.astype(w.dtype, copy=False)
+
+
+def make_multinomial(n_samples=20000, n_features=50, n_classes=10, seed=0, scale=1.0,
+                     dtype=np.float64):
+    """Synthetic multi-class data drawn from a softmax model with known weights.
+
+    Parameters
+    ----------
+    n_samples, n_features, n_classes : int
+        Data size.
+    seed : int
+        Seed of the :func:`numpy.random.default_rng` that draws everything.
+    scale : float
+        Standard deviation of the generating weights (larger: easier classes).
+    dtype : numpy dtype, default float64
+        dtype of ``X`` and ``W_true``.
+
+    Returns
+    -------
+    X : numpy.ndarray, shape (n_samples, n_features)
+    y : numpy.ndarray of int64, shape (n_samples,)
+        Class labels in ``range(n_classes)``.
+    W_true : numpy.ndarray, shape (n_features, n_classes)
+
+    Examples
+    --------
+    >>> from numadam.problems import make_multinomial
+    >>> X, y, W = make_multinomial(100, 5, 3)
+    >>> X.shape, y.shape, W.shape, int(y.max()) < 3
+    ((100, 5), (100,), (5, 3), True)
+    """
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((n_features, n_classes)) * scale / np.sqrt(n_features)
+    X = rng.standard_normal((n_samples, n_features))
+    z = X @ W
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    u = rng.random((n_samples, 1))
+    y = np.minimum((p.cumsum(axis=1) < u).sum(axis=1), n_classes - 1).astype(np.int64)
+    return X.astype(dtype), y, W.astype(dtype)
+
+
+def softmax_loss(W, X, y, l2=0.0):
+    """Mean multinomial logistic (cross-entropy) loss + ``l2/2 ||W||^2``, and gradient.
+
+    Parameters
+    ----------
+    W : numpy.ndarray, shape (n_features, n_classes)
+    X : numpy.ndarray, shape (n_samples, n_features)
+    y : numpy.ndarray of int, shape (n_samples,)
+    l2 : float
+        L2 penalty.
+
+    Returns
+    -------
+    f : float
+    g : numpy.ndarray, ``W``'s shape and dtype
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numadam.problems import softmax_loss
+    >>> f, g = softmax_loss(np.zeros((2, 3)), np.eye(2), np.array([0, 2]))
+    >>> bool(abs(f - np.log(3)) < 1e-12), g.shape
+    (True, (2, 3))
+    """
+    n = X.shape[0]
+    z = X @ W
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    s = e.sum(axis=1, keepdims=True)
+    rows = np.arange(n)
+    f = float(np.mean(np.log(s[:, 0]) - z[rows, y]) + 0.5 * l2 * np.sum(W * W))
+    p = e / s
+    p[rows, y] -= 1.0
+    g = X.T @ p / n + l2 * W
+    return f, g.astype(W.dtype, copy=False)
+
+
+def reddi_counterexample(n_steps, C=3.0, period=3, small=-1.0):
+    """The online problem of Reddi, Kale & Kumar (2018), Section 3.
+
+    ``f_t(x) = C*x`` when ``t % period == 1`` (t = 1, 2, ...), else
+    ``small*x``, on the feasible set [-1, 1].  The optimum is x = -1 when
+    ``C + (period-1)*small > 0``.  Returned as per-step data for
+    :func:`numadam.minimize` with ``batch_size=1, shuffle=False``, together
+    with the objective ``fun(x, c) -> (c*x, c)``.
+
+    Parameters
+    ----------
+    n_steps : int
+        Length of the sequence.
+    C, period, small : float, int, float
+        The paper's Section 3 uses C = 3 (period 3, small -1); its Section 5
+        variant uses C = 1010, period 101, small -10.
+
+    Returns
+    -------
+    coefficients : numpy.ndarray, shape (n_steps,)
+        The gradient of ``f_t``, t = 1..n_steps.
+    fun : callable
+        ``fun(x, c)`` returns ``(mean(c) * x[0], [mean(c)])``: for a
+        one-sample batch the loss ``f_t`` and its gradient; for the whole
+        sequence the average loss.
+
+    Examples
+    --------
+    >>> from numadam.problems import reddi_counterexample
+    >>> c, fun = reddi_counterexample(6)
+    >>> c.tolist()
+    [3.0, -1.0, -1.0, 3.0, -1.0, -1.0]
+    """
+    t = np.arange(1, n_steps + 1)
+    coefficients = np.where(t % period == 1, C, small).astype(np.float64)
+
+    def fun(x, c):
+        mean = float(np.mean(c))
+        return mean * float(x[0]), np.full(x.shape, mean, dtype=x.dtype)
+
+    return coefficients, fun

@@ -1,0 +1,125 @@
+"""Convergence plots of :func:`numadam.minimize` results (matplotlib, lazily)."""
+import numpy as np
+
+__all__ = ["plot"]
+
+_X = ("step", "epoch")
+_Y = ("loss", "grad_norm", "lr")
+_YLABEL = {"loss": "loss", "grad_norm": "gradient norm", "lr": "learning rate"}
+
+
+def plot(results, x="step", y="loss", labels=None, ax=None, logy=None, smooth=None,
+         title=None, filename=None):
+    """Draw convergence curves of one or several results.
+
+    Uses ``result.history`` (run :func:`numadam.minimize` with
+    ``options={"history": k}``).  Works headless: without ``ax`` it draws on
+    a new :class:`matplotlib.figure.Figure` with the Agg canvas, not pyplot.
+
+    Parameters
+    ----------
+    results : OptimizeResult, sequence of them, or dict of label -> result
+        What to draw, one line each.
+    x : {"step", "epoch"}, default "step"
+        Horizontal axis.
+    y : {"loss", "grad_norm", "lr"}, default "loss"
+        Vertical axis.
+    labels : sequence of str, optional
+        Legend entries; default: the dict's keys, else each result's method.
+    ax : matplotlib.axes.Axes, optional
+        Draw here instead of on a new figure.
+    logy : bool, optional
+        Logarithmic vertical axis; by default when every value is positive
+        and they span more than a decade.
+    smooth : float, optional
+        Also smooth each curve with an exponential moving average of this
+        factor in [0, 1) (bias-corrected), for noisy minibatch losses.
+    title : str, optional
+        Axes title.
+    filename : str or path, optional
+        Save the figure there (PNG, PDF, SVG, ... by extension).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import numpy as np, numadam
+    >>> from scipy.optimize import rosen, rosen_der
+    >>> runs = {m: numadam.minimize(rosen, rosen_der, [-1.2, 1.0], method=m,
+    ...                             options={"lr": 1e-2, "maxiter": 500, "history": 10})
+    ...         for m in ("adam", "adamax")}
+    >>> ax = numadam.plot(runs)
+    >>> len(ax.get_lines())
+    2
+    """
+    if x not in _X:
+        raise ValueError(f"x must be one of {_X}; got {x!r}")
+    if y not in _Y:
+        raise ValueError(f"y must be one of {_Y}; got {y!r}")
+    if smooth is not None and not 0 <= smooth < 1:
+        raise ValueError(f"smooth must be in [0, 1); got {smooth!r}")
+    from scipy.optimize import OptimizeResult
+
+    if isinstance(results, OptimizeResult):
+        results = [results]
+    if isinstance(results, dict):
+        names = [str(k) for k in results]
+        results = list(results.values())
+    else:
+        results = list(results)
+        names = [r.get("method") or f"run {i}" for i, r in enumerate(results)]
+    if labels is not None:
+        labels = list(labels)
+        if len(labels) != len(results):
+            raise ValueError(f"labels has {len(labels)} entries for {len(results)} results")
+        names = [str(s) for s in labels]
+    if not results:
+        raise ValueError("results is empty: nothing to plot")
+    for name, r in zip(names, results):
+        if not isinstance(r, OptimizeResult) or r.get("history") is None:
+            raise ValueError(f"result {name!r} has no history: run minimize with "
+                             "options={'history': k} to record every k steps")
+    if ax is None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+    positive = True
+    lo, hi = np.inf, -np.inf
+    for name, r in zip(names, results):
+        h = r.history
+        xs, ys = np.asarray(h[x], float), np.asarray(h[y], float)
+        finite = ys[np.isfinite(ys)]
+        if finite.size:
+            positive &= bool(np.all(finite > 0))
+            lo, hi = min(lo, finite.min()), max(hi, finite.max())
+        if smooth:
+            line, = ax.plot(xs, ys, alpha=0.25)
+            ax.plot(xs, _ema(ys, smooth), color=line.get_color(), label=name)
+        else:
+            ax.plot(xs, ys, label=name)
+    if logy is None:
+        logy = positive and np.isfinite(lo) and hi > 10 * lo
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(x)
+    ax.set_ylabel(_YLABEL[y])
+    if title:
+        ax.set_title(title)
+    ax.legend()
+    ax.grid(True, alpha=0.3)
+    if filename is not None:
+        ax.figure.savefig(filename, dpi=120)
+    return ax
+
+
+def _ema(ys, beta):
+    out = np.empty_like(ys)
+    s = 0.0
+    for k, v in enumerate(ys, 1):
+        s = beta * s + (1 - beta) * v
+        out[k - 1] = s / (1 - beta ** k)
+    return out
