@@ -460,7 +460,7 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
                 status = 0
             elif nit >= budget:
                 status = budget_status()
-        if history is not None and (status is not None or history.due(nit)):
+        if history is not None and (nit == history.next or status is not None):
             if f is None:
                 f = value(batch)
             history.add(nit, nit / per_epoch if per_epoch else nit, f, gn,

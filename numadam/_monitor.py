@@ -24,9 +24,8 @@ class History:
                         for f in self.FIELDS}
         self.size = 0
         self.last = -1
-
-    def due(self, step):
-        return step % self.every == 0
+        #: the step of the next periodic record
+        self.next = 0
 
     def add(self, step, epoch, loss, grad_norm, lr):
         if self.size == len(self._arrays["step"]):
@@ -41,6 +40,7 @@ class History:
         a["lr"][i] = lr
         self.size = i + 1
         self.last = step
+        self.next = (step // self.every + 1) * self.every
 
     def result(self):
         from scipy.optimize import OptimizeResult

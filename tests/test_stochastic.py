@@ -328,3 +328,20 @@ def test_bad_stochastic_input(kwargs, exc, match):
 
     with pytest.raises(exc, match=match):
         numadam.minimize(f, True, np.zeros(1), data=data, **kwargs)
+
+
+def test_disp_plain_fallback_without_tqdm(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tqdm", None)       # import tqdm fails
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    numadam.minimize(lambda x: (float(x @ x), 2 * x), True, np.ones(2),
+                     options={"maxiter": 40, "gtol": 0, "disp": True})
+    err = capsys.readouterr().err
+    assert "[##############################] 100.0% 40/40 loss=" in err
+
+
+def test_disp_with_tqdm(capsys):
+    pytest.importorskip("tqdm")
+    numadam.minimize(lambda x: (float(x @ x), 2 * x), True, np.ones(2),
+                     options={"maxiter": 40, "gtol": 0, "disp": True})
+    err = capsys.readouterr().err
+    assert "40/40" in err and "loss=" in err and "step" in err
