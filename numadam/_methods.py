@@ -72,6 +72,13 @@ def _optional_positive(name, value):
     return None if value is None else _positive(name, value)
 
 
+def _nan_policy(name, value):
+    if value not in ("raise", "skip"):
+        raise ValueError(f"option {name!r} of a stateful optimizer must be 'raise' or "
+                         f"'skip'; got {value!r}")
+    return value
+
+
 def _flag(name, value):
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"option {name!r} must be True or False; got {value!r}")
@@ -91,6 +98,7 @@ _CHECKS = {
     "lr": _lr,
     "clip_norm": _optional_positive,
     "clip_value": _optional_positive,
+    "nan_policy": _nan_policy,
     "betas": _betas,
     "eps": _positive,
     "weight_decay": _nonnegative,
@@ -114,6 +122,8 @@ _DESCRIPTIONS = {
                  "g *= clip_norm/||g|| (None: off)",
     "clip_value": "clip every gradient component into [-clip_value, clip_value] "
                   "after any norm clipping (None: off)",
+    "nan_policy": "what a non-finite gradient does: 'raise' (default) or 'skip' "
+                  "the step; minimize also takes 'stop' (its default)",
     "betas": "decay rates of the first and second moment estimates, each in [0, 1)",
     "eps": "term added to the denominator for numerical stability, > 0",
     "weight_decay": "weight decay coefficient, >= 0",
@@ -142,7 +152,8 @@ class Method:
     def __init__(self, name, title, defaults, reference, fixed=None):
         self.name = name
         self.title = title
-        self.defaults = dict(defaults, clip_norm=None, clip_value=None)
+        self.defaults = dict(defaults, clip_norm=None, clip_value=None,
+                             nan_policy="raise")
         self.reference = reference
         #: options this method sets itself (e.g. adamw's decoupled decay)
         self.fixed = dict(fixed or {})

@@ -96,6 +96,8 @@ class Optimizer:
         self.state = self._spec.init_state(self._opts, self._flat)
         self._host = self._spec.init_host(self._opts)
         self.t = 0
+        #: steps skipped because of a non-finite gradient (``nan_policy="skip"``)
+        self.skipped = 0
         self._bind()
 
     def _bind(self):
@@ -106,6 +108,7 @@ class Optimizer:
         self._schedule = lr if callable(lr) else None
         self._lr = None if callable(lr) else lr
         self._clip_norm = self._opts["clip_norm"]
+        self._skip = self._opts["nan_policy"] == "skip"
         self._sumsq = _kernels.load_cpu().SUMSQ.pick(n)
 
     # -- hyperparameters -------------------------------------------------
@@ -147,7 +150,17 @@ class Optimizer:
 
         Returns
         -------
-        None
+        bool
+            True if the step was taken, False if ``nan_policy="skip"``
+            skipped it because the gradient was not finite.
+
+        Raises
+        ------
+        FloatingPointError
+            With ``nan_policy="raise"`` (the default), when the update of
+            some elements was not finite (a NaN or infinite gradient, or an
+            overflow).  Those elements and their state kept their old values;
+            the others were updated and the step counted.
 
         Notes
         -----
@@ -155,8 +168,16 @@ class Optimizer:
         the number of steps taken before this one.  With ``clip_norm`` the
         gradient's global norm is computed first (one extra read of
         ``grad``); ``clip_value`` costs nothing extra.
+
+        Non-finite values never enter the parameters or the state: the fused
+        kernel checks every element's new values in the same pass and keeps
+        the old ones where they are not finite, at no extra memory traffic.
+        ``nan_policy="skip"`` must know before the pass whether to take it:
+        it reads the gradient once more to test it (free with ``clip_norm``,
+        whose norm pass tests it too), then leaves the parameters, the state
+        and ``t`` bitwise unchanged when it is not finite.
         """
-        self._step_flat(self._check_grad(grad))
+        return self._step_flat(self._check_grad(grad)) is not None
 
     def _check_grad(self, grad, name="grad"):
         params = self.params
@@ -179,20 +200,29 @@ class Optimizer:
     def _step_flat(self, g, gnorm=None):
         """One fused step with the flat gradient ``g``; returns the lr used.
 
-        ``gnorm``, when the caller knows it, spares clip_norm's extra pass.
+        Returns None when ``nan_policy="skip"`` skipped the step.  ``gnorm``,
+        when the caller knows it, spares the extra pass of clip_norm/skip.
         """
         t = self.t
         lr = self._lr if self._schedule is None else check_lr(self._schedule, t)
-        gscale = 1.0
         clip = self._clip_norm
-        if clip is not None:
-            if gnorm is None:
-                gnorm = math.sqrt(self._sumsq(g))
-            if clip < gnorm < math.inf:  # a NaN/inf norm is not hidden by scaling
-                gscale = clip / gnorm
+        if gnorm is None and (clip is not None or self._skip):
+            gnorm = math.sqrt(self._sumsq(g))
+        if self._skip and not math.isfinite(gnorm):
+            self.skipped += 1
+            return None
+        gscale = 1.0
+        if clip is not None and clip < gnorm < math.inf:
+            gscale = clip / gnorm  # a NaN/inf norm is not hidden by scaling
         self.t = t + 1
-        self._kernel(self._flat, g, *self._arrays,
-                     *self._spec.scalars(self._opts, t + 1, lr, self._host, gscale))
+        bad = self._kernel(self._flat, g, *self._arrays,
+                           *self._spec.scalars(self._opts, t + 1, lr, self._host, gscale))
+        if bad:
+            raise FloatingPointError(
+                f"step {t + 1}: the update of {bad} of {self._flat.size} elements was "
+                "NaN or infinite (a non-finite gradient, or an overflow); those "
+                "elements and their state kept their old values, the others were "
+                "updated")
         return lr
 
     # -- checkpoints -------------------------------------------------------
@@ -326,6 +356,11 @@ _CLIP_DOC = """    clip_norm : float, optional
     clip_value : float, optional
         Then clip every component into ``[-clip_value, clip_value]``.
 """
+_NAN_DOC = """    nan_policy : {"raise", "skip"}, default "raise"
+        What a non-finite gradient does: raise ``FloatingPointError`` (the
+        non-finite elements keep their values), or skip the whole step,
+        leaving parameters, state and step count bitwise unchanged.
+"""
 _DWD_DOC = """    decoupled_weight_decay : bool, default False
         Decay the parameters directly (``x *= 1 - lr*weight_decay``, as
         AdamW) instead of adding ``weight_decay * x`` to the gradient.
@@ -341,7 +376,7 @@ def _doc(summary, *parts, notes="", lr=1e-3, eps=1e-8, wd=0, kind="Coupled (L2)"
     body = _COMMON.format(lr=lr)
     for part in parts:
         body += part.format(eps=eps, wd=wd, kind=kind)
-    body += _MAX_DOC + _CLIP_DOC
+    body += _MAX_DOC + _CLIP_DOC + _NAN_DOC
     example_text = f"""
     Examples
     --------

@@ -201,9 +201,10 @@ def test_clip_norm_in_minimize_uses_the_norm_it_already_has():
 def test_clipping_does_not_hide_nan():
     x = np.ones(2)
     opt = numadam.SGD(x, clip_norm=1.0, clip_value=1.0)
-    opt.step(np.array([np.nan, 1.0]))
-    assert np.isnan(x[0])
-    assert x[1] == 1.0 - 1e-3  # the norm is NaN: no scaling; value clipping kept 1.0
+    with pytest.raises(FloatingPointError, match="step 1: the update of 1 of 2 elements"):
+        opt.step(np.array([np.nan, 1.0]))
+    assert x[0] == 1.0          # the NaN was caught, not clipped into a number
+    assert x[1] == 1.0 - 1e-3   # the norm is NaN: no scaling; value clipping kept 1.0
 
 
 def test_patience_stops_a_noisy_run_on_its_plateau():

@@ -28,6 +28,16 @@ _inline = njit(inline="always")
 
 
 @_inline
+def excess(a):
+    """``0`` when ``a`` is finite, NaN when it is NaN or infinite.
+
+    The loops add these up for an element's new values and compare the sum
+    with zero: one comparison tells whether all of them are finite.
+    """
+    return a - a
+
+
+@_inline
 def grad_in(x, g, gmul, clip, wd):
     """The gradient a method sees.
 

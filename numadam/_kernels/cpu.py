@@ -2,7 +2,11 @@
 
 Every loop below reads ``x``, ``g`` and the state once and writes ``x`` and
 the state once, in place, through the per-element function of its method in
-:mod:`numadam._kernels._math`.  Scalars arrive as Python floats (computed once
+:mod:`numadam._kernels._math`.  The loops guard every element: when any new
+value of an element (its parameter or state) is NaN or infinite -- a
+non-finite gradient, or an overflow -- the element keeps its old values, and
+the loop returns how many elements it guarded this way (0 normally).  The
+guard is folded into the pass: no extra memory traffic.  Scalars arrive as Python floats (computed once
 per step on the host, in float64) and are cast once to the parameter's dtype.
 
 Each loop is compiled twice, lazily, on first use: a ``parallel=True``
@@ -26,10 +30,18 @@ def adam(x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2, step_size, inv_sbc2,
     T = x.dtype.type
     gmul, clip, wd, decay, b1, c1 = T(gmul), T(clip), T(wd), T(decay), T(b1), T(c1)
     b2, c2, step_size, inv_sbc2, eps = T(b2), T(c2), T(step_size), T(inv_sbc2), T(eps)
+    zero = T(0)
+    bad = 0
     for i in prange(x.size):
-        x[i], m[i], v[i] = _math.adam(
-            x[i], g[i], m[i], v[i], gmul, clip, wd, decay, b1, c1, b2, c2,
-            step_size, inv_sbc2, eps)
+        xo, mo, vo = x[i], m[i], v[i]
+        xn, mn, vn = _math.adam(xo, g[i], mo, vo, gmul, clip, wd, decay, b1, c1, b2,
+                                c2, step_size, inv_sbc2, eps)
+        ok = _math.excess(xn) + _math.excess(mn) + _math.excess(vn) == zero
+        x[i] = xn if ok else xo
+        m[i] = mn if ok else mo
+        v[i] = vn if ok else vo
+        bad += 0 if ok else 1
+    return bad
 
 
 def adam_amsgrad(x, g, m, v, vmax, gmul, clip, wd, decay, b1, c1, b2, c2, step_size,
@@ -37,19 +49,38 @@ def adam_amsgrad(x, g, m, v, vmax, gmul, clip, wd, decay, b1, c1, b2, c2, step_s
     T = x.dtype.type
     gmul, clip, wd, decay, b1, c1 = T(gmul), T(clip), T(wd), T(decay), T(b1), T(c1)
     b2, c2, step_size, inv_sbc2, eps = T(b2), T(c2), T(step_size), T(inv_sbc2), T(eps)
+    zero = T(0)
+    bad = 0
     for i in prange(x.size):
-        x[i], m[i], v[i], vmax[i] = _math.adam_amsgrad(
-            x[i], g[i], m[i], v[i], vmax[i], gmul, clip, wd, decay, b1, c1, b2, c2,
-            step_size, inv_sbc2, eps)
+        xo, mo, vo, wo = x[i], m[i], v[i], vmax[i]
+        xn, mn, vn, wn = _math.adam_amsgrad(xo, g[i], mo, vo, wo, gmul, clip, wd, decay,
+                                            b1, c1, b2, c2, step_size, inv_sbc2, eps)
+        ok = (_math.excess(xn) + _math.excess(mn) + _math.excess(vn)
+              + _math.excess(wn)) == zero
+        x[i] = xn if ok else xo
+        m[i] = mn if ok else mo
+        v[i] = vn if ok else vo
+        vmax[i] = wn if ok else wo
+        bad += 0 if ok else 1
+    return bad
 
 
 def adamax(x, g, m, u, gmul, clip, wd, decay, b1, c1, b2, step_size, eps):
     T = x.dtype.type
     gmul, clip, wd, decay, b1, c1 = T(gmul), T(clip), T(wd), T(decay), T(b1), T(c1)
     b2, step_size, eps = T(b2), T(step_size), T(eps)
+    zero = T(0)
+    bad = 0
     for i in prange(x.size):
-        x[i], m[i], u[i] = _math.adamax(
-            x[i], g[i], m[i], u[i], gmul, clip, wd, decay, b1, c1, b2, step_size, eps)
+        xo, mo, uo = x[i], m[i], u[i]
+        xn, mn, un = _math.adamax(xo, g[i], mo, uo, gmul, clip, wd, decay, b1, c1, b2,
+                                  step_size, eps)
+        ok = _math.excess(xn) + _math.excess(mn) + _math.excess(un) == zero
+        x[i] = xn if ok else xo
+        m[i] = mn if ok else mo
+        u[i] = un if ok else uo
+        bad += 0 if ok else 1
+    return bad
 
 
 def nadam(x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2, inv_bc2, eps, coef_g,
@@ -58,10 +89,18 @@ def nadam(x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2, inv_bc2, eps, coef_
     gmul, clip, wd, decay, b1, c1 = T(gmul), T(clip), T(wd), T(decay), T(b1), T(c1)
     b2, c2, inv_bc2, eps = T(b2), T(c2), T(inv_bc2), T(eps)
     coef_g, coef_m = T(coef_g), T(coef_m)
+    zero = T(0)
+    bad = 0
     for i in prange(x.size):
-        x[i], m[i], v[i] = _math.nadam(
-            x[i], g[i], m[i], v[i], gmul, clip, wd, decay, b1, c1, b2, c2, inv_bc2,
-            eps, coef_g, coef_m)
+        xo, mo, vo = x[i], m[i], v[i]
+        xn, mn, vn = _math.nadam(xo, g[i], mo, vo, gmul, clip, wd, decay, b1, c1, b2,
+                                 c2, inv_bc2, eps, coef_g, coef_m)
+        ok = _math.excess(xn) + _math.excess(mn) + _math.excess(vn) == zero
+        x[i] = xn if ok else xo
+        m[i] = mn if ok else mo
+        v[i] = vn if ok else vo
+        bad += 0 if ok else 1
+    return bad
 
 
 def radam(x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2, lr_bc1, rectified,
@@ -69,26 +108,49 @@ def radam(x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2, lr_bc1, rectified,
     T = x.dtype.type
     gmul, clip, wd, decay, b1, c1 = T(gmul), T(clip), T(wd), T(decay), T(b1), T(c1)
     b2, c2, lr_bc1, rect_sbc2, eps = T(b2), T(c2), T(lr_bc1), T(rect_sbc2), T(eps)
+    zero = T(0)
+    bad = 0
     for i in prange(x.size):
-        x[i], m[i], v[i] = _math.radam(
-            x[i], g[i], m[i], v[i], gmul, clip, wd, decay, b1, c1, b2, c2, lr_bc1,
-            rectified, rect_sbc2, eps)
+        xo, mo, vo = x[i], m[i], v[i]
+        xn, mn, vn = _math.radam(xo, g[i], mo, vo, gmul, clip, wd, decay, b1, c1, b2,
+                                 c2, lr_bc1, rectified, rect_sbc2, eps)
+        ok = _math.excess(xn) + _math.excess(mn) + _math.excess(vn) == zero
+        x[i] = xn if ok else xo
+        m[i] = mn if ok else mo
+        v[i] = vn if ok else vo
+        bad += 0 if ok else 1
+    return bad
 
 
 def sgd(x, g, gmul, clip, wd, lr):
     T = x.dtype.type
     gmul, clip, wd, lr = T(gmul), T(clip), T(wd), T(lr)
+    zero = T(0)
+    bad = 0
     for i in prange(x.size):
-        x[i] = _math.sgd(x[i], g[i], gmul, clip, wd, lr)
+        xo = x[i]
+        xn = _math.sgd(xo, g[i], gmul, clip, wd, lr)
+        ok = _math.excess(xn) == zero
+        x[i] = xn if ok else xo
+        bad += 0 if ok else 1
+    return bad
 
 
 def sgd_momentum(x, g, b, gmul, clip, wd, lr, mom_b, c_g, nesterov, momentum):
     T = x.dtype.type
     gmul, clip, wd, lr, mom_b, c_g, momentum = (
         T(gmul), T(clip), T(wd), T(lr), T(mom_b), T(c_g), T(momentum))
+    zero = T(0)
+    bad = 0
     for i in prange(x.size):
-        x[i], b[i] = _math.sgd_momentum(
-            x[i], g[i], b[i], gmul, clip, wd, lr, mom_b, c_g, nesterov, momentum)
+        xo, bo = x[i], b[i]
+        xn, bn = _math.sgd_momentum(xo, g[i], bo, gmul, clip, wd, lr, mom_b, c_g,
+                                    nesterov, momentum)
+        ok = _math.excess(xn) + _math.excess(bn) == zero
+        x[i] = xn if ok else xo
+        b[i] = bn if ok else bo
+        bad += 0 if ok else 1
+    return bad
 
 
 def rmsprop(x, g, v, gbar, buf, gmul, clip, wd, lr, alpha, c_a, eps, centered,
@@ -99,23 +161,38 @@ def rmsprop(x, g, v, gbar, buf, gmul, clip, wd, lr, alpha, c_a, eps, centered,
     gmul, clip, wd, lr, alpha, c_a, eps, momentum = (
         T(gmul), T(clip), T(wd), T(lr), T(alpha), T(c_a), T(eps), T(momentum))
     zero = T(0)
+    bad = 0
     for i in prange(x.size):
-        gb = gbar[i] if centered else zero
-        bf = buf[i] if use_momentum else zero
-        x[i], v[i], gb, bf = _math.rmsprop(
-            x[i], g[i], v[i], gb, bf, gmul, clip, wd, lr, alpha, c_a, eps, centered,
-            use_momentum, momentum)
+        xo, vo = x[i], v[i]
+        go = gbar[i] if centered else zero
+        bo = buf[i] if use_momentum else zero
+        xn, vn, gn, bn = _math.rmsprop(xo, g[i], vo, go, bo, gmul, clip, wd, lr, alpha,
+                                       c_a, eps, centered, use_momentum, momentum)
+        ok = (_math.excess(xn) + _math.excess(vn) + _math.excess(gn)
+              + _math.excess(bn)) == zero
+        x[i] = xn if ok else xo
+        v[i] = vn if ok else vo
         if centered:
-            gbar[i] = gb
+            gbar[i] = gn if ok else go
         if use_momentum:
-            buf[i] = bf
+            buf[i] = bn if ok else bo
+        bad += 0 if ok else 1
+    return bad
 
 
 def adagrad(x, g, s, gmul, clip, wd, clr, eps):
     T = x.dtype.type
     gmul, clip, wd, clr, eps = T(gmul), T(clip), T(wd), T(clr), T(eps)
+    zero = T(0)
+    bad = 0
     for i in prange(x.size):
-        x[i], s[i] = _math.adagrad(x[i], g[i], s[i], gmul, clip, wd, clr, eps)
+        xo, so = x[i], s[i]
+        xn, sn = _math.adagrad(xo, g[i], so, gmul, clip, wd, clr, eps)
+        ok = _math.excess(xn) + _math.excess(sn) == zero
+        x[i] = xn if ok else xo
+        s[i] = sn if ok else so
+        bad += 0 if ok else 1
+    return bad
 
 
 SUMSQ_BLOCK = 8192
