@@ -84,3 +84,28 @@ class Batches:
             self.epoch += 1
         self.pos = pos
         return batch
+
+    def state(self):
+        """(scalars, arrays) to checkpoint: position, order and the RNG state."""
+        scalars = {"n": self.n, "batch_size": self.batch_size, "per_epoch": self.per_epoch,
+                   "shuffle": self.shuffle, "epoch": self.epoch, "pos": self.pos,
+                   "rng": self.rng.bit_generator.state}
+        return scalars, ({"order": self.order.copy()} if self.shuffle else {})
+
+    def check_state(self, scalars, arrays):
+        """Refuse a checkpoint taken with other data or batching."""
+        for key in ("n", "batch_size", "per_epoch", "shuffle"):
+            if scalars[key] != getattr(self, key):
+                raise ValueError(f"it was taken with {key}={scalars[key]!r}, this run "
+                                 f"has {key}={getattr(self, key)!r}")
+        if self.shuffle:
+            order = np.asarray(arrays["order"])
+            if order.shape != (self.n,) or not np.array_equal(np.sort(order),
+                                                              np.arange(self.n)):
+                raise ValueError("its sample order is not a permutation of the data")
+
+    def restore(self, scalars, arrays):
+        self.epoch, self.pos = int(scalars["epoch"]), int(scalars["pos"])
+        self.rng.bit_generator.state = scalars["rng"]
+        if self.shuffle:
+            self.order[:] = arrays["order"]

@@ -2,6 +2,7 @@
 import inspect
 import math
 import numbers
+import os
 import sys
 
 import numpy as np
@@ -102,7 +103,18 @@ def _loop_options(options, has_data):
         "ema": _float_option(options, "ema", 0.99, 0.0, 1.0),
         "min_delta": _float_option(options, "min_delta", 0.0, 0.0),
         "disp": _bool_option(options, "disp", False),
+        "nan_policy": options.pop("nan_policy", "stop"),
+        "checkpoint": options.pop("checkpoint", None),
+        "checkpoint_every": _int_option(options, "checkpoint_every", 1000, 1),
+        "resume": options.pop("resume", None),
     }
+    if loop["nan_policy"] not in ("stop", "raise", "skip"):
+        raise ValueError("option 'nan_policy' must be 'stop', 'raise' or 'skip'; got "
+                         f"{loop['nan_policy']!r}")
+    for key in ("checkpoint", "resume"):
+        value = loop[key]
+        if value is not None and not isinstance(value, (str, os.PathLike)):
+            raise TypeError(f"option {key!r} must be a file path; got {value!r}")
     return loop
 
 
@@ -419,13 +431,11 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
         return opt._check_grad(g, name="jac" if not fused else "fun's gradient")
 
     maxiter, gtol, epochs = loop["maxiter"], loop["gtol"], loop["epochs"]
+    policy = loop["nan_policy"]
     budget = maxiter
     if batches is not None and epochs is not None:
         budget = min(maxiter, epochs * batches.per_epoch)
     per_epoch = batches.per_epoch if batches is not None else None
-
-    def budget_status():
-        return 2 if epochs is not None and nit >= epochs * per_epoch else 1
 
     history = None
     if loop["history"]:
@@ -435,46 +445,141 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
     if loop["patience"] is not None:
         from ._monitor import Patience
         patience = Patience(loop["patience"], loop["ema"], loop["min_delta"])
+    run = {"nit": 0, "nskip": 0}
+
+    def epoch_of(nit):
+        return nit / per_epoch if per_epoch else nit
+
+    def budget_status():
+        return 2 if epochs is not None and run["nit"] >= epochs * per_epoch else 1
+
+    def save_checkpoint(path):
+        from . import _checkpoint
+        meta, arrays = opt._checkpoint_parts(prefix="state.")
+        meta = {"kind": "minimize", "optimizer": meta, "shape": list(shape),
+                "dtype": dtype.name, "nit": run["nit"], "nskip": run["nskip"],
+                "counts": counts, "user_rng": user_rng.bit_generator.state}
+        arrays["x"] = x
+        if batches is not None:
+            meta["batches"], extra = batches.state()
+            arrays.update({"batches." + k: v for k, v in extra.items()})
+        if patience is not None:
+            meta["patience"] = patience.state()
+        if history is not None:
+            meta["history"], extra = history.state()
+            arrays.update({"history." + k: v for k, v in extra.items()})
+        _checkpoint.write(path, meta, arrays)
+
+    def resume(path):
+        from . import _checkpoint
+        meta, arrays = _checkpoint.read(path, "minimize")
+        name = str(path)
+        try:
+            if meta["optimizer"]["method"] != spec.name:
+                raise ValueError(f"it is a {meta['optimizer']['method']!r} run, this "
+                                 f"run uses {spec.name!r}")
+            if tuple(meta["shape"]) != shape or meta["dtype"] != dtype.name:
+                raise ValueError(f"its x is {meta['dtype']} of shape "
+                                 f"{tuple(meta['shape'])}, x0 is {dtype.name} of shape "
+                                 f"{shape}")
+            saved_x = np.asarray(arrays["x"])
+            if saved_x.shape != shape or saved_x.dtype != dtype:
+                raise ValueError("its x array does not match its header")
+            if (batches is None) != ("batches" not in meta):
+                raise ValueError("it was taken " + ("with" if batches is None else
+                                 "without") + " data, this run is the opposite")
+            if batches is not None:
+                batches.check_state(meta["batches"], {k[8:]: v for k, v in arrays.items()
+                                                      if k.startswith("batches.")})
+            if (patience is None) != ("patience" not in meta):
+                raise ValueError("the patience option differs from the checkpointed run")
+            if (history is None) != ("history" not in meta):
+                raise ValueError("the history option differs from the checkpointed run")
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"checkpoint {name!r} is not a valid minimize state: "
+                             f"missing or malformed {exc}") from None
+        except ValueError as exc:
+            raise ValueError(f"checkpoint {name!r} does not fit this run: {exc}") from None
+        # everything checked: load (the optimizer checks its own part first)
+        opt._load_checkpoint_parts(meta["optimizer"], arrays, name, prefix="state.")
+        x[...] = saved_x
+        run["nit"], run["nskip"] = int(meta["nit"]), int(meta["nskip"])
+        counts.update({k: int(v) for k, v in meta["counts"].items()})
+        user_rng.bit_generator.state = meta["user_rng"]
+        if batches is not None:
+            batches.restore(meta["batches"], {k[8:]: v for k, v in arrays.items()
+                                              if k.startswith("batches.")})
+        if patience is not None:
+            patience.restore(meta["patience"])
+        if history is not None:
+            history.restore(meta["history"], {k[8:]: v for k, v in arrays.items()
+                                              if k.startswith("history.")})
+
+    if loop["resume"] is not None:
+        resume(loop["resume"])
+    ckpt_path, ckpt_every = loop["checkpoint"], loop["checkpoint_every"]
     progress = None
     if loop["disp"]:
         from ._monitor import Progress
         progress = Progress(budget if budget < _UNLIMITED else None)
+        progress.done = run["nit"]
 
-    nit = 0
+    def nonfinite(what):
+        """Apply the nan_policy to a NaN/inf ``what``; returns the status or None."""
+        if policy == "raise":
+            raise FloatingPointError(
+                f"iteration {run['nit']}: the {what} is NaN or infinite (x, the "
+                f"iterate after {opt.t} steps, is finite and unchanged)")
+        return 3 if policy == "stop" else None
+
     status = None
+    bad = False
     batch = batches.next() if batches is not None else ()
     f, g = evaluate(batch)
     while True:
+        nit = run["nit"]
         gn = math.sqrt(sumsq(g))
-        if not math.isfinite(gn) or (f is not None and not math.isfinite(f)):
-            status = 3
+        bad = not math.isfinite(gn) or (f is not None and not math.isfinite(f))
+        if bad:
+            status = nonfinite("gradient" if not math.isfinite(gn) else "objective")
         elif patience is not None:
             if f is None:
                 f = value(batch)
             if not math.isfinite(f):
-                status = 3
+                bad = True
+                status = nonfinite("objective")
             elif patience.update(f):
                 status = 4
         if status is None:
-            if gtol > 0 and gn <= gtol:
+            if not bad and gtol > 0 and gn <= gtol:
                 status = 0
             elif nit >= budget:
                 status = budget_status()
         if history is not None and (nit == history.next or status is not None):
             if f is None:
                 f = value(batch)
-            history.add(nit, nit / per_epoch if per_epoch else nit, f, gn,
-                        opt.lr if status != 3 else math.nan)
+            history.add(nit, epoch_of(nit), f, gn, math.nan if bad else opt.lr)
         if progress is not None and (status is not None or progress.due()):
-            if f is None:
+            if f is None and not bad:
                 f = value(batch)
             progress.show(nit, f)
         if status is not None:
             break
-        opt._step_flat(g, gn)
-        if project is not None:
-            project(flat, *box)
-        nit += 1
+        if bad:  # nan_policy "skip": no step; parameters and state untouched
+            run["nskip"] += 1
+        else:
+            try:
+                opt._step_flat(g, gn)
+            except FloatingPointError as exc:  # an overflow inside the update
+                if policy == "raise":
+                    raise FloatingPointError(f"iteration {nit}: {exc}") from None
+                status = 3
+                break
+            if project is not None:
+                project(flat, *box)
+        run["nit"] = nit = nit + 1
+        if ckpt_path is not None and nit % ckpt_every == 0:
+            save_checkpoint(ckpt_path)
         if batches is not None:
             if style is not None:
                 try:
@@ -482,7 +587,7 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
                         if f is None:
                             f = value(batch)
                         callback(OptimizeResult(x=x.copy(), fun=f, nit=nit,
-                                                epoch=nit / per_epoch))
+                                                epoch=epoch_of(nit)))
                     else:
                         callback(x.copy())
                 except StopIteration:
@@ -505,6 +610,7 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
             except StopIteration:
                 status = 99
                 break
+    nit = run["nit"]
     if batches is not None:
         # report the objective and gradient on the whole data set
         full = batches.arrays
@@ -517,16 +623,21 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
     elif f is None:
         f = value(batch)
     if history is not None and history.last != nit and batches is not None:
-        history.add(nit, nit / per_epoch, f, math.sqrt(sumsq(g)), opt.lr)
+        history.add(nit, epoch_of(nit), f, math.sqrt(sumsq(g)), opt.lr)
     if progress is not None:
         progress.close(nit, f)
+    message = STATUS_MESSAGES[status]
+    if status == 3 and not bad:
+        message = ("An update overflowed (NaN or infinite values); the elements "
+                   "concerned kept their values, the others were updated.")
     result = OptimizeResult(
         x=x, fun=f, jac=np.array(g, copy=True).reshape(shape), nit=nit,
         nfev=counts["nfev"], njev=counts["njev"], status=status,
-        success=status in _SUCCESS, message=STATUS_MESSAGES[status],
-        method=spec.name)
+        success=status in _SUCCESS, message=message, method=spec.name)
+    if policy == "skip":
+        result.nskip = run["nskip"]
     if batches is not None:
-        result.epoch = nit / per_epoch
+        result.epoch = epoch_of(nit)
     if history is not None:
         result.history = history.result()
     if loop["disp"]:

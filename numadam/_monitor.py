@@ -42,6 +42,23 @@ class History:
         self.last = step
         self.next = (step // self.every + 1) * self.every
 
+    def state(self):
+        """(scalars, arrays) to checkpoint."""
+        return ({"size": self.size, "last": self.last, "next": self.next},
+                {f: a[:self.size].copy() for f, a in self._arrays.items()})
+
+    def restore(self, scalars, arrays):
+        size = int(scalars["size"])
+        for f in self.FIELDS:
+            a = np.asarray(arrays[f])
+            if a.shape != (size,):
+                raise ValueError(f"history field {f!r} has shape {a.shape}, expected ({size},)")
+            cap = max(len(self._arrays[f]), size)
+            new = np.empty(cap, self._arrays[f].dtype)
+            new[:size] = a
+            self._arrays[f] = new
+        self.size, self.last, self.next = size, int(scalars["last"]), int(scalars["next"])
+
     def result(self):
         from scipy.optimize import OptimizeResult
         return OptimizeResult({f: a[:self.size].copy() for f, a in self._arrays.items()})
@@ -75,6 +92,13 @@ class Patience:
         else:
             self.since += 1
         return self.since >= self.patience
+
+    def state(self):
+        return {"s": self.s, "k": self.k, "best": self.best, "since": self.since}
+
+    def restore(self, st):
+        self.s, self.k = float(st["s"]), int(st["k"])
+        self.best, self.since = float(st["best"]), int(st["since"])
 
     @property
     def smoothed(self):

@@ -308,6 +308,72 @@ class Optimizer:
         self.t = int(t)
         self._bind()
 
+    def save(self, path):
+        """Write :meth:`state_dict` to the checkpoint file ``path`` (``.npz``).
+
+        The file holds the state arrays, the step count, the hyperparameters
+        (schedules from :mod:`numadam.schedules` by name and parameters) and a
+        checksum; it is written atomically (a temporary file renamed into
+        place).  Save the parameters yourself (``np.save``) or use
+        :func:`numadam.minimize`'s ``checkpoint`` option, which saves them too.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file to write (replaced if it exists).
+
+        Raises
+        ------
+        ValueError
+            If ``lr`` is a plain callable: only numadam schedules can be saved.
+        """
+        from . import _checkpoint
+        _checkpoint.write(path, *self._checkpoint_parts())
+
+    def _checkpoint_parts(self, prefix=""):
+        from . import _checkpoint
+        sd = self.state_dict()
+        meta = {"kind": "optimizer", "method": sd["method"], "t": sd["t"],
+                "skipped": self.skipped,
+                "options": _checkpoint.encode_options(sd["options"]),
+                "dtype": sd["dtype"], "size": sd["size"], "host": sd["host"]}
+        return meta, {prefix + k: v for k, v in sd["state"].items()}
+
+    def load(self, path):
+        """Restore a checkpoint written by :meth:`save`.
+
+        The file is verified (checksum) and matched against this optimizer
+        (method, size, dtype) before anything is loaded: a corrupted,
+        truncated or mismatched file raises ``ValueError`` and leaves the
+        optimizer as it was.
+
+        Parameters
+        ----------
+        path : str or path-like
+        """
+        from . import _checkpoint
+        meta, arrays = _checkpoint.read(path, "optimizer")
+        self._load_checkpoint_parts(meta, arrays, path)
+
+    def _load_checkpoint_parts(self, meta, arrays, path, prefix=""):
+        from . import _checkpoint
+        try:
+            sd = {"method": meta["method"], "t": meta["t"], "dtype": meta["dtype"],
+                  "size": meta["size"], "host": meta["host"],
+                  "options": _checkpoint.decode_options(meta["options"]),
+                  "state": {k[len(prefix):]: v for k, v in arrays.items()
+                            if k.startswith(prefix)}}
+            skipped = int(meta.get("skipped", 0))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"checkpoint {str(path)!r} is not a valid optimizer "
+                             f"state: {exc}") from None
+        try:
+            self.load_state_dict(sd)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"checkpoint {str(path)!r} does not fit this optimizer: "
+                             f"{exc}") from None
+        self.skipped = skipped
+
     def __repr__(self):
         opts = ", ".join(f"{k}={v!r}" for k, v in self._user_options().items())
         return (f"{type(self).__name__}(<{self._flat.dtype.name} array of "
