@@ -260,6 +260,23 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
             Show a progress bar with the current loss on stderr (tqdm if it
             is installed, plain text otherwise) and print a summary at the
             end; nothing is printed when False.
+        nan_policy : {"stop", "raise", "skip"}, default "stop"
+            What a NaN or infinite gradient or objective does (it is checked
+            before every step, at no extra cost): end the run with status 3
+            (``x`` is the last iterate, finite), raise
+            ``FloatingPointError`` naming the iteration, or skip the step and
+            go on (counted in ``nit`` and in ``result.nskip``).
+        checkpoint : str or path-like, optional
+            Write the whole state of the run to this ``.npz`` file every
+            ``checkpoint_every`` iterations (atomically).
+        checkpoint_every : int, default 1000
+            Iterations between checkpoints.
+        resume : str or path-like, optional
+            Continue the run saved in this checkpoint: with the same
+            ``fun``, ``jac``, ``data``, ``rng`` and options the iterates are
+            bitwise those of a run that never stopped.  A checkpoint of
+            another method, shape, dtype, data size or batching, or a
+            corrupted file, is refused before anything is loaded.
 
         An option the method does not take raises ``TypeError``; a value out
         of range raises ``ValueError``.
@@ -291,17 +308,20 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
     -------
     scipy.optimize.OptimizeResult
         ``x`` (``x0``'s shape and dtype), ``fun`` and ``jac`` at ``x`` (on
-        the whole data set, in one call, with ``data``), ``nit`` (steps
-        taken), ``nfev``, ``njev``, ``status``, ``success``, ``message``,
-        ``method``; ``epoch`` (steps / batches per epoch) with ``data``;
-        ``history`` (arrays ``step, epoch, loss, grad_norm, lr``) when
-        requested.  Status codes (see :data:`STATUS_MESSAGES`):
+        the whole data set, in one call, with ``data``), ``nit``
+        (iterations: steps taken, plus steps skipped by
+        ``nan_policy="skip"``, counted in ``nskip``), ``nfev``, ``njev``,
+        ``status``, ``success``, ``message``, ``method``; ``epoch``
+        (iterations / batches per epoch) with ``data``; ``history`` (arrays
+        ``step, epoch, loss, grad_norm, lr``) when requested; with ``data``
+        its last record holds the whole data set's loss.  Status codes (see :data:`STATUS_MESSAGES`):
 
         * 0 -- the gradient norm fell to ``gtol`` or below (success);
         * 1 -- ``maxiter`` steps were taken;
         * 2 -- ``epochs`` epochs were completed;
         * 3 -- the objective or the gradient was NaN or infinite at ``x``;
-          no step was taken with it;
+          no step was taken with it (or, rarely, an update overflowed: the
+          elements concerned kept their values);
         * 4 -- the smoothed loss stopped improving (``patience``; success);
         * 99 -- the callback raised ``StopIteration``.
 
