@@ -450,7 +450,7 @@ def _doc(summary, *parts, notes="", lr=1e-3, eps=1e-8, wd=0, kind="Coupled (L2)"
     >>> x = np.array([1.0, -2.0])
     >>> opt = numadam.{example}(x, lr={example_lr})
     >>> for _ in range(200):
-    ...     opt.step(2 * x)          # gradient of sum(x**2)
+    ...     _ = opt.step(2 * x)      # gradient of sum(x**2); True: step taken
     >>> bool(np.abs(x).max() < 0.1)
     True
 """
