@@ -176,3 +176,32 @@ class TestStatefulOptimizer:
             opt.lr = -1.0
         opt.lr = 0.5
         assert opt.lr == 0.5 and opt.options["lr"] == 0.5
+
+
+@pytest.mark.parametrize("x0", [[[1.0, 2.0], [3.0]], {"a": 1}, None, [None, 1.0]])
+def test_x0_of_the_wrong_shape_or_type(x0):
+    with pytest.raises(TypeError, match="x0 must"):
+        run(x0=x0)
+
+
+@pytest.mark.parametrize("out, exc, match", [
+    (None, TypeError, "jac must hold real numbers; got dtype object"),
+    (["a", "b"], TypeError, "jac must hold real numbers; got dtype <U1"),
+    (np.ones((2, 1)), ValueError, r"jac must have the parameters' shape \(2,\); got shape \(2, 1\)"),
+    (3.0, ValueError, r"jac must have the parameters' shape \(2,\); got shape \(\)"),
+])
+def test_jac_output_of_the_wrong_type_or_shape(out, exc, match):
+    with pytest.raises(exc, match=match):
+        run(jac=lambda x: out)
+
+
+def test_bounds_with_nan():
+    with pytest.raises(ValueError, match="bounds contain NaN"):
+        run(bounds=[(0, np.nan), (0, 1)])
+
+
+def test_x0_is_copied_not_updated():
+    x0 = np.zeros(2)
+    x0.flags.writeable = False  # a read-only x0 is fine: minimize works on a copy
+    res = run(x0=x0)
+    assert res.x is not x0 and np.all(x0 == 0)
