@@ -15,6 +15,7 @@ import numbers
 import numpy as np
 
 from . import _kernels
+from ._kernels import _scalars
 
 __all__ = ["METHODS", "Method", "get_method", "show_options"]
 
@@ -193,9 +194,12 @@ class Method:
         """Fresh state arrays (zeros) shaped like the flat parameters."""
         return {name: np.zeros_like(flat) for name in self.state_names(opts)}
 
+    #: names of the scalar state kept on the host between steps
+    host_names = ()
+
     def init_host(self, opts):
-        """Scalar state kept on the host (NAdam's mu product)."""
-        return {}
+        """Scalar state kept on the host (NAdam's mu product), a tuple."""
+        return ()
 
     # -- the step -------------------------------------------------------
     def kernel(self, opts):
@@ -210,24 +214,23 @@ class Method:
         """The state arrays in the order the kernel takes them."""
         return tuple(state[name] for name in self.state_names(opts))
 
-    def scalars(self, opts, t, lr, host, gscale=1.0):
-        """Step ``t``'s scalar arguments of the kernel, as Python floats.
+    def scalar_fn(self, opts):
+        """The function of :mod:`numadam._kernels._scalars` for this step.
 
-        ``lr`` is this step's learning rate (after any schedule) and
-        ``gscale`` the clip-by-global-norm factor of this step's gradient.
+        Called as ``fn(self.hyper(opts), t, lr, gscale, host)``, it returns
+        the kernel's scalar arguments of step ``t`` and the new host state.
         """
         raise NotImplementedError
 
+    def hyper(self, opts):
+        """The constants the scalar function reads, as a tuple."""
+        raise NotImplementedError
+
     @staticmethod
-    def _prologue(opts, lr, decoupled, gscale):
-        """(gmul, clip, coupled wd, decoupled factor) shared by every method."""
-        wd = opts["weight_decay"]
-        gmul = -gscale if opts["maximize"] else gscale
+    def _common(opts):
         clip = opts["clip_value"]
-        clip = math.inf if clip is None else clip
-        if decoupled:
-            return gmul, clip, 0.0, 1.0 - lr * wd
-        return gmul, clip, wd, 1.0
+        return (opts["maximize"], math.inf if clip is None else clip,
+                opts["weight_decay"])
 
     # -- documentation --------------------------------------------------
     def options_doc(self):
@@ -255,13 +258,12 @@ class _AdamFamily(Method):
         k = _kernels.load_cpu()
         return k.ADAM_AMSGRAD if opts["amsgrad"] else k.ADAM
 
-    def scalars(self, opts, t, lr, host, gscale=1.0):
-        b1, b2 = opts["betas"]
-        pro = self._prologue(opts, lr, opts["decoupled_weight_decay"], gscale)
-        bc1 = 1.0 - b1 ** t
-        bc2 = 1.0 - b2 ** t
-        return pro + (b1, 1.0 - b1, b2, 1.0 - b2, lr / bc1,
-                1.0 / math.sqrt(bc2), opts["eps"])
+    def hyper(self, opts):
+        return self._common(opts) + (opts["decoupled_weight_decay"], *opts["betas"],
+                                     opts["eps"])
+
+    def scalar_fn(self, opts):
+        return _scalars.adam
 
 
 class _Adamax(Method):
@@ -271,35 +273,31 @@ class _Adamax(Method):
     def kernel(self, opts):
         return _kernels.load_cpu().ADAMAX
 
-    def scalars(self, opts, t, lr, host, gscale=1.0):
-        b1, b2 = opts["betas"]
-        pro = self._prologue(opts, lr, False, gscale)
-        return pro + (b1, 1.0 - b1, b2, lr / (1.0 - b1 ** t),
-                opts["eps"])
+    def hyper(self, opts):
+        return self._common(opts) + (*opts["betas"], opts["eps"])
+
+    def scalar_fn(self, opts):
+        return _scalars.adamax
 
 
 class _NAdam(Method):
     def state_names(self, opts):
         return ("exp_avg", "exp_avg_sq")
 
+    host_names = ("mu_product",)
+
     def init_host(self, opts):
-        return {"mu_product": 1.0}
+        return (1.0,)
 
     def kernel(self, opts):
         return _kernels.load_cpu().NADAM
 
-    def scalars(self, opts, t, lr, host, gscale=1.0):
-        b1, b2 = opts["betas"]
-        psi = opts["momentum_decay"]
-        pro = self._prologue(opts, lr, opts["decoupled_weight_decay"], gscale)
-        mu = b1 * (1.0 - 0.5 * 0.96 ** (t * psi))
-        mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi))
-        mu_product = host["mu_product"] * mu
-        host["mu_product"] = mu_product
-        coef_g = lr * (1.0 - mu) / (1.0 - mu_product)
-        coef_m = lr * mu_next / (1.0 - mu_product * mu_next)
-        return pro + (b1, 1.0 - b1, b2, 1.0 - b2,
-                1.0 / (1.0 - b2 ** t), opts["eps"], coef_g, coef_m)
+    def hyper(self, opts):
+        return self._common(opts) + (opts["decoupled_weight_decay"], *opts["betas"],
+                                     opts["eps"], opts["momentum_decay"])
+
+    def scalar_fn(self, opts):
+        return _scalars.nadam
 
 
 class _RAdam(Method):
@@ -309,21 +307,12 @@ class _RAdam(Method):
     def kernel(self, opts):
         return _kernels.load_cpu().RADAM
 
-    def scalars(self, opts, t, lr, host, gscale=1.0):
-        b1, b2 = opts["betas"]
-        pro = self._prologue(opts, lr, opts["decoupled_weight_decay"], gscale)
-        bc1 = 1.0 - b1 ** t
-        bc2 = 1.0 - b2 ** t
-        rho_inf = 2.0 / (1.0 - b2) - 1.0
-        rho_t = rho_inf - 2.0 * t * b2 ** t / bc2
-        rectified = rho_t > 5.0
-        rect = 0.0
-        if rectified:
-            r = math.sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf
-                          / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
-            rect = r * math.sqrt(bc2)
-        return pro + (b1, 1.0 - b1, b2, 1.0 - b2, lr / bc1,
-                rectified, rect, opts["eps"])
+    def hyper(self, opts):
+        return self._common(opts) + (opts["decoupled_weight_decay"], *opts["betas"],
+                                     opts["eps"])
+
+    def scalar_fn(self, opts):
+        return _scalars.radam
 
 
 class _SGD(Method):
@@ -340,16 +329,12 @@ class _SGD(Method):
         k = _kernels.load_cpu()
         return k.SGD_MOMENTUM if opts["momentum"] > 0 else k.SGD
 
-    def scalars(self, opts, t, lr, host, gscale=1.0):
-        pro = self._prologue(opts, lr, False, gscale)[:3]
-        momentum = opts["momentum"]
-        if momentum <= 0:
-            return pro + (lr,)
-        if t == 1:  # torch: the buffer starts as a copy of the gradient
-            mom_b, c_g = 0.0, 1.0
-        else:
-            mom_b, c_g = momentum, 1.0 - opts["dampening"]
-        return pro + (lr, mom_b, c_g, opts["nesterov"], momentum)
+    def hyper(self, opts):
+        return (self._common(opts) if opts["momentum"] <= 0 else self._common(opts)
+                + (opts["momentum"], opts["dampening"], opts["nesterov"]))
+
+    def scalar_fn(self, opts):
+        return _scalars.sgd_momentum if opts["momentum"] > 0 else _scalars.sgd
 
 
 class _RMSprop(Method):
@@ -369,12 +354,12 @@ class _RMSprop(Method):
         return (state["square_avg"], state.get("grad_avg", empty),
                 state.get("momentum_buffer", empty))
 
-    def scalars(self, opts, t, lr, host, gscale=1.0):
-        pro = self._prologue(opts, lr, False, gscale)[:3]
-        alpha = opts["alpha"]
-        momentum = opts["momentum"]
-        return pro + (lr, alpha, 1.0 - alpha, opts["eps"], opts["centered"],
-                momentum > 0, momentum)
+    def hyper(self, opts):
+        return self._common(opts) + (opts["alpha"], opts["eps"], opts["centered"],
+                                     opts["momentum"])
+
+    def scalar_fn(self, opts):
+        return _scalars.rmsprop
 
 
 class _Adagrad(Method):
@@ -387,10 +372,11 @@ class _Adagrad(Method):
     def kernel(self, opts):
         return _kernels.load_cpu().ADAGRAD
 
-    def scalars(self, opts, t, lr, host, gscale=1.0):
-        pro = self._prologue(opts, lr, False, gscale)[:3]
-        clr = lr / (1.0 + (t - 1) * opts["lr_decay"])
-        return pro + (clr, opts["eps"])
+    def hyper(self, opts):
+        return self._common(opts) + (opts["lr_decay"], opts["eps"])
+
+    def scalar_fn(self, opts):
+        return _scalars.adagrad
 
 
 _KB = "Kingma & Ba (2014), Adam: A Method for Stochastic Optimization"

@@ -104,6 +104,8 @@ class Optimizer:
         n = self._flat.size
         self._arrays = self._spec.kernel_arrays(self._opts, self.state, self._flat)
         self._kernel = self._spec.kernel(self._opts).pick(n)
+        self._hyper = self._spec.hyper(self._opts)
+        self._scalar_fn = self._spec.scalar_fn(self._opts)
         lr = self._opts["lr"]
         self._schedule = lr if callable(lr) else None
         self._lr = None if callable(lr) else lr
@@ -214,9 +216,9 @@ class Optimizer:
         gscale = 1.0
         if clip is not None and clip < gnorm < math.inf:
             gscale = clip / gnorm  # a NaN/inf norm is not hidden by scaling
+        scalars, self._host = self._scalar_fn(self._hyper, t + 1, lr, gscale, self._host)
         self.t = t + 1
-        bad = self._kernel(self._flat, g, *self._arrays,
-                           *self._spec.scalars(self._opts, t + 1, lr, self._host, gscale))
+        bad = self._kernel(self._flat, g, *self._arrays, *scalars)
         if bad:
             raise FloatingPointError(
                 f"step {t + 1}: the update of {bad} of {self._flat.size} elements was "
@@ -244,7 +246,7 @@ class Optimizer:
             "dtype": self._flat.dtype.name,
             "size": self._flat.size,
             "state": {k: v.copy() for k, v in self.state.items()},
-            "host": dict(self._host),
+            "host": dict(zip(self._spec.host_names, self._host)),
         }
 
     def load_state_dict(self, state_dict):
@@ -298,13 +300,18 @@ class Optimizer:
                     f"{self._flat.dtype.name} array of {self._flat.size}; got "
                     f"{arr.dtype} of shape {arr.shape}")
         host = dict(state_dict["host"])
-        if set(host) != set(self._spec.init_host(opts)):
+        host_names = self._spec.host_names
+        if set(host) != set(host_names):
             raise ValueError(f"state_dict['host'] has {sorted(host)}, expected "
-                             f"{sorted(self._spec.init_host(opts))}")
+                             f"{sorted(host_names)}")
+        try:
+            host = tuple(float(host[k]) for k in host_names)
+        except (TypeError, ValueError):
+            raise ValueError(f"state_dict['host'] must hold numbers; got {host!r}") from None
         # everything checked: load
         self._opts = opts
         self.state = {name: np.array(saved[name], copy=True) for name in names}
-        self._host = {k: float(v) for k, v in host.items()}
+        self._host = host
         self.t = int(t)
         self._bind()
 

@@ -20,7 +20,7 @@ def test_skip_leaves_parameters_and_state_bitwise_unchanged(case, bad):
     opt = numadam.Optimizer(x, method=method, nan_policy="skip", **opts)
     for _ in range(3):
         assert opt.step(rng.standard_normal(50)) is True
-    before = (x.copy(), {k: v.copy() for k, v in opt.state.items()}, opt.t, dict(opt._host))
+    before = (x.copy(), {k: v.copy() for k, v in opt.state.items()}, opt.t, opt._host)
     g = rng.standard_normal(50)
     g[17] = bad
     assert opt.step(g) is False
