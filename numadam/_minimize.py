@@ -10,6 +10,7 @@ import numpy as np
 from . import _kernels
 from ._methods import get_method
 from ._optimizers import Optimizer
+from .schedules import check_lr
 
 __all__ = ["minimize", "scipy_method", "STATUS_MESSAGES"]
 
@@ -107,7 +108,11 @@ def _loop_options(options, has_data):
         "checkpoint": options.pop("checkpoint", None),
         "checkpoint_every": _int_option(options, "checkpoint_every", 1000, 1),
         "resume": options.pop("resume", None),
+        "compiled": options.pop("compiled", "auto"),
     }
+    if loop["compiled"] not in ("auto", True, False):
+        raise ValueError("option 'compiled' must be 'auto', True or False; got "
+                         f"{loop['compiled']!r}")
     if loop["nan_policy"] not in ("stop", "raise", "skip"):
         raise ValueError("option 'nan_policy' must be 'stop', 'raise' or 'skip'; got "
                          f"{loop['nan_policy']!r}")
@@ -116,6 +121,33 @@ def _loop_options(options, has_data):
         if value is not None and not isinstance(value, (str, os.PathLike)):
             raise TypeError(f"option {key!r} must be a file path; got {value!r}")
     return loop
+
+
+def _is_dispatcher(fn):
+    from numba.core.registry import CPUDispatcher
+    return isinstance(fn, CPUDispatcher)
+
+
+def _compiled_path(fun, jac, fused, loop, callback, data, takes_rng):
+    """Whether minimize runs the whole loop in nopython mode (see its Notes)."""
+    wanted = loop["compiled"]
+    if wanted is False:
+        return False
+    reasons = []
+    if not (_is_dispatcher(fun) and (fused or _is_dispatcher(jac))):
+        reasons.append("fun and jac are not numba.njit functions")
+    for name, on in (("callback", callback is not None), ("data", data is not None),
+                     ("patience", loop["patience"] is not None), ("disp", loop["disp"]),
+                     ("checkpoint", loop["checkpoint"] is not None),
+                     ("resume", loop["resume"] is not None),
+                     ("an rng parameter of fun/jac", takes_rng)):
+        if on:
+            reasons.append(name)
+    if reasons and wanted is True:
+        raise ValueError("option compiled=True needs numba.njit fun/jac and none of "
+                         "callback, data, patience, disp, checkpoint, resume, or an "
+                         f"rng parameter; here: {', '.join(reasons)}")
+    return not reasons
 
 
 def _takes_rng(fn):
@@ -418,6 +450,7 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
 
     fkw = {"rng": user_rng} if _takes_rng(fun) else {}
     jkw = {"rng": user_rng} if not fused and _takes_rng(jac) else {}
+    compiled = _compiled_path(fun, jac, fused, loop, callback, data, fkw or jkw)
     counts = {"nfev": 0, "njev": 0}
 
     def objective(batch):
@@ -448,7 +481,10 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
         if (type(g) is np.ndarray and g.dtype == dtype and g.shape == shape
                 and g.flags.c_contiguous):
             return g if g.ndim == 1 else g.reshape(-1)
+        exact[0] = False  # converted: the compiled loop would not convert
         return opt._check_grad(g, name="jac" if not fused else "fun's gradient")
+
+    exact = [True]
 
     maxiter, gtol, epochs = loop["maxiter"], loop["gtol"], loop["epochs"]
     policy = loop["nan_policy"]
@@ -552,11 +588,89 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
                 f"iterate after {opt.t} steps, is finite and unchanged)")
         return 3 if policy == "stop" else None
 
+
+    def _run_compiled():
+        """The loop in nopython mode; returns (status, bad, f) and updates the run."""
+        from ._kernels import loop as L
+        nonlocal g
+        cpu_k = _kernels.load_cpu()
+        pair = spec.kernel(opt._opts)
+        kernel = pair.pick(flat.size)
+        scalar_fn = L.SCALAR_FNS[opt._scalar_fn]
+        evaluate_c = L.eval_fused if fused else L.eval_split
+        value_c = L.value_fused if fused else L.value_split
+        jac_c = fun if fused else jac
+        sumsq_c = cpu_k.SUMSQ.pick(flat.size)
+        psumsq_c = cpu_k.PROJECTED_SUMSQ.pick(flat.size)
+        project_c = cpu_k.PROJECT.pick(flat.size)
+        if box is None:
+            lb = ub = flat[:0]
+        else:
+            lb, ub = box
+        gsign = -1.0 if opt.options["maximize"] else 1.0
+        clip_norm = opt._clip_norm if opt._clip_norm is not None else 0.0
+        policy_code = L.POLICY[policy]
+        empty = np.empty(0)
+        f_c = math.nan if f is None else f
+        have_f = f is not None
+        remaining = budget
+        while True:
+            chunk = min(remaining, 1 << 16)
+            if opt._schedule is not None:
+                lr_table = np.array([check_lr(opt._schedule, k)
+                                     for k in range(opt.t, opt.t + chunk + 1)])
+                lr_const = 0.0
+            else:
+                lr_table, lr_const = empty, opt._lr
+            every = loop["history"]
+            cap = chunk // every + 2 if every else 0
+            hist = (np.empty(cap, np.int64), np.empty(cap), np.empty(cap), np.empty(cap))
+            (code, nit, nskip, t, host, f_c, have_f, g, nrec, nfev, njev) = L.run(
+                fun, jac_c, evaluate_c, value_c, args, view, flat, opt._arrays, kernel,
+                scalar_fn, opt._hyper, opt._host, opt.t, lr_const, lr_table, clip_norm,
+                chunk, gtol, sumsq_c, psumsq_c, project_c, box is not None, lb, ub,
+                gsign, policy_code, every, run["nit"], chunk == remaining, *hist, f_c,
+                g, have_f)
+            opt.t, opt._host = t, host
+            base = run["nit"]
+            run["nit"] += nit
+            run["nskip"] += nskip
+            counts["nfev"] += nfev
+            counts["njev"] += njev
+            if history is not None:
+                for k in range(nrec):
+                    step = base + int(hist[0][k])
+                    if step == history.last:   # the chunk's first record repeats
+                        continue
+                    history.add(step, float(step), hist[1][k], hist[2][k], hist[3][k])
+            if code == L.BAD_SHAPE:
+                opt._check_grad(jac_c(view, *args)[1] if fused else jac(view, *args),
+                                name="jac" if not fused else "fun's gradient")
+                raise ValueError("the gradient changed shape during the run")
+            bad = code == 3 and (not np.isfinite(g).all()
+                                 or (have_f and not math.isfinite(f_c)))
+            if code == L.RAISE_NONFINITE_GRAD or code == L.RAISE_NONFINITE_FUN:
+                what = "gradient" if code == L.RAISE_NONFINITE_GRAD else "objective"
+                raise FloatingPointError(
+                    f"iteration {run['nit']}: the {what} is NaN or infinite (x, the "
+                    f"iterate after {opt.t} steps, is finite and unchanged)")
+            if code == L.RAISE_OVERFLOW:
+                raise FloatingPointError(
+                    f"iteration {run['nit']}: step {opt.t}: an update was NaN or "
+                    "infinite (an overflow); those elements and their state kept "
+                    "their old values, the others were updated")
+            remaining -= nit
+            if code != 1 or remaining <= 0:
+                status = budget_status() if code == 1 else code
+                return status, bad, (f_c if have_f else None)
+
     status = None
     bad = False
     batch = batches.next() if batches is not None else ()
     f, g = evaluate(batch)
-    while True:
+    if compiled and exact[0]:
+        status, bad, f = _run_compiled()
+    while status is None:
         nit = run["nit"]
         gn = math.sqrt(sumsq(g))
         bad = not math.isfinite(gn) or (f is not None and not math.isfinite(f))
@@ -653,7 +767,8 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
     result = OptimizeResult(
         x=x, fun=f, jac=np.array(g, copy=True).reshape(shape), nit=nit,
         nfev=counts["nfev"], njev=counts["njev"], status=status,
-        success=status in _SUCCESS, message=message, method=spec.name)
+        success=status in _SUCCESS, message=message, method=spec.name,
+        compiled=bool(compiled and exact[0]))
     if policy == "skip":
         result.nskip = run["nskip"]
     if batches is not None:

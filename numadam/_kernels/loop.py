@@ -1,0 +1,140 @@
+"""The whole optimisation loop in nopython mode, for compiled objectives.
+
+When ``fun`` (and ``jac``) are numba dispatchers, :func:`numadam.minimize`
+runs :func:`run` below: gradient evaluation, the stopping tests, the
+per-step scalars, the fused step, the projection onto the bounds and the
+history, with no Python between iterations.  It calls the same pieces as the
+ordinary loop -- the kernels of :mod:`cpu`, the per-step scalar functions of
+:mod:`_scalars` (compiled from the same source with ``register_jitable``),
+the same order-stable gradient norm -- so both paths give the same bits.
+
+This module imports numba and compiles on first use only.  :func:`run`
+takes compiled functions as arguments, so it is not cached on disk (numba
+would miss the cache in every new process); numba keeps its
+specialisations for the life of the process.
+"""
+import math
+
+import numpy as np
+from numba import njit
+from numba.extending import register_jitable
+
+from . import _scalars
+
+for _fn in _scalars.ALL:
+    register_jitable(_fn)
+
+#: the per-step scalar functions as dispatchers, to pass to :func:`run`
+SCALAR_FNS = {fn: njit(fn) for fn in _scalars.ALL[1:]}
+
+# return codes besides the statuses 0, 1, 3 of minimize
+RAISE_NONFINITE_GRAD = -1
+RAISE_NONFINITE_FUN = -2
+RAISE_OVERFLOW = -3
+BAD_SHAPE = -4
+BAD_DTYPE = -5
+
+POLICY = {"stop": 0, "raise": 1, "skip": 2}
+
+
+@njit
+def eval_fused(fun, jac, view, args):
+    """``fun`` returns ``(f, g)``."""
+    fg = fun(view, *args)
+    return float(fg[0]), fg[1], True
+
+
+@njit
+def eval_split(fun, jac, view, args):
+    """Separate ``jac``; the objective is left unknown (NaN)."""
+    return math.nan, jac(view, *args), False
+
+
+@njit
+def value_fused(fun, view, args):
+    return float(fun(view, *args)[0])
+
+
+@njit
+def value_split(fun, view, args):
+    return float(fun(view, *args))
+
+
+@njit
+def run(fun, jac, evaluate, value, args, view, flat, arrays, kernel, scalar_fn,
+        hyper, host, t, lr_const, lr_table, clip_norm, maxiter, gtol, sumsq, psumsq,
+        project, has_box, lb, ub, gsign, policy, hist_every, hist_base, last_chunk,
+        h_step, h_loss, h_gn, h_lr, f, g, have_f):
+    """Run up to ``maxiter`` iterations from the evaluated point ``(f, g)``.
+
+    History is recorded when ``hist_base + nit`` is a multiple of
+    ``hist_every``, and at the end of the run unless it merely ends a chunk
+    (``last_chunk`` False and the budget spent).  Returns ``(code, nit, nskip, t, host, f, have_f, g, nrec, nfev, njev)``;
+    ``code`` is minimize's status (0, 1, 3) or a negative code for the
+    caller to raise.
+    """
+    nit = 0
+    nskip = 0
+    nrec = 0
+    nfev = 0
+    njev = 0
+    t0 = t
+    n = flat.size
+    while True:
+        if has_box:
+            gn = math.sqrt(psumsq(flat, g, lb, ub, gsign))
+        else:
+            gn = math.sqrt(sumsq(g))
+        code = 99
+        bad = False
+        if not math.isfinite(gn):
+            bad = True
+            code = RAISE_NONFINITE_GRAD if policy == 1 else (3 if policy == 0 else 99)
+        elif have_f and not math.isfinite(f):
+            bad = True
+            code = RAISE_NONFINITE_FUN if policy == 1 else (3 if policy == 0 else 99)
+        if code == 99:
+            if not bad and gtol > 0.0 and gn <= gtol:
+                code = 0
+            elif nit >= maxiter:
+                code = 1
+        if hist_every > 0 and ((hist_base + nit) % hist_every == 0 or (
+                code != 99 and (code != 1 or last_chunk))):
+            if not have_f:
+                f = value(fun, view, args)
+                nfev += 1
+                have_f = True
+            h_step[nrec] = nit
+            h_loss[nrec] = f
+            h_gn[nrec] = gn
+            if bad:
+                h_lr[nrec] = math.nan
+            else:
+                h_lr[nrec] = lr_const if lr_table.size == 0 else lr_table[t - t0]
+            nrec += 1
+        if code != 99:
+            return code, nit, nskip, t, host, f, have_f, g, nrec, nfev, njev
+        if bad:
+            nskip += 1
+        else:
+            lr = lr_const if lr_table.size == 0 else lr_table[t - t0]
+            gscale = 1.0
+            if clip_norm > 0.0:
+                cn = gn if not has_box else math.sqrt(sumsq(g))
+                if clip_norm < cn and cn < math.inf:
+                    gscale = clip_norm / cn
+            scalars, host = scalar_fn(hyper, t + 1, lr, gscale, host)
+            t += 1
+            nbad = kernel(flat, g, *arrays, *scalars)
+            if nbad > 0:
+                return (RAISE_OVERFLOW if policy == 1 else 3, nit, nskip, t, host, f,
+                        have_f, g, nrec, nfev, njev)
+            if has_box:
+                project(flat, lb, ub)
+        nit += 1
+        f, gnd, have_f = evaluate(fun, jac, view, args)
+        nfev += 1 if have_f else 0
+        njev += 1
+        if gnd.shape != view.shape:
+            return BAD_SHAPE, nit, nskip, t, host, f, have_f, g, nrec, nfev, njev
+        g = np.ascontiguousarray(gnd).reshape(n)
