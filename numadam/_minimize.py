@@ -110,7 +110,8 @@ def _loop_options(options, has_data):
         "resume": options.pop("resume", None),
         "compiled": options.pop("compiled", "auto"),
     }
-    if loop["compiled"] not in ("auto", True, False):
+    if not (loop["compiled"] is True or loop["compiled"] is False
+            or loop["compiled"] == "auto"):
         raise ValueError("option 'compiled' must be 'auto', True or False; got "
                          f"{loop['compiled']!r}")
     if loop["nan_policy"] not in ("stop", "raise", "skip"):
@@ -366,6 +367,22 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
 
     Notes
     -----
+    **The compiled loop.**  When ``fun`` and ``jac`` (or ``fun`` with
+    ``jac=True``) are ``numba.njit`` functions, the whole loop -- evaluation,
+    stopping tests, schedule, clipping, the fused step, the projection onto
+    ``bounds``, history, ``nan_policy`` -- runs in one nopython function with
+    no Python between iterations, and gives bitwise the iterates of the
+    ordinary loop (``result.compiled`` says which ran; the option
+    ``compiled`` is ``"auto"`` (default), ``True`` to insist, ``False`` to
+    force the ordinary loop).  It falls back to the ordinary loop, with the
+    same results, when something needs Python between iterations: a
+    ``callback``, ``data`` (minibatches), ``patience``, ``disp``,
+    ``checkpoint``/``resume``, an ``rng`` parameter of ``fun``/``jac``, or
+    a gradient whose dtype or layout differs from ``x0``'s (the ordinary loop
+    converts it).  The first call for a given method and ``fun`` compiles the
+    loop (about a second); a schedule is tabulated in Python in chunks of
+    65536 steps, which costs about a microsecond per step.
+
     With a separate ``jac``, the methods do not need the objective to step:
     ``fun`` is evaluated only where its value is used (the final iterate, a
     new-style callback, history records, the patience rule, progress

@@ -1,0 +1,178 @@
+"""The compiled loop (numba.njit fun/jac) against the ordinary loop."""
+import numpy as np
+import pytest
+from numba import njit
+
+import numadam
+from numadam import schedules as S
+from cases import CASES, case_id
+
+
+@njit
+def rosen_fg(x):
+    a, b = x[0], x[1]
+    g = np.empty_like(x)
+    g[0] = -400.0 * a * (b - a * a) - 2.0 * (1.0 - a)
+    g[1] = 200.0 * (b - a * a)
+    return 100.0 * (b - a * a) ** 2 + (1.0 - a) ** 2, g
+
+
+@njit
+def rosen_f(x):
+    return rosen_fg(x)[0]
+
+
+@njit
+def rosen_g(x):
+    return rosen_fg(x)[1]
+
+
+@njit
+def logistic_fg(w, X, y, l2):
+    z = X @ w
+    f = 0.0
+    r = np.empty_like(z)
+    for i in range(z.size):
+        f += np.logaddexp(0.0, z[i]) - y[i] * z[i]
+        r[i] = 1.0 / (1.0 + np.exp(-z[i])) - y[i]
+    n = z.size
+    return f / n + 0.5 * l2 * (w @ w), (X.T @ r) / n + l2 * w
+
+
+def both(fun, jac, x0, **kw):
+    a = numadam.minimize(fun, jac, x0, **kw)
+    opts = dict(kw.pop("options", {}), compiled=False)
+    b = numadam.minimize(fun, jac, x0, options=opts, **kw)
+    assert a.compiled and not b.compiled
+    return a, b
+
+
+def assert_same(a, b, rtol=1e-12):
+    assert a.nit == b.nit and a.status == b.status
+    assert a.nfev == b.nfev and a.njev == b.njev
+    np.testing.assert_allclose(a.x, b.x, rtol=rtol, atol=0)
+    assert np.array_equal(a.x, b.x)  # in fact bitwise: the same code computes both
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_rosenbrock_every_method(case):
+    method, opts = case
+    a, b = both(rosen_fg, True, np.array([-1.2, 1.0]), method=method,
+                options=dict(opts, maxiter=1000, gtol=0))
+    assert_same(a, b)
+    a, b = both(rosen_f, rosen_g, np.array([-1.2, 1.0]), method=method,
+                options=dict(opts, maxiter=1000, gtol=0))
+    assert_same(a, b)
+
+
+@pytest.fixture(scope="module")
+def logistic_data():
+    from numadam.problems import make_logistic_regression
+    return make_logistic_regression(500, 6, seed=2)
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_logistic_regression_every_method(case, logistic_data):
+    X, y, _ = logistic_data
+    method, opts = case
+    a, b = both(logistic_fg, True, np.zeros(6), args=(X, y, 1e-3), method=method,
+                options=dict(opts, maxiter=1000, gtol=0))
+    assert_same(a, b)
+
+
+def test_every_option_that_runs_compiled(logistic_data):
+    X, y, _ = logistic_data
+    opts = dict(lr=S.warmup(S.cosine(0.1, 800), 50), clip_norm=0.5, clip_value=0.3,
+                maxiter=1000, gtol=1e-4, history=37, weight_decay=1e-3)
+    a, b = both(logistic_fg, True, np.zeros(6), args=(X, y, 1e-3), method="adamw",
+                bounds=[(-0.5, 0.5)] * 6, options=opts)
+    assert_same(a, b)
+    for k in b.history:
+        assert np.array_equal(a.history[k], b.history[k]), k
+    assert a.history.step[-1] == a.nit
+
+
+def test_gtol_stops_at_the_same_iteration():
+    a, b = both(rosen_fg, True, np.array([-1.2, 1.0]),
+                options={"lr": 1e-2, "maxiter": 20000, "gtol": 1e-6})
+    assert a.status == 0 and a.nit < 20000
+    assert_same(a, b)
+
+
+def test_float32_runs_compiled_too():
+    a, b = both(rosen_fg, True, np.array([-1.2, 1.0], np.float32),
+                options={"maxiter": 500, "gtol": 0})
+    assert a.x.dtype == np.float32
+    assert_same(a, b)
+
+
+def test_long_runs_cross_chunks_identically():
+    a, b = both(rosen_fg, True, np.array([-1.2, 1.0]), method="nadam",
+                options={"lr": S.exponential(2e-3, 0.99999), "maxiter": 70000,
+                         "gtol": 0, "history": 7000})
+    assert_same(a, b)
+    assert np.array_equal(a.history.step, b.history.step)
+    assert np.array_equal(a.history.lr, b.history.lr)
+
+
+@njit
+def nan_after(x, limit):
+    g = x - 3.0
+    if x[0] > limit:
+        g[0] = np.nan
+    return 0.5 * np.sum((x - 3.0) ** 2), g
+
+
+@pytest.mark.parametrize("policy", ["stop", "skip"])
+def test_nan_policies_compiled(policy):
+    a, b = both(nan_after, True, np.zeros(2), args=(0.5,), method="sgd",
+                options={"lr": 0.1, "maxiter": 50, "gtol": 0, "nan_policy": policy})
+    assert_same(a, b)
+    assert a.status == (3 if policy == "stop" else 1)
+    if policy == "skip":
+        assert a.nskip == b.nskip > 0
+
+
+def test_nan_policy_raise_compiled():
+    with pytest.raises(FloatingPointError, match="iteration 2: the gradient is NaN"):
+        numadam.minimize(nan_after, True, np.zeros(2), args=(0.5,), method="sgd",
+                         options={"lr": 0.1, "maxiter": 50, "gtol": 0,
+                                  "nan_policy": "raise", "compiled": True})
+
+
+def test_falls_back_where_it_cannot_run_compiled():
+    seen = []
+    r = numadam.minimize(rosen_fg, True, np.array([-1.2, 1.0]), callback=seen.append,
+                         options={"maxiter": 5})
+    assert not r.compiled and len(seen) == 5
+    r = numadam.minimize(lambda x: rosen_fg(x), True, np.array([-1.2, 1.0]),
+                         options={"maxiter": 5})
+    assert not r.compiled
+    with pytest.raises(ValueError, match="compiled=True needs .*here: callback"):
+        numadam.minimize(rosen_fg, True, np.array([-1.2, 1.0]), callback=seen.append,
+                         options={"maxiter": 5, "compiled": True})
+    with pytest.raises(ValueError, match="option 'compiled' must be"):
+        numadam.minimize(rosen_fg, True, np.array([-1.2, 1.0]), options={"compiled": 1})
+
+
+@njit
+def g32(x):
+    return (2 * x).astype(np.float32)
+
+
+def test_a_gradient_of_another_dtype_falls_back_and_agrees():
+    r = numadam.minimize(lambda x: 0.0, g32, np.ones(3), options={"maxiter": 10})
+    assert not r.compiled and r.x.dtype == np.float64
+    ref = numadam.minimize(lambda x: 0.0, lambda x: (2 * x).astype(np.float32),
+                           np.ones(3), options={"maxiter": 10})
+    assert np.array_equal(r.x, ref.x)
+
+
+@njit
+def bad_shape(x):
+    return 0.0, np.zeros(x.size + 1)
+
+
+def test_wrong_gradient_shape_compiled():
+    with pytest.raises(ValueError, match="fun's gradient must have the parameters' shape"):
+        numadam.minimize(bad_shape, True, np.ones(2))
