@@ -6,6 +6,7 @@ your own loop.  Importing numadam compiles nothing: each kernel compiles on
 first use (and is cached on disk).
 """
 from . import schedules
+from ._many import MANY_STATUS_MESSAGES, minimize_many
 from ._methods import METHODS, show_options
 from ._minimize import STATUS_MESSAGES, minimize, scipy_method
 from .plotting import plot
@@ -14,6 +15,6 @@ from ._optimizers import (SGD, Adagrad, Adam, Adamax, AdamW, AMSGrad, NAdam,
 
 __version__ = "0.1.0"
 
-__all__ = ["minimize", "scipy_method", "show_options", "plot", "METHODS", "STATUS_MESSAGES",
+__all__ = ["minimize", "minimize_many", "MANY_STATUS_MESSAGES", "scipy_method", "show_options", "plot", "METHODS", "STATUS_MESSAGES",
            "Optimizer", "Adam", "AdamW", "AMSGrad", "Adamax", "NAdam", "RAdam",
            "SGD", "RMSprop", "Adagrad", "schedules", "__version__"]

@@ -16,7 +16,7 @@ specialisations for the life of the process.
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 from numba.extending import register_jitable
 
 from . import _scalars
@@ -138,3 +138,166 @@ def run(fun, jac, evaluate, value, args, view, flat, arrays, kernel, scalar_fn,
         if gnd.shape != view.shape:
             return BAD_SHAPE, nit, nskip, t, host, f, have_f, g, nrec, nfev, njev
         g = np.ascontiguousarray(gnd).reshape(n)
+
+
+# ---------------------------------------------------------------------------
+# many independent problems
+# ---------------------------------------------------------------------------
+@njit
+def eval_fused_rows(fun, jac, x, d, args):
+    fg = fun(x, *d, *args)
+    return float(fg[0]), fg[1], True
+
+
+@njit
+def eval_split_rows(fun, jac, x, d, args):
+    return math.nan, jac(x, *d, *args), False
+
+
+@njit
+def value_fused_rows(fun, x, d, args):
+    return float(fun(x, *d, *args)[0])
+
+
+@njit
+def value_split_rows(fun, x, d, args):
+    return float(fun(x, *d, *args))
+
+
+# one problem's data: the i-th entry of every data array, by number of arrays
+@njit
+def rows0(data, i):
+    return ()
+
+
+@njit
+def rows1(data, i):
+    return (data[0][i],)
+
+
+@njit
+def rows2(data, i):
+    return (data[0][i], data[1][i])
+
+
+@njit
+def rows3(data, i):
+    return (data[0][i], data[1][i], data[2][i])
+
+
+@njit
+def rows4(data, i):
+    return (data[0][i], data[1][i], data[2][i], data[3][i])
+
+
+@njit
+def rows5(data, i):
+    return (data[0][i], data[1][i], data[2][i], data[3][i], data[4][i])
+
+
+@njit
+def rows6(data, i):
+    return (data[0][i], data[1][i], data[2][i], data[3][i], data[4][i], data[5][i])
+
+
+ROWS = (rows0, rows1, rows2, rows3, rows4, rows5, rows6)
+
+
+# one problem's step: the kernel on the i-th row of every state array
+@njit
+def step0(kernel, x, g, arrays, i, scalars):
+    return kernel(x, g, *scalars)
+
+
+@njit
+def step1(kernel, x, g, arrays, i, scalars):
+    return kernel(x, g, arrays[0][i], *scalars)
+
+
+@njit
+def step2(kernel, x, g, arrays, i, scalars):
+    return kernel(x, g, arrays[0][i], arrays[1][i], *scalars)
+
+
+@njit
+def step3(kernel, x, g, arrays, i, scalars):
+    return kernel(x, g, arrays[0][i], arrays[1][i], arrays[2][i], *scalars)
+
+
+STEPS = (step0, step1, step2, step3)
+
+
+@njit(parallel=True)
+def run_many(fun, jac, evaluate, value, rows, data, args, X, XR, arrays, step, kernel,
+             scalar_fn, hyper, host0, lr_const, lr_table, clip_norm, maxiter, gtol,
+             sumsq, psumsq, project, has_box, lb, ub, gsign, skip, out_f, out_g,
+             out_nit, out_status, out_nfev, out_njev):
+    """Minimise every row of ``X`` independently, ``prange`` over the rows.
+
+    Each problem keeps its own step count, scalar state, stopping test and
+    status (0 gtol, 1 maxiter, 3 non-finite, -4 wrong gradient shape); the
+    others are not disturbed by one that stops or fails.
+    """
+    n_problems, n = X.shape
+    for i in prange(n_problems):
+        x = X[i]
+        xr = XR[i]
+        d = rows(data, i)
+        host = host0
+        t = 0
+        nit = 0
+        nfev = 0
+        f, gnd, have_f = evaluate(fun, jac, xr, d, args)
+        nfev += 1 if have_f else 0
+        njev = 1
+        status = 99
+        if gnd.shape[0] != n or gnd.ndim != 1:
+            status = -4
+        g = np.ascontiguousarray(gnd)
+        while status == 99:
+            if has_box:
+                gn = math.sqrt(psumsq(x, g, lb, ub, gsign))
+            else:
+                gn = math.sqrt(sumsq(g))
+            bad = not math.isfinite(gn) or (have_f and not math.isfinite(f))
+            if bad and not skip:
+                status = 3
+                break
+            if not bad and gtol > 0.0 and gn <= gtol:
+                status = 0
+                break
+            if nit >= maxiter:
+                status = 1
+                break
+            if not bad:
+                lr = lr_const if lr_table.size == 0 else lr_table[t]
+                gscale = 1.0
+                if clip_norm > 0.0:
+                    cn = gn if not has_box else math.sqrt(sumsq(g))
+                    if clip_norm < cn and cn < math.inf:
+                        gscale = clip_norm / cn
+                scalars, host = scalar_fn(hyper, t + 1, lr, gscale, host)
+                t += 1
+                if step(kernel, x, g, arrays, i, scalars) > 0:
+                    status = 3
+                    break
+                if has_box:
+                    project(x, lb, ub)
+            nit += 1
+            f, gnd, have_f = evaluate(fun, jac, xr, d, args)
+            nfev += 1 if have_f else 0
+            njev += 1
+            if gnd.shape[0] != n:
+                status = -4
+                break
+            g = np.ascontiguousarray(gnd)
+        if not have_f and status != -4:
+            f = value(fun, xr, d, args)
+            nfev += 1
+        out_f[i] = f
+        if status != -4:
+            out_g[i, :] = g
+        out_nit[i] = nit
+        out_status[i] = status
+        out_nfev[i] = nfev
+        out_njev[i] = njev

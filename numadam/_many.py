@@ -1,0 +1,222 @@
+"""``numadam.minimize_many``: many independent problems, in parallel, compiled."""
+import math
+
+import numpy as np
+
+from . import _kernels
+from ._methods import get_method
+from .schedules import check_lr
+
+__all__ = ["minimize_many", "MANY_STATUS_MESSAGES"]
+
+#: per-problem ``status`` -> meaning, for :func:`minimize_many`
+MANY_STATUS_MESSAGES = {
+    0: "the gradient norm fell below gtol",
+    1: "maxiter steps were taken",
+    3: "the objective or the gradient was NaN or infinite (or an update overflowed)",
+}
+
+_LOOP = ("maxiter", "gtol", "nan_policy")
+
+
+def _as_problems(x0):
+    try:
+        X = np.array(x0, copy=True)
+    except Exception as exc:  # noqa: BLE001
+        raise TypeError(f"x0 must be an array of shape (n_problems, n_params); got "
+                        f"{type(x0).__name__}") from exc
+    if X.dtype.kind in "iub":
+        X = X.astype(np.float64)
+    if X.dtype not in (np.float32, np.float64):
+        raise TypeError(f"x0 must be real float32 or float64 (or integer); got {X.dtype}")
+    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError("x0 must have shape (n_problems, n_params), both > 0; got "
+                         f"shape {X.shape}")
+    if not np.isfinite(X).all():
+        bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
+        raise ValueError(f"x0 contains NaN or infinity (problem {bad[0]})")
+    return np.ascontiguousarray(X)
+
+
+def minimize_many(fun, jac, x0, data=(), args=(), method="adam", options=None,
+                  bounds=None):
+    """Minimise many independent problems at once, in parallel, compiled.
+
+    One model, many data sets: ``fun`` describes ONE problem and every row of
+    ``x0`` is minimised independently, each with its own optimizer state,
+    step count and stopping test, in a ``numba`` ``prange`` loop over the
+    problems with no Python between iterations.  The state takes
+    ``O(n_problems * n_params)`` memory; there are no per-problem Python
+    objects.
+
+    Parameters
+    ----------
+    fun : numba.njit function
+        ``fun(x, *data_i, *args) -> float`` for one problem, or ``(f, g)``
+        with ``jac=True``; ``x`` is a read-only 1-D row of ``n_params``.
+    jac : numba.njit function or True
+        ``jac(x, *data_i, *args) -> array`` of ``n_params``, or True.
+    x0 : array_like, shape (n_problems, n_params)
+        Starting points, one row per problem; float32 stays float32.
+    data : tuple of array_like, optional
+        Per-problem data: arrays whose axis 0 is the problem index; problem
+        ``i`` receives ``a[i]`` of each (a scalar for a 1-D array).  At most
+        six arrays.
+    args : tuple, optional
+        Extra arguments passed whole to every call (NumPy arrays or numbers).
+    method : str, default "adam"
+        Any method of :func:`minimize`.
+    options : dict, optional
+        The method's hyperparameters (``lr`` may be a schedule: every
+        problem follows it with its own step count; ``clip_norm`` and
+        ``clip_value`` per problem) and ``maxiter`` (default 10000), ``gtol``
+        (default 1e-5, per problem, 0 disables it) and ``nan_policy``
+        (``"stop"``, the default: a problem whose objective or gradient turns
+        NaN or infinite stops with status 3 and the others go on; or
+        ``"skip"``).
+    bounds : scipy.optimize.Bounds or sequence of (low, high), optional
+        The same box for every problem, one pair per parameter; every
+        iterate is projected onto it.
+
+    Returns
+    -------
+    scipy.optimize.OptimizeResult
+        ``x`` (n_problems, n_params), ``fun``, ``nit``, ``status``,
+        ``success`` (status 0), ``nfev`` and ``njev`` (arrays of
+        n_problems), ``jac`` (n_problems, n_params), ``method``, ``summary``
+        (dict status -> number of problems) and ``message``.  Statuses:
+        0 gradient norm <= gtol, 1 maxiter reached, 3 non-finite.
+
+    Examples
+    --------
+    >>> import numpy as np, numadam
+    >>> from numba import njit
+    >>> @njit
+    ... def fg(x, a, b):             # f = sum(a * (x - b)**2) for one problem
+    ...     r = x - b
+    ...     return np.sum(a * r * r), 2 * a * r
+    >>> rng = np.random.default_rng(0)
+    >>> A, B = rng.uniform(1, 5, (1000, 3)), rng.standard_normal((1000, 3))
+    >>> res = numadam.minimize_many(fg, True, np.zeros((1000, 3)), data=(A, B),
+    ...                             options={"lr": 0.05, "maxiter": 5000, "gtol": 1e-8})
+    >>> res.summary, bool(np.allclose(res.x, B, atol=1e-6))
+    ({0: 1000}, True)
+    """
+    from scipy.optimize import OptimizeResult
+
+    from ._minimize import _bounds, _is_dispatcher
+
+    cpu = _kernels.load_cpu()
+    from ._kernels import loop as L
+
+    fused = jac is True
+    if not _is_dispatcher(fun):
+        raise TypeError("fun must be a numba.njit function (minimize_many runs the "
+                        f"whole loop compiled); got {type(fun).__name__}. For Python "
+                        "functions, call numadam.minimize on each problem")
+    if not fused and not _is_dispatcher(jac):
+        raise TypeError("jac must be a numba.njit function or True; got "
+                        f"{type(jac).__name__}")
+    spec = get_method(method)
+    options = {} if options is None else dict(options)
+    if not isinstance(args, tuple):
+        args = (args,)
+    from ._minimize import _float_option, _int_option
+    maxiter = _int_option(options, "maxiter", 10000, 0)
+    gtol = _float_option(options, "gtol", 1e-5, 0.0)
+    policy = options.pop("nan_policy", "stop")
+    if policy not in ("stop", "skip"):
+        raise ValueError("option 'nan_policy' of minimize_many must be 'stop' or "
+                         f"'skip' (each problem gets its own status); got {policy!r}")
+    for key in ("history", "data", "epochs", "batch_size", "patience", "disp",
+                "checkpoint", "resume", "callback"):
+        if key in options:
+            raise TypeError(f"option {key!r} is not available in minimize_many")
+    X = _as_problems(x0)
+    n_problems, n = X.shape
+    if not isinstance(data, tuple):
+        data = (data,) if isinstance(data, np.ndarray) else tuple(data)
+    if len(data) > len(L.ROWS) - 1:
+        raise ValueError(f"data may hold at most {len(L.ROWS) - 1} arrays; got {len(data)}")
+    data = tuple(np.ascontiguousarray(a) for a in data)
+    for k, a in enumerate(data):
+        if a.ndim == 0 or len(a) != n_problems:
+            raise ValueError(f"data[{k}] must have one entry per problem along axis 0 "
+                             f"({n_problems}); got shape {a.shape}")
+    # the per-problem state, from the stateful optimizer's own definition
+    from ._optimizers import Optimizer
+    probe = Optimizer(X[0].copy(), method=spec.name, **options)
+    opts = probe._opts
+    names = spec.state_names(opts)
+    init = spec.init_state(opts, X[0])
+    state = {k: np.repeat(init[k][None, :], n_problems, axis=0) for k in names}
+    flat_arrays = spec.kernel_arrays(opts, {k: v[0] for k, v in state.items()}, X[0])
+    arrays = tuple(state[k] if k in state else np.empty((n_problems, 0), X.dtype)
+                   for k in _kernel_array_names(spec, opts, names, flat_arrays))
+    box = None if bounds is None else _bounds(bounds, X[0])
+    if box is not None:
+        X[...] = np.clip(X, box[0], box[1])
+    # validate the user's functions on problem 0, from Python, for clear errors
+    d0 = tuple(a[0] for a in data)
+    xr0 = X[0].copy()
+    xr0.flags.writeable = False
+    out0 = fun(xr0, *d0, *args)
+    g0 = out0[1] if fused else jac(xr0, *d0, *args)
+    if fused:
+        try:
+            float(out0[0])
+        except (TypeError, ValueError, IndexError):
+            raise TypeError("with jac=True, fun must return (f, g)") from None
+    name = "fun's gradient" if fused else "jac"
+    if not isinstance(g0, np.ndarray) or g0.shape != (n,):
+        raise ValueError(f"{name} must return an array of shape ({n},) for one problem; "
+                         f"got {type(g0).__name__} of shape {np.shape(g0)}")
+    if g0.dtype != X.dtype:
+        raise TypeError(f"{name} must return {X.dtype} for {X.dtype} x0; got {g0.dtype}")
+    schedule = opts["lr"] if callable(opts["lr"]) else None
+    if schedule is not None:
+        if maxiter > 1 << 24:
+            raise ValueError("with a schedule, minimize_many tabulates lr for every "
+                             "step: use maxiter <= 16777216")
+        lr_table = np.array([check_lr(schedule, k) for k in range(maxiter + 1)])
+        lr_const = 0.0
+    else:
+        lr_table, lr_const = np.empty(0), opts["lr"]
+    lb, ub = box if box is not None else (X[0, :0], X[0, :0])
+    XR = X.view()
+    XR.flags.writeable = False
+    out_f = np.empty(n_problems)
+    out_g = np.zeros_like(X)
+    out_nit = np.zeros(n_problems, np.int64)
+    out_status = np.zeros(n_problems, np.int64)
+    out_nfev = np.zeros(n_problems, np.int64)
+    out_njev = np.zeros(n_problems, np.int64)
+    L.run_many(fun, fun if fused else jac,
+               L.eval_fused_rows if fused else L.eval_split_rows,
+               L.value_fused_rows if fused else L.value_split_rows,
+               L.ROWS[len(data)], data, args, X, XR, arrays, L.STEPS[len(arrays)],
+               spec.kernel(opts).serial, L.SCALAR_FNS[spec.scalar_fn(opts)],
+               spec.hyper(opts), spec.init_host(opts), lr_const, lr_table,
+               opts["clip_norm"] or 0.0, maxiter, gtol, cpu.SUMSQ.serial,
+               cpu.PROJECTED_SUMSQ.serial, cpu.PROJECT.serial, box is not None, lb, ub,
+               -1.0 if opts["maximize"] else 1.0, policy == "skip", out_f, out_g,
+               out_nit, out_status, out_nfev, out_njev)
+    if (out_status == -4).any():
+        i = int(np.flatnonzero(out_status == -4)[0])
+        raise ValueError(f"{name} returned an array of the wrong shape for problem {i}")
+    counts = {int(s): int(c) for s, c in zip(*np.unique(out_status, return_counts=True))}
+    parts = [f"{c} {MANY_STATUS_MESSAGES[s]}" for s, c in sorted(counts.items())]
+    return OptimizeResult(
+        x=X, fun=out_f, jac=out_g, nit=out_nit, status=out_status,
+        success=out_status == 0, nfev=out_nfev, njev=out_njev, method=spec.name,
+        summary=counts,
+        message=f"{n_problems} problems: " + "; ".join(parts) + ".")
+
+
+def _kernel_array_names(spec, opts, names, flat_arrays):
+    """Names of the kernel's arrays in order; placeholders get a dummy name."""
+    out = []
+    it = iter(names)
+    for k, arr in enumerate(flat_arrays):
+        out.append(next(it) if arr.size else f"__placeholder{k}")
+    return out
