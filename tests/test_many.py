@@ -1,0 +1,131 @@
+"""minimize_many: many independent problems, compiled, in parallel."""
+import numpy as np
+import pytest
+from numba import njit
+
+import numadam
+
+
+@njit
+def quad_fg(x, a, b):
+    """f = 0.5 * sum(a * (x - b)**2): a convex quadratic, conditioning max(a)/min(a)."""
+    r = x - b
+    return 0.5 * np.sum(a * r * r), a * r
+
+
+@njit
+def quad_f(x, a, b):
+    r = x - b
+    return 0.5 * np.sum(a * r * r)
+
+
+@njit
+def quad_g(x, a, b):
+    return a * (x - b)
+
+
+@pytest.fixture(scope="module")
+def quadratics():
+    rng = np.random.default_rng(0)
+    n, p = 1000, 4
+    cond = 10.0 ** rng.uniform(0, 3, n)                      # conditioning 1..1000
+    A = np.exp(np.log(cond)[:, None] * rng.uniform(0, 1, (n, p)))
+    A[:, 0] = 1.0
+    B = rng.standard_normal((n, p))
+    X0 = rng.standard_normal((n, p))
+    return A, B, X0
+
+
+def test_many_equals_minimize_on_each(quadratics):
+    A, B, X0 = quadratics
+    opts = {"lr": 0.02, "maxiter": 3000, "gtol": 1e-6}
+    res = numadam.minimize_many(quad_fg, True, X0, data=(A, B), options=opts)
+    assert res.x.shape == X0.shape and res.fun.shape == (1000,)
+    assert set(res.summary) <= {0, 1} and res.summary.get(0, 0) > 100
+    # problems stop at their own iteration: their nit differ
+    assert len(np.unique(res.nit)) > 50 and res.nit.min() < 3000
+    for i in range(0, 1000, 37):
+        r = numadam.minimize(quad_fg, True, X0[i], args=(A[i], B[i]), options=opts)
+        assert r.nit == res.nit[i] and r.status == res.status[i]
+        assert np.array_equal(r.x, res.x[i])
+        assert r.fun == res.fun[i]
+        np.testing.assert_array_equal(r.jac, res.jac[i])
+
+
+def test_separate_jac_and_methods(quadratics):
+    A, B, X0 = quadratics
+    A, B, X0 = A[:50], B[:50], X0[:50]
+    for method, opts in (("nadam", {"lr": 0.01}), ("rmsprop", {"centered": True, "lr": 1e-3}),
+                         ("sgd", {"lr": 1e-3, "momentum": 0.9})):
+        opts = dict(opts, maxiter=300, gtol=0)
+        res = numadam.minimize_many(quad_f, quad_g, X0, data=(A, B), method=method,
+                                    options=opts)
+        for i in (0, 17, 49):
+            r = numadam.minimize(quad_f, quad_g, X0[i], args=(A[i], B[i]), method=method,
+                                 options=opts)
+            assert np.array_equal(r.x, res.x[i]) and r.fun == res.fun[i]
+
+
+@njit
+def sometimes_nan(x, a, b):
+    r = x - b
+    f = 0.5 * np.sum(a * r * r)
+    if a[0] < 0:             # the data of a broken problem
+        f = np.nan
+    return f, a * r
+
+
+def test_a_nan_problem_fails_alone(quadratics):
+    A, B, X0 = quadratics
+    A = A[:200].copy()
+    A[[5, 77], 0] = -1.0
+    res = numadam.minimize_many(sometimes_nan, True, X0[:200], data=(A, B[:200]),
+                                options={"lr": 0.02, "maxiter": 3000, "gtol": 1e-6})
+    assert res.status[5] == 3 and res.status[77] == 3 and not res.success[5]
+    assert res.nit[5] == 0 and np.array_equal(res.x[5], X0[5])
+    others = np.delete(np.arange(200), [5, 77])
+    assert np.all(res.status[others] != 3)
+    np.testing.assert_allclose(res.x[others][res.status[others] == 0],
+                               B[:200][others][res.status[others] == 0], atol=1e-5)
+    assert "2 the objective or the gradient was NaN" in res.message
+
+
+def test_bounds_schedule_and_float32(quadratics):
+    A, B, X0 = quadratics
+    opts = {"lr": numadam.schedules.cosine(0.05, 500), "maxiter": 500, "gtol": 0,
+            "clip_norm": 1.0}
+    res = numadam.minimize_many(quad_fg, True, X0[:20].astype(np.float32),
+                                data=(A[:20].astype(np.float32), B[:20].astype(np.float32)),
+                                bounds=[(-0.5, 0.5)] * 4, options=opts)
+    assert res.x.dtype == np.float32
+    assert np.all(np.abs(res.x) <= 0.5)
+    r = numadam.minimize(quad_fg, True, X0[3].astype(np.float32),
+                         args=(A[3].astype(np.float32), B[3].astype(np.float32)),
+                         bounds=[(-0.5, 0.5)] * 4, options=opts)
+    assert np.array_equal(r.x, res.x[3])
+
+
+@njit
+def wrong_size(x):
+    return 0.0, np.zeros(x.size + 1)
+
+
+def test_bad_input():
+    X0 = np.zeros((3, 2))
+    with pytest.raises(TypeError, match="fun must be a numba.njit function"):
+        numadam.minimize_many(lambda x: (0.0, x), True, X0)
+    with pytest.raises(ValueError, match=r"x0 must have shape \(n_problems, n_params\)"):
+        numadam.minimize_many(quad_fg, True, np.zeros(3), data=(np.ones(3), np.ones(3)))
+    with pytest.raises(ValueError, match=r"data\[1\] must have one entry per problem"):
+        numadam.minimize_many(quad_fg, True, X0, data=(np.ones((3, 2)), np.ones((4, 2))))
+    with pytest.raises(ValueError, match=r"fun's gradient must return an array of shape \(2,\)"):
+        numadam.minimize_many(wrong_size, True, X0)
+    with pytest.raises(ValueError, match="'nan_policy' of minimize_many must be"):
+        numadam.minimize_many(quad_fg, True, X0, data=(np.ones((3, 2)), np.ones((3, 2))),
+                              options={"nan_policy": "raise"})
+    with pytest.raises(TypeError, match="option 'history' is not available"):
+        numadam.minimize_many(quad_fg, True, X0, data=(np.ones((3, 2)), np.ones((3, 2))),
+                              options={"history": 10})
+    with pytest.raises(ValueError, match=r"x0 contains NaN or infinity \(problem 1\)"):
+        numadam.minimize_many(quad_fg, True, np.array([[0.0, 0], [np.nan, 0], [0, 0]]),
+                              data=(np.ones((3, 2)), np.ones((3, 2))))
