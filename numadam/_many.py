@@ -205,7 +205,8 @@ def minimize_many(fun, jac, x0, data=(), args=(), method="adam", options=None,
         i = int(np.flatnonzero(out_status == -4)[0])
         raise ValueError(f"{name} returned an array of the wrong shape for problem {i}")
     counts = {int(s): int(c) for s, c in zip(*np.unique(out_status, return_counts=True))}
-    parts = [f"{c} {MANY_STATUS_MESSAGES[s]}" for s, c in sorted(counts.items())]
+    parts = [f"{c} with status {s} ({MANY_STATUS_MESSAGES[s]})"
+             for s, c in sorted(counts.items())]
     return OptimizeResult(
         x=X, fun=out_f, jac=out_g, nit=out_nit, status=out_status,
         success=out_status == 0, nfev=out_nfev, njev=out_njev, method=spec.name,

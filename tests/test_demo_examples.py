@@ -46,6 +46,13 @@ def test_example_scripts_run(script, capsys, tmp_path, monkeypatch):
         assert png.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_many_curves_example_runs(capsys, monkeypatch):
+    monkeypatch.setattr("sys.argv", ["many_curves.py", "3000"])
+    runpy.run_path(str(ROOT / "examples" / "many_curves.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "3000 problems" in out and "faster than the least_squares loop" in out
+
+
 def _readme_block(heading):
     text = (ROOT / "README.md").read_text()
     start = text.index(heading)

@@ -87,7 +87,7 @@ def test_a_nan_problem_fails_alone(quadratics):
     assert np.all(res.status[others] != 3)
     np.testing.assert_allclose(res.x[others][res.status[others] == 0],
                                B[:200][others][res.status[others] == 0], atol=1e-5)
-    assert "2 the objective or the gradient was NaN" in res.message
+    assert "2 with status 3 (the objective or the gradient was NaN" in res.message
 
 
 def test_bounds_schedule_and_float32(quadratics):
