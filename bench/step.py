@@ -184,12 +184,16 @@ def main(argv=None):
     ap.add_argument("--dtypes", default="float32,float64")
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--quick", action="store_true", help="small sizes, 3 rounds")
+    ap.add_argument("--loops-only", action="store_true",
+                    help="only the loop and many-problems tables")
     ap.add_argument("--out", default=None, help="results file (default bench/results/...)")
     args = ap.parse_args(argv)
     sizes = SIZES if args.sizes is None else [int(float(s)) for s in args.sizes.split(",")]
     rounds = args.rounds
     if args.quick:
         sizes, rounds = [1_000, 100_000], 3
+    if args.loops_only:
+        sizes = []
     info = machine()
     lines = ["# numadam step benchmark", ""]
     lines += [f"- {k}: {v}" for k, v in info.items()]
@@ -236,6 +240,9 @@ def main(argv=None):
         emit(f"- {label}: {t * 1e6:.2f} us per iteration")
     per_it = loops["minimize, plain"]
     checks.append(("minimize overhead < 5 us/iteration", per_it < 5e-6, per_it * 1e6))
+    if not args.quick:
+        from .loops import report
+        report(emit, checks)
     emit("\n## targets\n")
     for label, ok, value in checks:
         emit(f"- {'PASS' if ok else 'FAIL'}: {label} ({value:.2f})")

@@ -198,39 +198,48 @@ def adagrad(x, g, s, gmul, clip, wd, clr, eps):
 SUMSQ_BLOCK = 8192
 
 
+def _block_sumsq(g, lo, hi):
+    """Sum of squares of ``g[lo:hi]`` with four interleaved accumulators."""
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    a3 = 0.0
+    i = lo
+    while i + 4 <= hi:
+        g0 = float(g[i])
+        g1 = float(g[i + 1])
+        g2 = float(g[i + 2])
+        g3 = float(g[i + 3])
+        a0 += g0 * g0
+        a1 += g1 * g1
+        a2 += g2 * g2
+        a3 += g3 * g3
+        i += 4
+    while i < hi:
+        gi = float(g[i])
+        a0 += gi * gi
+        i += 1
+    return (a0 + a1) + (a2 + a3)
+
+
+_block_sumsq = njit(inline="always", error_model="numpy")(_block_sumsq)
+
+
 def sumsq(g):
     """Sum of squares of a 1-D array in float64, in a fixed order.
 
     Blocks of ``SUMSQ_BLOCK`` elements, four interleaved accumulators per
     block, block sums added in index order: the result does not depend on the
     number of threads.  A non-finite element makes the result non-finite.
+    One block (small arrays) is summed without allocating.
     """
     n = g.size
+    if n <= SUMSQ_BLOCK:
+        return 0.0 + _block_sumsq(g, 0, n)
     nblocks = (n + SUMSQ_BLOCK - 1) // SUMSQ_BLOCK
     parts = np.empty(nblocks)
     for b in prange(nblocks):
-        lo = b * SUMSQ_BLOCK
-        hi = min(lo + SUMSQ_BLOCK, n)
-        a0 = 0.0
-        a1 = 0.0
-        a2 = 0.0
-        a3 = 0.0
-        i = lo
-        while i + 4 <= hi:
-            g0 = float(g[i])
-            g1 = float(g[i + 1])
-            g2 = float(g[i + 2])
-            g3 = float(g[i + 3])
-            a0 += g0 * g0
-            a1 += g1 * g1
-            a2 += g2 * g2
-            a3 += g3 * g3
-            i += 4
-        while i < hi:
-            gi = float(g[i])
-            a0 += gi * gi
-            i += 1
-        parts[b] = (a0 + a1) + (a2 + a3)
+        parts[b] = _block_sumsq(g, b * SUMSQ_BLOCK, min(b * SUMSQ_BLOCK + SUMSQ_BLOCK, n))
     total = 0.0
     for b in range(nblocks):
         total += parts[b]
@@ -299,6 +308,19 @@ def project(x, lb, ub):
 PROJECT = KernelPair(project)
 
 
+def _block_psumsq(x, g, lb, ub, gsign, lo, hi):
+    acc = 0.0
+    for i in range(lo, hi):
+        d = float(g[i]) * gsign
+        if (x[i] <= lb[i] and d > 0.0) or (x[i] >= ub[i] and d < 0.0):
+            continue
+        acc += d * d
+    return acc
+
+
+_block_psumsq = njit(inline="always", error_model="numpy")(_block_psumsq)
+
+
 def projected_sumsq(x, g, lb, ub, gsign):
     """Squared norm of the projected gradient, in the order of :func:`sumsq`.
 
@@ -307,16 +329,13 @@ def projected_sumsq(x, g, lb, ub, gsign):
     pushing up.  The gtol test of bounded problems (L-BFGS-B's ``pgtol``).
     """
     n = g.size
+    if n <= SUMSQ_BLOCK:
+        return 0.0 + _block_psumsq(x, g, lb, ub, gsign, 0, n)
     nblocks = (n + SUMSQ_BLOCK - 1) // SUMSQ_BLOCK
     parts = np.empty(nblocks)
     for b in prange(nblocks):
-        acc = 0.0
-        for i in range(b * SUMSQ_BLOCK, min((b + 1) * SUMSQ_BLOCK, n)):
-            d = float(g[i]) * gsign
-            if (x[i] <= lb[i] and d > 0.0) or (x[i] >= ub[i] and d < 0.0):
-                continue
-            acc += d * d
-        parts[b] = acc
+        parts[b] = _block_psumsq(x, g, lb, ub, gsign, b * SUMSQ_BLOCK,
+                                 min((b + 1) * SUMSQ_BLOCK, n))
     total = 0.0
     for b in range(nblocks):
         total += parts[b]
