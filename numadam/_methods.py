@@ -250,6 +250,11 @@ _BETAS = (0.9, 0.999)
 
 
 class _AdamFamily(Method):
+    host_names = ("beta1_power", "beta2_power")
+
+    def init_host(self, opts):
+        return (1.0, 1.0)
+
     def state_names(self, opts):
         names = ("exp_avg", "exp_avg_sq")
         return names + ("max_exp_avg_sq",) if opts["amsgrad"] else names
@@ -267,6 +272,11 @@ class _AdamFamily(Method):
 
 
 class _Adamax(Method):
+    host_names = ("beta1_power",)
+
+    def init_host(self, opts):
+        return (1.0,)
+
     def state_names(self, opts):
         return ("exp_avg", "exp_inf")
 
@@ -284,10 +294,10 @@ class _NAdam(Method):
     def state_names(self, opts):
         return ("exp_avg", "exp_avg_sq")
 
-    host_names = ("mu_product",)
+    host_names = ("mu_product", "beta2_power")
 
     def init_host(self, opts):
-        return (1.0,)
+        return (1.0, 1.0)
 
     def kernel(self, opts):
         return _kernels.load_cpu().NADAM
@@ -301,6 +311,11 @@ class _NAdam(Method):
 
 
 class _RAdam(Method):
+    host_names = ("beta1_power", "beta2_power")
+
+    def init_host(self, opts):
+        return (1.0, 1.0)
+
     def state_names(self, opts):
         return ("exp_avg", "exp_avg_sq")
 
