@@ -165,3 +165,130 @@ def adagrad(x, g, s, gmul, clip, wd, clr, eps):
     s = s + g * g
     x = x - clr * g / (math.sqrt(s) + eps)
     return x, s
+
+
+# ---------------------------------------------------------------------------
+# One element's guarded update, shared by the CPU loops and the CUDA kernels:
+# read the element, apply the method, store the new values only if they are
+# all finite (else keep the old ones), return 1 if the element was kept.
+# ---------------------------------------------------------------------------
+@_inline
+def keep(ok, new, old):
+    """``new`` if the element's new values are all finite, else ``old``."""
+    return new if ok else old
+
+
+@_inline
+def adam_at(i, x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2, step_size, inv_sbc2,
+            eps, zero):
+    xo, mo, vo = x[i], m[i], v[i]
+    xn, mn, vn = adam(xo, g[i], mo, vo, gmul, clip, wd, decay, b1, c1, b2, c2,
+                      step_size, inv_sbc2, eps)
+    ok = excess(xn) + excess(mn) + excess(vn) == zero
+    x[i] = keep(ok, xn, xo)
+    m[i] = keep(ok, mn, mo)
+    v[i] = keep(ok, vn, vo)
+    return 0 if ok else 1
+
+
+@_inline
+def adam_amsgrad_at(i, x, g, m, v, vmax, gmul, clip, wd, decay, b1, c1, b2, c2,
+                    step_size, inv_sbc2, eps, zero):
+    xo, mo, vo, wo = x[i], m[i], v[i], vmax[i]
+    xn, mn, vn, wn = adam_amsgrad(xo, g[i], mo, vo, wo, gmul, clip, wd, decay, b1, c1,
+                                  b2, c2, step_size, inv_sbc2, eps)
+    ok = excess(xn) + excess(mn) + excess(vn) + excess(wn) == zero
+    x[i] = keep(ok, xn, xo)
+    m[i] = keep(ok, mn, mo)
+    v[i] = keep(ok, vn, vo)
+    vmax[i] = keep(ok, wn, wo)
+    return 0 if ok else 1
+
+
+@_inline
+def adamax_at(i, x, g, m, u, gmul, clip, wd, decay, b1, c1, b2, step_size, eps, zero):
+    xo, mo, uo = x[i], m[i], u[i]
+    xn, mn, un = adamax(xo, g[i], mo, uo, gmul, clip, wd, decay, b1, c1, b2, step_size,
+                        eps)
+    ok = excess(xn) + excess(mn) + excess(un) == zero
+    x[i] = keep(ok, xn, xo)
+    m[i] = keep(ok, mn, mo)
+    u[i] = keep(ok, un, uo)
+    return 0 if ok else 1
+
+
+@_inline
+def nadam_at(i, x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2, inv_bc2, eps, coef_g,
+             coef_m, zero):
+    xo, mo, vo = x[i], m[i], v[i]
+    xn, mn, vn = nadam(xo, g[i], mo, vo, gmul, clip, wd, decay, b1, c1, b2, c2, inv_bc2,
+                       eps, coef_g, coef_m)
+    ok = excess(xn) + excess(mn) + excess(vn) == zero
+    x[i] = keep(ok, xn, xo)
+    m[i] = keep(ok, mn, mo)
+    v[i] = keep(ok, vn, vo)
+    return 0 if ok else 1
+
+
+@_inline
+def radam_at(i, x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2, lr_bc1, rectified,
+             rect_sbc2, eps, zero):
+    xo, mo, vo = x[i], m[i], v[i]
+    xn, mn, vn = radam(xo, g[i], mo, vo, gmul, clip, wd, decay, b1, c1, b2, c2, lr_bc1,
+                       rectified, rect_sbc2, eps)
+    ok = excess(xn) + excess(mn) + excess(vn) == zero
+    x[i] = keep(ok, xn, xo)
+    m[i] = keep(ok, mn, mo)
+    v[i] = keep(ok, vn, vo)
+    return 0 if ok else 1
+
+
+@_inline
+def sgd_at(i, x, g, gmul, clip, wd, lr, zero):
+    xo = x[i]
+    xn = sgd(xo, g[i], gmul, clip, wd, lr)
+    ok = excess(xn) == zero
+    x[i] = keep(ok, xn, xo)
+    return 0 if ok else 1
+
+
+@_inline
+def sgd_momentum_at(i, x, g, b, gmul, clip, wd, lr, mom_b, c_g, nesterov, momentum,
+                    zero):
+    xo, bo = x[i], b[i]
+    xn, bn = sgd_momentum(xo, g[i], bo, gmul, clip, wd, lr, mom_b, c_g, nesterov,
+                          momentum)
+    ok = excess(xn) + excess(bn) == zero
+    x[i] = keep(ok, xn, xo)
+    b[i] = keep(ok, bn, bo)
+    return 0 if ok else 1
+
+
+@_inline
+def rmsprop_at(i, x, g, v, gbar, buf, gmul, clip, wd, lr, alpha, c_a, eps, centered,
+               use_momentum, momentum, zero):
+    # ``gbar`` / ``buf`` may be empty placeholders when their flag is off:
+    # they are then neither read nor written.
+    xo, vo = x[i], v[i]
+    go = gbar[i] if centered else zero
+    bo = buf[i] if use_momentum else zero
+    xn, vn, gn, bn = rmsprop(xo, g[i], vo, go, bo, gmul, clip, wd, lr, alpha, c_a, eps,
+                             centered, use_momentum, momentum)
+    ok = excess(xn) + excess(vn) + excess(gn) + excess(bn) == zero
+    x[i] = keep(ok, xn, xo)
+    v[i] = keep(ok, vn, vo)
+    if centered:
+        gbar[i] = keep(ok, gn, go)
+    if use_momentum:
+        buf[i] = keep(ok, bn, bo)
+    return 0 if ok else 1
+
+
+@_inline
+def adagrad_at(i, x, g, s, gmul, clip, wd, clr, eps, zero):
+    xo, so = x[i], s[i]
+    xn, sn = adagrad(xo, g[i], so, gmul, clip, wd, clr, eps)
+    ok = excess(xn) + excess(sn) == zero
+    x[i] = keep(ok, xn, xo)
+    s[i] = keep(ok, sn, so)
+    return 0 if ok else 1

@@ -33,14 +33,8 @@ def adam(x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2, step_size, inv_sbc2,
     zero = T(0)
     bad = 0
     for i in prange(x.size):
-        xo, mo, vo = x[i], m[i], v[i]
-        xn, mn, vn = _math.adam(xo, g[i], mo, vo, gmul, clip, wd, decay, b1, c1, b2,
-                                c2, step_size, inv_sbc2, eps)
-        ok = _math.excess(xn) + _math.excess(mn) + _math.excess(vn) == zero
-        x[i] = xn if ok else xo
-        m[i] = mn if ok else mo
-        v[i] = vn if ok else vo
-        bad += 0 if ok else 1
+        bad += _math.adam_at(i, x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2,
+                             step_size, inv_sbc2, eps, zero)
     return bad
 
 
@@ -52,16 +46,8 @@ def adam_amsgrad(x, g, m, v, vmax, gmul, clip, wd, decay, b1, c1, b2, c2, step_s
     zero = T(0)
     bad = 0
     for i in prange(x.size):
-        xo, mo, vo, wo = x[i], m[i], v[i], vmax[i]
-        xn, mn, vn, wn = _math.adam_amsgrad(xo, g[i], mo, vo, wo, gmul, clip, wd, decay,
-                                            b1, c1, b2, c2, step_size, inv_sbc2, eps)
-        ok = (_math.excess(xn) + _math.excess(mn) + _math.excess(vn)
-              + _math.excess(wn)) == zero
-        x[i] = xn if ok else xo
-        m[i] = mn if ok else mo
-        v[i] = vn if ok else vo
-        vmax[i] = wn if ok else wo
-        bad += 0 if ok else 1
+        bad += _math.adam_amsgrad_at(i, x, g, m, v, vmax, gmul, clip, wd, decay, b1, c1,
+                                     b2, c2, step_size, inv_sbc2, eps, zero)
     return bad
 
 
@@ -72,14 +58,8 @@ def adamax(x, g, m, u, gmul, clip, wd, decay, b1, c1, b2, step_size, eps):
     zero = T(0)
     bad = 0
     for i in prange(x.size):
-        xo, mo, uo = x[i], m[i], u[i]
-        xn, mn, un = _math.adamax(xo, g[i], mo, uo, gmul, clip, wd, decay, b1, c1, b2,
-                                  step_size, eps)
-        ok = _math.excess(xn) + _math.excess(mn) + _math.excess(un) == zero
-        x[i] = xn if ok else xo
-        m[i] = mn if ok else mo
-        u[i] = un if ok else uo
-        bad += 0 if ok else 1
+        bad += _math.adamax_at(i, x, g, m, u, gmul, clip, wd, decay, b1, c1, b2,
+                               step_size, eps, zero)
     return bad
 
 
@@ -92,14 +72,8 @@ def nadam(x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2, inv_bc2, eps, coef_
     zero = T(0)
     bad = 0
     for i in prange(x.size):
-        xo, mo, vo = x[i], m[i], v[i]
-        xn, mn, vn = _math.nadam(xo, g[i], mo, vo, gmul, clip, wd, decay, b1, c1, b2,
-                                 c2, inv_bc2, eps, coef_g, coef_m)
-        ok = _math.excess(xn) + _math.excess(mn) + _math.excess(vn) == zero
-        x[i] = xn if ok else xo
-        m[i] = mn if ok else mo
-        v[i] = vn if ok else vo
-        bad += 0 if ok else 1
+        bad += _math.nadam_at(i, x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2,
+                              inv_bc2, eps, coef_g, coef_m, zero)
     return bad
 
 
@@ -111,14 +85,8 @@ def radam(x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2, lr_bc1, rectified,
     zero = T(0)
     bad = 0
     for i in prange(x.size):
-        xo, mo, vo = x[i], m[i], v[i]
-        xn, mn, vn = _math.radam(xo, g[i], mo, vo, gmul, clip, wd, decay, b1, c1, b2,
-                                 c2, lr_bc1, rectified, rect_sbc2, eps)
-        ok = _math.excess(xn) + _math.excess(mn) + _math.excess(vn) == zero
-        x[i] = xn if ok else xo
-        m[i] = mn if ok else mo
-        v[i] = vn if ok else vo
-        bad += 0 if ok else 1
+        bad += _math.radam_at(i, x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2,
+                              lr_bc1, rectified, rect_sbc2, eps, zero)
     return bad
 
 
@@ -128,11 +96,7 @@ def sgd(x, g, gmul, clip, wd, lr):
     zero = T(0)
     bad = 0
     for i in prange(x.size):
-        xo = x[i]
-        xn = _math.sgd(xo, g[i], gmul, clip, wd, lr)
-        ok = _math.excess(xn) == zero
-        x[i] = xn if ok else xo
-        bad += 0 if ok else 1
+        bad += _math.sgd_at(i, x, g, gmul, clip, wd, lr, zero)
     return bad
 
 
@@ -143,40 +107,21 @@ def sgd_momentum(x, g, b, gmul, clip, wd, lr, mom_b, c_g, nesterov, momentum):
     zero = T(0)
     bad = 0
     for i in prange(x.size):
-        xo, bo = x[i], b[i]
-        xn, bn = _math.sgd_momentum(xo, g[i], bo, gmul, clip, wd, lr, mom_b, c_g,
-                                    nesterov, momentum)
-        ok = _math.excess(xn) + _math.excess(bn) == zero
-        x[i] = xn if ok else xo
-        b[i] = bn if ok else bo
-        bad += 0 if ok else 1
+        bad += _math.sgd_momentum_at(i, x, g, b, gmul, clip, wd, lr, mom_b, c_g,
+                                     nesterov, momentum, zero)
     return bad
 
 
 def rmsprop(x, g, v, gbar, buf, gmul, clip, wd, lr, alpha, c_a, eps, centered,
             use_momentum, momentum):
-    # ``gbar`` / ``buf`` may be empty placeholders when their flag is off:
-    # they are then neither read nor written.
     T = x.dtype.type
     gmul, clip, wd, lr, alpha, c_a, eps, momentum = (
         T(gmul), T(clip), T(wd), T(lr), T(alpha), T(c_a), T(eps), T(momentum))
     zero = T(0)
     bad = 0
     for i in prange(x.size):
-        xo, vo = x[i], v[i]
-        go = gbar[i] if centered else zero
-        bo = buf[i] if use_momentum else zero
-        xn, vn, gn, bn = _math.rmsprop(xo, g[i], vo, go, bo, gmul, clip, wd, lr, alpha,
-                                       c_a, eps, centered, use_momentum, momentum)
-        ok = (_math.excess(xn) + _math.excess(vn) + _math.excess(gn)
-              + _math.excess(bn)) == zero
-        x[i] = xn if ok else xo
-        v[i] = vn if ok else vo
-        if centered:
-            gbar[i] = gn if ok else go
-        if use_momentum:
-            buf[i] = bn if ok else bo
-        bad += 0 if ok else 1
+        bad += _math.rmsprop_at(i, x, g, v, gbar, buf, gmul, clip, wd, lr, alpha, c_a,
+                                eps, centered, use_momentum, momentum, zero)
     return bad
 
 
@@ -186,12 +131,7 @@ def adagrad(x, g, s, gmul, clip, wd, clr, eps):
     zero = T(0)
     bad = 0
     for i in prange(x.size):
-        xo, so = x[i], s[i]
-        xn, sn = _math.adagrad(xo, g[i], so, gmul, clip, wd, clr, eps)
-        ok = _math.excess(xn) + _math.excess(sn) == zero
-        x[i] = xn if ok else xo
-        s[i] = sn if ok else so
-        bad += 0 if ok else 1
+        bad += _math.adagrad_at(i, x, g, s, gmul, clip, wd, clr, eps, zero)
     return bad
 
 
