@@ -18,3 +18,11 @@ __version__ = "0.1.0"
 __all__ = ["minimize", "minimize_many", "MANY_STATUS_MESSAGES", "scipy_method", "show_options", "plot", "METHODS", "STATUS_MESSAGES",
            "Optimizer", "Adam", "AdamW", "AMSGrad", "Adamax", "NAdam", "RAdam",
            "SGD", "RMSprop", "Adagrad", "schedules", "__version__"]
+
+
+def __getattr__(name):
+    # ``numadam.cuda`` is imported on first use: numba.cuda stays unimported
+    if name == "cuda":
+        import importlib
+        return importlib.import_module(".cuda", __name__)
+    raise AttributeError(f"module 'numadam' has no attribute {name!r}")

@@ -90,20 +90,37 @@ class Optimizer:
         self._spec = get_method(method)
         self.method = self._spec.name
         self._opts = self._spec.resolve(options)
-        check_params(params)
+        from ._device import is_device_array
+        self._dev = None
+        if is_device_array(params):
+            from ._device import DeviceState, as_device
+            view = as_device(params, "params")
+            self._view = view
+            self._flat = view.reshape(view.size)
+            self._dev = DeviceState(view.size, view.dtype)
+            self._dev.check_finite(self._flat, "params")
+            self.state = self._device_state(self._opts)
+        else:
+            check_params(params)
+            self._flat = params.reshape(-1)
+            self.state = self._spec.init_state(self._opts, self._flat)
         self.params = params
-        self._flat = params.reshape(-1)
-        self.state = self._spec.init_state(self._opts, self._flat)
         self._host = self._spec.init_host(self._opts)
         self.t = 0
         #: steps skipped because of a non-finite gradient (``nan_policy="skip"``)
         self.skipped = 0
         self._bind()
 
+    def _device_state(self, opts):
+        init = self._spec.init_state(opts, np.zeros(1, self._flat.dtype))
+        return {k: self._dev.zeros(self._flat.size, float(v[0])) for k, v in init.items()}
+
     def _bind(self):
         n = self._flat.size
         self._arrays = self._spec.kernel_arrays(self._opts, self.state, self._flat)
-        self._kernel = self._spec.kernel(self._opts).pick(n)
+        pair = self._spec.kernel(self._opts)
+        self._kernel = pair.pick(n)
+        self._kernel_name = pair.name
         self._hyper = self._spec.hyper(self._opts)
         self._scalar_fn = self._spec.scalar_fn(self._opts)
         lr = self._opts["lr"]
@@ -111,7 +128,8 @@ class Optimizer:
         self._lr = None if callable(lr) else lr
         self._clip_norm = self._opts["clip_norm"]
         self._skip = self._opts["nan_policy"] == "skip"
-        self._sumsq = _kernels.load_cpu().SUMSQ.pick(n)
+        self._sumsq = (_kernels.load_cpu().SUMSQ.pick(n) if self._dev is None
+                       else self._dev.sumsq)
 
     # -- hyperparameters -------------------------------------------------
     @property
@@ -179,9 +197,13 @@ class Optimizer:
         whose norm pass tests it too), then leaves the parameters, the state
         and ``t`` bitwise unchanged when it is not finite.
         """
+        if self._dev is not None:
+            return self._step_flat(self._dev.check_grad(grad, self._view)) is not None
         return self._step_flat(self._check_grad(grad)) is not None
 
     def _check_grad(self, grad, name="grad"):
+        if self._dev is not None:
+            return self._dev.check_grad(grad, self._view, name)
         params = self.params
         if (type(grad) is np.ndarray and grad.dtype == params.dtype
                 and grad.shape == params.shape and grad.flags.c_contiguous):
@@ -218,7 +240,10 @@ class Optimizer:
             gscale = clip / gnorm  # a NaN/inf norm is not hidden by scaling
         scalars, self._host = self._scalar_fn(self._hyper, t + 1, lr, gscale, self._host)
         self.t = t + 1
-        bad = self._kernel(self._flat, g, *self._arrays, *scalars)
+        if self._dev is None:
+            bad = self._kernel(self._flat, g, *self._arrays, *scalars)
+        else:
+            bad = self._dev.launch(self._kernel_name, self._flat, g, self._arrays, scalars)
         if bad:
             raise FloatingPointError(
                 f"step {t + 1}: the update of {bad} of {self._flat.size} elements was "
@@ -245,7 +270,8 @@ class Optimizer:
             "options": self._user_options(),
             "dtype": self._flat.dtype.name,
             "size": self._flat.size,
-            "state": {k: v.copy() for k, v in self.state.items()},
+            "state": {k: (v.copy() if self._dev is None else v.copy_to_host())
+                      for k, v in self.state.items()},
             "host": dict(zip(self._spec.host_names, self._host)),
         }
 
@@ -310,7 +336,11 @@ class Optimizer:
             raise ValueError(f"state_dict['host'] must hold numbers; got {host!r}") from None
         # everything checked: load
         self._opts = opts
-        self.state = {name: np.array(saved[name], copy=True) for name in names}
+        if self._dev is None:
+            self.state = {name: np.array(saved[name], copy=True) for name in names}
+        else:
+            self.state = {name: self._dev.cuda.to_device(np.ascontiguousarray(saved[name]))
+                          for name in names}
         self._host = host
         self.t = int(t)
         self._bind()

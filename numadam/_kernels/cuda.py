@@ -1,0 +1,217 @@
+"""CUDA kernels: grid-stride loops over the same per-element functions as the CPU.
+
+Every kernel calls the guarded per-element update of its method in
+:mod:`numadam._kernels._math` (``*_at``) -- the functions the CPU loops of
+:mod:`numadam._kernels.cpu` call -- so the two targets share every formula and
+the non-finite guard.  Scalars arrive already cast to the parameters' dtype
+(float32 stays float32); ``bad`` is a one-element int64 array that counts the
+elements whose update was not finite (``cuda.atomic.add``, once per thread).
+
+Importing this module imports ``numba.cuda``; nothing is compiled until a
+kernel is launched.  Under ``NUMBA_ENABLE_CUDASIM=1`` the same kernels run on
+numba's CUDA simulator (tests in CI); ``cuda`` must stay a module-level name
+for that.
+"""
+import math
+
+import numpy as np
+from numba import config, cuda
+
+from . import _math as _njit_math
+
+
+class _SimulatorMath:
+    """Under the CUDA simulator kernels run as Python and their arrays are
+    simulator objects that numba cannot type: call the plain-Python source of
+    the guarded element updates (they still call the compiled scalar math)."""
+
+    def __getattr__(self, name):
+        fn = getattr(_njit_math, name)
+        return getattr(fn, "py_func", fn)
+
+
+_math = _SimulatorMath() if config.ENABLE_CUDASIM else _njit_math
+
+#: threads per block of every launch (a multiple of the warp size)
+THREADS = 32 if config.ENABLE_CUDASIM else 256
+
+#: elements summed by one block of :func:`sumsq_blocks`
+SUMSQ_CHUNK = 8192
+
+
+@cuda.jit
+def adam(x, g, m, v, bad, gmul, clip, wd, decay, b1, c1, b2, c2, step_size, inv_sbc2,
+         eps, zero):
+    nbad = 0
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        nbad += _math.adam_at(i, x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2,
+                              step_size, inv_sbc2, eps, zero)
+    if nbad:
+        cuda.atomic.add(bad, 0, nbad)
+
+
+@cuda.jit
+def adam_amsgrad(x, g, m, v, vmax, bad, gmul, clip, wd, decay, b1, c1, b2, c2,
+                 step_size, inv_sbc2, eps, zero):
+    nbad = 0
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        nbad += _math.adam_amsgrad_at(i, x, g, m, v, vmax, gmul, clip, wd, decay, b1, c1,
+                                      b2, c2, step_size, inv_sbc2, eps, zero)
+    if nbad:
+        cuda.atomic.add(bad, 0, nbad)
+
+
+@cuda.jit
+def adamax(x, g, m, u, bad, gmul, clip, wd, decay, b1, c1, b2, step_size, eps, zero):
+    nbad = 0
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        nbad += _math.adamax_at(i, x, g, m, u, gmul, clip, wd, decay, b1, c1, b2,
+                                step_size, eps, zero)
+    if nbad:
+        cuda.atomic.add(bad, 0, nbad)
+
+
+@cuda.jit
+def nadam(x, g, m, v, bad, gmul, clip, wd, decay, b1, c1, b2, c2, inv_bc2, eps, coef_g,
+          coef_m, zero):
+    nbad = 0
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        nbad += _math.nadam_at(i, x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2,
+                               inv_bc2, eps, coef_g, coef_m, zero)
+    if nbad:
+        cuda.atomic.add(bad, 0, nbad)
+
+
+@cuda.jit
+def radam(x, g, m, v, bad, gmul, clip, wd, decay, b1, c1, b2, c2, lr_bc1, rectified,
+          rect_sbc2, eps, zero):
+    nbad = 0
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        nbad += _math.radam_at(i, x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2,
+                               lr_bc1, rectified, rect_sbc2, eps, zero)
+    if nbad:
+        cuda.atomic.add(bad, 0, nbad)
+
+
+@cuda.jit
+def sgd(x, g, bad, gmul, clip, wd, lr, zero):
+    nbad = 0
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        nbad += _math.sgd_at(i, x, g, gmul, clip, wd, lr, zero)
+    if nbad:
+        cuda.atomic.add(bad, 0, nbad)
+
+
+@cuda.jit
+def sgd_momentum(x, g, b, bad, gmul, clip, wd, lr, mom_b, c_g, nesterov, momentum,
+                 zero):
+    nbad = 0
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        nbad += _math.sgd_momentum_at(i, x, g, b, gmul, clip, wd, lr, mom_b, c_g,
+                                      nesterov, momentum, zero)
+    if nbad:
+        cuda.atomic.add(bad, 0, nbad)
+
+
+@cuda.jit
+def rmsprop(x, g, v, gbar, buf, bad, gmul, clip, wd, lr, alpha, c_a, eps, centered,
+            use_momentum, momentum, zero):
+    nbad = 0
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        nbad += _math.rmsprop_at(i, x, g, v, gbar, buf, gmul, clip, wd, lr, alpha, c_a,
+                                 eps, centered, use_momentum, momentum, zero)
+    if nbad:
+        cuda.atomic.add(bad, 0, nbad)
+
+
+@cuda.jit
+def adagrad(x, g, s, bad, gmul, clip, wd, clr, eps, zero):
+    nbad = 0
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        nbad += _math.adagrad_at(i, x, g, s, gmul, clip, wd, clr, eps, zero)
+    if nbad:
+        cuda.atomic.add(bad, 0, nbad)
+
+
+@cuda.jit
+def fill(x, value):
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        x[i] = value
+
+
+@cuda.jit
+def project(x, lb, ub):
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        x[i] = min(max(x[i], lb[i]), ub[i])
+
+
+@cuda.jit
+def sumsq_blocks(g, parts):
+    """Block ``b`` sums the squares of ``g[b*CHUNK:(b+1)*CHUNK]`` into ``parts[b]``.
+
+    Fixed chunks, a fixed per-thread stride and a fixed shared-memory tree:
+    the result does not depend on the launch configuration beyond THREADS.
+    """
+    acc = cuda.shared.array(THREADS, np.float64)
+    b = cuda.blockIdx.x
+    t = cuda.threadIdx.x
+    lo = b * SUMSQ_CHUNK
+    hi = min(lo + SUMSQ_CHUNK, g.size)
+    s = 0.0
+    for i in range(lo + t, hi, THREADS):
+        gi = float(g[i])
+        s += gi * gi
+    acc[t] = s
+    cuda.syncthreads()
+    width = THREADS // 2
+    while width > 0:
+        if t < width:
+            acc[t] += acc[t + width]
+        cuda.syncthreads()
+        width //= 2
+    if t == 0:
+        parts[b] = acc[0]
+
+
+@cuda.jit
+def sum_parts(parts, out):
+    """One thread adds the block sums in index order (a fixed order)."""
+    if cuda.grid(1) == 0:
+        s = 0.0
+        for i in range(parts.size):
+            s += parts[i]
+        out[0] = s
+
+
+def launch_config(n):
+    """(blocks, threads) for a grid-stride loop over ``n`` elements."""
+    blocks = (n + THREADS - 1) // THREADS
+    try:
+        sms = cuda.get_current_device().MULTIPROCESSOR_COUNT
+        blocks = min(blocks, sms * 32)
+    except Exception:  # noqa: BLE001 - the simulator may not report it
+        blocks = min(blocks, 1024)
+    return max(blocks, 1), THREADS
+
+
+def kernel(name):
+    """The CUDA kernel of the CPU loop named ``name``."""
+    return globals()[name]
+
+
+def sumsq(g, parts, out):
+    """``sum(g**2)`` on the device, in a fixed order; returns a Python float."""
+    nblocks = parts.size
+    sumsq_blocks[nblocks, THREADS](g, parts)
+    sum_parts[1, 1](parts, out)
+    return float(out[0])
+
+
+def sumsq_buffers(n):
+    """Device buffers for :func:`sumsq` over ``n`` elements."""
+    nblocks = max(1, (n + SUMSQ_CHUNK - 1) // SUMSQ_CHUNK)
+    return cuda.device_array(nblocks, np.float64), cuda.mapped_array(1, np.float64)
+
+
+def is_finite_value(v):
+    return math.isfinite(v)

@@ -1,0 +1,44 @@
+"""The CUDA kernels in CI: the simulator suite in a subprocess; GPU tests when present."""
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import numadam
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+def test_cuda_kernels_on_the_simulator():
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         str(HERE / "cuda" / "test_cuda_kernels.py")],
+        env=env, capture_output=True, text=True, cwd=HERE.parent)
+    tail = proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert proc.returncode == 0, tail
+    assert " passed" in proc.stdout and "skipped" not in proc.stdout.splitlines()[-1], tail
+
+
+def test_is_available_answers_without_a_gpu():
+    assert numadam.cuda.is_available() in (True, False)
+
+
+@pytest.mark.cuda
+def test_cupy_and_torch_arrays_are_updated_in_place():
+    if not numadam.cuda.is_available():
+        pytest.skip("no GPU")
+    cupy = pytest.importorskip("cupy")
+    x = cupy.linspace(-1, 1, 1000)
+    before = x.copy()
+    opt = numadam.Adam(x, lr=0.1)
+    opt.step(cupy.ones(1000))
+    assert bool(cupy.all(x == before - 0.1 * 1.0 / (1.0 + 1e-8)))
+    torch = pytest.importorskip("torch")
+    t = torch.zeros(1000, device="cuda")
+    numadam.SGD(t, lr=0.5).step(torch.ones(1000, device="cuda"))
+    assert torch.all(t == -0.5)
+    np.testing.assert_allclose(t.cpu().numpy(), -0.5)
