@@ -221,7 +221,7 @@ def _callback_style(callback):
 
 
 def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
-             bounds=None, data=None, rng=None):
+             bounds=None, data=None, rng=None, device="cpu"):
     """Minimize a function with a first-order stochastic method.
 
     SciPy's calling conventions, torch.optim's methods and hyperparameters,
@@ -336,6 +336,19 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
         passed as ``rng=`` to ``fun``/``jac`` when they accept it (a
         stochastic gradient that draws its own noise).  The same ``rng``
         gives the same run, bit for bit, on any number of threads.
+    device : {"cpu", "cuda"}, default "cpu"
+        ``"cuda"`` runs the loop on an NVIDIA GPU: ``x0`` (a host array or
+        any array with ``__cuda_array_interface__``) is copied to the device
+        once, ``fun``/``jac`` receive the iterate as a numba device array and
+        must return the gradient as a device array of its shape and dtype,
+        and the optimizer's state stays on the device; per step the host
+        reads the gradient norm (one float, for ``gtol`` and the non-finite
+        test).  ``result.x`` is then a numba device array
+        (``result.x.copy_to_host()``).  Available there: the method's
+        options, ``maxiter``, ``gtol``, ``history``, ``nan_policy``,
+        ``bounds``, ``callback`` (which receives the device iterate);
+        ``data``, ``patience``, ``disp`` and checkpoints are CPU-only.
+        Without a usable GPU, ``"cuda"`` raises ``RuntimeError``.
 
     Returns
     -------
@@ -431,6 +444,16 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
     elif not isinstance(options, dict):
         raise TypeError(f"options must be a dict; got {type(options).__name__}")
     options = dict(options)
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda'; got {device!r}")
+    if device == "cuda":
+        from ._device_minimize import _HOST_ONLY, minimize_device
+        host_only = {k: options.pop(k) for k in list(options) if k in _HOST_ONLY}
+        loop = _loop_options(options, data is not None)
+        if host_only:
+            options.update(host_only)  # reported by minimize_device
+        return minimize_device(fun, jac, x0, spec, args, options, loop, callback,
+                               bounds, data)
     loop = _loop_options(options, data is not None)
     x = _as_x0(x0)
     box = None if bounds is None else _bounds(bounds, x)

@@ -89,3 +89,52 @@ def test_device_input_errors():
         numadam.Adam(cuda.to_device(np.array([np.nan, 1.0])))
     with pytest.raises(TypeError, match="params must have dtype float32 or float64"):
         numadam.Adam(cuda.to_device(np.zeros(3, np.int32)))
+
+
+@cuda.jit
+def _quad_grad_kernel(x, a, b, g):
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        g[i] = a[i] * (x[i] - b[i])
+
+
+def test_minimize_on_the_device_matches_the_cpu():
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(1, 3, N), rng.standard_normal(N)
+    ad, bd = cuda.to_device(a), cuda.to_device(b)
+
+    def jac_dev(x):
+        g = cuda.device_array_like(x)
+        _quad_grad_kernel[2, 32](x, ad, bd, g)
+        return g
+
+    def fun_dev(x):
+        xh = x.copy_to_host()
+        return float(0.5 * np.sum(a * (xh - b) ** 2))
+
+    opts = {"lr": 0.05, "maxiter": 25, "gtol": 0, "history": 5}
+    seen = []
+    res = numadam.minimize(fun_dev, jac_dev, np.zeros(N), method="nadam", options=opts,
+                           bounds=[(-0.5, 0.5)] * N, device="cuda",
+                           callback=lambda xk: seen.append(1))
+    ref = numadam.minimize(lambda x: float(0.5 * np.sum(a * (x - b) ** 2)),
+                           lambda x: a * (x - b), np.zeros(N), method="nadam",
+                           options=opts, bounds=[(-0.5, 0.5)] * N)
+    assert res.device == "cuda" and res.nit == ref.nit == 25 and len(seen) == 25
+    np.testing.assert_allclose(res.x.copy_to_host(), ref.x, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(res.history.loss, ref.history.loss, rtol=1e-12)
+    assert res.fun == pytest.approx(ref.fun, rel=1e-12)
+    with pytest.raises(TypeError, match="option 'patience' is not available with device='cuda'"):
+        numadam.minimize(fun_dev, jac_dev, np.zeros(N), device="cuda",
+                         options={"patience": 3})
+    with pytest.raises(TypeError, match="jac must be a device array like params"):
+        numadam.minimize(fun_dev, lambda x: np.zeros(N), np.zeros(N), device="cuda")
+
+
+def test_the_gpu_benchmark_runs(tmp_path):
+    import sys
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[2]))
+    from bench.gpu import main
+    out = tmp_path / "gpu.md"
+    assert main(["--sizes", "100", "--rounds", "1", "--out", str(out)]) in (0, 1)
+    text = out.read_text()
+    assert "numadam Adam" in text and "stream ceiling" in text
