@@ -39,7 +39,7 @@ def _as_problems(x0):
 
 
 def minimize_many(fun, jac, x0, data=(), args=(), method="adam", options=None,
-                  bounds=None):
+                  bounds=None, device="cpu"):
     """Minimise many independent problems at once, in parallel, compiled.
 
     One model, many data sets: ``fun`` describes ONE problem and every row of
@@ -77,6 +77,15 @@ def minimize_many(fun, jac, x0, data=(), args=(), method="adam", options=None,
     bounds : scipy.optimize.Bounds or sequence of (low, high), optional
         The same box for every problem, one pair per parameter; every
         iterate is projected onto it.
+    device : {"cpu", "cuda"}, default "cpu"
+        ``"cuda"``: one GPU thread per problem, state in device memory.
+        ``fun`` and ``jac`` are then CUDA device functions
+        (``@cuda.jit(device=True)``) that write the gradient into an output
+        row instead of returning it (device code cannot allocate):
+        ``fun(x, g, *data_i) -> f`` with ``jac=True``, or
+        ``fun(x, *data_i) -> f`` and ``jac(x, g, *data_i)``; ``args`` is not
+        available there (close over constants instead).  Results come back
+        as host arrays.
 
     Returns
     -------
@@ -106,6 +115,10 @@ def minimize_many(fun, jac, x0, data=(), args=(), method="adam", options=None,
 
     from ._minimize import _bounds, _is_dispatcher
 
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda'; got {device!r}")
+    if device == "cuda":
+        return _minimize_many_cuda(fun, jac, x0, data, args, method, options, bounds)
     cpu = _kernels.load_cpu()
     from ._kernels import loop as L
 
@@ -221,3 +234,93 @@ def _kernel_array_names(spec, opts, names, flat_arrays):
     for k, arr in enumerate(flat_arrays):
         out.append(next(it) if arr.size else f"__placeholder{k}")
     return out
+
+
+def _minimize_many_cuda(fun, jac, x0, data, args, method, options, bounds):
+    """minimize_many on the GPU: one thread per problem."""
+    from scipy.optimize import OptimizeResult
+
+    import numadam
+
+    from ._minimize import _bounds, _float_option, _int_option
+
+    if not numadam.cuda.is_available():
+        raise RuntimeError("device='cuda' needs a usable NVIDIA GPU and numba.cuda; "
+                           "numadam.cuda.is_available() is False here")
+    from numba import cuda
+
+    from ._kernels import cuda as K
+    from ._kernels import loop as _register  # noqa: F401 - registers the scalar functions
+    from ._optimizers import Optimizer
+
+    if args not in ((), None):
+        raise TypeError("args is not available with device='cuda': close over constants "
+                        "in the device functions, or pass them as per-problem data")
+    fused = jac is True
+    if not fused and not callable(jac):
+        raise TypeError("jac must be a CUDA device function or True")
+    spec = get_method(method)
+    options = {} if options is None else dict(options)
+    maxiter = _int_option(options, "maxiter", 10000, 0)
+    gtol = _float_option(options, "gtol", 1e-5, 0.0)
+    policy = options.pop("nan_policy", "stop")
+    if policy not in ("stop", "skip"):
+        raise ValueError("option 'nan_policy' of minimize_many must be 'stop' or "
+                         f"'skip' (each problem gets its own status); got {policy!r}")
+    X = _as_problems(x0)
+    n_problems, n = X.shape
+    if not isinstance(data, tuple):
+        data = (data,) if isinstance(data, np.ndarray) else tuple(data)
+    data = tuple(np.ascontiguousarray(a) for a in data)
+    for k, a in enumerate(data):
+        if a.ndim == 0 or len(a) != n_problems:
+            raise ValueError(f"data[{k}] must have one entry per problem along axis 0 "
+                             f"({n_problems}); got shape {a.shape}")
+    probe = Optimizer(X[0].copy(), method=spec.name, **options)
+    opts = probe._opts
+    names = spec.state_names(opts)
+    init = spec.init_state(opts, X[0])
+    flat_arrays = spec.kernel_arrays(opts, dict(init), X[0])
+    arrays = tuple(
+        cuda.to_device(np.repeat(init[k][None, :], n_problems, axis=0)) if k in init
+        else cuda.to_device(np.empty((n_problems, 0), X.dtype))
+        for k in _kernel_array_names(spec, opts, names, flat_arrays))
+    box = None if bounds is None else _bounds(bounds, X[0])
+    if box is not None:
+        X[...] = np.clip(X, box[0], box[1])
+    schedule = opts["lr"] if callable(opts["lr"]) else None
+    if schedule is not None:
+        lr_table = np.array([check_lr(schedule, k) for k in range(maxiter + 1)])
+        lr_const = 0.0
+    else:
+        lr_table, lr_const = np.empty(0), opts["lr"]
+    scalar_fn = spec.scalar_fn(opts)
+    hyper, host0 = spec.hyper(opts), spec.init_host(opts)
+    sample = scalar_fn(hyper, 1, 1e-3, 1.0, host0)[0]
+    kernel = K.many_kernel(fun, jac, fused, spec.kernel(opts).name + "_at", scalar_fn,
+                           sample, len(arrays), len(data), X.dtype)
+    Xd = cuda.to_device(X)
+    Gd = cuda.to_device(np.zeros_like(X))
+    Dd = tuple(cuda.to_device(a) for a in data) or (cuda.to_device(np.zeros(1)),)
+    lb, ub = box if box is not None else (np.zeros(0, X.dtype), np.zeros(0, X.dtype))
+    out_f = cuda.to_device(np.zeros(n_problems))
+    out_nit = cuda.to_device(np.zeros(n_problems, np.int64))
+    out_status = cuda.to_device(np.zeros(n_problems, np.int64))
+    threads = 32 if K.config.ENABLE_CUDASIM else 128
+    blocks = (n_problems + threads - 1) // threads
+    kernel[blocks, threads](Xd, Gd, *(arrays or (cuda.to_device(np.zeros((1, 0))),)), *Dd,
+                            hyper, host0, lr_const, cuda.to_device(lr_table),
+                            opts["clip_norm"] or 0.0, maxiter, gtol, box is not None,
+                            cuda.to_device(lb), cuda.to_device(ub),
+                            -1.0 if opts["maximize"] else 1.0, policy == "skip",
+                            out_f, out_nit, out_status)
+    cuda.synchronize()
+    status = out_status.copy_to_host()
+    counts = {int(s_): int(c) for s_, c in zip(*np.unique(status, return_counts=True))}
+    parts = [f"{c} with status {s_} ({MANY_STATUS_MESSAGES[s_]})"
+             for s_, c in sorted(counts.items())]
+    return OptimizeResult(
+        x=Xd.copy_to_host(), fun=out_f.copy_to_host(), jac=Gd.copy_to_host(),
+        nit=out_nit.copy_to_host(), status=status, success=status == 0,
+        method=spec.name, summary=counts, device="cuda",
+        message=f"{n_problems} problems: " + "; ".join(parts) + ".")

@@ -225,3 +225,106 @@ def sumsq_buffers(n):
 
 def is_finite_value(v):
     return math.isfinite(v)
+
+
+# ---------------------------------------------------------------------------
+# many independent problems on the GPU: one thread per problem
+# ---------------------------------------------------------------------------
+_MANY_TEMPLATE = '''
+@cuda.jit
+def many_kernel(X, G, {states}, {data}, hyper, host0, lr_const, lr_table, clip_norm,
+                maxiter, gtol, has_box, lb, ub, gsign, skip, out_f, out_nit, out_status):
+    i = cuda.grid(1)
+    if i >= X.shape[0]:
+        return
+    x = X[i]
+    g = G[i]
+    n = x.size
+    zero = T(0)
+    host = host0
+    t = 0
+    nit = 0
+    status = 99
+    f = EVAL(x, g{rows})
+    while True:
+        gn2 = 0.0
+        for k in range(n):
+            d = float(g[k]) * gsign
+            if has_box and ((x[k] <= lb[k] and d > 0.0) or (x[k] >= ub[k] and d < 0.0)):
+                continue
+            gn2 += d * d
+        gn = math.sqrt(gn2)
+        bad = not math.isfinite(gn) or not math.isfinite(f)
+        if bad and not skip:
+            status = 3
+            break
+        if not bad and gtol > 0.0 and gn <= gtol:
+            status = 0
+            break
+        if nit >= maxiter:
+            status = 1
+            break
+        if not bad:
+            lr = lr_const
+            if lr_table.size > 0:
+                lr = lr_table[t]
+            gscale = 1.0
+            if clip_norm > 0.0:
+                cn2 = 0.0
+                for k in range(n):
+                    gk = float(g[k])
+                    cn2 += gk * gk
+                cn = math.sqrt(cn2)
+                if clip_norm < cn and cn < math.inf:
+                    gscale = clip_norm / cn
+            scalars, host = SCALARS(hyper, t + 1, lr, gscale, host)
+            t += 1
+            nb = 0
+            for k in range(n):
+                nb += AT(k, x, g{state_rows}, {cast_scalars}, zero)
+            if nb > 0:
+                status = 3
+                break
+            if has_box:
+                for k in range(n):
+                    x[k] = min(max(x[k], lb[k]), ub[k])
+        nit += 1
+        f = EVAL(x, g{rows})
+    out_f[i] = f
+    out_nit[i] = nit
+    out_status[i] = status
+'''
+
+
+def many_kernel(fun, jac, fused, at_name, scalar_fn, sample_scalars, n_states, n_data,
+                dtype):
+    """Build the one-thread-per-problem kernel for these device functions.
+
+    The kernel's source is generated for the number of state and data arrays
+    and for the method's scalars (``sample_scalars`` tells which are flags;
+    the others are cast to the parameters' dtype), so it compiles for the
+    device without tuple tricks.
+    """
+    states = ", ".join(f"S{k}" for k in range(n_states)) or "S_unused"
+    data = ", ".join(f"D{k}" for k in range(n_data)) or "D_unused"
+    rows = "".join(f", D{k}[i]" for k in range(n_data))
+    state_rows = "".join(f", S{k}[i]" for k in range(n_states))
+    cast_scalars = ", ".join(f"scalars[{k}]" if isinstance(v, (bool, np.bool_))
+                             else f"T(scalars[{k}])"
+                             for k, v in enumerate(sample_scalars))
+    src = _MANY_TEMPLATE.format(states=states, data=data, rows=rows, state_rows=state_rows,
+                                cast_scalars=cast_scalars)
+    T = np.dtype(dtype).type
+    if fused:
+        evaluate = fun
+    else:
+        def evaluate(x, g, *d):
+            jac(x, g, *d)
+            return fun(x, *d)
+        evaluate = cuda.jit(device=True)(evaluate) if not config.ENABLE_CUDASIM \
+            else evaluate
+
+    scope = {"cuda": cuda, "math": math, "T": T, "EVAL": evaluate,
+             "AT": getattr(_math, at_name), "SCALARS": scalar_fn}
+    exec(compile(src, f"<numadam many kernel {at_name}>", "exec"), scope)
+    return scope["many_kernel"]

@@ -138,3 +138,56 @@ def test_the_gpu_benchmark_runs(tmp_path):
     assert main(["--sizes", "100", "--rounds", "1", "--out", str(out)]) in (0, 1)
     text = out.read_text()
     assert "numadam Adam" in text and "stream ceiling" in text
+
+
+@cuda.jit(device=True)
+def _quad_dev(x, g, a, b):
+    f = 0.0
+    for k in range(x.size):
+        r = x[k] - b[k]
+        g[k] = a[k] * r
+        f += 0.5 * a[k] * r * r
+    return f
+
+
+@cuda.jit(device=True)
+def _quad_dev_f(x, a, b):
+    f = 0.0
+    for k in range(x.size):
+        r = x[k] - b[k]
+        f += 0.5 * a[k] * r * r
+    return f
+
+
+@cuda.jit(device=True)
+def _quad_dev_g(x, g, a, b):
+    for k in range(x.size):
+        g[k] = a[k] * (x[k] - b[k])
+
+
+def _quad_host(x, a, b):
+    r = x - b
+    return 0.5 * float(np.sum(a * r * r)), a * r
+
+
+@pytest.mark.parametrize("method, opts", [("adam", {"lr": 0.05}),
+                                          ("rmsprop", {"lr": 0.01, "centered": True}),
+                                          ("nadam", {"lr": 0.02, "clip_norm": 1.0})])
+def test_minimize_many_on_the_device_matches_the_cpu(method, opts):
+    rng = np.random.default_rng(0)
+    P, p = 40, 3
+    A, B = rng.uniform(1, 5, (P, p)), rng.standard_normal((P, p))
+    A[7, 0] = np.nan                      # one broken problem
+    X0 = rng.standard_normal((P, p))
+    options = dict(opts, maxiter=60, gtol=1e-3)
+    res = numadam.minimize_many(_quad_dev, True, X0, data=(A, B), method=method,
+                                options=options, device="cuda")
+    assert res.device == "cuda" and res.status[7] == 3
+    for i in (0, 5, 7, 39):
+        r = numadam.minimize(_quad_host, True, X0[i], args=(A[i], B[i]), method=method,
+                             options=options)
+        assert r.nit == res.nit[i] and r.status == res.status[i]
+        np.testing.assert_allclose(res.x[i], r.x, rtol=1e-13, atol=1e-15)
+    res2 = numadam.minimize_many(_quad_dev_f, _quad_dev_g, X0, data=(A, B), method=method,
+                                 options=options, device="cuda")
+    np.testing.assert_array_equal(res2.x, res.x)
