@@ -16,7 +16,7 @@ def test_cuda_kernels_on_the_simulator():
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         str(HERE / "cuda" / "test_cuda_kernels.py")],
+         str(HERE / "gpu" / "test_cuda_kernels.py")],
         env=env, capture_output=True, text=True, cwd=HERE.parent)
     tail = proc.stdout[-3000:] + proc.stderr[-2000:]
     assert proc.returncode == 0, tail
