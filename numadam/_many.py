@@ -1,6 +1,4 @@
 """``numadam.minimize_many``: many independent problems, in parallel, compiled."""
-import math
-
 import numpy as np
 
 from . import _kernels
@@ -111,9 +109,7 @@ def minimize_many(fun, jac, x0, data=(), args=(), method="adam", options=None,
     >>> res.summary, bool(np.allclose(res.x, B, atol=1e-6))
     ({0: 1000}, True)
     """
-    from scipy.optimize import OptimizeResult
-
-    from ._minimize import _bounds, _is_dispatcher
+    from ._minimize import _is_dispatcher
 
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device must be 'cpu' or 'cuda'; got {device!r}")
@@ -130,45 +126,11 @@ def minimize_many(fun, jac, x0, data=(), args=(), method="adam", options=None,
     if not fused and not _is_dispatcher(jac):
         raise TypeError("jac must be a numba.njit function or True; got "
                         f"{type(jac).__name__}")
-    spec = get_method(method)
-    options = {} if options is None else dict(options)
     if not isinstance(args, tuple):
         args = (args,)
-    from ._minimize import _float_option, _int_option
-    maxiter = _int_option(options, "maxiter", 10000, 0)
-    gtol = _float_option(options, "gtol", 1e-5, 0.0)
-    policy = options.pop("nan_policy", "stop")
-    if policy not in ("stop", "skip"):
-        raise ValueError("option 'nan_policy' of minimize_many must be 'stop' or "
-                         f"'skip' (each problem gets its own status); got {policy!r}")
-    for key in ("history", "data", "epochs", "batch_size", "patience", "disp",
-                "checkpoint", "resume", "callback"):
-        if key in options:
-            raise TypeError(f"option {key!r} is not available in minimize_many")
-    X = _as_problems(x0)
+    P = _Problems(x0, data, method, options, bounds, len(L.ROWS) - 1)
+    X, data, spec, opts = P.X, P.data, P.spec, P.opts
     n_problems, n = X.shape
-    if not isinstance(data, tuple):
-        data = (data,) if isinstance(data, np.ndarray) else tuple(data)
-    if len(data) > len(L.ROWS) - 1:
-        raise ValueError(f"data may hold at most {len(L.ROWS) - 1} arrays; got {len(data)}")
-    data = tuple(np.ascontiguousarray(a) for a in data)
-    for k, a in enumerate(data):
-        if a.ndim == 0 or len(a) != n_problems:
-            raise ValueError(f"data[{k}] must have one entry per problem along axis 0 "
-                             f"({n_problems}); got shape {a.shape}")
-    # the per-problem state, from the stateful optimizer's own definition
-    from ._optimizers import Optimizer
-    probe = Optimizer(X[0].copy(), method=spec.name, **options)
-    opts = probe._opts
-    names = spec.state_names(opts)
-    init = spec.init_state(opts, X[0])
-    state = {k: np.repeat(init[k][None, :], n_problems, axis=0) for k in names}
-    flat_arrays = spec.kernel_arrays(opts, {k: v[0] for k, v in state.items()}, X[0])
-    arrays = tuple(state[k] if k in state else np.empty((n_problems, 0), X.dtype)
-                   for k in _kernel_array_names(spec, opts, names, flat_arrays))
-    box = None if bounds is None else _bounds(bounds, X[0])
-    if box is not None:
-        X[...] = np.clip(X, box[0], box[1])
     # validate the user's functions on problem 0, from Python, for clear errors
     d0 = tuple(a[0] for a in data)
     xr0 = X[0].copy()
@@ -186,16 +148,7 @@ def minimize_many(fun, jac, x0, data=(), args=(), method="adam", options=None,
                          f"got {type(g0).__name__} of shape {np.shape(g0)}")
     if g0.dtype != X.dtype:
         raise TypeError(f"{name} must return {X.dtype} for {X.dtype} x0; got {g0.dtype}")
-    schedule = opts["lr"] if callable(opts["lr"]) else None
-    if schedule is not None:
-        if maxiter > 1 << 24:
-            raise ValueError("with a schedule, minimize_many tabulates lr for every "
-                             "step: use maxiter <= 16777216")
-        lr_table = np.array([check_lr(schedule, k) for k in range(maxiter + 1)])
-        lr_const = 0.0
-    else:
-        lr_table, lr_const = np.empty(0), opts["lr"]
-    lb, ub = box if box is not None else (X[0, :0], X[0, :0])
+    lb, ub = P.box if P.box is not None else (X[0, :0], X[0, :0])
     XR = X.view()
     XR.flags.writeable = False
     out_f = np.empty(n_problems)
@@ -207,42 +160,21 @@ def minimize_many(fun, jac, x0, data=(), args=(), method="adam", options=None,
     L.run_many(fun, fun if fused else jac,
                L.eval_fused_rows if fused else L.eval_split_rows,
                L.value_fused_rows if fused else L.value_split_rows,
-               L.ROWS[len(data)], data, args, X, XR, arrays, L.STEPS[len(arrays)],
-               spec.kernel(opts).serial, L.SCALAR_FNS[spec.scalar_fn(opts)],
-               spec.hyper(opts), spec.init_host(opts), lr_const, lr_table,
-               opts["clip_norm"] or 0.0, maxiter, gtol, cpu.SUMSQ.serial,
-               cpu.PROJECTED_SUMSQ.serial, cpu.PROJECT.serial, box is not None, lb, ub,
-               -1.0 if opts["maximize"] else 1.0, policy == "skip", out_f, out_g,
-               out_nit, out_status, out_nfev, out_njev)
+               L.ROWS[len(data)], data, args, X, XR, P.arrays, L.STEPS[len(P.arrays)],
+               spec.kernel(opts).serial, L.SCALAR_FNS[P.scalar_fn], P.hyper, P.host0,
+               P.lr_const, P.lr_table, P.clip_norm, P.maxiter, P.gtol, cpu.SUMSQ.serial,
+               cpu.PROJECTED_SUMSQ.serial, cpu.PROJECT.serial, P.box is not None, lb, ub,
+               P.gsign, P.policy == "skip", out_f, out_g, out_nit, out_status, out_nfev,
+               out_njev)
     if (out_status == -4).any():
         i = int(np.flatnonzero(out_status == -4)[0])
         raise ValueError(f"{name} returned an array of the wrong shape for problem {i}")
-    counts = {int(s): int(c) for s, c in zip(*np.unique(out_status, return_counts=True))}
-    parts = [f"{c} with status {s} ({MANY_STATUS_MESSAGES[s]})"
-             for s, c in sorted(counts.items())]
-    return OptimizeResult(
-        x=X, fun=out_f, jac=out_g, nit=out_nit, status=out_status,
-        success=out_status == 0, nfev=out_nfev, njev=out_njev, method=spec.name,
-        summary=counts,
-        message=f"{n_problems} problems: " + "; ".join(parts) + ".")
-
-
-def _kernel_array_names(spec, opts, names, flat_arrays):
-    """Names of the kernel's arrays in order; placeholders get a dummy name."""
-    out = []
-    it = iter(names)
-    for k, arr in enumerate(flat_arrays):
-        out.append(next(it) if arr.size else f"__placeholder{k}")
-    return out
+    return P.result(X, out_f, out_g, out_nit, out_status, nfev=out_nfev, njev=out_njev)
 
 
 def _minimize_many_cuda(fun, jac, x0, data, args, method, options, bounds):
     """minimize_many on the GPU: one thread per problem."""
-    from scipy.optimize import OptimizeResult
-
     import numadam
-
-    from ._minimize import _bounds, _float_option, _int_option
 
     if not numadam.cuda.is_available():
         raise RuntimeError("device='cuda' needs a usable NVIDIA GPU and numba.cuda; "
@@ -250,8 +182,7 @@ def _minimize_many_cuda(fun, jac, x0, data, args, method, options, bounds):
     from numba import cuda
 
     from ._kernels import cuda as K
-    from ._kernels import loop as _register  # noqa: F401 - registers the scalar functions
-    from ._optimizers import Optimizer
+    from ._kernels import loop  # noqa: F401 - registers the scalar functions for numba
 
     if args not in ((), None):
         raise TypeError("args is not available with device='cuda': close over constants "
@@ -259,68 +190,104 @@ def _minimize_many_cuda(fun, jac, x0, data, args, method, options, bounds):
     fused = jac is True
     if not fused and not callable(jac):
         raise TypeError("jac must be a CUDA device function or True")
-    spec = get_method(method)
-    options = {} if options is None else dict(options)
-    maxiter = _int_option(options, "maxiter", 10000, 0)
-    gtol = _float_option(options, "gtol", 1e-5, 0.0)
-    policy = options.pop("nan_policy", "stop")
-    if policy not in ("stop", "skip"):
-        raise ValueError("option 'nan_policy' of minimize_many must be 'stop' or "
-                         f"'skip' (each problem gets its own status); got {policy!r}")
-    X = _as_problems(x0)
-    n_problems, n = X.shape
-    if not isinstance(data, tuple):
-        data = (data,) if isinstance(data, np.ndarray) else tuple(data)
-    data = tuple(np.ascontiguousarray(a) for a in data)
-    for k, a in enumerate(data):
-        if a.ndim == 0 or len(a) != n_problems:
-            raise ValueError(f"data[{k}] must have one entry per problem along axis 0 "
-                             f"({n_problems}); got shape {a.shape}")
-    probe = Optimizer(X[0].copy(), method=spec.name, **options)
-    opts = probe._opts
-    names = spec.state_names(opts)
-    init = spec.init_state(opts, X[0])
-    flat_arrays = spec.kernel_arrays(opts, dict(init), X[0])
-    arrays = tuple(
-        cuda.to_device(np.repeat(init[k][None, :], n_problems, axis=0)) if k in init
-        else cuda.to_device(np.empty((n_problems, 0), X.dtype))
-        for k in _kernel_array_names(spec, opts, names, flat_arrays))
-    box = None if bounds is None else _bounds(bounds, X[0])
-    if box is not None:
-        X[...] = np.clip(X, box[0], box[1])
-    schedule = opts["lr"] if callable(opts["lr"]) else None
-    if schedule is not None:
-        lr_table = np.array([check_lr(schedule, k) for k in range(maxiter + 1)])
-        lr_const = 0.0
-    else:
-        lr_table, lr_const = np.empty(0), opts["lr"]
-    scalar_fn = spec.scalar_fn(opts)
-    hyper, host0 = spec.hyper(opts), spec.init_host(opts)
-    sample = scalar_fn(hyper, 1, 1e-3, 1.0, host0)[0]
-    kernel = K.many_kernel(fun, jac, fused, spec.kernel(opts).name + "_at", scalar_fn,
-                           sample, len(arrays), len(data), X.dtype)
+    P = _Problems(x0, data, method, options, bounds, 6)
+    X, spec, opts = P.X, P.spec, P.opts
+    n_problems = X.shape[0]
+    sample = P.scalar_fn(P.hyper, 1, 1e-3, 1.0, P.host0)[0]
+    kernel = K.many_kernel(fun, jac, fused, spec.kernel(opts).name + "_at", P.scalar_fn,
+                           sample, len(P.arrays), len(P.data), X.dtype)
     Xd = cuda.to_device(X)
     Gd = cuda.to_device(np.zeros_like(X))
-    Dd = tuple(cuda.to_device(a) for a in data) or (cuda.to_device(np.zeros(1)),)
-    lb, ub = box if box is not None else (np.zeros(0, X.dtype), np.zeros(0, X.dtype))
+    arrays = tuple(cuda.to_device(a) for a in P.arrays) or (
+        cuda.to_device(np.zeros((1, 0))),)
+    Dd = tuple(cuda.to_device(a) for a in P.data) or (cuda.to_device(np.zeros(1)),)
+    lb, ub = P.box if P.box is not None else (np.zeros(0, X.dtype), np.zeros(0, X.dtype))
     out_f = cuda.to_device(np.zeros(n_problems))
     out_nit = cuda.to_device(np.zeros(n_problems, np.int64))
     out_status = cuda.to_device(np.zeros(n_problems, np.int64))
     threads = 32 if K.config.ENABLE_CUDASIM else 128
     blocks = (n_problems + threads - 1) // threads
-    kernel[blocks, threads](Xd, Gd, *(arrays or (cuda.to_device(np.zeros((1, 0))),)), *Dd,
-                            hyper, host0, lr_const, cuda.to_device(lr_table),
-                            opts["clip_norm"] or 0.0, maxiter, gtol, box is not None,
-                            cuda.to_device(lb), cuda.to_device(ub),
-                            -1.0 if opts["maximize"] else 1.0, policy == "skip",
-                            out_f, out_nit, out_status)
+    kernel[blocks, threads](Xd, Gd, *arrays, *Dd, P.hyper, P.host0, P.lr_const,
+                            cuda.to_device(P.lr_table), P.clip_norm, P.maxiter, P.gtol,
+                            P.box is not None, cuda.to_device(lb), cuda.to_device(ub),
+                            P.gsign, P.policy == "skip", out_f, out_nit, out_status)
     cuda.synchronize()
-    status = out_status.copy_to_host()
-    counts = {int(s_): int(c) for s_, c in zip(*np.unique(status, return_counts=True))}
-    parts = [f"{c} with status {s_} ({MANY_STATUS_MESSAGES[s_]})"
-             for s_, c in sorted(counts.items())]
-    return OptimizeResult(
-        x=Xd.copy_to_host(), fun=out_f.copy_to_host(), jac=Gd.copy_to_host(),
-        nit=out_nit.copy_to_host(), status=status, success=status == 0,
-        method=spec.name, summary=counts, device="cuda",
-        message=f"{n_problems} problems: " + "; ".join(parts) + ".")
+    return P.result(Xd.copy_to_host(), out_f.copy_to_host(), Gd.copy_to_host(),
+                    out_nit.copy_to_host(), out_status.copy_to_host(), device="cuda")
+
+
+
+class _Problems:
+    """What both minimize_many paths prepare: options, problems, data, state, box."""
+
+    def __init__(self, x0, data, method, options, bounds, max_data):
+        from ._minimize import _bounds, _float_option, _int_option
+        from ._optimizers import Optimizer
+
+        self.spec = spec = get_method(method)
+        options = {} if options is None else dict(options)
+        self.maxiter = _int_option(options, "maxiter", 10000, 0)
+        self.gtol = _float_option(options, "gtol", 1e-5, 0.0)
+        self.policy = options.pop("nan_policy", "stop")
+        if self.policy not in ("stop", "skip"):
+            raise ValueError("option 'nan_policy' of minimize_many must be 'stop' or "
+                             "'skip' (each problem gets its own status); got "
+                             f"{self.policy!r}")
+        for key in ("history", "data", "epochs", "batch_size", "patience", "disp",
+                    "checkpoint", "resume", "callback", "compiled"):
+            if key in options:
+                raise TypeError(f"option {key!r} is not available in minimize_many")
+        self.X = X = _as_problems(x0)
+        n_problems = X.shape[0]
+        if not isinstance(data, tuple):
+            data = (data,) if isinstance(data, np.ndarray) else tuple(data)
+        if len(data) > max_data:
+            raise ValueError(f"data may hold at most {max_data} arrays; got {len(data)}")
+        self.data = tuple(np.ascontiguousarray(a) for a in data)
+        for k, a in enumerate(self.data):
+            if a.ndim == 0 or len(a) != n_problems:
+                raise ValueError(f"data[{k}] must have one entry per problem along axis "
+                                 f"0 ({n_problems}); got shape {a.shape}")
+        # the per-problem state, from the stateful optimizer's own definition
+        self.opts = opts = Optimizer(X[0].copy(), method=spec.name, **options)._opts
+        names = spec.state_names(opts)
+        init = spec.init_state(opts, X[0])
+        flat_arrays = spec.kernel_arrays(opts, dict(init), X[0])
+        self.arrays = tuple(
+            np.repeat(init[k][None, :], n_problems, axis=0) if k in init
+            else np.empty((n_problems, 0), X.dtype)
+            for k in _kernel_array_names(names, flat_arrays))
+        self.box = None if bounds is None else _bounds(bounds, X[0])
+        if self.box is not None:
+            X[...] = np.clip(X, self.box[0], self.box[1])
+        schedule = opts["lr"] if callable(opts["lr"]) else None
+        if schedule is not None:
+            if self.maxiter > 1 << 24:
+                raise ValueError("with a schedule, minimize_many tabulates lr for every "
+                                 "step: use maxiter <= 16777216")
+            self.lr_table = np.array([check_lr(schedule, k)
+                                      for k in range(self.maxiter + 1)])
+            self.lr_const = 0.0
+        else:
+            self.lr_table, self.lr_const = np.empty(0), opts["lr"]
+        self.scalar_fn = spec.scalar_fn(opts)
+        self.hyper, self.host0 = spec.hyper(opts), spec.init_host(opts)
+        self.gsign = -1.0 if opts["maximize"] else 1.0
+        self.clip_norm = opts["clip_norm"] or 0.0
+
+    def result(self, x, f, g, nit, status, **extra):
+        from scipy.optimize import OptimizeResult
+        counts = {int(s): int(c) for s, c in zip(*np.unique(status, return_counts=True))}
+        parts = [f"{c} with status {s} ({MANY_STATUS_MESSAGES[s]})"
+                 for s, c in sorted(counts.items())]
+        return OptimizeResult(
+            x=x, fun=f, jac=g, nit=nit, status=status, success=status == 0,
+            method=self.spec.name, summary=counts,
+            message=f"{len(status)} problems: " + "; ".join(parts) + ".", **extra)
+
+
+def _kernel_array_names(names, flat_arrays):
+    """Names of the kernel's arrays in order; empty placeholders get a dummy name."""
+    it = iter(names)
+    return [next(it) if arr.size else f"__placeholder{k}"
+            for k, arr in enumerate(flat_arrays)]
