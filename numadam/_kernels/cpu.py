@@ -26,15 +26,46 @@ from . import _math
 PARALLEL_THRESHOLD = 32768
 
 
+from numba.extending import intrinsic
+from numba.core import types as _types
+
+
+@intrinsic
+def _iadd32(typingctx, a, b):
+    """int32 + int32 -> int32 (numba's own integer addition widens to int64)."""
+    sig = _types.int32(_types.int32, _types.int32)
+
+    def codegen(context, builder, signature, args):
+        return builder.add(args[0], args[1])
+    return sig, codegen
+
+
+_ZERO32 = np.int32(0)
+
+
+def _chunking(n):
+    """(chunks, chunk size) for the parallel drivers: up to 64 chunks of at least
+    16384 elements, each a multiple of 64 elements; numba's scheduler shares
+    them among its threads."""
+    nch = max(1, min(64, n // 16384))
+    size = (n + nch - 1) // nch
+    size = (size + 63) // 64 * 64
+    nch = (n + size - 1) // size
+    return nch, size
+
+
+_chunking = njit(inline="always", error_model="numpy")(_chunking)
+
+
 def adam(x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2, step_size, inv_sbc2, eps):
     T = x.dtype.type
     gmul, clip, wd, decay, b1, c1 = T(gmul), T(clip), T(wd), T(decay), T(b1), T(c1)
     b2, c2, step_size, inv_sbc2, eps = T(b2), T(c2), T(step_size), T(inv_sbc2), T(eps)
     zero = T(0)
-    bad = 0
-    for i in prange(x.size):
-        bad += _math.adam_at(i, x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2,
-                             step_size, inv_sbc2, eps, zero)
+    bad = _ZERO32
+    for i in range(x.size):
+        bad = _iadd32(bad, np.int32(_math.adam_at(i, x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2,
+                             step_size, inv_sbc2, eps, zero)))
     return bad
 
 
@@ -44,10 +75,10 @@ def adam_amsgrad(x, g, m, v, vmax, gmul, clip, wd, decay, b1, c1, b2, c2, step_s
     gmul, clip, wd, decay, b1, c1 = T(gmul), T(clip), T(wd), T(decay), T(b1), T(c1)
     b2, c2, step_size, inv_sbc2, eps = T(b2), T(c2), T(step_size), T(inv_sbc2), T(eps)
     zero = T(0)
-    bad = 0
-    for i in prange(x.size):
-        bad += _math.adam_amsgrad_at(i, x, g, m, v, vmax, gmul, clip, wd, decay, b1, c1,
-                                     b2, c2, step_size, inv_sbc2, eps, zero)
+    bad = _ZERO32
+    for i in range(x.size):
+        bad = _iadd32(bad, np.int32(_math.adam_amsgrad_at(i, x, g, m, v, vmax, gmul, clip, wd, decay, b1, c1,
+                                     b2, c2, step_size, inv_sbc2, eps, zero)))
     return bad
 
 
@@ -56,10 +87,10 @@ def adamax(x, g, m, u, gmul, clip, wd, decay, b1, c1, b2, step_size, eps):
     gmul, clip, wd, decay, b1, c1 = T(gmul), T(clip), T(wd), T(decay), T(b1), T(c1)
     b2, step_size, eps = T(b2), T(step_size), T(eps)
     zero = T(0)
-    bad = 0
-    for i in prange(x.size):
-        bad += _math.adamax_at(i, x, g, m, u, gmul, clip, wd, decay, b1, c1, b2,
-                               step_size, eps, zero)
+    bad = _ZERO32
+    for i in range(x.size):
+        bad = _iadd32(bad, np.int32(_math.adamax_at(i, x, g, m, u, gmul, clip, wd, decay, b1, c1, b2,
+                               step_size, eps, zero)))
     return bad
 
 
@@ -70,10 +101,10 @@ def nadam(x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2, inv_bc2, eps, coef_
     b2, c2, inv_bc2, eps = T(b2), T(c2), T(inv_bc2), T(eps)
     coef_g, coef_m = T(coef_g), T(coef_m)
     zero = T(0)
-    bad = 0
-    for i in prange(x.size):
-        bad += _math.nadam_at(i, x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2,
-                              inv_bc2, eps, coef_g, coef_m, zero)
+    bad = _ZERO32
+    for i in range(x.size):
+        bad = _iadd32(bad, np.int32(_math.nadam_at(i, x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2,
+                              inv_bc2, eps, coef_g, coef_m, zero)))
     return bad
 
 
@@ -83,10 +114,10 @@ def radam(x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2, lr_bc1, rectified,
     gmul, clip, wd, decay, b1, c1 = T(gmul), T(clip), T(wd), T(decay), T(b1), T(c1)
     b2, c2, lr_bc1, rect_sbc2, eps = T(b2), T(c2), T(lr_bc1), T(rect_sbc2), T(eps)
     zero = T(0)
-    bad = 0
-    for i in prange(x.size):
-        bad += _math.radam_at(i, x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2,
-                              lr_bc1, rectified, rect_sbc2, eps, zero)
+    bad = _ZERO32
+    for i in range(x.size):
+        bad = _iadd32(bad, np.int32(_math.radam_at(i, x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2,
+                              lr_bc1, rectified, rect_sbc2, eps, zero)))
     return bad
 
 
@@ -94,9 +125,9 @@ def sgd(x, g, gmul, clip, wd, lr):
     T = x.dtype.type
     gmul, clip, wd, lr = T(gmul), T(clip), T(wd), T(lr)
     zero = T(0)
-    bad = 0
-    for i in prange(x.size):
-        bad += _math.sgd_at(i, x, g, gmul, clip, wd, lr, zero)
+    bad = _ZERO32
+    for i in range(x.size):
+        bad = _iadd32(bad, np.int32(_math.sgd_at(i, x, g, gmul, clip, wd, lr, zero)))
     return bad
 
 
@@ -105,10 +136,10 @@ def sgd_momentum(x, g, b, gmul, clip, wd, lr, mom_b, c_g, nesterov, momentum):
     gmul, clip, wd, lr, mom_b, c_g, momentum = (
         T(gmul), T(clip), T(wd), T(lr), T(mom_b), T(c_g), T(momentum))
     zero = T(0)
-    bad = 0
-    for i in prange(x.size):
-        bad += _math.sgd_momentum_at(i, x, g, b, gmul, clip, wd, lr, mom_b, c_g,
-                                     nesterov, momentum, zero)
+    bad = _ZERO32
+    for i in range(x.size):
+        bad = _iadd32(bad, np.int32(_math.sgd_momentum_at(i, x, g, b, gmul, clip, wd, lr, mom_b, c_g,
+                                     nesterov, momentum, zero)))
     return bad
 
 
@@ -118,10 +149,10 @@ def rmsprop(x, g, v, gbar, buf, gmul, clip, wd, lr, alpha, c_a, eps, centered,
     gmul, clip, wd, lr, alpha, c_a, eps, momentum = (
         T(gmul), T(clip), T(wd), T(lr), T(alpha), T(c_a), T(eps), T(momentum))
     zero = T(0)
-    bad = 0
-    for i in prange(x.size):
-        bad += _math.rmsprop_at(i, x, g, v, gbar, buf, gmul, clip, wd, lr, alpha, c_a,
-                                eps, centered, use_momentum, momentum, zero)
+    bad = _ZERO32
+    for i in range(x.size):
+        bad = _iadd32(bad, np.int32(_math.rmsprop_at(i, x, g, v, gbar, buf, gmul, clip, wd, lr, alpha, c_a,
+                                eps, centered, use_momentum, momentum, zero)))
     return bad
 
 
@@ -129,9 +160,9 @@ def adagrad(x, g, s, gmul, clip, wd, clr, eps):
     T = x.dtype.type
     gmul, clip, wd, clr, eps = T(gmul), T(clip), T(wd), T(clr), T(eps)
     zero = T(0)
-    bad = 0
-    for i in prange(x.size):
-        bad += _math.adagrad_at(i, x, g, s, gmul, clip, wd, clr, eps, zero)
+    bad = _ZERO32
+    for i in range(x.size):
+        bad = _iadd32(bad, np.int32(_math.adagrad_at(i, x, g, s, gmul, clip, wd, clr, eps, zero)))
     return bad
 
 
@@ -215,26 +246,127 @@ class KernelPair:
 
     __slots__ = ("name", "serial", "parallel")
 
-    def __init__(self, fn):
+    def __init__(self, fn, parallel=None, serial=None):
         opts = dict(error_model="numpy", cache=True, nogil=True)
         self.name = fn.__name__
-        self.serial = njit(**opts)(_variant(fn, "_serial"))
-        self.parallel = njit(parallel=True, **opts)(_variant(fn, "_parallel"))
+        self.serial = serial if serial is not None else njit(**opts)(_variant(fn, "_serial"))
+        self.parallel = njit(parallel=True, **opts)(
+            _variant(fn, "_parallel") if parallel is None else parallel)
 
     def pick(self, size):
         """The kernel for an array of ``size`` elements."""
         return self.parallel if size >= PARALLEL_THRESHOLD else self.serial
 
 
-ADAM = KernelPair(adam)
-ADAM_AMSGRAD = KernelPair(adam_amsgrad)
-ADAMAX = KernelPair(adamax)
-NADAM = KernelPair(nadam)
-RADAM = KernelPair(radam)
-SGD = KernelPair(sgd)
-SGD_MOMENTUM = KernelPair(sgd_momentum)
-RMSPROP = KernelPair(rmsprop)
-ADAGRAD = KernelPair(adagrad)
+_KERNEL_OPTS = dict(error_model="numpy", cache=True, nogil=True)
+_adam_serial = njit(**_KERNEL_OPTS)(_variant(adam, "_serial"))
+_adam_amsgrad_serial = njit(**_KERNEL_OPTS)(_variant(adam_amsgrad, "_serial"))
+_adamax_serial = njit(**_KERNEL_OPTS)(_variant(adamax, "_serial"))
+_nadam_serial = njit(**_KERNEL_OPTS)(_variant(nadam, "_serial"))
+_radam_serial = njit(**_KERNEL_OPTS)(_variant(radam, "_serial"))
+_sgd_serial = njit(**_KERNEL_OPTS)(_variant(sgd, "_serial"))
+_sgd_momentum_serial = njit(**_KERNEL_OPTS)(_variant(sgd_momentum, "_serial"))
+_rmsprop_serial = njit(**_KERNEL_OPTS)(_variant(rmsprop, "_serial"))
+_adagrad_serial = njit(**_KERNEL_OPTS)(_variant(adagrad, "_serial"))
+
+
+# --- parallel drivers: fixed chunks of the serial loops above, one per thread --
+# (a prange reduction of the guard's count would be int64, which halves the
+# float32 vector width; the serial loops count in int32 and vectorise fully)
+def adam_parallel(x, g, m, v, *s):
+    nch, size = _chunking(x.size)
+    parts = np.zeros(nch, np.int64)
+    for c in prange(nch):
+        lo, hi = c * size, min(c * size + size, x.size)
+        parts[c] = _adam_serial(x[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], *s)
+    return parts.sum()
+
+
+def adam_amsgrad_parallel(x, g, m, v, w, *s):
+    nch, size = _chunking(x.size)
+    parts = np.zeros(nch, np.int64)
+    for c in prange(nch):
+        lo, hi = c * size, min(c * size + size, x.size)
+        parts[c] = _adam_amsgrad_serial(x[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi],
+                                       w[lo:hi], *s)
+    return parts.sum()
+
+
+def adamax_parallel(x, g, m, u, *s):
+    nch, size = _chunking(x.size)
+    parts = np.zeros(nch, np.int64)
+    for c in prange(nch):
+        lo, hi = c * size, min(c * size + size, x.size)
+        parts[c] = _adamax_serial(x[lo:hi], g[lo:hi], m[lo:hi], u[lo:hi], *s)
+    return parts.sum()
+
+
+def nadam_parallel(x, g, m, v, *s):
+    nch, size = _chunking(x.size)
+    parts = np.zeros(nch, np.int64)
+    for c in prange(nch):
+        lo, hi = c * size, min(c * size + size, x.size)
+        parts[c] = _nadam_serial(x[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], *s)
+    return parts.sum()
+
+
+def radam_parallel(x, g, m, v, *s):
+    nch, size = _chunking(x.size)
+    parts = np.zeros(nch, np.int64)
+    for c in prange(nch):
+        lo, hi = c * size, min(c * size + size, x.size)
+        parts[c] = _radam_serial(x[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], *s)
+    return parts.sum()
+
+
+def sgd_parallel(x, g, *s):
+    nch, size = _chunking(x.size)
+    parts = np.zeros(nch, np.int64)
+    for c in prange(nch):
+        lo, hi = c * size, min(c * size + size, x.size)
+        parts[c] = _sgd_serial(x[lo:hi], g[lo:hi], *s)
+    return parts.sum()
+
+
+def sgd_momentum_parallel(x, g, b, *s):
+    nch, size = _chunking(x.size)
+    parts = np.zeros(nch, np.int64)
+    for c in prange(nch):
+        lo, hi = c * size, min(c * size + size, x.size)
+        parts[c] = _sgd_momentum_serial(x[lo:hi], g[lo:hi], b[lo:hi], *s)
+    return parts.sum()
+
+
+def rmsprop_parallel(x, g, v, gbar, buf, *s):
+    nch, size = _chunking(x.size)
+    parts = np.zeros(nch, np.int64)
+    for c in prange(nch):
+        lo, hi = c * size, min(c * size + size, x.size)
+        # empty placeholders stay empty (their slices are empty too)
+        parts[c] = _rmsprop_serial(x[lo:hi], g[lo:hi], v[lo:hi], gbar[lo:hi], buf[lo:hi],
+                                  *s)
+    return parts.sum()
+
+
+def adagrad_parallel(x, g, acc, *s):
+    nch, size = _chunking(x.size)
+    parts = np.zeros(nch, np.int64)
+    for c in prange(nch):
+        lo, hi = c * size, min(c * size + size, x.size)
+        parts[c] = _adagrad_serial(x[lo:hi], g[lo:hi], acc[lo:hi], *s)
+    return parts.sum()
+
+
+
+ADAM = KernelPair(adam, adam_parallel, _adam_serial)
+ADAM_AMSGRAD = KernelPair(adam_amsgrad, adam_amsgrad_parallel, _adam_amsgrad_serial)
+ADAMAX = KernelPair(adamax, adamax_parallel, _adamax_serial)
+NADAM = KernelPair(nadam, nadam_parallel, _nadam_serial)
+RADAM = KernelPair(radam, radam_parallel, _radam_serial)
+SGD = KernelPair(sgd, sgd_parallel, _sgd_serial)
+SGD_MOMENTUM = KernelPair(sgd_momentum, sgd_momentum_parallel, _sgd_momentum_serial)
+RMSPROP = KernelPair(rmsprop, rmsprop_parallel, _rmsprop_serial)
+ADAGRAD = KernelPair(adagrad, adagrad_parallel, _adagrad_serial)
 STREAM_CEILING = KernelPair(stream_ceiling)
 SUMSQ = KernelPair(sumsq)
 
