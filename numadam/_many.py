@@ -18,22 +18,21 @@ _LOOP = ("maxiter", "gtol", "nan_policy")
 
 
 def _as_problems(x0):
+    """x0 checked like minimize's, and of shape (n_problems, n_params)."""
+    from ._minimize import _as_x0
     try:
-        X = np.array(x0, copy=True)
-    except Exception as exc:  # noqa: BLE001
-        raise TypeError(f"x0 must be an array of shape (n_problems, n_params); got "
-                        f"{type(x0).__name__}") from exc
-    if X.dtype.kind in "iub":
-        X = X.astype(np.float64)
-    if X.dtype not in (np.float32, np.float64):
-        raise TypeError(f"x0 must be real float32 or float64 (or integer); got {X.dtype}")
+        X = _as_x0(x0)
+    except ValueError as exc:
+        if "NaN" not in str(exc):
+            raise ValueError("x0 must have shape (n_problems, n_params), both > 0; "
+                             f"got {exc}") from None
+        X = np.array(x0, dtype=float)
+        bad = np.flatnonzero(~np.isfinite(X.reshape(len(X), -1)).all(axis=1))
+        raise ValueError(f"x0 contains NaN or infinity (problem {bad[0]})") from None
     if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
         raise ValueError("x0 must have shape (n_problems, n_params), both > 0; got "
                          f"shape {X.shape}")
-    if not np.isfinite(X).all():
-        bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
-        raise ValueError(f"x0 contains NaN or infinity (problem {bad[0]})")
-    return np.ascontiguousarray(X)
+    return X
 
 
 def minimize_many(fun, jac, x0, data=(), args=(), method="adam", options=None,
