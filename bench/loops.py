@@ -17,17 +17,12 @@ import numpy as np
 from numba import njit
 
 import numadam
+from numadam.problems import rosenbrock_2d
 
 STEPS = 20000
 
 
-@njit
-def rosen_fg(x):
-    a, b = x[0], x[1]
-    g = np.empty_like(x)
-    g[0] = -400.0 * a * (b - a * a) - 2.0 * (1.0 - a)
-    g[1] = 200.0 * (b - a * a)
-    return 100.0 * (b - a * a) ** 2 + (1.0 - a) ** 2, g
+rosen_fg = njit(rosenbrock_2d)
 
 
 def rosen_fg_numpy(x):

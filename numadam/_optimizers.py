@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from . import _kernels
+from ._kernels import _scalars
 from ._methods import get_method
 from .schedules import check_lr
 
@@ -235,9 +236,7 @@ class Optimizer:
         if self._skip and not math.isfinite(gnorm):
             self.skipped += 1
             return None
-        gscale = 1.0
-        if clip is not None and clip < gnorm < math.inf:
-            gscale = clip / gnorm  # a NaN/inf norm is not hidden by scaling
+        gscale = 1.0 if clip is None else _scalars.clip_scale(clip, gnorm)
         scalars, self._host = self._scalar_fn(self._hyper, t + 1, lr, gscale, self._host)
         self.t = t + 1
         if self._dev is None:

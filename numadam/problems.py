@@ -5,7 +5,7 @@ convention of :func:`numadam.minimize`.
 """
 import numpy as np
 
-__all__ = ["rosenbrock", "make_logistic_regression", "logistic_loss",
+__all__ = ["rosenbrock", "rosenbrock_2d", "make_logistic_regression", "logistic_loss",
            "make_multinomial", "softmax_loss", "reddi_counterexample"]
 
 
@@ -39,6 +39,34 @@ def rosenbrock(x):
     g[:-1] = -400.0 * a * r - 2.0 * (1.0 - a)
     g[1:] += 200.0 * r
     return f, g
+
+
+def rosenbrock_2d(x):
+    """2-D Rosenbrock and its gradient, written with scalars so that
+    ``numba.njit(rosenbrock_2d)`` compiles it (the compiled-loop example).
+
+    Parameters
+    ----------
+    x : numpy.ndarray, shape (2,)
+
+    Returns
+    -------
+    f : float
+    g : numpy.ndarray, shape (2,), ``x``'s dtype
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numadam.problems import rosenbrock, rosenbrock_2d
+    >>> x = np.array([-1.2, 1.0])
+    >>> bool(np.allclose(rosenbrock_2d(x)[1], rosenbrock(x)[1]))
+    True
+    """
+    a, b = x[0], x[1]
+    g = np.empty_like(x)
+    g[0] = -400.0 * a * (b - a * a) - 2.0 * (1.0 - a)
+    g[1] = 200.0 * (b - a * a)
+    return 100.0 * (b - a * a) ** 2 + (1.0 - a) ** 2, g
 
 
 def make_logistic_regression(n_samples=5000, n_features=10, seed=0, dtype=np.float64):

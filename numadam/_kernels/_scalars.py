@@ -123,4 +123,40 @@ def adagrad(h, t, lr, gscale, host):
     return (gmul, clip, wdc, clr, eps), host
 
 
+def clip_scale(clip_norm, norm):
+    """The clip-by-global-norm factor of a gradient whose norm is ``norm``.
+
+    ``clip_norm / norm`` when ``0 < clip_norm < norm < inf``, else 1: no
+    clipping configured (``clip_norm = 0``), nothing to clip, or a NaN or
+    infinite norm, which scaling must not hide.
+    """
+    if 0.0 < clip_norm < norm < math.inf:
+        return clip_norm / norm
+    return 1.0
+
+
+def lr_at(lr_const, lr_table, k):
+    """The learning rate of the step after ``k`` steps: a constant, or a table."""
+    return lr_const if lr_table.size == 0 else lr_table[k]
+
+
+def stop_status(gn, f_ok, skip, gtol, nit, maxiter):
+    """One problem's stopping test before a step: ``(status, bad)``.
+
+    ``bad`` when the gradient norm or the objective is not finite; status 3
+    for that (unless the step is to be skipped), 0 when ``gn <= gtol``, 1
+    when ``maxiter`` steps are taken, 99 to go on.
+    """
+    bad = not (math.isfinite(gn) and f_ok)
+    if bad and not skip:
+        return 3, bad
+    if not bad and gtol > 0.0 and gn <= gtol:
+        return 0, bad
+    if nit >= maxiter:
+        return 1, bad
+    return 99, bad
+
+
 ALL = (prologue, adam, adamax, nadam, radam, sgd, sgd_momentum, rmsprop, adagrad)
+#: helpers shared by the compiled loops (CPU and CUDA) and the optimizers
+HELPERS = (clip_scale, lr_at, stop_status)

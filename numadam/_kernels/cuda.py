@@ -254,29 +254,18 @@ def many_kernel(X, G, {states}, {data}, hyper, host0, lr_const, lr_table, clip_n
                 continue
             gn2 += d * d
         gn = math.sqrt(gn2)
-        bad = not math.isfinite(gn) or not math.isfinite(f)
-        if bad and not skip:
-            status = 3
-            break
-        if not bad and gtol > 0.0 and gn <= gtol:
-            status = 0
-            break
-        if nit >= maxiter:
-            status = 1
+        status, bad = STOP(gn, math.isfinite(f), skip, gtol, nit, maxiter)
+        if status != 99:
             break
         if not bad:
-            lr = lr_const
-            if lr_table.size > 0:
-                lr = lr_table[t]
+            lr = LR_AT(lr_const, lr_table, t)
             gscale = 1.0
             if clip_norm > 0.0:
                 cn2 = 0.0
                 for k in range(n):
                     gk = float(g[k])
                     cn2 += gk * gk
-                cn = math.sqrt(cn2)
-                if clip_norm < cn and cn < math.inf:
-                    gscale = clip_norm / cn
+                gscale = CLIP_SCALE(clip_norm, math.sqrt(cn2))
             scalars, host = SCALARS(hyper, t + 1, lr, gscale, host)
             t += 1
             nb = 0
@@ -324,7 +313,10 @@ def many_kernel(fun, jac, fused, at_name, scalar_fn, sample_scalars, n_states, n
         evaluate = cuda.jit(device=True)(evaluate) if not config.ENABLE_CUDASIM \
             else evaluate
 
+    from . import _scalars
     scope = {"cuda": cuda, "math": math, "T": T, "EVAL": evaluate,
-             "AT": getattr(_math, at_name), "SCALARS": scalar_fn}
+             "AT": getattr(_math, at_name), "SCALARS": scalar_fn,
+             "STOP": _scalars.stop_status, "LR_AT": _scalars.lr_at,
+             "CLIP_SCALE": _scalars.clip_scale}
     exec(compile(src, f"<numadam many kernel {at_name}>", "exec"), scope)
     return scope["many_kernel"]

@@ -21,7 +21,7 @@ from numba.extending import register_jitable
 
 from . import _scalars
 
-for _fn in _scalars.ALL:
+for _fn in _scalars.ALL + _scalars.HELPERS:
     register_jitable(_fn)
 
 #: the per-step scalar functions as dispatchers, to pass to :func:`run`
@@ -110,19 +110,18 @@ def run(fun, jac, evaluate, value, args, view, flat, arrays, kernel, scalar_fn,
             if bad:
                 h_lr[nrec] = math.nan
             else:
-                h_lr[nrec] = lr_const if lr_table.size == 0 else lr_table[t - t0]
+                h_lr[nrec] = _scalars.lr_at(lr_const, lr_table, t - t0)
             nrec += 1
         if code != 99:
             return code, nit, nskip, t, host, f, have_f, g, nrec, nfev, njev
         if bad:
             nskip += 1
         else:
-            lr = lr_const if lr_table.size == 0 else lr_table[t - t0]
+            lr = _scalars.lr_at(lr_const, lr_table, t - t0)
             gscale = 1.0
             if clip_norm > 0.0:
-                cn = gn if not has_box else math.sqrt(sumsq(g))
-                if clip_norm < cn and cn < math.inf:
-                    gscale = clip_norm / cn
+                gscale = _scalars.clip_scale(
+                    clip_norm, gn if not has_box else math.sqrt(sumsq(g)))
             scalars, host = scalar_fn(hyper, t + 1, lr, gscale, host)
             t += 1
             nbad = kernel(flat, g, *arrays, *scalars)
@@ -259,23 +258,16 @@ def run_many(fun, jac, evaluate, value, rows, data, args, X, XR, arrays, step, k
                 gn = math.sqrt(psumsq(x, g, lb, ub, gsign))
             else:
                 gn = math.sqrt(sumsq(g))
-            bad = not math.isfinite(gn) or (have_f and not math.isfinite(f))
-            if bad and not skip:
-                status = 3
-                break
-            if not bad and gtol > 0.0 and gn <= gtol:
-                status = 0
-                break
-            if nit >= maxiter:
-                status = 1
+            status, bad = _scalars.stop_status(gn, not have_f or math.isfinite(f), skip,
+                                               gtol, nit, maxiter)
+            if status != 99:
                 break
             if not bad:
-                lr = lr_const if lr_table.size == 0 else lr_table[t]
+                lr = _scalars.lr_at(lr_const, lr_table, t)
                 gscale = 1.0
                 if clip_norm > 0.0:
-                    cn = gn if not has_box else math.sqrt(sumsq(g))
-                    if clip_norm < cn and cn < math.inf:
-                        gscale = clip_norm / cn
+                    gscale = _scalars.clip_scale(
+                        clip_norm, gn if not has_box else math.sqrt(sumsq(g)))
                 scalars, host = scalar_fn(hyper, t + 1, lr, gscale, host)
                 t += 1
                 if step(kernel, x, g, arrays, i, scalars) > 0:
