@@ -1,6 +1,6 @@
-"""``python -m bench``: run the step-throughput and overhead suite."""
+"""``python -m bench``: the CPU benchmark suite (see :mod:`bench.suite`)."""
 import sys
 
-from .step import main
+from .suite import main
 
 sys.exit(main())

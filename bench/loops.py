@@ -1,10 +1,13 @@
-"""Per-iteration cost of the loop paths on 2-D Rosenbrock, and many-problems throughput.
+"""Small-problem overhead: per-iteration cost of every loop on 2-D Rosenbrock.
 
 * Rosenbrock from (-1.2, 1), 20,000 Adam steps (lr 1e-2), time per iteration of:
   numadam's compiled loop (njit fun), its ordinary loop (the same njit fun, forced
-  with ``compiled=False``; and a plain NumPy fun), a hand-written single ``@njit``
-  Adam loop, and a torch.optim.Adam loop with a hand-written gradient (when torch
-  is installed).  Interleaved rounds, medians; ratios per round.
+  with ``compiled=False``; and a plain NumPy fun), the many-problems solver
+  (``minimize_many`` on 1,000 copies: time per problem-iteration), a
+  hand-written single ``@njit`` Adam loop, and the peers' loops when installed:
+  ``torch.optim.Adam`` with a hand-written gradient, optax with a ``jax.jit``
+  step called from Python, and optax with the whole loop under ``jax.jit``
+  (``lax.fori_loop``).  Interleaved rounds, medians; ratios per round.
 * Many problems: 20,000 random convex quadratics (4 parameters) solved by
   ``minimize_many`` against a loop of ``minimize`` calls (compiled loop per call)
   on a sample, in problems per second.
@@ -62,7 +65,43 @@ def torch_loop(steps):
     return p
 
 
-def rosenbrock_table(rounds=5):
+def optax_loops(steps):
+    """``(python_loop, compiled_loop)`` for optax Adam on Rosenbrock, both compiled."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    from .peers import enable_jax_x64
+    enable_jax_x64()
+    tx = optax.adam(1e-2)
+
+    def grad(p):
+        a, b = p[0], p[1]
+        return jnp.stack([-400.0 * a * (b - a * a) - 2.0 * (1.0 - a), 200.0 * (b - a * a)])
+
+    @jax.jit
+    def step(p, s):
+        u, s = tx.update(grad(p), s, p)
+        return optax.apply_updates(p, u), s
+
+    @jax.jit
+    def whole(p):
+        def body(_, carry):
+            return step(*carry)
+        return jax.lax.fori_loop(0, steps, body, (p, tx.init(p)))[0]
+
+    p0 = jnp.asarray([-1.2, 1.0], dtype=jnp.float64)
+
+    def python_loop():
+        p, s = p0, tx.init(p0)
+        for _ in range(steps):
+            p, s = step(p, s)
+        return p.block_until_ready()
+
+    return python_loop, lambda: whole(p0).block_until_ready()
+
+
+def rosenbrock_table(rounds=5, peers=("torch foreach", "optax")):
     x0 = np.array([-1.2, 1.0])
     opts = {"lr": 1e-2, "maxiter": STEPS, "gtol": 0}
     cases = {
@@ -73,14 +112,19 @@ def rosenbrock_table(rounds=5):
              STEPS),
         "numadam ordinary loop (NumPy fun)":
             (lambda: numadam.minimize(rosen_fg_numpy, True, x0, options=opts), STEPS),
+        "numadam minimize_many, 1000 problems (per problem-iteration)":
+            (lambda: numadam.minimize_many(rosen_fg, True, np.tile(x0, (1000, 1)),
+                                           options=dict(opts, maxiter=STEPS // 10)),
+             1000 * STEPS // 10),
         "hand-written @njit Adam loop":
             (lambda: handwritten_adam(x0.copy(), STEPS, 1e-2, 0.9, 0.999, 1e-8), STEPS),
     }
-    try:
-        import torch  # noqa: F401
+    if any(p.startswith("torch") for p in peers):
         cases["torch.optim.Adam loop, hand-written gradient"] = (lambda: torch_loop(2000), 2000)
-    except ImportError:
-        pass
+    if "optax" in peers:
+        py, whole = optax_loops(STEPS)
+        cases["optax.adam, jax.jit step in a Python loop"] = (py, STEPS)
+        cases["optax.adam, whole loop in jax.jit (fori_loop)"] = (whole, STEPS)
     for fn, _ in cases.values():
         fn()
     times = {k: [] for k in cases}
@@ -95,6 +139,11 @@ def rosenbrock_table(rounds=5):
     tk = "torch.optim.Adam loop, hand-written gradient"
     if tk in times:
         ratios["torch / compiled"] = statistics.median(t / c for t, c in zip(times[tk], comp))
+    for k in ("optax.adam, jax.jit step in a Python loop",
+              "optax.adam, whole loop in jax.jit (fori_loop)"):
+        if k in times:
+            ratios[k.split(",")[1].strip() + " / compiled"] = statistics.median(
+                t / c for t, c in zip(times[k], comp))
     ratios["ordinary / compiled"] = statistics.median(
         o / c for o, c in zip(times["numadam ordinary loop (njit fun, compiled=False)"], comp))
     return {k: statistics.median(v) for k, v in times.items()}, ratios
@@ -127,8 +176,9 @@ def many_table(n_problems=20000, sample=200):
             "speed-up": t_loop * n_problems / t_many}
 
 
-def report(emit, checks):
-    times, ratios = rosenbrock_table()
+def report(emit, checks, peers=(), rounds=5):
+    """The Rosenbrock and many-problems sections; returns the Rosenbrock times."""
+    times, ratios = rosenbrock_table(rounds, peers=peers)
     emit("\n## Rosenbrock, 20,000 Adam steps: time per iteration\n")
     emit("| loop | us/iteration |")
     emit("|---|---:|")
@@ -146,3 +196,4 @@ def report(emit, checks):
     emit("\n## Many problems: 20,000 convex quadratics (4 parameters, cond. up to 100)\n")
     for k, v in many.items():
         emit(f"- {k}: {v:,.1f}" if isinstance(v, float) else f"- {k}: {v}")
+    return times

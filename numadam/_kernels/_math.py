@@ -73,7 +73,7 @@ def adam_amsgrad(x, g, m, v, vmax, gmul, clip, wd, decay, b1, c1, b2, c2, step_s
     g = grad_in(x, g, gmul, clip, wd)
     x = x * decay
     m, v = moments(g, m, v, b1, c1, b2, c2)
-    vmax = max(vmax, v)
+    vmax = vmax if vmax > v else v  # a select, not max(): max() does not vectorise
     x = x - step_size * m / (math.sqrt(vmax) * inv_sbc2 + eps)
     return x, m, v, vmax
 
@@ -84,7 +84,9 @@ def adamax(x, g, m, u, gmul, clip, wd, decay, b1, c1, b2, step_size, eps):
     g = grad_in(x, g, gmul, clip, wd)
     x = x * decay
     m = b1 * m + c1 * g
-    u = max(b2 * u, abs(g) + eps)
+    u = b2 * u
+    a = abs(g) + eps
+    u = u if u > a else a  # NaN in g gives NaN (then the guard keeps the element)
     x = x - step_size * m / u
     return x, m, u
 

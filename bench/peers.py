@@ -1,0 +1,277 @@
+"""The peers numadam is measured against, each optional but NumPy.
+
+Every peer takes one step of the same method, with the same hyper-parameters
+(torch.optim's defaults, which are numadam's), in place where the library
+allows it:
+
+* ``numpy``: a plain NumPy implementation written the way a careful user
+  would, with in-place ufuncs and one scratch array (no per-step allocations);
+* ``torch foreach`` and ``torch fused``: ``torch.optim`` with ``foreach=True``
+  and ``fused=True`` (fused exists on the CPU for Adam, AdamW, SGD and
+  Adagrad only);
+* ``optax``: the optax transformation and ``optax.apply_updates`` in one
+  ``jax.jit``-compiled function whose parameter and state buffers are donated,
+  so XLA may update them in place.  optax's ``nadam``, ``radam`` and ``adagrad`` are their
+  own formulations (no momentum-decay schedule; another rectification
+  switch), so their parameters drift from torch's; the memory traffic, which
+  is what the step costs, is the same.
+
+:func:`available` says which peers this environment has, and why the others
+are skipped, so the suite runs (and says so) without torch or JAX.
+"""
+import importlib
+import math
+
+import numpy as np
+
+#: label -> (numadam method, options); the labels name the benchmark rows
+RUNS = [("adam", "adam", {}), ("adamw", "adamw", {}), ("amsgrad", "amsgrad", {}),
+        ("adamax", "adamax", {}), ("nadam", "nadam", {}), ("radam", "radam", {}),
+        ("sgd", "sgd", {}), ("sgd+momentum", "sgd", {"momentum": 0.9}),
+        ("rmsprop", "rmsprop", {}), ("adagrad", "adagrad", {})]
+#: words moved per parameter by each step (reads + writes, x and g included)
+WORDS = {"adam": 7, "adamw": 7, "amsgrad": 9, "adamax": 7, "nadam": 7, "radam": 7,
+         "sgd": 3, "sgd+momentum": 5, "rmsprop": 5, "adagrad": 5}
+PEERS = ("numpy", "torch foreach", "torch fused", "optax")
+B1, B2 = 0.9, 0.999
+
+
+def available(wanted=PEERS):
+    """``(have, skipped)``: the peers that can run here and ``{peer: reason}``."""
+    have, skipped = [], {}
+    for peer in wanted:
+        module = {"numpy": "numpy", "torch foreach": "torch", "torch fused": "torch",
+                  "optax": "optax"}.get(peer)
+        if module is None:
+            raise ValueError(f"unknown peer {peer!r}; expected some of {PEERS}")
+        try:
+            importlib.import_module(module)
+            if module == "optax":
+                importlib.import_module("jax")
+        except ImportError as exc:
+            skipped[peer] = f"not installed ({exc.name}); pip install -e '.[bench]'"
+            continue
+        have.append(peer)
+    return have, skipped
+
+
+def versions():
+    """Installed peer libraries and their versions."""
+    out = {}
+    for mod in ("torch", "jax", "optax"):
+        try:
+            m = importlib.import_module(mod)
+        except ImportError:
+            continue
+        out[mod] = m.__version__
+        if mod == "torch":
+            out[mod] += f" ({m.get_num_threads()} threads)"
+    return out
+
+
+# ---------------------------------------------------------------- NumPy
+def numpy_step(label, x, g):
+    """``(step, params)``: one in-place NumPy step of ``label`` on ``x``, and the parameters."""
+    dt = x.dtype.type
+    lr = dt({"adamax": 2e-3, "nadam": 2e-3, "rmsprop": 1e-2, "adagrad": 1e-2}.get(label, 1e-3))
+    eps = dt(1e-10 if label == "adagrad" else 1e-8)
+    m, v, vmax, tmp = (np.zeros_like(x) for _ in range(4))
+    state = {"t": 0, "mu_prod": 1.0}
+    b1, b2 = dt(B1), dt(B2)
+    c1, c2 = dt(1 - B1), dt(1 - B2)
+
+    def moments():
+        np.multiply(m, b1, out=m)
+        np.multiply(g, c1, out=tmp)
+        np.add(m, tmp, out=m)
+        np.multiply(v, b2, out=v)
+        np.multiply(g, g, out=tmp)
+        np.multiply(tmp, c2, out=tmp)
+        np.add(v, tmp, out=v)
+
+    def adam(amsgrad=False, decay=0.0):
+        state["t"] += 1
+        t = state["t"]
+        if decay:
+            np.multiply(x, dt(1 - float(lr) * decay), out=x)
+        moments()
+        src = v
+        if amsgrad:
+            np.maximum(vmax, v, out=vmax)
+            src = vmax
+        np.sqrt(src, out=tmp)
+        np.multiply(tmp, dt(1 / math.sqrt(1 - B2 ** t)), out=tmp)
+        np.add(tmp, eps, out=tmp)
+        np.divide(m, tmp, out=tmp)
+        np.multiply(tmp, dt(float(lr) / (1 - B1 ** t)), out=tmp)
+        np.subtract(x, tmp, out=x)
+
+    def adamax():
+        state["t"] += 1
+        np.multiply(m, b1, out=m)
+        np.multiply(g, c1, out=tmp)
+        np.add(m, tmp, out=m)
+        np.abs(g, out=tmp)
+        np.add(tmp, eps, out=tmp)
+        np.multiply(v, b2, out=v)
+        np.maximum(v, tmp, out=v)
+        np.divide(m, v, out=tmp)
+        np.multiply(tmp, dt(float(lr) / (1 - B1 ** state["t"])), out=tmp)
+        np.subtract(x, tmp, out=x)
+
+    def nadam():
+        state["t"] += 1
+        t = state["t"]
+        mu = B1 * (1 - 0.5 * 0.96 ** (t * 4e-3))
+        mu1 = B1 * (1 - 0.5 * 0.96 ** ((t + 1) * 4e-3))
+        state["mu_prod"] *= mu
+        prod = state["mu_prod"]
+        moments()
+        np.sqrt(v, out=tmp)
+        np.multiply(tmp, dt(1 / math.sqrt(1 - B2 ** t)), out=tmp)
+        np.add(tmp, eps, out=tmp)  # tmp = denom
+        np.divide(m, tmp, out=vmax)                 # vmax as a second scratch
+        np.multiply(vmax, dt(float(lr) * mu1 / (1 - prod * mu1)), out=vmax)
+        np.subtract(x, vmax, out=x)
+        np.divide(g, tmp, out=vmax)
+        np.multiply(vmax, dt(float(lr) * (1 - mu) / (1 - prod)), out=vmax)
+        np.subtract(x, vmax, out=x)
+
+    def radam():
+        state["t"] += 1
+        t = state["t"]
+        moments()
+        rho_inf = 2 / (1 - B2) - 1
+        rho = rho_inf - 2 * t * B2 ** t / (1 - B2 ** t)
+        if rho > 5:
+            rect = math.sqrt((rho - 4) * (rho - 2) * rho_inf
+                             / ((rho_inf - 4) * (rho_inf - 2) * rho))
+            np.sqrt(v, out=tmp)
+            np.add(tmp, eps, out=tmp)
+            np.divide(m, tmp, out=tmp)
+            np.multiply(tmp, dt(float(lr) / (1 - B1 ** t) * rect * math.sqrt(1 - B2 ** t)), out=tmp)
+        else:
+            np.multiply(m, dt(float(lr) / (1 - B1 ** t)), out=tmp)
+        np.subtract(x, tmp, out=x)
+
+    def sgd():
+        np.multiply(g, lr, out=tmp)
+        np.subtract(x, tmp, out=x)
+
+    def sgd_momentum():
+        state["t"] += 1
+        if state["t"] == 1:
+            m[:] = g
+        else:
+            np.multiply(m, dt(0.9), out=m)
+            np.add(m, g, out=m)
+        np.multiply(m, lr, out=tmp)
+        np.subtract(x, tmp, out=x)
+
+    def rmsprop():
+        np.multiply(v, dt(0.99), out=v)
+        np.multiply(g, g, out=tmp)
+        np.multiply(tmp, dt(0.01), out=tmp)
+        np.add(v, tmp, out=v)
+        np.sqrt(v, out=tmp)
+        np.add(tmp, eps, out=tmp)
+        np.divide(g, tmp, out=tmp)
+        np.multiply(tmp, lr, out=tmp)
+        np.subtract(x, tmp, out=x)
+
+    def adagrad():
+        np.multiply(g, g, out=tmp)
+        np.add(v, tmp, out=v)
+        np.sqrt(v, out=tmp)
+        np.add(tmp, eps, out=tmp)
+        np.divide(g, tmp, out=tmp)
+        np.multiply(tmp, lr, out=tmp)
+        np.subtract(x, tmp, out=x)
+
+    step = {"adam": adam, "adamw": lambda: adam(decay=1e-2),
+            "amsgrad": lambda: adam(amsgrad=True), "adamax": adamax, "nadam": nadam,
+            "radam": radam, "sgd": sgd, "sgd+momentum": sgd_momentum,
+            "rmsprop": rmsprop, "adagrad": adagrad}[label]
+    return step, lambda: x
+
+
+# ---------------------------------------------------------------- torch
+_TORCH = {"adam": ("Adam", {}), "adamw": ("AdamW", {}), "amsgrad": ("Adam", {"amsgrad": True}),
+          "adamax": ("Adamax", {}), "nadam": ("NAdam", {}), "radam": ("RAdam", {}),
+          "sgd": ("SGD", {"lr": 1e-3}), "sgd+momentum": ("SGD", {"lr": 1e-3, "momentum": 0.9}),
+          "rmsprop": ("RMSprop", {}), "adagrad": ("Adagrad", {})}
+
+
+def torch_step(label, x, g, fused):
+    """``(step, params)`` for ``torch.optim``, or None where torch has no such path."""
+    import torch
+    name, kw = _TORCH[label]
+    p = torch.from_numpy(x.copy()).requires_grad_(True)
+    p.grad = torch.from_numpy(g.copy())
+    try:
+        opt = getattr(torch.optim, name)([p], **kw, **({"fused": True} if fused
+                                                       else {"foreach": True}))
+    except (TypeError, RuntimeError):  # this optimizer has no fused CPU implementation
+        return None
+    return opt.step, lambda: p.detach().numpy()
+
+
+# ---------------------------------------------------------------- optax
+_OPTAX = {"adam": ("adam", {"learning_rate": 1e-3}),
+          "adamw": ("adamw", {"learning_rate": 1e-3, "weight_decay": 1e-2}),
+          "amsgrad": ("amsgrad", {"learning_rate": 1e-3}),
+          "adamax": ("adamax", {"learning_rate": 2e-3}),
+          "nadam": ("nadam", {"learning_rate": 2e-3}),
+          "radam": ("radam", {"learning_rate": 1e-3}),
+          "sgd": ("sgd", {"learning_rate": 1e-3}),
+          "sgd+momentum": ("sgd", {"learning_rate": 1e-3, "momentum": 0.9}),
+          "rmsprop": ("rmsprop", {"learning_rate": 1e-2, "decay": 0.99, "eps": 1e-8,
+                                  "eps_in_sqrt": False}),
+          "adagrad": ("adagrad", {"learning_rate": 1e-2, "eps": 1e-10,
+                                  "initial_accumulator_value": 0.0})}
+
+
+def enable_jax_x64():
+    """float64 in JAX needs this before the first array is made."""
+    import jax
+    jax.config.update("jax_enable_x64", True)
+
+
+def optax_step(label, x, g):
+    """``(step, params)``: one jitted optax step (parameters and state donated)."""
+    import warnings
+
+    import jax
+    import optax
+    enable_jax_x64()
+    name, kw = _OPTAX[label]
+    tx = getattr(optax, name)(**kw)
+
+    def step(params, state, grads):
+        updates, state = tx.update(grads, state, params)
+        return optax.apply_updates(params, updates), state
+
+    jstep = jax.jit(step, donate_argnums=(0, 1))
+    box = {"p": jax.numpy.asarray(x), "g": jax.numpy.asarray(g)}
+    box["s"] = tx.init(box["p"])
+
+    def run():
+        box["p"], box["s"] = jstep(box["p"], box["s"], box["g"])
+        box["p"].block_until_ready()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run()  # compile
+    box["p"], box["s"] = jax.numpy.asarray(x), tx.init(jax.numpy.asarray(x))
+    return run, lambda: np.asarray(box["p"])
+
+
+def peer_step(peer, label, x, g):
+    """``(step, params)`` of one peer for ``label``, or None where the peer lacks it."""
+    if peer == "numpy":
+        return numpy_step(label, x.copy(), g)
+    if peer in ("torch foreach", "torch fused"):
+        return torch_step(label, x, g, fused=peer == "torch fused")
+    if peer == "optax":
+        return optax_step(label, x, g)
+    raise ValueError(peer)

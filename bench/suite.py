@@ -1,0 +1,141 @@
+"""``python -m bench``: the CPU benchmark suite, one command, results and plots.
+
+Sections (all by default; ``--sections`` picks some):
+
+``step``
+    every method's fused step, 1e3..3e7 parameters, float32 and float64,
+    against the in-process streaming ceiling and each installed peer
+    (:mod:`bench.step`, :mod:`bench.peers`);
+``overhead``
+    the per-iteration cost of ``minimize``'s loop on a free 2-parameter
+    problem, the stateful step alone, and minibatching;
+``loops``
+    small-problem overhead of every path on 2-D Rosenbrock (compiled loop,
+    ordinary loop, many-problems) and the peers' loops, and many-problems
+    throughput (:mod:`bench.loops`);
+``latency``
+    ``import`` time and the first call's compile latency, cold and cached,
+    in fresh processes (:mod:`bench.latency`);
+``convergence``
+    loss against wall-clock time on logistic regression and Rosenbrock,
+    numadam's methods and SciPy's L-BFGS-B (:mod:`bench.convergence`).
+
+Writes ``bench/results/cpu-HOST-DATE.md`` (tables, machine description, the
+peers skipped and why, PASS/FAIL lines for the targets) and PNG figures to
+``docs/images/bench/`` (``--plots``).  Peers that are not installed are
+skipped and named; ``--peers none`` runs numadam alone.
+"""
+import argparse
+import datetime
+import os
+import platform
+import sys
+
+
+from . import plots
+from .peers import PEERS, available
+from .step import SIZES, machine, minimize_overhead, step_section
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SECTIONS = ("step", "overhead", "loops", "latency", "convergence")
+
+
+def parse(argv):
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default=None, help="comma-separated sizes, e.g. 1e3,1e7")
+    ap.add_argument("--dtypes", default="float32,float64")
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--quick", action="store_true",
+                    help="sizes 1e3 and 1e5, 3 rounds, smaller convergence runs")
+    ap.add_argument("--sections", default=",".join(SECTIONS),
+                    help=f"comma-separated subset of {','.join(SECTIONS)}")
+    ap.add_argument("--loops-only", action="store_true", help="same as --sections loops")
+    ap.add_argument("--peers", default=",".join(PEERS),
+                    help=f"comma-separated subset of {','.join(PEERS)}, or 'none'")
+    ap.add_argument("--out", default=None, help="results file (default bench/results/...)")
+    ap.add_argument("--plots", default=os.path.join(HERE, os.pardir, "docs", "images", "bench"),
+                    help="directory for the PNG figures (default docs/images/bench)")
+    args = ap.parse_args(argv)
+    args.sizes = (SIZES if args.sizes is None
+                  else [int(float(s)) for s in args.sizes.split(",")])
+    args.dtypes = args.dtypes.split(",")
+    if args.quick:
+        args.sizes, args.rounds = [1_000, 100_000], 3
+    args.sections = ["loops"] if args.loops_only else args.sections.split(",")
+    for s in args.sections:
+        if s not in SECTIONS:
+            ap.error(f"--sections: unknown section {s!r}; expected some of {SECTIONS}")
+    wanted = [] if args.peers == "none" else args.peers.split(",")
+    try:
+        args.peers, args.skipped = available(wanted)
+    except ValueError as exc:
+        ap.error(f"--peers: {exc}")
+    for p in PEERS:
+        if p not in wanted:
+            args.skipped.setdefault(p, "not asked for (--peers)")
+    return args
+
+
+def main(argv=None):
+    args = parse(argv)
+    info = machine()
+    lines = ["# numadam CPU benchmark", ""]
+
+    def emit(s=""):
+        print(s, flush=True)
+        lines.append(s)
+
+    for k, v in info.items():
+        emit(f"- {k}: {v}")
+    emit(f"- peers measured: {', '.join(args.peers) or 'none'}")
+    for p, why in args.skipped.items():
+        emit(f"- peer skipped: {p}: {why}")
+    emit("\nTimes are medians over interleaved rounds; ratios are paired per round "
+         "(same round, same size) and then the median.  `of ceiling` = the in-place "
+         "streaming ceiling's time per byte over numadam's (1.00 = the memory limit at "
+         "this size); a peer's `(x)` is its time over numadam's (> 1: numadam is faster).")
+    checks, figures = [], []
+    os.makedirs(args.plots, exist_ok=True)
+    if "step" in args.sections:
+        emit("\n## Step throughput\n")
+        data = step_section(emit, args.sizes, args.dtypes, args.rounds, args.peers, checks)
+        figures += [plots.step_throughput(data, args.plots), plots.step_speedups(data, args.plots)]
+    if "overhead" in args.sections:
+        loops = minimize_overhead(rounds=max(3, args.rounds // 2))
+        emit("\n## Loop overhead (2 parameters whose fun/jac cost nothing; and minibatches)\n")
+        for label, t in loops.items():
+            emit(f"- {label}: {t * 1e6:.2f} us per iteration")
+        per_it = loops["minimize, plain"]
+        checks.append(("minimize overhead < 5 us/iteration", per_it < 5e-6, per_it * 1e6))
+    if "loops" in args.sections:
+        from . import loops
+        times = loops.report(emit, checks, args.peers, rounds=3 if args.quick else 5)
+        figures.append(plots.overhead(times, args.plots))
+    if "latency" in args.sections:
+        from . import latency
+        latency.report(emit, checks, args.peers)
+    if "convergence" in args.sections:
+        from . import convergence
+        figures.append(plots.convergence(convergence.report(emit, checks, args.quick),
+                                         args.plots))
+    emit("\n## Targets\n")
+    for label, ok, value in checks:
+        emit(f"- {'PASS' if ok else 'FAIL'}: {label} ({value:.2f})")
+    figures = [f for f in figures if f]
+    if figures:
+        emit("\n## Figures\n")
+        for f in figures:
+            emit(f"- {os.path.relpath(f)}")
+    out = args.out
+    if out is None:
+        os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        out = os.path.join(HERE, "results", f"cpu-{platform.node() or 'host'}-{stamp}.md")
+    with open(out, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    print(f"\nwrote {out}")
+    return 0 if all(ok for _, ok, _ in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
