@@ -75,6 +75,17 @@ class Optimizer:
         Number of steps taken.
     state : dict of numpy.ndarray
         The per-parameter state arrays (flat, torch's names), live.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numadam
+    >>> x = np.array([1.0, -2.0])
+    >>> opt = numadam.Optimizer(x, method="sgd", lr=0.1, momentum=0.9)
+    >>> opt.step(np.array([1.0, 1.0]))
+    True
+    >>> x, opt.t, sorted(opt.state)
+    (array([ 0.9, -2.1]), 1, ['momentum_buffer'])
     """
 
     method = None

@@ -50,6 +50,18 @@ class Schedule:
     """Base class: a learning rate as a function of the step count ``k``.
 
     Subclasses implement :meth:`lr`; calling the schedule checks ``k``.
+
+    Examples
+    --------
+    >>> from numadam.schedules import Schedule
+    >>> class halving(Schedule):
+    ...     def __init__(self, lr):
+    ...         self._params = {"lr": lr}
+    ...     def lr(self, k):
+    ...         return self._params["lr"] / 2 ** k
+    >>> s = halving(1.0)
+    >>> s(0), s(3), s
+    (1.0, 0.125, numadam.schedules.halving(lr=1.0))
     """
 
     def __call__(self, k):
@@ -82,6 +94,12 @@ class constant(Schedule):
     ----------
     lr : float
         The learning rate, > 0.
+
+    Examples
+    --------
+    >>> from numadam.schedules import constant
+    >>> constant(1e-3)(0), constant(1e-3)(10**6)
+    (0.001, 0.001)
     """
 
     def __init__(self, lr):
@@ -103,6 +121,13 @@ class step_decay(Schedule):
         Steps between decays, >= 1.
     gamma : float, default 0.1
         Decay factor, in (0, 1].
+
+    Examples
+    --------
+    >>> from numadam.schedules import step_decay
+    >>> s = step_decay(1.0, step_size=10, gamma=0.5)
+    >>> s(0), s(9), s(10), s(25)
+    (1.0, 1.0, 0.5, 0.25)
     """
 
     def __init__(self, lr, step_size, gamma=0.1):
@@ -124,6 +149,13 @@ class exponential(Schedule):
         Initial learning rate, > 0.
     gamma : float
         Decay factor per step, in (0, 1].
+
+    Examples
+    --------
+    >>> from numadam.schedules import exponential
+    >>> s = exponential(1.0, gamma=0.5)
+    >>> s(0), s(1), s(3)
+    (1.0, 0.5, 0.125)
     """
 
     def __init__(self, lr, gamma):
@@ -142,6 +174,13 @@ class inverse_sqrt(Schedule):
     ----------
     lr : float
         The learning rate of the first step, > 0.
+
+    Examples
+    --------
+    >>> from numadam.schedules import inverse_sqrt
+    >>> s = inverse_sqrt(0.1)
+    >>> s(0), round(s(3), 6), round(s(99), 6)
+    (0.1, 0.05, 0.01)
     """
 
     def __init__(self, lr):
@@ -166,6 +205,13 @@ class cosine(Schedule):
         ``T``, >= 1.
     end_lr : float, default 0
         Final learning rate, >= 0.
+
+    Examples
+    --------
+    >>> from numadam.schedules import cosine
+    >>> s = cosine(1e-2, decay_steps=100, end_lr=1e-4)
+    >>> s(0), round(s(50), 6), s(100), s(1000)
+    (0.01, 0.00505, 0.0001, 0.0001)
     """
 
     def __init__(self, lr, decay_steps, end_lr=0.0):
@@ -201,6 +247,14 @@ class one_cycle(Schedule):
         ``final_lr = initial_lr / final_div_factor``, >= 1.
     anneal : {"cos", "linear"}, default "cos"
         Shape of each phase.
+
+    Examples
+    --------
+    >>> from numadam.schedules import one_cycle
+    >>> s = one_cycle(1.0, total_steps=100, pct_start=0.5, div_factor=10,
+    ...               final_div_factor=100)
+    >>> round(s(0), 9), round(s(49), 9), round(s(99), 9)
+    (0.1, 1.0, 0.001)
     """
 
     def __init__(self, max_lr, total_steps, pct_start=0.3, div_factor=25.0,
@@ -253,6 +307,13 @@ class warmup(Schedule):
         Length of the warmup, >= 1.
     init_lr : float, default 0
         Learning rate of the first step, >= 0.
+
+    Examples
+    --------
+    >>> from numadam.schedules import warmup
+    >>> s = warmup(1e-3, warmup_steps=10)
+    >>> s(0), s(5), s(10), s(10**6)
+    (0.0, 0.0005, 0.001, 0.001)
     """
 
     def __init__(self, schedule, warmup_steps, init_lr=0.0):
@@ -283,6 +344,23 @@ def check_lr(schedule, k):
     Returns
     -------
     float
+
+    Raises
+    ------
+    TypeError
+        When the schedule returns something that is not a real number.
+    ValueError
+        When it returns NaN, an infinity or a negative number.
+
+    Examples
+    --------
+    >>> from numadam.schedules import check_lr, cosine
+    >>> check_lr(cosine(1e-3, 10), 5)
+    0.0005
+    >>> check_lr(lambda k: -1.0, 0)
+    Traceback (most recent call last):
+    ...
+    ValueError: the lr schedule <function <lambda> at ...> returned -1.0 at step 0; expected a finite learning rate >= 0
     """
     value = schedule(k)
     try:

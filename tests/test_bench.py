@@ -1,0 +1,86 @@
+"""The benchmark suite: its NumPy peer computes the same steps, and
+``python -m bench`` runs and writes results and plots, with and without the
+optional peers."""
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import numadam
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from bench import peers  # noqa: E402
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("label,method,opts", peers.RUNS, ids=[r[0] for r in peers.RUNS])
+def test_numpy_peer_takes_the_same_steps_as_numadam(label, method, opts, dtype):
+    # the comparison is only fair if the peer does the same work
+    rng = np.random.default_rng(3)
+    x0 = rng.standard_normal(257).astype(dtype)
+    grads = [(rng.standard_normal(257) * 0.1).astype(dtype) for _ in range(12)]
+    ours = x0.copy()
+    opt = numadam.Optimizer(ours, method=method, **opts)
+    g = np.empty_like(x0)
+    step, params = peers.numpy_step(label, x0.copy(), g)
+    for gk in grads:
+        g[:] = gk
+        opt.step(gk)
+        step()
+    theirs = params()
+    assert theirs.dtype == dtype
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    scale = np.max(np.abs(ours - x0))
+    assert scale > 0
+    assert np.max(np.abs(theirs - ours)) <= tol * max(scale, 1.0)
+
+
+def run_bench(tmp_path, *args):
+    out = tmp_path / "results.md"
+    plots = tmp_path / "plots"
+    proc = subprocess.run([sys.executable, "-m", "bench", "--out", str(out), "--plots",
+                           str(plots), *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=900, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert proc.returncode in (0, 1), proc.stderr[-3000:]  # 1: some target FAILed
+    return out.read_text(), plots
+
+
+def test_suite_runs_without_peers_and_writes_results_and_plots(tmp_path):
+    text, plots = run_bench(tmp_path, "--quick", "--sizes", "1000", "--dtypes", "float32",
+                            "--rounds", "1", "--peers", "none")
+    for peer in peers.PEERS:
+        assert f"peer skipped: {peer}" in text
+    for heading in ("## Step throughput", "### float32, n = 1e+03", "## Loop overhead",
+                    "## Rosenbrock, 20,000 Adam steps", "## Many problems",
+                    "## Compile latency", "## Convergence per unit time: logistic regression",
+                    "## Convergence per unit time: Rosenbrock 2-D", "## Targets"):
+        assert heading in text, heading
+    for label, _, _ in peers.RUNS:
+        assert f"\n| {label} | " in text
+    assert "PASS: minimize overhead" in text or "FAIL: minimize overhead" in text
+    for png in ("step_throughput.png", "step_speedups.png", "overhead.png",
+                "convergence.png"):
+        assert (plots / png).read_bytes()[:4] == b"\x89PNG", png
+
+
+def test_suite_measures_installed_peers(tmp_path):
+    have, _ = peers.available()
+    if len(have) < 2:
+        pytest.skip("no optional peer (torch, jax/optax) installed")
+    text, plots = run_bench(tmp_path, "--sections", "step", "--sizes", "1000",
+                            "--dtypes", "float64", "--rounds", "1")
+    for peer in have:
+        assert f"{peer} us (x)" in text
+    assert (plots / "step_speedups.png").exists()
+
+
+def test_unknown_peer_and_section_are_clear_errors(tmp_path):
+    for args, needle in ((["--peers", "tensorflow"], "unknown peer 'tensorflow'"),
+                         (["--sections", "gpu"], "unknown section 'gpu'")):
+        proc = subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT,
+                              capture_output=True, text=True)
+        assert proc.returncode == 2 and needle in proc.stderr
