@@ -43,6 +43,8 @@ numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
 numpydoc_validation_checks = {"GL08"}   # every public object has a docstring
+# the schedules' ``lr`` methods implement Schedule.lr, documented there
+numpydoc_validation_exclude = {r"\.schedules\.\w+\.lr$"}
 
 intersphinx_mapping = {
     "python": ("https://docs.python.org/3", None),
@@ -55,17 +57,11 @@ if os.environ.get("NUMADAM_DOCS_OFFLINE", "1") == "1":
     intersphinx_mapping = {}
 
 
-def _reset_argv(gallery_conf, script_vars):
-    """Small sizes for the examples that take their size on the command line."""
-    name = os.path.basename(script_vars["src_file"])
-    return {"many_curves.py": ["2000"]}.get(name, [])
-
-
 sphinx_gallery_conf = {
     "examples_dirs": os.path.join(os.pardir, "examples"),
     "gallery_dirs": "auto_examples",
     "filename_pattern": r".*\.py",          # run every example
-    "reset_argv": _reset_argv,
+    "reset_argv": "numadam_docs.reset_argv",
     "image_scrapers": ("matplotlib", "numadam_docs.saved_figure_scraper"),
     "download_all_examples": False,
     "remove_config_comments": True,

@@ -1,6 +1,6 @@
 """
 The Adam paper's logistic regression experiment, on synthetic data
-=================================================================
+==================================================================
 
 Kingma & Ba (2014), Section 6.1: L2-regularised multinomial logistic
 regression trained on minibatches of 128 with the step size decaying as

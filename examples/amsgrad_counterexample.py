@@ -1,6 +1,6 @@
 """
 Adam's non-convergence and AMSGrad's fix (Reddi, Kale & Kumar, 2018)
-===================================================================
+====================================================================
 
 The online problem of Section 3: on the feasible set [-1, 1], the loss is
 ``f_t(x) = C*x`` with C = 3 when ``t % 3 == 1`` and ``-x`` otherwise.  The

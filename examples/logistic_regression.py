@@ -1,6 +1,6 @@
 """
 Logistic regression that recovers its generating weights
-=======================================================
+========================================================
 
 Synthetic binary data are drawn from a logistic model with known weights
 ``w_true``; Adam fits the model by minimising the mean logistic loss and
