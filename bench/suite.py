@@ -18,7 +18,11 @@ Sections (all by default; ``--sections`` picks some):
     in fresh processes (:mod:`bench.latency`);
 ``convergence``
     loss against wall-clock time on logistic regression and Rosenbrock,
-    numadam's methods and SciPy's L-BFGS-B (:mod:`bench.convergence`).
+    numadam's methods and SciPy's L-BFGS-B (:mod:`bench.convergence`);
+``distributed``
+    the MPI and Dask paths from 1 to 2 processes, and the sharded MPI
+    variant's optimizer memory per process (:mod:`bench.distributed`;
+    skipped, and said so, without mpi4py or Dask).
 
 Writes ``bench/results/cpu-HOST-DATE.md`` (tables, machine description, the
 peers skipped and why, PASS/FAIL lines for the targets) and PNG figures to
@@ -37,7 +41,7 @@ from .peers import PEERS, available
 from .step import SIZES, machine, minimize_overhead, step_section
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SECTIONS = ("step", "overhead", "loops", "latency", "convergence")
+SECTIONS = ("step", "overhead", "loops", "latency", "convergence", "distributed")
 
 
 def parse(argv):
@@ -118,6 +122,9 @@ def main(argv=None):
         from . import convergence
         figures.append(plots.convergence(convergence.report(emit, checks, args.quick),
                                          args.plots))
+    if "distributed" in args.sections:
+        from . import distributed
+        distributed.report(emit, checks)
     emit("\n## Targets\n")
     for label, ok, value in checks:
         emit(f"- {'PASS' if ok else 'FAIL'}: {label} ({value:.2f})")

@@ -60,7 +60,9 @@ if os.environ.get("NUMADAM_DOCS_OFFLINE", "1") == "1":
 sphinx_gallery_conf = {
     "examples_dirs": os.path.join(os.pardir, "examples"),
     "gallery_dirs": "auto_examples",
-    "filename_pattern": r".*\.py",          # run every example
+    # run every example but the MPI and Dask ones (they need the mpi/dask extras
+    # and, for MPI, mpiexec): those are shown, not run
+    "filename_pattern": r"/(?!mpi_|dask_)[^/]*\.py$",
     "reset_argv": "numadam_docs.reset_argv",
     "image_scrapers": ("matplotlib", "numadam_docs.saved_figure_scraper"),
     "download_all_examples": False,

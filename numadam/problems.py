@@ -5,7 +5,7 @@ convention of :func:`numadam.minimize`.
 """
 import numpy as np
 
-__all__ = ["rosenbrock", "rosenbrock_2d", "make_logistic_regression", "logistic_loss",
+__all__ = ["rosenbrock", "rosenbrock_2d", "quadratic", "make_logistic_regression", "logistic_loss",
            "make_multinomial", "softmax_loss", "reddi_counterexample"]
 
 
@@ -67,6 +67,34 @@ def rosenbrock_2d(x):
     g[0] = -400.0 * a * (b - a * a) - 2.0 * (1.0 - a)
     g[1] = 200.0 * (b - a * a)
     return 100.0 * (b - a * a) ** 2 + (1.0 - a) ** 2, g
+
+
+def quadratic(x, a, b):
+    """``sum(a * (x - b)**2)`` and its gradient, as ``(f, g)``: one convex problem.
+
+    Written for :func:`numba.njit` (wrap it to use it with
+    :func:`numadam.minimize_many`), with one row of ``a`` (curvatures, > 0)
+    and ``b`` (the minimiser) per problem.
+
+    Parameters
+    ----------
+    x, a, b : numpy.ndarray, shape (n,)
+
+    Returns
+    -------
+    f : float
+    g : numpy.ndarray, shape (n,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numadam.problems import quadratic
+    >>> f, g = quadratic(np.zeros(2), np.array([1.0, 2.0]), np.array([1.0, 1.0]))
+    >>> float(f), g
+    (3.0, array([-2., -4.]))
+    """
+    r = x - b
+    return np.sum(a * r * r), 2 * a * r
 
 
 def make_logistic_regression(n_samples=5000, n_features=10, seed=0, dtype=np.float64):

@@ -13,6 +13,8 @@ import pytest
 
 import numadam
 import numadam.cuda
+import numadam.dask
+import numadam.mpi
 import numadam.problems
 import numadam.schedules
 
@@ -26,7 +28,7 @@ def public_objects():
         obj = getattr(numadam, name)
         if callable(obj) and not isinstance(obj, type(numadam)):
             out[f"numadam.{name}"] = obj
-    for mod in (numadam.schedules, numadam.problems, numadam.cuda):
+    for mod in (numadam.schedules, numadam.problems, numadam.cuda, numadam.mpi, numadam.dask):
         for name in getattr(mod, "__all__", None) or [n for n in vars(mod)
                                                       if not n.startswith("_")]:
             obj = getattr(mod, name)

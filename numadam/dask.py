@@ -1,0 +1,166 @@
+"""Many independent problems over Dask (dask.distributed).
+
+:func:`minimize_many` cuts the problems into chunks of rows, solves each chunk
+with the compiled many-problems solver (:func:`numadam.minimize_many`) in a
+Dask worker, and gathers the results into NumPy arrays.  Worker failure is
+Dask's business: a chunk whose worker dies is run again elsewhere, and since
+every problem's solution depends only on its own row, a re-run chunk gives
+the same bits.
+
+Importing numadam does not import Dask; this module does, when imported.
+
+Examples
+--------
+>>> import numpy as np
+>>> import numadam.dask
+>>> from numba import njit
+>>> from numadam.problems import quadratic
+>>> quadratic_fg = njit(quadratic)
+>>> rng = np.random.default_rng(0)
+>>> A, B = rng.uniform(1, 5, (40, 3)), rng.standard_normal((40, 3))
+>>> res = numadam.dask.minimize_many(quadratic_fg, True, np.zeros((40, 3)), data=(A, B),
+...                                  chunk_size=10, scheduler="synchronous",
+...                                  options={"lr": 0.05, "maxiter": 5000, "gtol": 1e-8})
+>>> res.nchunks, res.summary, bool(np.allclose(res.x, B, atol=1e-6))
+(4, {0: 40}, True)
+"""
+import math
+import numbers
+
+import numpy as np
+from scipy.optimize import OptimizeResult
+
+__all__ = ["minimize_many"]
+
+_FIELDS = ("x", "fun", "jac", "nit", "status", "nfev", "njev")
+
+
+def _solve_chunk(fun, jac, x0, data, args, method, options, bounds):
+    """One chunk in a worker: the compiled many-problems solver, plain arrays back."""
+    from ._many import minimize_many as solve
+    res = solve(fun, jac, np.asarray(x0), data=tuple(np.asarray(a) for a in data),
+                args=args, method=method, options=options, bounds=bounds)
+    return {k: np.asarray(res[k]) for k in _FIELDS}
+
+
+def _rows(a, name):
+    if hasattr(a, "chunks") and hasattr(a, "compute"):   # a dask array
+        return a
+    a = np.asarray(a)
+    if a.ndim == 0:
+        raise ValueError(f"{name} must have a problem axis (axis 0); got a 0-d array")
+    return a
+
+
+def minimize_many(fun, jac, x0, data=(), args=(), method="adam", options=None,
+                  bounds=None, client=None, chunk_size=None, retries=3, scheduler=None):
+    """Minimise many independent problems, chunk by chunk, on a Dask cluster.
+
+    Parameters
+    ----------
+    fun, jac, args, method, options, bounds
+        As for :func:`numadam.minimize_many`: ``fun`` is a ``numba.njit``
+        function of ONE problem (it is sent to the workers by pickle, so
+        define it in an importable module or let cloudpickle carry it).
+    x0 : numpy.ndarray or dask.array.Array, shape (n_problems, n_params)
+        Starting points.  A Dask array's row chunks are the chunks solved
+        (unless ``chunk_size`` is given).
+    data : tuple of numpy.ndarray or dask.array.Array, optional
+        Per-problem data, axis 0 the problem index.
+    client : distributed.Client, optional
+        The cluster to run on; default the current client (``Client()``
+        made earlier), else ``scheduler``.
+    chunk_size : int, optional
+        Problems per chunk; default: the Dask array's chunks, else enough
+        chunks for two per worker.
+    retries : int, default 3
+        How many times Dask may re-run a chunk whose task failed (a chunk on
+        a worker that died is re-run regardless).
+    scheduler : str, optional
+        Without a distributed client: a local Dask scheduler
+        (``"threads"``, ``"processes"``, ``"synchronous"``).
+
+    Returns
+    -------
+    scipy.optimize.OptimizeResult
+        NumPy arrays ``x``, ``fun``, ``jac``, ``nit``, ``status``,
+        ``success``, ``nfev``, ``njev`` for every problem in order, plus
+        ``summary`` (status -> count), ``message``, ``method`` and
+        ``nchunks``.
+
+    Raises
+    ------
+    ImportError
+        When Dask is not installed (``pip install 'numadam[dask]'``).
+    TypeError, ValueError
+        For bad arguments (checked before anything is sent to the cluster).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numadam.dask
+    >>> from numba import njit
+    >>> from numadam.problems import quadratic
+    >>> A, B = np.full((6, 2), 2.0), np.arange(12.0).reshape(6, 2)
+    >>> res = numadam.dask.minimize_many(njit(quadratic), True, np.zeros((6, 2)),
+    ...                                  data=(A, B), chunk_size=4, scheduler="threads",
+    ...                                  options={"lr": 0.5, "maxiter": 20000})
+    >>> res.nchunks, bool(np.allclose(res.x, B, atol=1e-4))
+    (2, True)
+    """
+    try:
+        import dask
+    except ImportError as exc:
+        raise ImportError("numadam.dask needs Dask: pip install 'numadam[dask]'") from exc
+    if not isinstance(data, (tuple, list)):
+        data = (data,)
+    if not isinstance(args, tuple):
+        args = (args,)
+    x0 = _rows(x0, "x0")
+    if len(x0.shape) != 2:
+        raise ValueError(f"x0 must have shape (n_problems, n_params); got {x0.shape}")
+    n = x0.shape[0]
+    data = tuple(_rows(a, f"data[{i}]") for i, a in enumerate(data))
+    for i, a in enumerate(data):
+        if a.shape[0] != n:
+            raise ValueError(f"data[{i}] has {a.shape[0]} problems along axis 0, x0 has {n}")
+    if n == 0:
+        raise ValueError("x0 holds no problems")
+    options = dict(options or {})
+
+    if client is None and scheduler is None:
+        try:
+            from distributed import get_client
+            client = get_client()
+        except (ImportError, ValueError):
+            scheduler = "threads"
+    if chunk_size is not None:
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral) \
+                or chunk_size < 1:
+            raise ValueError(f"chunk_size must be an int >= 1; got {chunk_size!r}")
+        bounds_rows = [(lo, min(lo + chunk_size, n)) for lo in range(0, n, chunk_size)]
+    elif hasattr(x0, "chunks"):
+        edges = np.cumsum((0,) + tuple(x0.chunks[0]))
+        bounds_rows = list(zip(edges[:-1].tolist(), edges[1:].tolist()))
+    else:
+        workers = len(client.scheduler_info()["workers"]) if client is not None else 2
+        per = max(1, math.ceil(n / max(2 * workers, 1)))
+        bounds_rows = [(lo, min(lo + per, n)) for lo in range(0, n, per)]
+
+    solve = dask.delayed(_solve_chunk, pure=True)
+    tasks = [solve(fun, jac, x0[lo:hi], tuple(a[lo:hi] for a in data), args, method,
+                   options, bounds) for lo, hi in bounds_rows]
+    if client is not None:
+        parts = client.gather(client.compute(tasks, retries=retries))
+    else:
+        parts = dask.compute(*tasks, scheduler=scheduler)
+    out = {k: np.concatenate([p[k] for p in parts]) for k in _FIELDS}
+    status = out["status"]
+    values, counts = np.unique(status, return_counts=True)
+    summary = {int(v): int(c) for v, c in zip(values, counts)}
+    names = {0: "converged (gradient norm <= gtol)", 1: "maxiter reached",
+             3: "NaN or infinite objective/gradient"}
+    message = f"{n} problems in {len(parts)} chunks: " + "; ".join(
+        f"{c} {names.get(s, f'status {s}')}" for s, c in summary.items()) + "."
+    return OptimizeResult(success=status == 0, summary=summary, message=message,
+                          method=method, nchunks=len(parts), **out)

@@ -1,0 +1,66 @@
+"""Checks of numadam.mpi, run by tests/test_mpi.py under ``mpiexec -n P``.
+
+``mpiexec -n P python tests/mpi_check.py OUT MODE`` with MODE one of
+
+* ``compare``: replicated and sharded runs on a logistic regression whose
+  1003 samples are split unevenly; rank 0 compares both with single-process
+  ``numadam.minimize`` on the whole data set (same seed) and with each other;
+* ``write``: a run stopped after 30 steps that leaves a checkpoint in OUT;
+* ``resume``: resumes OUT's checkpoint (sharded) to the end and compares with
+  the uninterrupted single-process run.
+
+Rank 0 writes ``OUT/MODE-P.json`` with what it measured.
+"""
+import json
+import os
+import sys
+
+import numpy as np
+
+
+def main(out, mode):
+    import numadam
+    import numadam.mpi
+    from numadam.problems import logistic_loss, make_logistic_regression
+
+    comm = numadam.mpi.world()
+    rank, size = comm.Get_rank(), comm.Get_size()
+    X, y, _ = make_logistic_regression(1003, 6, seed=0)
+    lo, hi = numadam.mpi.shard_range(len(X), comm)
+    shard = (X[lo:hi], y[lo:hi])
+    opts = {"batch_size": 64, "epochs": 3, "lr": 0.05, "gtol": 0, "clip_norm": 1.0}
+    x0 = np.zeros(6)
+    ckpt = os.path.join(out, "run.ckpt")
+    report = {"nprocs": size}
+    ref = numadam.minimize(logistic_loss, True, x0, data=(X, y), rng=7, method="adamw",
+                           options=opts)
+    if mode == "compare":
+        rep = numadam.mpi.minimize(logistic_loss, True, x0, shard, comm=comm, rng=7,
+                                   method="adamw", options=opts)
+        sh = numadam.mpi.minimize(logistic_loss, True, x0, shard, comm=comm, rng=7,
+                                  method="adamw", options=opts, sharded=True)
+        same = comm.allgather(rep.x.tobytes())
+        report.update(nit=[rep.nit, sh.nit, ref.nit],
+                      replicas_bitwise_equal=len(set(same)) == 1,
+                      err_replicated=float(np.max(np.abs(rep.x - ref.x))),
+                      err_sharded=float(np.max(np.abs(sh.x - ref.x))),
+                      sharded_vs_replicated=float(np.max(np.abs(sh.x - rep.x))),
+                      fun=[rep.fun, sh.fun, ref.fun], status=[rep.status, sh.status])
+    elif mode == "write":
+        res = numadam.mpi.minimize(logistic_loss, True, x0, shard, comm=comm, rng=7,
+                                   method="adamw", options=dict(opts, maxiter=30,
+                                                                checkpoint=ckpt))
+        report.update(nit=res.nit, status=res.status)
+    elif mode == "resume":
+        res = numadam.mpi.minimize(logistic_loss, True, x0, shard, comm=comm, rng=7,
+                                   method="adamw", sharded=True,
+                                   options=dict(opts, resume=ckpt))
+        report.update(nit=[res.nit, ref.nit], status=res.status,
+                      err=float(np.max(np.abs(res.x - ref.x))))
+    if rank == 0:
+        with open(os.path.join(out, f"{mode}-{size}.json"), "w") as fh:
+            json.dump(report, fh)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

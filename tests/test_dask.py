@@ -1,0 +1,100 @@
+"""numadam.dask.minimize_many on a dask.distributed LocalCluster with 2 workers,
+including a worker killed in the middle of the run."""
+import os
+import time
+
+import numpy as np
+import pytest
+
+distributed = pytest.importorskip("distributed")
+da = pytest.importorskip("dask.array")
+
+from numba import njit  # noqa: E402
+
+import numadam  # noqa: E402
+import numadam.dask  # noqa: E402
+from numadam.problems import quadratic  # noqa: E402
+
+fg = njit(quadratic)
+OPTS = {"lr": 0.02, "maxiter": 3000, "gtol": 1e-6}
+
+
+def problems(n, p=4, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((n, p)), 10.0 ** rng.uniform(0, 2, (n, p)),
+            rng.standard_normal((n, p)))
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None, silence_logs=40)
+    with distributed.Client(cluster) as c:
+        yield c
+    cluster.close()
+
+
+def test_equals_the_single_process_solver_bitwise(client):
+    X0, A, B = problems(2000)
+    ref = numadam.minimize_many(fg, True, X0, data=(A, B), options=OPTS)
+    res = numadam.dask.minimize_many(fg, True, X0, data=(A, B), options=OPTS,
+                                     client=client)
+    assert res.nchunks == 4                     # two per worker by default
+    for k in ("x", "fun", "nit", "status"):
+        np.testing.assert_array_equal(res[k], ref[k])
+    assert res.summary == ref.summary
+
+
+def test_dask_arrays_in_their_own_chunks(client):
+    X0, A, B = problems(1000, seed=1)
+    ref = numadam.minimize_many(fg, True, X0, data=(A, B), options=OPTS)
+    res = numadam.dask.minimize_many(fg, True, da.from_array(X0, chunks=(300, 4)),
+                                     data=(da.from_array(A, chunks=(250, 4)), B),
+                                     options=OPTS, client=client)
+    assert res.nchunks == 4                     # x0's row chunks: 300, 300, 300, 100
+    np.testing.assert_array_equal(res.x, ref.x)
+
+
+def test_a_killed_worker_does_not_lose_problems(client):
+    X0, A, B = problems(4000, seed=2)
+    opts = dict(OPTS, maxiter=20000, gtol=1e-12)   # long enough to kill a worker mid-run
+    ref = numadam.minimize_many(fg, True, X0, data=(A, B), options=opts)
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(1) as pool:
+        fut = pool.submit(numadam.dask.minimize_many, fg, True, X0, data=(A, B),
+                          options=opts, client=client, chunk_size=250)
+        # wait until the workers are busy, then kill one of them hard
+        deadline = time.time() + 60
+        while time.time() < deadline and not any(client.processing().values()):
+            time.sleep(0.05)
+        time.sleep(1.0)
+        victim = sorted(client.scheduler_info()["workers"])[0]
+        try:
+            client.run(os._exit, 1, workers=[victim])
+        except Exception:   # noqa: BLE001 - the worker died answering
+            pass
+        res = fut.result(timeout=600)
+    assert res.nchunks == 16
+    np.testing.assert_array_equal(res.x, ref.x)
+    np.testing.assert_array_equal(res.status, ref.status)
+    assert len(res.x) == 4000
+
+
+def test_errors_name_the_argument():
+    X0, A, B = problems(10)
+    with pytest.raises(ValueError, match=r"data\[1\] has 9 problems"):
+        numadam.dask.minimize_many(fg, True, X0, data=(A, B[:9]), scheduler="threads")
+    with pytest.raises(ValueError, match="chunk_size must be an int >= 1"):
+        numadam.dask.minimize_many(fg, True, X0, data=(A, B), chunk_size=0,
+                                   scheduler="threads")
+    with pytest.raises(ValueError, match="x0 must have shape"):
+        numadam.dask.minimize_many(fg, True, X0[0], data=(A, B), scheduler="threads")
+
+
+def test_dask_example_runs(capsys):
+    import runpy
+    import pathlib
+    mod = runpy.run_path(str(pathlib.Path(__file__).resolve().parents[1] / "examples" /
+                             "dask_many_problems.py"))
+    mod["main"](2000)
+    assert "2000 problems in" in capsys.readouterr().out
