@@ -80,14 +80,31 @@ def numpy_step(label, x, g):
     b1, b2 = dt(B1), dt(B2)
     c1, c2 = dt(1 - B1), dt(1 - B2)
 
+    def average(a, beta, c, square):
+        """a = beta*a + c*g (or c*g*g), in place."""
+        np.multiply(a, beta, out=a)
+        if square:
+            np.multiply(g, g, out=tmp)
+            np.multiply(tmp, c, out=tmp)
+        else:
+            np.multiply(g, c, out=tmp)
+        np.add(a, tmp, out=a)
+
+    def descend(src, scale):
+        """x -= scale * src, in place (src may be tmp)."""
+        np.multiply(src, scale, out=tmp)
+        np.subtract(x, tmp, out=x)
+
+    def descend_rms(num, scale):
+        """x -= scale * num / (sqrt(v) + eps), in place."""
+        np.sqrt(v, out=tmp)
+        np.add(tmp, eps, out=tmp)
+        np.divide(num, tmp, out=tmp)
+        descend(tmp, scale)
+
     def moments():
-        np.multiply(m, b1, out=m)
-        np.multiply(g, c1, out=tmp)
-        np.add(m, tmp, out=m)
-        np.multiply(v, b2, out=v)
-        np.multiply(g, g, out=tmp)
-        np.multiply(tmp, c2, out=tmp)
-        np.add(v, tmp, out=v)
+        average(m, b1, c1, False)
+        average(v, b2, c2, True)
 
     def adam(amsgrad=False, decay=0.0):
         state["t"] += 1
@@ -103,21 +120,17 @@ def numpy_step(label, x, g):
         np.multiply(tmp, dt(1 / math.sqrt(1 - B2 ** t)), out=tmp)
         np.add(tmp, eps, out=tmp)
         np.divide(m, tmp, out=tmp)
-        np.multiply(tmp, dt(float(lr) / (1 - B1 ** t)), out=tmp)
-        np.subtract(x, tmp, out=x)
+        descend(tmp, dt(float(lr) / (1 - B1 ** t)))
 
     def adamax():
         state["t"] += 1
-        np.multiply(m, b1, out=m)
-        np.multiply(g, c1, out=tmp)
-        np.add(m, tmp, out=m)
+        average(m, b1, c1, False)
         np.abs(g, out=tmp)
         np.add(tmp, eps, out=tmp)
         np.multiply(v, b2, out=v)
         np.maximum(v, tmp, out=v)
         np.divide(m, v, out=tmp)
-        np.multiply(tmp, dt(float(lr) / (1 - B1 ** state["t"])), out=tmp)
-        np.subtract(x, tmp, out=x)
+        descend(tmp, dt(float(lr) / (1 - B1 ** state["t"])))
 
     def nadam():
         state["t"] += 1
@@ -127,15 +140,15 @@ def numpy_step(label, x, g):
         state["mu_prod"] *= mu
         prod = state["mu_prod"]
         moments()
-        np.sqrt(v, out=tmp)
-        np.multiply(tmp, dt(1 / math.sqrt(1 - B2 ** t)), out=tmp)
-        np.add(tmp, eps, out=tmp)  # tmp = denom
-        np.divide(m, tmp, out=vmax)                 # vmax as a second scratch
-        np.multiply(vmax, dt(float(lr) * mu1 / (1 - prod * mu1)), out=vmax)
-        np.subtract(x, vmax, out=x)
-        np.divide(g, tmp, out=vmax)
-        np.multiply(vmax, dt(float(lr) * (1 - mu) / (1 - prod)), out=vmax)
-        np.subtract(x, vmax, out=x)
+        denom = vmax                                # vmax as a second scratch
+        np.sqrt(v, out=denom)
+        np.multiply(denom, dt(1 / math.sqrt(1 - B2 ** t)), out=denom)
+        np.add(denom, eps, out=denom)
+        np.divide(m, denom, out=tmp)
+        np.multiply(tmp, dt(float(lr) * mu1 / (1 - prod * mu1)), out=tmp)
+        np.subtract(x, tmp, out=x)
+        np.divide(g, denom, out=tmp)
+        descend(tmp, dt(float(lr) * (1 - mu) / (1 - prod)))
 
     def radam():
         state["t"] += 1
@@ -146,17 +159,12 @@ def numpy_step(label, x, g):
         if rho > 5:
             rect = math.sqrt((rho - 4) * (rho - 2) * rho_inf
                              / ((rho_inf - 4) * (rho_inf - 2) * rho))
-            np.sqrt(v, out=tmp)
-            np.add(tmp, eps, out=tmp)
-            np.divide(m, tmp, out=tmp)
-            np.multiply(tmp, dt(float(lr) / (1 - B1 ** t) * rect * math.sqrt(1 - B2 ** t)), out=tmp)
+            descend_rms(m, dt(float(lr) / (1 - B1 ** t) * rect * math.sqrt(1 - B2 ** t)))
         else:
-            np.multiply(m, dt(float(lr) / (1 - B1 ** t)), out=tmp)
-        np.subtract(x, tmp, out=x)
+            descend(m, dt(float(lr) / (1 - B1 ** t)))
 
     def sgd():
-        np.multiply(g, lr, out=tmp)
-        np.subtract(x, tmp, out=x)
+        descend(g, lr)
 
     def sgd_momentum():
         state["t"] += 1
@@ -165,28 +173,16 @@ def numpy_step(label, x, g):
         else:
             np.multiply(m, dt(0.9), out=m)
             np.add(m, g, out=m)
-        np.multiply(m, lr, out=tmp)
-        np.subtract(x, tmp, out=x)
+        descend(m, lr)
 
     def rmsprop():
-        np.multiply(v, dt(0.99), out=v)
-        np.multiply(g, g, out=tmp)
-        np.multiply(tmp, dt(0.01), out=tmp)
-        np.add(v, tmp, out=v)
-        np.sqrt(v, out=tmp)
-        np.add(tmp, eps, out=tmp)
-        np.divide(g, tmp, out=tmp)
-        np.multiply(tmp, lr, out=tmp)
-        np.subtract(x, tmp, out=x)
+        average(v, dt(0.99), dt(0.01), True)
+        descend_rms(g, lr)
 
     def adagrad():
         np.multiply(g, g, out=tmp)
         np.add(v, tmp, out=v)
-        np.sqrt(v, out=tmp)
-        np.add(tmp, eps, out=tmp)
-        np.divide(g, tmp, out=tmp)
-        np.multiply(tmp, lr, out=tmp)
-        np.subtract(x, tmp, out=x)
+        descend_rms(g, lr)
 
     step = {"adam": adam, "adamw": lambda: adam(decay=1e-2),
             "amsgrad": lambda: adam(amsgrad=True), "adamax": adamax, "nadam": nadam,

@@ -24,14 +24,21 @@ def _save(fig, path):
     return path
 
 
-def step_throughput(data, outdir, label="adam"):
-    """GB/s against the number of parameters for one method, numadam and each peer."""
+def _dtype_panels(data, width, height):
+    """``(fig, [(ax, dtype), ...])``: one panel per dtype in ``data``, or None."""
     dtypes = sorted({k[0] for k in data})
     if not dtypes:
+        return None, []
+    fig = Figure(figsize=(width * len(dtypes), height))
+    return fig, [(fig.add_subplot(1, len(dtypes), i + 1), dt) for i, dt in enumerate(dtypes)]
+
+
+def step_throughput(data, outdir, label="adam"):
+    """GB/s against the number of parameters for one method, numadam and each peer."""
+    fig, panels = _dtype_panels(data, 5.2, 4)
+    if fig is None:
         return None
-    fig = Figure(figsize=(5.2 * len(dtypes), 4))
-    for i, dt in enumerate(dtypes):
-        ax = fig.add_subplot(1, len(dtypes), i + 1)
+    for ax, dt in panels:
         sizes = sorted(n for d, n, lb in data if d == dt and lb == label)
         isz = np.dtype(dt).itemsize
         for who in ("ceiling", "numadam") + PEERS:
@@ -50,12 +57,10 @@ def step_throughput(data, outdir, label="adam"):
 
 def step_speedups(data, outdir):
     """numadam's speed-up over each peer, for every method, at the largest size <= 1e6."""
-    dtypes = sorted({k[0] for k in data})
-    if not dtypes:
+    fig, panels = _dtype_panels(data, 5.6, 4.2)
+    if fig is None:
         return None
-    fig = Figure(figsize=(5.6 * len(dtypes), 4.2))
-    for i, dt in enumerate(dtypes):
-        ax = fig.add_subplot(1, len(dtypes), i + 1)
+    for ax, dt in panels:
         sizes = sorted({n for d, n, _ in data if d == dt})
         n = max([s for s in sizes if s <= 1_000_000] or sizes)
         labels = [lb for d, s, lb in data if d == dt and s == n]

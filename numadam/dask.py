@@ -9,20 +9,7 @@ the same bits.
 
 Importing numadam does not import Dask; this module does, when imported.
 
-Examples
---------
->>> import numpy as np
->>> import numadam.dask
->>> from numba import njit
->>> from numadam.problems import quadratic
->>> quadratic_fg = njit(quadratic)
->>> rng = np.random.default_rng(0)
->>> A, B = rng.uniform(1, 5, (40, 3)), rng.standard_normal((40, 3))
->>> res = numadam.dask.minimize_many(quadratic_fg, True, np.zeros((40, 3)), data=(A, B),
-...                                  chunk_size=10, scheduler="synchronous",
-...                                  options={"lr": 0.05, "maxiter": 5000, "gtol": 1e-8})
->>> res.nchunks, res.summary, bool(np.allclose(res.x, B, atol=1e-6))
-(4, {0: 40}, True)
+See :func:`minimize_many` for an example.
 """
 import math
 import numbers

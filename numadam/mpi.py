@@ -16,19 +16,7 @@ falls as ``P`` grows.
 Start it with ``mpiexec -n P python script.py``.  Importing numadam does not
 import mpi4py; this module does, when it is imported.
 
-Examples
---------
->>> import numpy as np
->>> import numadam.mpi
->>> from numadam.problems import logistic_loss, make_logistic_regression
->>> X, y, _ = make_logistic_regression(1000, 5)
->>> comm = numadam.mpi.world()       # MPI.COMM_WORLD (a single process here)
->>> lo, hi = numadam.mpi.shard_range(len(X), comm)
->>> res = numadam.mpi.minimize(logistic_loss, True, np.zeros(5), (X[lo:hi], y[lo:hi]),
-...                            comm=comm, rng=0,
-...                            options={"batch_size": 100, "epochs": 2, "lr": 0.05})
->>> res.nit, res.nprocs, bool(res.fun < 0.7)
-(20, 1, True)
+See :func:`minimize` for an example.
 """
 import numbers
 
