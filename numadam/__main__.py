@@ -96,14 +96,40 @@ def demo(maxiter_rosen=20000, maxiter_logistic=1000):
     return out
 
 
+def _positive_int(text):
+    """An argparse ``type=``: an integer >= 1, else argparse's usage and error (exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer >= 1 (a number of steps); got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer >= 1 (a number of steps); got {value}")
+    return value
+
+
 def main(argv=None):
-    """Command-line entry point: ``numadam demo`` / ``python -m numadam demo``."""
+    """Command-line entry point: ``numadam demo`` / ``python -m numadam demo``.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments; default ``sys.argv[1:]``.  Every numeric argument is
+        checked by argparse: a bad one (``--maxiter -5``, ``--maxiter 1.5``)
+        prints the usage line and a one-line error, and exits with status 2.
+
+    Returns
+    -------
+    int
+        The exit status: 0, or 2 without a command.
+    """
     parser = argparse.ArgumentParser(prog="numadam", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
     p = sub.add_parser("demo", help="solve Rosenbrock and a logistic regression "
                                     "with every method and print a comparison")
-    p.add_argument("--maxiter", type=int, default=20000,
-                   help="steps per method on Rosenbrock (default 20000)")
+    p.add_argument("--maxiter", type=_positive_int, default=20000, metavar="N",
+                   help="steps per method on Rosenbrock, an integer >= 1 (default 20000)")
     sub.add_parser("methods", help="list the methods and their options")
     args = parser.parse_args(argv)
     if args.command == "demo":

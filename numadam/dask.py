@@ -15,6 +15,7 @@ import math
 import numbers
 
 import numpy as np
+from scipy import sparse
 from scipy.optimize import OptimizeResult
 
 __all__ = ["minimize_many"]
@@ -31,7 +32,21 @@ def _solve_chunk(fun, jac, x0, data, args, method, options, bounds):
 
 
 def _rows(a, name):
+    """``a`` as an array with a problem axis: a Dask array as it is, else NumPy."""
+    dask_of_sparse = sparse.issparse(getattr(a, "_meta", None))
+    if sparse.issparse(a) or dask_of_sparse:
+        what = "a Dask array of scipy.sparse chunks" if dask_of_sparse else \
+            f"a scipy.sparse {type(a).__name__}"
+        if name == "x0":
+            raise TypeError(f"x0 is {what}; expected a dense array of starting points, "
+                            "shape (n_problems, n_params)")
+        raise TypeError(f"{name} is {what}: sparse data is supported only by "
+                        "numadam.minimize's ordinary loop; numadam.dask.minimize_many "
+                        "needs dense per-problem arrays")
     if hasattr(a, "chunks") and hasattr(a, "compute"):   # a dask array
+        if any(math.isnan(c) for dim in a.chunks for c in dim):
+            raise ValueError(f"{name} is a Dask array with unknown chunk sizes; "
+                             f"call {name}.compute_chunk_sizes() first")
         return a
     a = np.asarray(a)
     if a.ndim == 0:
@@ -50,10 +65,12 @@ def minimize_many(fun, jac, x0, data=(), args=(), method="adam", options=None,
         function of ONE problem (it is sent to the workers by pickle, so
         define it in an importable module or let cloudpickle carry it).
     x0 : numpy.ndarray or dask.array.Array, shape (n_problems, n_params)
-        Starting points.  A Dask array's row chunks are the chunks solved
-        (unless ``chunk_size`` is given).
+        Starting points, dense.  A Dask array's row chunks are the chunks
+        solved (unless ``chunk_size`` is given); its chunk sizes must be
+        known.
     data : tuple of numpy.ndarray or dask.array.Array, optional
-        Per-problem data, axis 0 the problem index.
+        Per-problem data, axis 0 the problem index: dense arrays (not
+        ``scipy.sparse``), Dask arrays of known chunk sizes.
     client : distributed.Client, optional
         The cluster to run on; default the current client (``Client()``
         made earlier), else ``scheduler``.
@@ -79,8 +96,14 @@ def minimize_many(fun, jac, x0, data=(), args=(), method="adam", options=None,
     ------
     ImportError
         When Dask is not installed (``pip install 'numadam[dask]'``).
-    TypeError, ValueError
-        For bad arguments (checked before anything is sent to the cluster).
+    TypeError
+        For ``scipy.sparse`` ``x0`` or ``data`` (sparse data is supported only
+        by :func:`numadam.minimize`'s ordinary loop), and other bad arguments.
+    ValueError
+        For a Dask ``x0`` or ``data`` array of unknown chunk sizes (say, after
+        boolean indexing: call its ``compute_chunk_sizes()`` first), mismatched
+        problem counts and other bad arguments.  All are checked before
+        anything is sent to the cluster.
 
     Examples
     --------

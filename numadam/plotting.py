@@ -21,7 +21,9 @@ def plot(results, x="step", y="loss", labels=None, ax=None, logy=None, smooth=No
     results : OptimizeResult, sequence of them, or dict of label -> result
         What to draw, one line each.
     x : {"step", "epoch"}, default "step"
-        Horizontal axis.
+        Horizontal axis.  ``"epoch"`` needs results of runs with ``data``
+        (they carry ``result.epoch``); a run without data has no epochs and
+        is refused (plot it with ``x="step"``).
     y : {"loss", "grad_norm", "lr"}, default "loss"
         Vertical axis.
     labels : sequence of str, optional
@@ -30,10 +32,17 @@ def plot(results, x="step", y="loss", labels=None, ax=None, logy=None, smooth=No
         Draw here instead of on a new figure.
     logy : bool, optional
         Logarithmic vertical axis; by default when every value is positive
-        and they span more than a decade.
+        and they span more than a decade.  With ``logy=True`` a result none
+        of whose (finite) values is positive -- the losses of a maximize
+        run, say -- is refused; when only some values are zero or negative,
+        those are left out (gaps in the curve) with a warning.
     smooth : float, optional
         Also smooth each curve with an exponential moving average of this
         factor in [0, 1) (bias-corrected), for noisy minibatch losses.
+        Non-finite values (NaN, infinite losses) are skipped: the average
+        carries over them and its bias correction counts only the finite
+        values, so each one leaves a one-point gap in the smoothed curve.
+        Under ``logy=True`` the values left out are skipped likewise.
     title : str, optional
         Axes title.
     filename : str or path, optional
@@ -42,6 +51,19 @@ def plot(results, x="step", y="loss", labels=None, ax=None, logy=None, smooth=No
     Returns
     -------
     matplotlib.axes.Axes
+
+    Raises
+    ------
+    ValueError
+        For a bad ``x``, ``y`` or ``smooth``; a result without history;
+        ``x="epoch"`` for a result run without ``data``; ``logy=True`` for a
+        result with no positive value.
+
+    Warns
+    -----
+    UserWarning
+        With ``logy=True``, when some values are zero or negative and are
+        left out.
 
     Examples
     --------
@@ -81,6 +103,14 @@ def plot(results, x="step", y="loss", labels=None, ax=None, logy=None, smooth=No
         if not isinstance(r, OptimizeResult) or r.get("history") is None:
             raise ValueError(f"result {name!r} has no history: run minimize with "
                              "options={'history': k} to record every k steps")
+        if x == "epoch" and "epoch" not in r:
+            raise ValueError(f"x='epoch': result {name!r} has no epochs (it was run "
+                             "without data, so its history's epoch is just the step); "
+                             "plot it with x='step'")
+    curves = [(np.asarray(r.history[x], float), np.asarray(r.history[y], float))
+              for r in results]
+    if logy:
+        curves = _positive_only(curves, names, y)
     if ax is None:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -89,9 +119,7 @@ def plot(results, x="step", y="loss", labels=None, ax=None, logy=None, smooth=No
         ax = fig.add_subplot()
     positive = True
     lo, hi = np.inf, -np.inf
-    for name, r in zip(names, results):
-        h = r.history
-        xs, ys = np.asarray(h[x], float), np.asarray(h[y], float)
+    for name, (xs, ys) in zip(names, curves):
         finite = ys[np.isfinite(ys)]
         if finite.size:
             positive &= bool(np.all(finite > 0))
@@ -116,10 +144,39 @@ def plot(results, x="step", y="loss", labels=None, ax=None, logy=None, smooth=No
     return ax
 
 
+def _positive_only(curves, names, y):
+    """For a log axis: refuse a curve with no positive value, blank the rest's others."""
+    what = {"loss": "losses", "grad_norm": "gradient norms", "lr": "learning rates"}[y]
+    out, dropped = [], []
+    for name, (xs, ys) in zip(names, curves):
+        finite = np.isfinite(ys)
+        bad = finite & ~(ys > 0)
+        if finite.any() and not (ys[finite] > 0).any():
+            hint = (" (a maximize run?): plot it with logy=False, or plot -loss"
+                    if y == "loss" else ": plot it with logy=False")
+            raise ValueError(f"logy=True: the {what} of result {name!r} are not positive "
+                             f"(none of its {int(finite.sum())} finite values is > 0)"
+                             f"{hint}")
+        if bad.any():
+            dropped.append(f"{int(bad.sum())} of {ys.size} in result {name!r}")
+            ys = np.where(bad, np.nan, ys)
+        out.append((xs, ys))
+    if dropped:
+        import warnings
+        warnings.warn(f"logy=True: {what} <= 0 cannot be drawn on a log axis and are left "
+                      f"out ({'; '.join(dropped)}); plot with logy=False to see them",
+                      UserWarning, stacklevel=3)
+    return out
+
+
 def _ema(ys, beta):
-    out = np.empty_like(ys)
-    s = 0.0
-    for k, v in enumerate(ys, 1):
+    """Bias-corrected EMA that skips non-finite values (NaN out there, state kept)."""
+    out = np.full_like(ys, np.nan)
+    s, n = 0.0, 0
+    for i, v in enumerate(ys):
+        if not np.isfinite(v):
+            continue
+        n += 1
         s = beta * s + (1 - beta) * v
-        out[k - 1] = s / (1 - beta ** k)
+        out[i] = s / (1 - beta ** n)
     return out

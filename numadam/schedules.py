@@ -6,7 +6,9 @@ rate.  Pass one as ``lr`` to :func:`numadam.minimize` (``options={"lr":
 schedule}``) or to a stateful optimizer (``numadam.Adam(x, lr=schedule)``);
 any callable ``lr(k) -> float`` works too.  Schedules are pure functions of
 ``k``: a run resumed from a checkpoint at step ``k`` continues the schedule
-where it was.
+where it was.  Every schedule refuses a step count that is negative or not
+an integer (a bool, a string, ``2.5``); an integral NumPy integer or float
+(``np.int64(3)``, ``3.0``) is taken as that int.
 
 Every schedule here has a ``__repr__`` that rebuilds it and a ``params``
 dict of its arguments.
@@ -20,6 +22,8 @@ Examples
 """
 import math
 import numbers
+
+import numpy as np
 
 __all__ = ["Schedule", "constant", "step_decay", "exponential", "inverse_sqrt",
            "cosine", "one_cycle", "warmup", "check_lr"]
@@ -46,10 +50,40 @@ def _count(name, value, low=1):
     return int(value)
 
 
+def _step_count(k):
+    """The step count ``k`` as a Python int, refused unless an integer >= 0."""
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Real):
+        raise TypeError(f"the step count k must be an integer >= 0; got {k!r} "
+                        f"of type {type(k).__name__}")
+    if isinstance(k, numbers.Integral):
+        k = int(k)
+    else:
+        f = float(k)
+        if not f.is_integer():
+            raise ValueError(f"the step count k must be an integer >= 0; got {k!r}, "
+                             "which is not integral")
+        k = int(f)
+    if k < 0:
+        raise ValueError(f"the step count k must be an integer >= 0; got {k}")
+    return k
+
+
 class Schedule:
     """Base class: a learning rate as a function of the step count ``k``.
 
-    Subclasses implement :meth:`lr`; calling the schedule checks ``k``.
+    Subclasses implement :meth:`lr`; calling the schedule checks ``k``
+    once, here, and passes it to :meth:`lr` as a Python int (so an integral
+    NumPy integer or an integral float such as ``3.0`` gives exactly the
+    value of ``3``).
+
+    Raises
+    ------
+    TypeError
+        When called with a step count that is not a real number, or is a
+        bool.
+    ValueError
+        When called with a negative step count or a non-integral one
+        (``2.5``, NaN, an infinity).
 
     Examples
     --------
@@ -62,13 +96,23 @@ class Schedule:
     >>> s = halving(1.0)
     >>> s(0), s(3), s
     (1.0, 0.125, numadam.schedules.halving(lr=1.0))
+    >>> s(-1)
+    Traceback (most recent call last):
+    ...
+    ValueError: the step count k must be an integer >= 0; got -1
     """
 
     def __call__(self, k):
+        if type(k) is not int or k < 0:     # the fast path: a plain int >= 0
+            k = _step_count(k)
         return self.lr(k)
 
     def lr(self, k):
-        """The learning rate of the step taken after ``k`` steps."""
+        """The learning rate of the step taken after ``k`` steps.
+
+        Called by ``schedule(k)`` with ``k`` already checked: a Python
+        int >= 0.
+        """
         raise NotImplementedError
 
     @property

@@ -98,3 +98,45 @@ def test_dask_example_runs(capsys):
                              "dask_many_problems.py"))
     mod["main"](2000)
     assert "2000 problems in" in capsys.readouterr().out
+
+
+def test_unknown_chunk_sizes_are_refused_naming_the_array():
+    X0, A, B = problems(10)
+    keep = da.from_array(np.arange(10) % 2 == 0, chunks=5)
+    unknown = da.from_array(X0, chunks=(5, 4))[keep]       # boolean mask: nan chunks
+    assert np.isnan(unknown.shape[0])
+    with pytest.raises(ValueError, match=r"^x0 is a Dask array with unknown chunk sizes; "
+                                         r"call x0\.compute_chunk_sizes\(\) first$"):
+        numadam.dask.minimize_many(fg, True, unknown, data=(A[:5], B[:5]),
+                                   scheduler="synchronous")
+    with pytest.raises(ValueError, match=r"^data\[1\] is a Dask array with unknown chunk "
+                                         r"sizes; call data\[1\]\.compute_chunk_sizes"):
+        numadam.dask.minimize_many(fg, True, X0[::2], data=(A[::2], unknown),
+                                   scheduler="synchronous")
+    # after compute_chunk_sizes() the same arrays run, and match the plain solver
+    known = unknown.compute_chunk_sizes()
+    ref = numadam.minimize_many(fg, True, X0[::2], data=(A[::2], B[::2]), options=OPTS)
+    res = numadam.dask.minimize_many(fg, True, known, data=(A[::2], B[::2]), options=OPTS,
+                                     scheduler="synchronous")
+    assert res.nchunks == 2
+    np.testing.assert_array_equal(res.x, ref.x)
+
+
+def test_sparse_data_and_x0_are_refused_naming_the_argument():
+    sparse = pytest.importorskip("scipy.sparse")
+    X0, A, B = problems(10)
+    with pytest.raises(TypeError, match=r"^data\[0\] is a scipy\.sparse csr_matrix: sparse "
+                                        r"data is supported only by numadam\.minimize's "
+                                        r"ordinary loop"):
+        numadam.dask.minimize_many(fg, True, X0, data=(sparse.csr_matrix(A), B),
+                                   scheduler="synchronous")
+    with pytest.raises(TypeError, match=r"^data\[1\] is a scipy\.sparse csr_array"):
+        numadam.dask.minimize_many(fg, True, X0, data=(A, sparse.csr_array(B)),
+                                   scheduler="synchronous")
+    with pytest.raises(TypeError, match=r"^data\[1\] is a Dask array of scipy\.sparse chunks"):
+        numadam.dask.minimize_many(fg, True, X0, data=(A, da.from_array(sparse.csr_matrix(B))),
+                                   scheduler="synchronous")
+    with pytest.raises(TypeError, match=r"^x0 is a scipy\.sparse coo_matrix; expected a dense "
+                                        r"array of starting points"):
+        numadam.dask.minimize_many(fg, True, sparse.coo_matrix(X0), data=(A, B),
+                                   scheduler="synchronous")

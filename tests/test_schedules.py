@@ -188,3 +188,89 @@ def test_state_dict_resumes_the_schedule_position():
     for gi in g[7:]:
         opt2.step(gi)
     np.testing.assert_array_equal(x, y)
+
+
+# --- item 27: every schedule checks its step count, in Schedule.__call__ -----------------
+
+ALL_SCHEDULES = [
+    S.constant(0.1), S.step_decay(0.1, 10, 0.5), S.exponential(0.2, 0.99),
+    S.inverse_sqrt(0.01), S.cosine(1.0, 100, 0.1), S.one_cycle(1.0, 100),
+    S.one_cycle(0.5, 50, anneal="linear"), S.warmup(S.cosine(1e-3, 1000, 1e-5), 100, 1e-4),
+]
+# float.hex of s(k) for k in (0, 1, 7, 33, 99, 150), recorded before the check was added
+KNOWN_HEX = [
+    ["0x1.999999999999ap-4"] * 6,
+    ["0x1.999999999999ap-4", "0x1.999999999999ap-4", "0x1.999999999999ap-4",
+     "0x1.999999999999ap-7", "0x1.999999999999ap-13", "0x1.999999999999ap-19"],
+    ["0x1.999999999999ap-3", "0x1.95810624dd2f2p-3", "0x1.7dc622ab314f3p-3",
+     "0x1.25fb8047c2a9ep-3", "0x1.2ee1ecc69db35p-4", "0x1.6ad39c9885c9cp-5"],
+    ["0x1.47ae147ae147bp-7", "0x1.cf68d4fff04dcp-8", "0x1.cf68d4fff04dcp-9",
+     "0x1.c192c09473ecdp-10", "0x1.0624dd2f1a9fcp-10", "0x1.aaa8d687c01a2p-11"],
+    ["0x1.0000000000000p+0", "0x1.ffe2e54f9e109p-1", "0x1.fa73834821709p-1",
+     "0x1.8ee2159b42fb3p-1", "0x1.9a826f1ca9151p-4", "0x1.999999999999ap-4"],
+    ["0x1.47ae147ae1480p-5", "0x1.5ebb016b287e0p-5", "0x1.5f4703231f97cp-3",
+     "0x1.fbe2d050af775p-1", "0x1.0c6f7a0b5ed8dp-18", "0x1.0c6f7a0b5ed8dp-18"],
+    ["0x1.47ae147ae147bp-6", "0x1.bcb564efe8982p-5", "0x1.0a3d70a3d70a4p-2",
+     "0x1.d41dd38cf91c2p-3", "0x1.0c6f7a0b5ed8dp-19", "0x1.0c6f7a0b5ed8dp-19"],
+    ["0x1.a36e2eb1c432dp-14", "0x1.c92ddbdb5d895p-14", "0x1.55d5f56a7ac82p-13",
+     "0x1.a048e043a2164p-12", "0x1.03c8e25c810a5p-10", "0x1.048be2660300cp-10"],
+]
+
+
+@pytest.mark.parametrize("s, known", list(zip(ALL_SCHEDULES, KNOWN_HEX)), ids=repr)
+def test_schedule_values_are_bitwise_unchanged_by_the_step_check(s, known):
+    for k, h in zip((0, 1, 7, 33, 99, 150), known):
+        assert s(k) == float.fromhex(h), (s, k)
+        # integral NumPy integers and integral floats are accepted, as that int
+        for same in (np.int64(k), np.int32(k), np.uint16(k), float(k), np.float64(k)):
+            assert s(same) == float.fromhex(h), (s, same)
+
+
+@pytest.mark.parametrize("s", ALL_SCHEDULES, ids=repr)
+@pytest.mark.parametrize("k", [-1, -100, np.int64(-3)])
+def test_every_schedule_refuses_a_negative_step_count(s, k):
+    with pytest.raises(ValueError, match=rf"the step count k must be an integer >= 0; "
+                                         rf"got {int(k)}$"):
+        s(k)
+
+
+@pytest.mark.parametrize("s", ALL_SCHEDULES, ids=repr)
+@pytest.mark.parametrize("k, exc, match", [
+    (2.5, ValueError, r"step count k must be an integer >= 0; got 2.5, which is not integral"),
+    (-0.5, ValueError, r"step count k must be an integer >= 0; got -0.5, which is not integral"),
+    (float("nan"), ValueError, r"step count k must be an integer >= 0; got nan, which is not"),
+    (float("inf"), ValueError, r"step count k must be an integer >= 0; got inf, which is not"),
+    (True, TypeError, r"step count k must be an integer >= 0; got True of type bool"),
+    (np.bool_(False), TypeError, r"step count k must be an integer >= 0; got np.False_ of type"),
+    ("3", TypeError, r"step count k must be an integer >= 0; got '3' of type str"),
+    (None, TypeError, r"step count k must be an integer >= 0; got None of type NoneType"),
+])
+def test_every_schedule_refuses_a_step_count_that_is_not_an_integer(s, k, exc, match):
+    with pytest.raises(exc, match=match):
+        s(k)
+
+
+def test_the_examples_of_the_issue():
+    with pytest.raises(ValueError, match="step count k must be an integer >= 0; got -1"):
+        S.exponential(0.1, 0.5)(-1)          # returned 0.2 before
+    with pytest.raises(ValueError, match="step count k must be an integer >= 0; got -1"):
+        S.inverse_sqrt(0.1)(-1)              # ZeroDivisionError before
+
+
+def test_a_user_subclass_gets_the_check_and_an_int():
+    seen = []
+
+    class halving(S.Schedule):
+        def __init__(self, lr):
+            self._params = {"lr": lr}
+
+        def lr(self, k):
+            seen.append(k)
+            return self._params["lr"] / 2 ** k
+
+    s = halving(1.0)
+    assert s(np.int64(3)) == 0.125 and s(2.0) == 0.25
+    assert seen == [3, 2] and all(type(k) is int for k in seen)
+    with pytest.raises(ValueError, match="got -2$"):
+        s(-2)
+    assert len(seen) == 2                    # lr never saw the bad step count

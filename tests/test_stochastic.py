@@ -283,7 +283,7 @@ def test_plot_renders_one_line_per_result(tmp_path):
     assert len(ax.get_lines()) == 3
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["adam", "rmsprop", "sgd"]
     assert ax.get_yscale() == "log"
-    ax = numadam.plot(list(runs.values()), x="epoch", y="lr", smooth=0.5)
+    ax = numadam.plot(list(runs.values()), x="step", y="lr", smooth=0.5)
     assert len(ax.get_lines()) == 6  # raw + smoothed per result
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["adam", "rmsprop", "sgd"]
 
