@@ -7,6 +7,12 @@ import numpy as np
 __all__ = ["Batches"]
 
 
+def _is_sparse(a):
+    """Whether ``a`` is a scipy.sparse matrix or array."""
+    from ._minimize import _is_sparse as check
+    return check(a)
+
+
 class Batches:
     """Cycle through ``data`` in minibatches, reshuffled every epoch.
 
@@ -22,8 +28,18 @@ class Batches:
     def __init__(self, data, batch_size, shuffle, drop_last, rng):
         if isinstance(data, np.ndarray) or not isinstance(data, (tuple, list)):
             data = (data,)
+        if isinstance(data, list) and data and all(
+                isinstance(v, numbers.Number) for v in data):
+            raise TypeError("data must be an array or a tuple of arrays sharing axis 0 "
+                            f"(the samples); got a list of {len(data)} numbers: pass "
+                            "data=np.array([...]) for one array of samples")
         arrays = []
         for i, a in enumerate(data):
+            if _is_sparse(a):
+                # scipy.sparse: minibatches are row slices of a CSR matrix
+                a = a.tocsr()
+                arrays.append(a)
+                continue
             try:
                 a = np.asarray(a)
             except Exception as exc:  # noqa: BLE001
@@ -32,14 +48,17 @@ class Batches:
             if a.ndim == 0:
                 raise ValueError(f"data[{i}] must have a sample axis (axis 0); "
                                  "got a 0-d array")
+            if a.dtype.kind in "fc" and not a.dtype.isnative:
+                a = a.astype(a.dtype.newbyteorder("="))   # big-endian: native order
             arrays.append(a)
         if not arrays:
             raise ValueError("data must hold at least one array")
-        n = len(arrays[0])
+        n = arrays[0].shape[0]
         for i, a in enumerate(arrays[1:], 1):
-            if len(a) != n:
+            if a.shape[0] != n:
                 raise ValueError("data arrays must share their first axis (the "
-                                 f"samples): data[0] has {n}, data[{i}] has {len(a)}")
+                                 f"samples): data[0] has {n}, data[{i}] has "
+                                 f"{a.shape[0]}")
         if n == 0:
             raise ValueError("data holds no samples")
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
@@ -61,7 +80,8 @@ class Batches:
         self.pos = 0    # batches drawn in the current epoch
         if shuffle:
             self.order = np.arange(n)
-            self.buffers = tuple(np.empty((batch_size,) + a.shape[1:], a.dtype)
+            self.buffers = tuple(None if _is_sparse(a) else
+                                 np.empty((batch_size,) + a.shape[1:], a.dtype)
                                  for a in arrays)
 
     def next(self):
@@ -74,7 +94,8 @@ class Batches:
         if self.shuffle:
             idx = self.order[lo:hi]
             m = hi - lo
-            batch = tuple(np.take(a, idx, axis=0, out=buf[:m], mode="clip")
+            batch = tuple(a[idx] if buf is None else
+                          np.take(a, idx, axis=0, out=buf[:m], mode="clip")
                           for a, buf in zip(self.arrays, self.buffers))
         else:
             batch = tuple(a[lo:hi] for a in self.arrays)
@@ -84,6 +105,28 @@ class Batches:
             self.epoch += 1
         self.pos = pos
         return batch
+
+    def fingerprint(self):
+        """A SHA-256 of every data array's dtype, shape and bytes (a list of hex
+        digests), recorded by checkpoints so a resumed run refuses other data."""
+        import hashlib
+        out = []
+        for a in self.arrays:
+            h = hashlib.sha256()
+            if _is_sparse(a):
+                h.update(f"sparse|{a.format}|{a.shape}".encode())
+                parts = (a.data, a.indices, a.indptr)
+            else:
+                h.update(f"{a.dtype.str}|{a.shape}".encode())
+                parts = (a,)
+            for part in parts:
+                part = np.ascontiguousarray(part)
+                flat = part.reshape(-1).view(np.uint8) if part.size else b""
+                step = 1 << 24   # hash in 16 MiB pieces (memory-mapped data)
+                for lo in range(0, len(flat), step):
+                    h.update(flat[lo:lo + step])
+            out.append(h.hexdigest())
+        return out
 
     def state(self):
         """(scalars, arrays) to checkpoint: position, order and the RNG state."""

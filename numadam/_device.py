@@ -69,6 +69,10 @@ class DeviceState:
     def sumsq(self, g):
         return self.K.sumsq(g, self.parts, self.out)
 
+    def norm(self, g):
+        """``(s, r)`` with ``||g|| = s * r``, as the CPU norm kernels (``s = 1``)."""
+        return 1.0, math.sqrt(self.sumsq(g))
+
     def launch(self, name, flat, g, arrays, scalars):
         """Run the CUDA kernel of CPU loop ``name``; returns the guard's count."""
         T = self.T

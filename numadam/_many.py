@@ -1,4 +1,6 @@
 """``numadam.minimize_many``: many independent problems, in parallel, compiled."""
+import numbers
+
 import numpy as np
 
 from . import _kernels
@@ -108,6 +110,13 @@ def minimize_many(fun, jac, x0, data=(), args=(), method="adam", options=None,
     >>> res.summary, bool(np.allclose(res.x, B, atol=1e-6))
     ({0: 1000}, True)
     """
+    return _minimize_many(fun, jac, x0, data, args, method, options, bounds, device)
+
+
+def _minimize_many(fun, jac, x0, data, args, method, options, bounds, device,
+                   index_offset=0):
+    """:func:`minimize_many`; ``index_offset`` is the global index of row 0 in
+    messages (numadam.dask passes each chunk's first problem)."""
     from ._minimize import _is_dispatcher
 
     if device not in ("cpu", "cuda"):
@@ -131,16 +140,27 @@ def minimize_many(fun, jac, x0, data=(), args=(), method="adam", options=None,
     X, data, spec, opts = P.X, P.data, P.spec, P.opts
     n_problems, n = X.shape
     # validate the user's functions on problem 0, from Python, for clear errors
+    from ._minimize import _scalar
     d0 = tuple(a[0] for a in data)
     xr0 = X[0].copy()
     xr0.flags.writeable = False
-    out0 = fun(xr0, *d0, *args)
-    g0 = out0[1] if fused else jac(xr0, *d0, *args)
+    shapes = (f"x of shape {xr0.shape} and data rows of shapes "
+              f"{[np.shape(d) for d in d0]}")
+    try:
+        out0 = fun(xr0, *d0, *args)
+        g0 = out0[1] if fused and isinstance(out0, tuple) else (
+            None if fused else jac(xr0, *d0, *args))
+    except Exception as exc:  # noqa: BLE001 - re-raised, with what it was given
+        _note(exc, f"raised by fun/jac for problem {index_offset} of minimize_many, "
+                   f"called with {shapes}")
+        raise
     if fused:
-        try:
-            float(out0[0])
-        except (TypeError, ValueError, IndexError):
-            raise TypeError("with jac=True, fun must return (f, g)") from None
+        if not (isinstance(out0, tuple) and len(out0) == 2):
+            raise TypeError("with jac=True, fun must return (f, g) for one problem; "
+                            f"got {type(out0).__name__}")
+        _scalar(out0[0])
+    else:
+        _scalar(out0)
     name = "fun's gradient" if fused else "jac"
     if not isinstance(g0, np.ndarray) or g0.shape != (n,):
         raise ValueError(f"{name} must return an array of shape ({n},) for one problem; "
@@ -156,19 +176,61 @@ def minimize_many(fun, jac, x0, data=(), args=(), method="adam", options=None,
     out_status = np.zeros(n_problems, np.int64)
     out_nfev = np.zeros(n_problems, np.int64)
     out_njev = np.zeros(n_problems, np.int64)
-    L.run_many(fun, fun if fused else jac,
-               L.eval_fused_rows if fused else L.eval_split_rows,
-               L.value_fused_rows if fused else L.value_split_rows,
-               L.ROWS[len(data)], data, args, X, XR, P.arrays, L.STEPS[len(P.arrays)],
-               spec.kernel(opts).serial, L.SCALAR_FNS[P.scalar_fn], P.hyper, P.host0,
-               P.lr_const, P.lr_table, P.clip_norm, P.maxiter, P.gtol, cpu.SUMSQ.serial,
-               cpu.PROJECTED_SUMSQ.serial, cpu.PROJECT.serial, P.box is not None, lb, ub,
-               P.gsign, P.policy == "skip", out_f, out_g, out_nit, out_status, out_nfev,
-               out_njev)
+    out_nskip = np.zeros(n_problems, np.int64)
+    call = (fun, fun if fused else jac,
+            L.eval_fused_rows if fused else L.eval_split_rows,
+            L.value_fused_rows if fused else L.value_split_rows,
+            L.ROWS[len(data)], L.STEPS[len(P.arrays)], spec.kernel(opts).serial,
+            L.SCALAR_FNS[P.scalar_fn], cpu.NORM.serial, cpu.PROJECTED_NORM.serial,
+            cpu.PROJECT.serial, data, args, X, XR, P.arrays, P.hyper, P.host0,
+            (P.lr_const, P.lr_table, P.schedule is not None),
+            (P.maxiter, P.gtol, P.policy == "skip", P.clip_norm),
+            (P.box is not None, lb, ub, P.gsign),
+            (out_f, out_g, out_nit, out_status, out_nfev, out_njev, out_nskip))
+    from numba.core.errors import NumbaError
+    try:
+        with cpu.parallel_launch():
+            L.run_many(*call)
+    except NumbaError as exc:
+        text = str(exc).strip()
+        first = text.splitlines()[0] if text else type(exc).__name__
+        raise TypeError(
+            "minimize_many could not compile its loop for this fun/jac and data "
+            f"(numba: {first[:200]}); fun must return a float for one problem (with "
+            f"jac=True a tuple (float, array of {n} {X.dtype})) and jac an array of "
+            f"{n} {X.dtype}") from None
+    raised = np.flatnonzero(out_status == L.RAISED)
+    if raised.size:
+        # numba cannot carry the exception out of a prange: re-run the first
+        # such problem alone, from its start, so that it raises in full
+        i = int(raised[0])
+        P.restart(X, i)
+        try:
+            L.solve_problem(*call, i)
+        except Exception as exc:  # noqa: BLE001 - re-raised, naming the problem
+            _note(exc, f"raised by fun/jac for problem {i + index_offset} of "
+                       f"minimize_many ({raised.size} problem(s) raised; the first "
+                       "is reported)")
+            raise
+        raise RuntimeError(f"fun/jac raised an exception for problem "
+                           f"{i + index_offset} inside the parallel loop, but not "
+                           "when re-run alone (a function with state?)")
     if (out_status == -4).any():
         i = int(np.flatnonzero(out_status == -4)[0])
-        raise ValueError(f"{name} returned an array of the wrong shape for problem {i}")
-    return P.result(X, out_f, out_g, out_nit, out_status, nfev=out_nfev, njev=out_njev)
+        raise ValueError(f"{name} returned an array of the wrong shape for problem "
+                         f"{i + index_offset}")
+    if (out_status == L.NEED_LR).any():
+        check_lr(P.schedule, P.lr_table.size)   # raises the schedule's error
+        raise AssertionError("unreachable: the schedule failed while tabulating")
+    return P.result(X, out_f, out_g, out_nit, out_status, nfev=out_nfev, njev=out_njev,
+                    nskip=out_nskip)
+
+
+def _note(exc, text):
+    """Add ``text`` to an exception's report (a note, Python >= 3.11)."""
+    if hasattr(exc, "add_note"):
+        exc.add_note(text)
+    exc.numadam_note = text
 
 
 def _minimize_many_cuda(fun, jac, x0, data, args, method, options, bounds):
@@ -191,6 +253,8 @@ def _minimize_many_cuda(fun, jac, x0, data, args, method, options, bounds):
         raise TypeError("jac must be a CUDA device function or True")
     P = _Problems(x0, data, method, options, bounds, 6)
     X, spec, opts = P.X, P.spec, P.opts
+    if P.schedule is not None and P.lr_table.size < P.maxiter + 1:
+        check_lr(P.schedule, P.lr_table.size)   # the GPU reads the whole table
     n_problems = X.shape[0]
     sample = P.scalar_fn(P.hyper, 1, 1e-3, 1.0, P.host0)[0]
     kernel = K.many_kernel(fun, jac, fused, spec.kernel(opts).name + "_at", P.scalar_fn,
@@ -238,11 +302,16 @@ class _Problems:
                 raise TypeError(f"option {key!r} is not available in minimize_many")
         self.X = X = _as_problems(x0)
         n_problems = X.shape[0]
+        if isinstance(data, list) and data and all(
+                isinstance(v, numbers.Number) for v in data):
+            raise TypeError("data must be a tuple of arrays, one per data argument of "
+                            f"fun; got a list of {len(data)} numbers. For one array of "
+                            "per-problem values pass data=(np.array([...]),)")
         if not isinstance(data, tuple):
             data = (data,) if isinstance(data, np.ndarray) else tuple(data)
         if len(data) > max_data:
             raise ValueError(f"data may hold at most {max_data} arrays; got {len(data)}")
-        self.data = tuple(np.ascontiguousarray(a) for a in data)
+        self.data = tuple(_as_data(a, k) for k, a in enumerate(data))
         for k, a in enumerate(self.data):
             if a.ndim == 0 or len(a) != n_problems:
                 raise ValueError(f"data[{k}] must have one entry per problem along axis "
@@ -252,10 +321,11 @@ class _Problems:
         names = spec.state_names(opts)
         init = spec.init_state(opts, X[0])
         flat_arrays = spec.kernel_arrays(opts, dict(init), X[0])
+        self._names = _kernel_array_names(names, flat_arrays)
         self.arrays = tuple(
             np.repeat(init[k][None, :], n_problems, axis=0) if k in init
             else np.empty((n_problems, 0), X.dtype)
-            for k in _kernel_array_names(names, flat_arrays))
+            for k in self._names)
         self.box = None if bounds is None else _bounds(bounds, X[0])
         if self.box is not None:
             X[...] = np.clip(X, self.box[0], self.box[1])
@@ -264,15 +334,30 @@ class _Problems:
             if self.maxiter > 1 << 24:
                 raise ValueError("with a schedule, minimize_many tabulates lr for every "
                                  "step: use maxiter <= 16777216")
-            self.lr_table = np.array([check_lr(schedule, k)
-                                      for k in range(self.maxiter + 1)])
+            from ._minimize import _lr_table
+            # tabulated up to the first refused step count: a problem that
+            # needs it raises the schedule's error (as minimize would)
+            self.lr_table = _lr_table(schedule, 0, self.maxiter + 1)
             self.lr_const = 0.0
         else:
             self.lr_table, self.lr_const = np.empty(0), opts["lr"]
+        self.schedule = schedule
+        self._init = init
+        self._x0 = x0
         self.scalar_fn = spec.scalar_fn(opts)
         self.hyper, self.host0 = spec.hyper(opts), spec.init_host(opts)
         self.gsign = -1.0 if opts["maximize"] else 1.0
         self.clip_norm = opts["clip_norm"] or 0.0
+
+    def restart(self, X, i):
+        """Put problem ``i`` back at its start: x0's row (projected), fresh state."""
+        row = np.asarray(self._x0)[i].astype(X.dtype)
+        if self.box is not None:
+            row = np.clip(row, self.box[0], self.box[1])
+        X[i] = row
+        for a, name in zip(self.arrays, self._names):
+            if a.shape[1]:
+                a[i] = self._init[name]
 
     def result(self, x, f, g, nit, status, **extra):
         from scipy.optimize import OptimizeResult
@@ -283,6 +368,25 @@ class _Problems:
             x=x, fun=f, jac=g, nit=nit, status=status, success=status == 0,
             method=self.spec.name, summary=counts,
             message=f"{len(status)} problems: " + "; ".join(parts) + ".", **extra)
+
+
+def _as_data(a, k):
+    """Per-problem data array ``k`` as a native-order contiguous numeric array."""
+    from ._minimize import _is_sparse
+    if _is_sparse(a):
+        raise TypeError(f"data[{k}] is a scipy.sparse {type(a).__name__}: sparse data "
+                        "is supported only by numadam.minimize's ordinary loop; "
+                        "minimize_many needs dense per-problem arrays")
+    try:
+        arr = np.asarray(a)
+    except Exception as exc:  # noqa: BLE001
+        raise TypeError(f"data[{k}] must be an array; got {type(a).__name__}") from exc
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"data[{k}] must hold numbers (bool, int or float) for the "
+                        f"compiled loop; got dtype {arr.dtype}")
+    if not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    return np.ascontiguousarray(arr)
 
 
 def _kernel_array_names(names, flat_arrays):

@@ -87,6 +87,9 @@ def _flag(name, value):
 
 
 def _betas(name, value):
+    if not isinstance(value, (tuple, list, np.ndarray)):
+        raise TypeError(f"option {name!r} must be a pair (beta1, beta2), a tuple or "
+                        f"list; got {type(value).__name__} {value!r}")
     try:
         b1, b2 = value
     except (TypeError, ValueError):
@@ -196,6 +199,40 @@ class Method:
 
     #: names of the scalar state kept on the host between steps
     host_names = ()
+
+    #: state arrays that can never be negative (second moments, accumulators)
+    NONNEGATIVE = ("exp_avg_sq", "max_exp_avg_sq", "exp_inf", "square_avg", "sum")
+
+    def check_state_values(self, opts, state, host, t):
+        """Refuse loaded state that no run of this method can reach.
+
+        Every array finite; second moments and accumulators ``>= 0``; the
+        bias-correction products ``beta**t`` within a relative 1e-6 of their
+        value at step ``t`` (they are running products); NAdam's mu product
+        in ``(0, 1]``.  Raises ``ValueError`` naming the offending entry.
+        """
+        for name, arr in state.items():
+            arr = np.asarray(arr)
+            if not np.isfinite(arr).all():
+                i = int(np.flatnonzero(~np.isfinite(arr.reshape(-1)))[0])
+                raise ValueError(f"state[{name!r}] holds a non-finite value (element "
+                                 f"{i}: {arr.reshape(-1)[i]})")
+            if name in self.NONNEGATIVE and (arr < 0).any():
+                i = int(np.flatnonzero(arr.reshape(-1) < 0)[0])
+                raise ValueError(f"state[{name!r}] must be >= 0 (a second moment or "
+                                 f"accumulator); element {i} is {arr.reshape(-1)[i]}")
+        betas = opts.get("betas")
+        for name, value in zip(self.host_names, host):
+            if not math.isfinite(value):
+                raise ValueError(f"host[{name!r}] must be finite; got {value}")
+            if name in ("beta1_power", "beta2_power"):
+                beta = betas[0 if name == "beta1_power" else 1]
+                want = beta ** t
+                if abs(value - want) > 1e-300 + 1e-6 * want:
+                    raise ValueError(f"host[{name!r}] is {value!r}, but after {t} steps "
+                                     f"it must be beta**t = {want!r}")
+            elif not 0.0 < value <= 1.0:
+                raise ValueError(f"host[{name!r}] must be in (0, 1]; got {value!r}")
 
     def init_host(self, opts):
         """Scalar state kept on the host (NAdam's mu product), a tuple."""

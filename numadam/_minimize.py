@@ -1,4 +1,5 @@
 """``numadam.minimize``: scipy.optimize's front door to the fused optimizers."""
+import contextlib
 import inspect
 import math
 import numbers
@@ -8,6 +9,7 @@ import sys
 import numpy as np
 
 from . import _kernels
+from ._kernels import _scalars
 from ._methods import get_method
 from ._optimizers import Optimizer
 from .schedules import check_lr
@@ -30,23 +32,57 @@ _SUCCESS = (0, 4)
 
 _UNLIMITED = sys.maxsize
 
+#: the compiled loop runs in chunks of about this many seconds; Python handles
+#: signals (Ctrl-C) between them
+CHUNK_SECONDS = 0.05
 
-def _as_x0(x0):
+
+def _lr_table(schedule, t0, size):
+    """``schedule(t0 + k)`` for ``k < size``, stopping before the first step
+    count whose learning rate is refused (the compiled loop then returns to
+    Python, which raises the schedule's error where the ordinary loop does)."""
+    table = np.empty(size)
+    for k in range(size):
+        try:
+            table[k] = check_lr(schedule, t0 + k)
+        except Exception:  # noqa: BLE001 - re-raised by the loop when reached
+            return table[:k]
+    return table
+
+
+def _as_x0(x0, name="x0"):
+    """x0 as a fresh C-contiguous float32/float64 array of its own shape (0-d
+    included), in native byte order."""
+    if isinstance(x0, (str, bytes)):
+        raise TypeError(f"{name} must be an array of real numbers; got "
+                        f"{type(x0).__name__} {x0!r}")
+    if _is_sparse(x0):
+        raise TypeError(f"{name} must be a dense array; got a scipy.sparse "
+                        f"{type(x0).__name__}")
     try:
         x = np.array(x0, copy=True)
     except Exception as exc:  # noqa: BLE001
-        raise TypeError(f"x0 must be an array of real numbers; got "
+        raise TypeError(f"{name} must be an array of real numbers; got "
                         f"{type(x0).__name__}") from exc
     if x.dtype.kind in "iub":
         x = x.astype(np.float64)
+    elif x.dtype.kind == "f" and x.dtype.itemsize in (4, 8) and not x.dtype.isnative:
+        x = x.astype(x.dtype.newbyteorder("="))   # big-endian input: native order
     elif x.dtype not in (np.float32, np.float64):
-        raise TypeError("x0 must be real: float32, float64 or integer (taken as "
+        raise TypeError(f"{name} must be real: float32, float64 or integer (taken as "
                         f"float64); got dtype {x.dtype}")
     if x.size == 0:
-        raise ValueError("x0 must not be empty")
+        raise ValueError(f"{name} must not be empty")
     if not np.isfinite(x).all():
-        raise ValueError("x0 contains NaN or infinity")
-    return np.ascontiguousarray(x)
+        raise ValueError(f"{name} contains NaN or infinity")
+    return np.require(x, requirements="C")   # keeps a 0-d array 0-d
+
+
+def _is_sparse(a):
+    """Whether ``a`` is a scipy.sparse matrix or array (scipy imported only if
+    it already is)."""
+    sp = sys.modules.get("scipy.sparse")
+    return sp is not None and sp.issparse(a)
 
 
 def _int_option(options, name, default, low, allow_none=False):
@@ -124,6 +160,82 @@ def _loop_options(options, has_data):
     return loop
 
 
+#: options that define the sample order or the recorded state: a resumed run
+#: cannot change them
+_FIXED_ON_RESUME = ("batch_size", "shuffle", "drop_last", "history", "patience", "ema",
+                    "min_delta")
+
+
+def _read_resume(path, spec):
+    """The checkpoint of a ``minimize`` run and the options it recorded."""
+    from . import _checkpoint
+    meta, arrays = _checkpoint.read(path, "minimize")
+    name = os.fspath(path)
+    method = meta.get("optimizer", {}).get("method") if isinstance(
+        meta.get("optimizer"), dict) else None
+    if method != spec.name:
+        raise ValueError(f"checkpoint {name!r} does not fit this run: it is a "
+                         f"{method!r} run, this run uses {spec.name!r}")
+    try:
+        loop = dict(meta["loop"])
+        if loop.get("maxiter", 0) is None:
+            loop["maxiter"] = _UNLIMITED
+        options = {**loop, **_checkpoint.decode_options(meta["optimizer"]["options"])}
+        for key in ("data_sha", "bounded", "rng_seed"):
+            meta[key]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"checkpoint {name!r} is not a valid minimize state (it lacks "
+                         f"the options it was run with: {exc!r})") from None
+    return {"meta": meta, "arrays": arrays, "options": options}
+
+
+def _changed_options(recorded, given):
+    """``{name: (recorded, given)}`` for the options a resumed call changes;
+    refuses those that cannot change."""
+    from . import _checkpoint
+    changed = {}
+    for key, value in given.items():
+        if key in ("checkpoint", "disp", "compiled"):
+            continue
+        old = recorded.get(key)
+        try:
+            same = _checkpoint.encode_options({key: old}) == _checkpoint.encode_options(
+                {key: value})
+        except ValueError:   # a plain callable lr: not comparable, so a change
+            same = old is value
+        if not same:
+            changed[key] = (old, value)
+    fixed = [k for k in changed if k in _FIXED_ON_RESUME]
+    if fixed:
+        raise ValueError(
+            f"option{'s' if len(fixed) > 1 else ''} {', '.join(map(repr, fixed))} "
+            "cannot change when resuming (the checkpoint's sample order and recorded "
+            "state depend on them): "
+            + "; ".join(f"{k} was {changed[k][0]!r}, this call gives {changed[k][1]!r}"
+                        for k in fixed))
+    return changed
+
+
+def _seed_of(root):
+    """What identifies the run's seed: its SeedSequence's entropy and spawn key."""
+    ss = root.bit_generator.seed_seq
+    return [str(ss.entropy), [int(k) for k in ss.spawn_key]]
+
+
+def _check_writable(path):
+    """Refuse a checkpoint path that cannot be written, before the first step."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise ValueError(f"option 'checkpoint' is a directory: {path!r}; give a file "
+                         "path")
+    if not os.path.isdir(folder):
+        raise ValueError(f"option 'checkpoint': the directory {folder!r} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"option 'checkpoint': the directory {folder!r} is not "
+                         "writable")
+
+
 def _is_dispatcher(fn):
     from numba.core.registry import CPUDispatcher
     return isinstance(fn, CPUDispatcher)
@@ -161,6 +273,20 @@ def _takes_rng(fn):
     return p is not None and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
 
 
+def _bound_number(v):
+    if isinstance(v, (str, bytes, bool, np.bool_)) or not isinstance(v, numbers.Real):
+        raise TypeError(f"not a real number: {v!r}")
+    return float(v)
+
+
+def _bound_array(v, which):
+    a = np.asarray(v)
+    if a.dtype.kind not in "iuf":
+        raise TypeError(f"bounds must be real numbers; got a {which} bound of dtype "
+                        f"{a.dtype} ({v!r})")
+    return a.astype(np.float64)
+
+
 def _bounds(bounds, x):
     """``(lb, ub)`` flat arrays of x's dtype, or None when unbounded."""
     from scipy.optimize import Bounds
@@ -169,8 +295,11 @@ def _bounds(bounds, x):
     if isinstance(bounds, Bounds):
         lb, ub = bounds.lb, bounds.ub
         try:
-            lb = np.broadcast_to(np.asarray(lb, dtype=np.float64), (n,))
-            ub = np.broadcast_to(np.asarray(ub, dtype=np.float64), (n,))
+            lb, ub = (_bound_array(v, "low") for v in (lb, ub))
+            # one bound per element of x0, of its shape (any shape) or flat
+            lb, ub = (np.broadcast_to(v, x.shape).reshape(n) if v.ndim > 1
+                      or v.shape == x.shape else np.broadcast_to(v, (n,))
+                      for v in (lb, ub))
         except ValueError:
             raise ValueError(f"bounds must have one (low, high) per parameter: "
                              f"{n}; got Bounds of shapes {np.shape(bounds.lb)} "
@@ -190,8 +319,8 @@ def _bounds(bounds, x):
         for i, pair in enumerate(pairs):
             try:
                 lo, hi = pair
-                lb[i] = -np.inf if lo is None else float(lo)
-                ub[i] = np.inf if hi is None else float(hi)
+                lb[i] = -np.inf if lo is None else _bound_number(lo)
+                ub[i] = np.inf if hi is None else _bound_number(hi)
             except (TypeError, ValueError):
                 raise TypeError(f"bounds[{i}] must be a (low, high) pair of "
                                 f"numbers or None; got {pair!r}") from None
@@ -204,6 +333,28 @@ def _bounds(bounds, x):
     if np.isneginf(lb).all() and np.isposinf(ub).all():
         return None
     return lb.astype(x.dtype), ub.astype(x.dtype)
+
+
+def _as_rng(rng):
+    """The run's root generator from ``rng`` (None, an int seed, a Generator)."""
+    if isinstance(rng, np.random.RandomState) or (
+            isinstance(rng, (bool, np.bool_, float, str, bytes))):
+        raise TypeError(
+            "rng must be None, an int seed >= 0 or a numpy.random.Generator "
+            f"(numadam spawns independent streams from it); got {rng!r}"
+            + (": use np.random.default_rng(seed) instead of the legacy "
+               "RandomState" if isinstance(rng, np.random.RandomState) else ""))
+    try:
+        root = np.random.default_rng(rng)
+    except (TypeError, ValueError) as exc:
+        raise TypeError("rng must be None, an int seed >= 0 or a "
+                        f"numpy.random.Generator; got {rng!r}: {exc}") from None
+    if not isinstance(getattr(root.bit_generator, "seed_seq", None),
+                      np.random.SeedSequence):
+        raise TypeError("rng must be a numpy.random.Generator whose bit generator was "
+                        "seeded with a SeedSequence (numadam spawns independent "
+                        f"streams from it); got {rng!r}: use np.random.default_rng(seed)")
+    return root
 
 
 def _callback_style(callback):
@@ -454,15 +605,16 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
             options.update(host_only)  # reported by minimize_device
         return minimize_device(fun, jac, x0, spec, args, options, loop, callback,
                                bounds, data)
+    given = {k: v for k, v in options.items() if k != "resume"}
+    saved = None
+    if options.get("resume") is not None:
+        saved = _read_resume(options["resume"], spec)
+        options = {**saved["options"], **options}   # the call's options win
     loop = _loop_options(options, data is not None)
     x = _as_x0(x0)
     box = None if bounds is None else _bounds(bounds, x)
     style = _callback_style(callback)
-    try:
-        root = np.random.default_rng(rng)
-    except (TypeError, ValueError) as exc:
-        raise TypeError("rng must be None, an int seed or a numpy.random.Generator; "
-                        f"got {rng!r}") from exc
+    root = _as_rng(rng)
     shuffle_rng, user_rng = root.spawn(2)
     batches = None
     if data is not None:
@@ -479,14 +631,19 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
     view = x.view()
     view.flags.writeable = False
     shape, dtype = x.shape, x.dtype
+    norm_k = cpu.NORM.pick(flat.size)
     if box is None:
-        sumsq = cpu.SUMSQ.pick(flat.size)
+        def gnorm(g):
+            """(gtol's norm, the full norm's (s, r) pair for clipping)."""
+            pair = norm_k(g)
+            return _scalars.norm_value(*pair), pair
     else:
-        psumsq = cpu.PROJECTED_SUMSQ.pick(flat.size)
+        pnorm_k = cpu.PROJECTED_NORM.pick(flat.size)
         gsign = -1.0 if opt.options["maximize"] else 1.0
 
-        def sumsq(g):
-            return psumsq(flat, g, box[0], box[1], gsign)
+        def gnorm(g):
+            """The projected norm; clipping uses the full norm (the optimizer's)."""
+            return _scalars.norm_value(*pnorm_k(flat, g, box[0], box[1], gsign)), None
 
     fkw = {"rng": user_rng} if _takes_rng(fun) else {}
     jkw = {"rng": user_rng} if not fused and _takes_rng(jac) else {}
@@ -554,8 +711,12 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
         meta, arrays = opt._checkpoint_parts(prefix="state.")
         meta = {"kind": "minimize", "optimizer": meta, "shape": list(shape),
                 "dtype": dtype.name, "nit": run["nit"], "nskip": run["nskip"],
-                "counts": counts, "user_rng": user_rng.bit_generator.state}
+                "counts": counts, "user_rng": user_rng.bit_generator.state,
+                "loop": record_loop, "rng_seed": _seed_of(root),
+                "data_sha": data_sha, "bounded": box is not None}
         arrays["x"] = x
+        if box is not None:
+            arrays["bounds.lb"], arrays["bounds.ub"] = box
         if batches is not None:
             meta["batches"], extra = batches.state()
             arrays.update({"batches." + k: v for k, v in extra.items()})
@@ -567,8 +728,7 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
         _checkpoint.write(path, meta, arrays)
 
     def resume(path):
-        from . import _checkpoint
-        meta, arrays = _checkpoint.read(path, "minimize")
+        meta, arrays = saved["meta"], saved["arrays"]
         name = str(path)
         try:
             if meta["optimizer"]["method"] != spec.name:
@@ -587,6 +747,23 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
             if batches is not None:
                 batches.check_state(meta["batches"], {k[8:]: v for k, v in arrays.items()
                                                       if k.startswith("batches.")})
+            if meta["data_sha"] is not None and data_sha is not None \
+                    and meta["data_sha"] != data_sha:
+                bad = [i for i, (a, b) in enumerate(zip(meta["data_sha"], data_sha))
+                       if a != b]
+                raise ValueError("it was taken with other data: the bytes of "
+                                 + ", ".join(f"data[{i}]" for i in bad)
+                                 + " differ (a fingerprint of every data array is "
+                                 "recorded)")
+            if bool(meta["bounded"]) != (box is not None) or (box is not None and not (
+                    np.array_equal(arrays["bounds.lb"], box[0])
+                    and np.array_equal(arrays["bounds.ub"], box[1]))):
+                raise ValueError("its bounds differ from this call's bounds (resume "
+                                 "with the same bounds; they are part of the run)")
+            if rng is not None and meta["rng_seed"] != _seed_of(root):
+                raise ValueError("it was seeded with another rng (its random streams "
+                                 "are restored from the file: pass the original seed, "
+                                 "or rng=None)")
             if (patience is None) != ("patience" not in meta):
                 raise ValueError("the patience option differs from the checkpointed run")
             if (history is None) != ("history" not in meta):
@@ -596,8 +773,13 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
                              f"missing or malformed {exc}") from None
         except ValueError as exc:
             raise ValueError(f"checkpoint {name!r} does not fit this run: {exc}") from None
-        # everything checked: load (the optimizer checks its own part first)
+        # everything checked: load (the optimizer checks its own part first),
+        # then the options this call gives take effect from the resumed step on
         opt._load_checkpoint_parts(meta["optimizer"], arrays, name, prefix="state.")
+        try:
+            opt._replace_options(method_options)
+        except ValueError as exc:
+            raise ValueError(f"checkpoint {name!r} does not fit this run: {exc}") from None
         x[...] = saved_x
         run["nit"], run["nskip"] = int(meta["nit"]), int(meta["nskip"])
         counts.update({k: int(v) for k, v in meta["counts"].items()})
@@ -611,9 +793,23 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
             history.restore(meta["history"], {k[8:]: v for k, v in arrays.items()
                                               if k.startswith("history.")})
 
-    if loop["resume"] is not None:
-        resume(loop["resume"])
     ckpt_path, ckpt_every = loop["checkpoint"], loop["checkpoint_every"]
+    method_options = opt._user_options()
+    record_loop = {k: (v if k != "maxiter" or v < _UNLIMITED else None)
+                   for k, v in loop.items() if k not in ("resume", "compiled", "checkpoint")
+                   and (batches is not None or k not in _DATA_OPTIONS)}
+    data_sha = None
+    if ckpt_path is not None or loop["resume"] is not None:
+        data_sha = batches.fingerprint() if batches is not None else None
+    if ckpt_path is not None:
+        # everything a checkpoint needs is checked now, not at the first save
+        from . import _checkpoint
+        _checkpoint.encode_options(method_options)
+        _check_writable(ckpt_path)
+    changed = {}
+    if saved is not None:
+        changed = _changed_options(saved["options"], given)
+        resume(loop["resume"])
     progress = None
     if loop["disp"]:
         from ._monitor import Progress
@@ -628,21 +824,20 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
                 f"iterate after {opt.t} steps, is finite and unchanged)")
         return 3 if policy == "stop" else None
 
-
     def _run_compiled():
-        """The loop in nopython mode; returns (status, bad, f) and updates the run."""
+        """The loop in nopython mode; returns (status, f) and updates the run."""
+        import time
         from ._kernels import loop as L
         nonlocal g
-        cpu_k = _kernels.load_cpu()
         pair = spec.kernel(opt._opts)
-        kernel = pair.pick(flat.size)
+        kernel = pair.pick(flat.size, guarded=False)
         scalar_fn = L.SCALAR_FNS[opt._scalar_fn]
         evaluate_c = L.eval_fused if fused else L.eval_split
         value_c = L.value_fused if fused else L.value_split
         jac_c = fun if fused else jac
-        sumsq_c = cpu_k.SUMSQ.pick(flat.size)
-        psumsq_c = cpu_k.PROJECTED_SUMSQ.pick(flat.size)
-        project_c = cpu_k.PROJECT.pick(flat.size)
+        norm_c = cpu.NORM.pick(flat.size, guarded=False)
+        pnorm_c = cpu.PROJECTED_NORM.pick(flat.size, guarded=False)
+        project_c = cpu.PROJECT.pick(flat.size, guarded=False)
         if box is None:
             lb = ub = flat[:0]
         else:
@@ -654,23 +849,44 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
         f_c = math.nan if f is None else f
         have_f = f is not None
         remaining = budget
+        launch = (cpu.parallel_launch if flat.size >= cpu.PARALLEL_THRESHOLD
+                  else contextlib.nullcontext)
+        # Chunks are sized to last about CHUNK_SECONDS, so that Ctrl-C (handled
+        # by Python between chunks) takes effect quickly; the first is short.
+        chunk_size = 64
         while True:
-            chunk = min(remaining, 1 << 16)
+            chunk = min(remaining, chunk_size)
             if opt._schedule is not None:
-                lr_table = np.array([check_lr(opt._schedule, k)
-                                     for k in range(opt.t, opt.t + chunk + 1)])
+                lr_table = _lr_table(opt._schedule, opt.t, chunk + 1)
                 lr_const = 0.0
             else:
                 lr_table, lr_const = empty, opt._lr
             every = loop["history"]
             cap = chunk // every + 2 if every else 0
             hist = (np.empty(cap, np.int64), np.empty(cap), np.empty(cap), np.empty(cap))
-            (code, nit, nskip, t, host, f_c, have_f, g, nrec, nfev, njev) = L.run(
-                fun, jac_c, evaluate_c, value_c, args, view, flat, opt._arrays, kernel,
-                scalar_fn, opt._hyper, opt._host, opt.t, lr_const, lr_table, clip_norm,
-                chunk, gtol, sumsq_c, psumsq_c, project_c, box is not None, lb, ub,
-                gsign, policy_code, every, run["nit"], chunk == remaining, *hist, f_c,
-                g, have_f)
+            started = time.perf_counter()
+            try:
+                with launch():
+                    out = L.run(
+                        fun, jac_c, evaluate_c, value_c, args, view, flat, opt._arrays,
+                        kernel, scalar_fn, opt._hyper, opt._host, opt.t, lr_const,
+                        lr_table, opt._schedule is not None, clip_norm, chunk, gtol,
+                        norm_c, pnorm_c, project_c, box is not None, lb, ub, gsign,
+                        policy_code, every, run["nit"], chunk == remaining, *hist, f_c,
+                        g, have_f)
+                (code, nit, nskip, t, host, f_c, have_f, g, nrec, nfev, njev) = out
+            except SystemError as exc:
+                # a signal (Ctrl-C) that arrived inside compiled code
+                if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):
+                    raise KeyboardInterrupt from None
+                raise
+            except Exception as exc:  # noqa: BLE001 - a typing error: say why
+                _explain_compiled_failure(exc)
+                raise
+            elapsed = time.perf_counter() - started
+            if nit > 0:
+                per_it = elapsed / nit
+                chunk_size = int(min(max(CHUNK_SECONDS / max(per_it, 1e-9), 1), 1 << 20))
             opt.t, opt._host = t, host
             base = run["nit"]
             run["nit"] += nit
@@ -683,12 +899,14 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
                     if step == history.last:   # the chunk's first record repeats
                         continue
                     history.add(step, float(step), hist[1][k], hist[2][k], hist[3][k])
+            remaining -= nit
+            if code == L.NEED_LR:
+                check_lr(opt._schedule, opt.t)  # raises what the ordinary loop raises
+                continue
             if code == L.BAD_SHAPE:
                 opt._check_grad(jac_c(view, *args)[1] if fused else jac(view, *args),
                                 name="jac" if not fused else "fun's gradient")
                 raise ValueError("the gradient changed shape during the run")
-            bad = code == 3 and (not np.isfinite(g).all()
-                                 or (have_f and not math.isfinite(f_c)))
             if code == L.RAISE_NONFINITE_GRAD or code == L.RAISE_NONFINITE_FUN:
                 what = "gradient" if code == L.RAISE_NONFINITE_GRAD else "objective"
                 raise FloatingPointError(
@@ -699,43 +917,70 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
                     f"iteration {run['nit']}: step {opt.t}: an update was NaN or "
                     "infinite (an overflow); those elements and their state kept "
                     "their old values, the others were updated")
-            remaining -= nit
             if code != 1 or remaining <= 0:
                 status = budget_status() if code == 1 else code
-                return status, bad, (f_c if have_f else None)
+                return status, (f_c if have_f else None)
+
+    def _explain_compiled_failure(exc):
+        """Turn a numba typing error of the compiled loop into the ordinary
+        loop's TypeError: evaluate the objective once in Python and check it."""
+        from numba.core.errors import NumbaError
+        if not isinstance(exc, NumbaError):
+            return
+        objective(())            # fun's value (and fused gradient) checked
+        if not fused:
+            check(jac(view, *args))
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TypeError(
+            "the compiled loop could not be compiled for this fun/jac (numba: "
+            f"{first[:200]}); fun must return a float (with jac=True a tuple "
+            "(float, array of x0's shape and dtype)) and jac an array of x0's shape "
+            "and dtype; or pass options={'compiled': False}") from None
+
+    def value_checked():
+        """The objective at x when it is first needed after the stopping test;
+        applies nan_policy when it is not finite (returns the new status)."""
+        nonlocal f, bad
+        f = value(batch)
+        if not math.isfinite(f) and not bad:
+            bad = True
+            return nonfinite("objective") or 3
+        return None
 
     status = None
     bad = False
     batch = batches.next() if batches is not None else ()
     f, g = evaluate(batch)
     if compiled and exact[0]:
-        status, bad, f = _run_compiled()
+        status, f = _run_compiled()
+        g_pair = norm_k(g)
+        bad = not math.isfinite(g_pair[1]) or (f is not None and not math.isfinite(f))
     while status is None:
         nit = run["nit"]
-        gn = math.sqrt(sumsq(g))
-        bad = not math.isfinite(gn) or (f is not None and not math.isfinite(f))
+        gn, g_pair = gnorm(g)
+        hist_due = history is not None and nit == history.next
+        prog_due = progress is not None and progress.due()
+        if f is None and math.isfinite(gn) and (patience is not None or hist_due
+                                                 or prog_due):
+            f = value(batch)
+        bad_g = not math.isfinite(gn)
+        bad = bad_g or (f is not None and not math.isfinite(f))
         if bad:
-            status = nonfinite("gradient" if not math.isfinite(gn) else "objective")
-        elif patience is not None:
-            if f is None:
-                f = value(batch)
-            if not math.isfinite(f):
-                bad = True
-                status = nonfinite("objective")
-            elif patience.update(f):
-                status = 4
+            status = nonfinite("gradient" if bad_g else "objective")
+        elif patience is not None and patience.update(f):
+            status = 4
         if status is None:
             if not bad and gtol > 0 and gn <= gtol:
                 status = 0
             elif nit >= budget:
                 status = budget_status()
-        if history is not None and (nit == history.next or status is not None):
-            if f is None:
-                f = value(batch)
-            history.add(nit, epoch_of(nit), f, gn, math.nan if bad else opt.lr)
-        if progress is not None and (status is not None or progress.due()):
+        if history is not None and (hist_due or status is not None):
             if f is None and not bad:
-                f = value(batch)
+                status = value_checked() or status
+            history.add(nit, epoch_of(nit), f, gn, math.nan if bad else opt.lr)
+        if progress is not None and (status is not None or prog_due):
+            if f is None and not bad:
+                status = value_checked() or status
             progress.show(nit, f)
         if status is not None:
             break
@@ -743,7 +988,7 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
             run["nskip"] += 1
         else:
             try:
-                opt._step_flat(g, gn)
+                opt._step_flat(g, g_pair)
             except FloatingPointError as exc:  # an overflow inside the update
                 if policy == "raise":
                     raise FloatingPointError(f"iteration {nit}: {exc}") from None
@@ -794,10 +1039,26 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
             f = objective(full)
             counts["njev"] += 1
             g = check(jac(view, *full, *args, **jkw))
+        bad = False
     elif f is None:
         f = value(batch)
+    # Whenever the objective or gradient that numadam evaluated is not finite,
+    # nan_policy applies (status 3), also at the end of the run: the last
+    # iterate of a "skip" run, the whole data set's loss, a separate fun.  A
+    # "skip" run over data keeps its status: it skipped the bad batches, and
+    # the whole data set's loss holds them too.
+    if status != 3 and not (policy == "skip" and batches is not None):
+        end_bad_g = not math.isfinite(norm_k(g)[1])
+        if bad or end_bad_g or not math.isfinite(f):
+            if policy == "raise":
+                what = "gradient" if end_bad_g else "objective"
+                raise FloatingPointError(
+                    f"iteration {nit}: the {what} at the final iterate is NaN or "
+                    f"infinite (x, the iterate after {opt.t} steps, is finite)")
+            status = 3
+            bad = True
     if history is not None and history.last != nit and batches is not None:
-        history.add(nit, epoch_of(nit), f, math.sqrt(sumsq(g)), opt.lr)
+        history.add(nit, epoch_of(nit), f, gnorm(g)[0], opt.lr)
     if progress is not None:
         progress.close(nit, f)
     message = STATUS_MESSAGES[status]
@@ -809,6 +1070,9 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
         nfev=counts["nfev"], njev=counts["njev"], status=status,
         success=status in _SUCCESS, message=message, method=spec.name,
         compiled=bool(compiled and exact[0]))
+    if saved is not None:
+        result.resumed = {"path": os.fspath(loop["resume"]), "nit": int(saved["meta"]["nit"]),
+                          "changed": changed}
     if policy == "skip":
         result.nskip = run["nskip"]
     if batches is not None:
@@ -822,12 +1086,22 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
     return result
 
 
-def _scalar(f):
-    try:
+def _scalar(f, name="fun"):
+    """The objective's value as a float; strings, complex numbers, arrays of
+    more than one element and booleans are refused."""
+    if isinstance(f, (float, int)) and not isinstance(f, bool):
         return float(f)
-    except (TypeError, ValueError):
-        raise TypeError("fun must return a real scalar; got "
-                        f"{type(f).__name__} {np.shape(f)}") from None
+    if isinstance(f, (np.floating, np.integer)) or (
+            isinstance(f, np.ndarray) and f.size == 1 and f.dtype.kind in "iuf"):
+        return float(f.item() if isinstance(f, np.ndarray) else f)
+    if isinstance(f, numbers.Real) and not isinstance(f, (bool, np.bool_)):
+        return float(f)
+    what = (f"complex {f!r} (a real objective is needed; take .real or abs() "
+            "yourself)" if isinstance(f, (complex, np.complexfloating))
+            or (isinstance(f, np.ndarray) and f.dtype.kind == "c")
+            else f"{type(f).__name__} {np.shape(f)}" if isinstance(f, np.ndarray)
+            else f"{type(f).__name__} {f!r}"[:120])
+    raise TypeError(f"{name} must return a real scalar; got {what}")
 
 
 def scipy_method(method="adam"):
@@ -872,6 +1146,11 @@ def scipy_method(method="adam"):
         if hess is not None or hessp is not None:
             raise TypeError(f"numadam's {name!r} is a first-order method; it "
                             "takes no hess or hessp")
+        if jac is None or isinstance(jac, str):
+            raise TypeError(
+                f"numadam's {name!r} needs the gradient: pass jac=callable (the "
+                "gradient) or jac=True (fun returns (f, g)); SciPy's finite-difference "
+                f"jac ('2-point', '3-point', 'cs' or None) is not supported; got {jac!r}")
         tol = options.pop("tol", None)
         if tol is not None:
             options.setdefault("gtol", tol)

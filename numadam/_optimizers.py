@@ -7,6 +7,7 @@ classes.
 """
 import inspect
 import math
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -21,6 +22,49 @@ __all__ = ["Optimizer", "Adam", "AdamW", "AMSGrad", "Adamax", "NAdam", "RAdam",
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+def _real_number(v):
+    if isinstance(v, (str, bytes, bool, np.bool_)):
+        raise TypeError(f"not a number: {v!r}")
+    return float(v)
+
+
+class StateView(Mapping):
+    """The optimizer's state arrays by name: a read-only mapping of live arrays.
+
+    The arrays are the ones the kernels update (changing their elements in
+    place changes the optimizer's state); the mapping itself cannot be
+    assigned to: load a whole state with :meth:`Optimizer.load_state_dict`
+    or :meth:`Optimizer.load`, which validate it first.
+    """
+
+    __slots__ = ("_arrays",)
+
+    def __init__(self, arrays):
+        self._arrays = dict(arrays)
+
+    def __getitem__(self, name):
+        return self._arrays[name]
+
+    def __iter__(self):
+        return iter(self._arrays)
+
+    def __len__(self):
+        return len(self._arrays)
+
+    def __setitem__(self, name, value):
+        raise TypeError(
+            f"opt.state is read-only: state[{name!r}] cannot be replaced (the kernels "
+            "hold the arrays). Change its values in place (opt.state"
+            f"[{name!r}][...] = values), or load a whole checked state with "
+            "opt.load_state_dict(sd) or opt.load(path)")
+
+    def __delitem__(self, name):
+        self.__setitem__(name, None)
+
+    def __repr__(self):
+        return f"StateView({self._arrays!r})"
+
+
 def check_params(params, name="params"):
     """Refuse anything the optimizer could not update in place, visibly."""
     if not isinstance(params, np.ndarray):
@@ -29,6 +73,11 @@ def check_params(params, name="params"):
             f"place; got {type(params).__name__}. Make an array first "
             "(x = np.array(...)) and keep a reference to it")
     if params.dtype not in _FLOATS:
+        if params.dtype.kind == "f" and not params.dtype.isnative:
+            raise TypeError(
+                f"{name} has non-native byte order (dtype {params.dtype.str}); the "
+                "kernels update native float32/float64 in place: pass "
+                f"x = x.astype(x.dtype.newbyteorder('=')) and optimise that array")
         raise TypeError(f"{name} must have dtype float32 or float64; got "
                         f"{params.dtype}")
     if params.size == 0:
@@ -111,11 +160,11 @@ class Optimizer:
             self._flat = view.reshape(view.size)
             self._dev = DeviceState(view.size, view.dtype)
             self._dev.check_finite(self._flat, "params")
-            self.state = self._device_state(self._opts)
+            self.state = StateView(self._device_state(self._opts))
         else:
             check_params(params)
             self._flat = params.reshape(-1)
-            self.state = self._spec.init_state(self._opts, self._flat)
+            self.state = StateView(self._spec.init_state(self._opts, self._flat))
         self.params = params
         self._host = self._spec.init_host(self._opts)
         self.t = 0
@@ -140,8 +189,8 @@ class Optimizer:
         self._lr = None if callable(lr) else lr
         self._clip_norm = self._opts["clip_norm"]
         self._skip = self._opts["nan_policy"] == "skip"
-        self._sumsq = (_kernels.load_cpu().SUMSQ.pick(n) if self._dev is None
-                       else self._dev.sumsq)
+        self._norm = (_kernels.load_cpu().NORM.pick(n) if self._dev is None
+                      else self._dev.norm)
 
     # -- hyperparameters -------------------------------------------------
     @property
@@ -163,6 +212,18 @@ class Optimizer:
     @lr.setter
     def lr(self, value):
         self._opts = self._spec.resolve({**self._user_options(), "lr": value})
+        self._bind()
+
+    def _replace_options(self, options):
+        """New hyperparameters from the next step on (checked); the state stays."""
+        opts = self._spec.resolve(dict(options))
+        if self._spec.state_names(opts) != self._spec.state_names(self._opts):
+            diff = [k for k in options if options[k] != self._user_options().get(k)]
+            raise ValueError(
+                f"option{'s' if len(diff) > 1 else ''} {', '.join(map(repr, diff))} "
+                f"would change the state arrays ({sorted(self._spec.state_names(self._opts))}"
+                f" -> {sorted(self._spec.state_names(opts))}); they cannot change")
+        self._opts = opts
         self._bind()
 
     def _user_options(self):
@@ -211,6 +272,10 @@ class Optimizer:
         """
         if self._dev is not None:
             return self._step_flat(self._dev.check_grad(grad, self._view)) is not None
+        if not self.params.flags.writeable:
+            raise ValueError("params became read-only after the optimizer was built; "
+                             "the optimizer updates it in place (make it writeable "
+                             "again, or build a new optimizer on a writable array)")
         return self._step_flat(self._check_grad(grad)) is not None
 
     def _check_grad(self, grad, name="grad"):
@@ -233,21 +298,22 @@ class Optimizer:
                              f"{params.shape}; got shape {arr.shape}")
         return np.ascontiguousarray(arr, dtype=params.dtype).reshape(-1)
 
-    def _step_flat(self, g, gnorm=None):
+    def _step_flat(self, g, norm=None):
         """One fused step with the flat gradient ``g``; returns the lr used.
 
-        Returns None when ``nan_policy="skip"`` skipped the step.  ``gnorm``,
-        when the caller knows it, spares the extra pass of clip_norm/skip.
+        Returns None when ``nan_policy="skip"`` skipped the step.  ``norm``,
+        the norm kernel's ``(s, r)`` of ``g`` when the caller knows it, spares
+        the extra pass of clip_norm/skip.
         """
         t = self.t
         lr = self._lr if self._schedule is None else check_lr(self._schedule, t)
         clip = self._clip_norm
-        if gnorm is None and (clip is not None or self._skip):
-            gnorm = math.sqrt(self._sumsq(g))
-        if self._skip and not math.isfinite(gnorm):
+        if norm is None and (clip is not None or self._skip):
+            norm = self._norm(g)
+        if self._skip and not math.isfinite(norm[1]):
             self.skipped += 1
             return None
-        gscale = 1.0 if clip is None else _scalars.clip_scale(clip, gnorm)
+        gscale = 1.0 if clip is None else _scalars.clip_scale(clip, *norm)
         scalars, self._host = self._scalar_fn(self._hyper, t + 1, lr, gscale, self._host)
         self.t = t + 1
         if self._dev is None:
@@ -320,7 +386,8 @@ class Optimizer:
             raise ValueError(f"state_dict is for {state_dict['size']} parameters,"
                              f" this optimizer has {self._flat.size}")
         t = state_dict["t"]
-        if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 0:
+        if (isinstance(t, (bool, np.bool_)) or not isinstance(t, (int, np.integer))
+                or not 0 <= t < 2 ** 62):
             raise ValueError(f"state_dict['t'] must be an int >= 0; got {t!r}")
         opts = self._spec.resolve(dict(state_dict["options"]))
         names = self._spec.state_names(opts)
@@ -341,16 +408,23 @@ class Optimizer:
             raise ValueError(f"state_dict['host'] has {sorted(host)}, expected "
                              f"{sorted(host_names)}")
         try:
-            host = tuple(float(host[k]) for k in host_names)
+            host = tuple(_real_number(host[k]) for k in host_names)
         except (TypeError, ValueError):
             raise ValueError(f"state_dict['host'] must hold numbers; got {host!r}") from None
+        try:
+            self._spec.check_state_values(opts, {n: saved[n] for n in names}, host, int(t))
+        except ValueError as exc:
+            raise ValueError(f"state_dict is not a reachable {self.method} state: "
+                             f"{exc}") from None
         # everything checked: load
         self._opts = opts
         if self._dev is None:
-            self.state = {name: np.array(saved[name], copy=True) for name in names}
+            self.state = StateView({name: np.array(saved[name], copy=True)
+                                    for name in names})
         else:
-            self.state = {name: self._dev.cuda.to_device(np.ascontiguousarray(saved[name]))
-                          for name in names}
+            self.state = StateView({
+                name: self._dev.cuda.to_device(np.ascontiguousarray(saved[name]))
+                for name in names})
         self._host = host
         self.t = int(t)
         self._bind()

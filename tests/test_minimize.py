@@ -219,5 +219,8 @@ def test_as_a_custom_method_of_scipy_minimize():
     with pytest.raises(ValueError, match="does not take constraints"):
         scipy_minimize(rosen, [0.0, 0.0], jac=rosen_der, method=numadam.scipy_method(),
                        constraints=[{"type": "eq", "fun": lambda x: x[0]}])
-    with pytest.raises(TypeError, match="jac must be a callable"):
-        scipy_minimize(rosen, [0.0, 0.0], method=numadam.scipy_method())
+    # without a gradient SciPy passes jac=None (or '2-point' when asked): refused,
+    # saying that finite differences are not supported
+    for jac in (None, "2-point", "3-point", "cs"):
+        with pytest.raises(TypeError, match="finite-difference jac .* is not supported"):
+            scipy_minimize(rosen, [0.0, 0.0], jac=jac, method=numadam.scipy_method())

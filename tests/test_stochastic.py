@@ -318,7 +318,7 @@ def test_plot_errors():
     (dict(options={"disp": 1}), TypeError, "'disp' must be True or False"),
     (dict(options={"clip_norm": -1.0}), ValueError, "'clip_norm' must be > 0"),
     (dict(options={"clip_value": 0}), ValueError, "'clip_value' must be > 0"),
-    (dict(rng="seed"), TypeError, "rng must be None, an int seed or a numpy.random.Generator"),
+    (dict(rng="seed"), TypeError, "rng must be None, an int seed >= 0 or a numpy.random.Generator"),
 ])
 def test_bad_stochastic_input(kwargs, exc, match):
     kwargs = dict(kwargs)

@@ -42,11 +42,13 @@ def grad_in(x, g, gmul, clip, wd):
     """The gradient a method sees.
 
     ``gmul`` carries maximize's sign and the clip-by-global-norm factor;
-    ``clip`` is the clip-by-value bound (``inf`` when off; NaN stays NaN);
-    then the coupled L2 decay ``wd * x``.
+    ``clip`` is the clip-by-value bound (``inf`` when off); then the coupled
+    L2 decay ``wd * x``.  Non-finite means non-finite before clipping: an
+    infinite component clips to NaN (``clip + excess(g)``), not to the bound,
+    so the loops' guard sees it; NaN stays NaN.
     """
     g = gmul * g
-    g = clip if g > clip else (-clip if g < -clip else g)
+    g = clip + excess(g) if g > clip else (-clip + excess(g) if g < -clip else g)
     if wd == wd - wd:  # no coupled decay: g itself, as torch (and 0*x costs 2 operations)
         return g
     return g + wd * x

@@ -123,15 +123,38 @@ def adagrad(h, t, lr, gscale, host):
     return (gmul, clip, wdc, clr, eps), host
 
 
-def clip_scale(clip_norm, norm):
-    """The clip-by-global-norm factor of a gradient whose norm is ``norm``.
+#: the largest float64: the norm reported for a finite gradient whose true
+#: norm exceeds it (its clip factor is still exact, see :func:`clip_scale`)
+DBL_MAX = 1.7976931348623157e308
 
-    ``clip_norm / norm`` when ``0 < clip_norm < norm < inf``, else 1: no
-    clipping configured (``clip_norm = 0``), nothing to clip, or a NaN or
-    infinite norm, which scaling must not hide.
+
+def norm_value(s, r):
+    """The gradient norm ``s * r`` from the norm kernels' ``(s, r)``.
+
+    NaN or infinite exactly when an element of the gradient is: a finite
+    gradient whose norm exceeds the largest double reports that double.
     """
-    if 0.0 < clip_norm < norm < math.inf:
-        return clip_norm / norm
+    gn = s * r
+    if gn == math.inf and r < math.inf:
+        return DBL_MAX
+    return gn
+
+
+def clip_scale(clip_norm, s, r):
+    """The clip-by-global-norm factor of a gradient of norm ``s * r``.
+
+    ``clip_norm / r`` when ``s`` is 1 (always, unless the float64 sum of
+    squares overflowed) and ``0 < clip_norm < r < inf``; ``(clip_norm / s) / r``
+    for the rescaled norm of a huge finite gradient; else 1: no clipping
+    configured (``clip_norm = 0``), nothing to clip, or a NaN or infinite
+    norm, which scaling must not hide.
+    """
+    if 0.0 < clip_norm and r < math.inf:
+        if s == 1.0:
+            if clip_norm < r:
+                return clip_norm / r
+        elif clip_norm < s * r:
+            return (clip_norm / s) / r
     return 1.0
 
 
@@ -159,4 +182,4 @@ def stop_status(gn, f_ok, skip, gtol, nit, maxiter):
 
 ALL = (prologue, adam, adamax, nadam, radam, sgd, sgd_momentum, rmsprop, adagrad)
 #: helpers shared by the compiled loops (CPU and CUDA) and the optimizers
-HELPERS = (clip_scale, lr_at, stop_status)
+HELPERS = (norm_value, clip_scale, lr_at, stop_status)

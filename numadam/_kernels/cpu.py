@@ -15,6 +15,8 @@ parallel launch costs microseconds; the two break even near 1e4 elements).
 Both use ``error_model="numpy"`` (the Python error model's division check
 stops vectorisation) and ``cache=True``.  Nothing compiles at import.
 """
+import contextlib
+import threading
 import types
 
 import numpy as np
@@ -256,24 +258,28 @@ SUMSQ_BLOCK = 8192
 
 
 def _block_sumsq(g, lo, hi):
-    """Sum of squares of ``g[lo:hi]`` with four interleaved accumulators."""
+    """Sum of squares of ``g[lo:hi]`` in float64, four interleaved accumulators.
+
+    Every element is widened to float64 before it is squared (``float()`` in
+    numba keeps float32), so no finite float32 gradient overflows here.
+    """
     a0 = 0.0
     a1 = 0.0
     a2 = 0.0
     a3 = 0.0
     i = lo
     while i + 4 <= hi:
-        g0 = float(g[i])
-        g1 = float(g[i + 1])
-        g2 = float(g[i + 2])
-        g3 = float(g[i + 3])
+        g0 = np.float64(g[i])
+        g1 = np.float64(g[i + 1])
+        g2 = np.float64(g[i + 2])
+        g3 = np.float64(g[i + 3])
         a0 += g0 * g0
         a1 += g1 * g1
         a2 += g2 * g2
         a3 += g3 * g3
         i += 4
     while i < hi:
-        gi = float(g[i])
+        gi = np.float64(g[i])
         a0 += gi * gi
         i += 1
     return (a0 + a1) + (a2 + a3)
@@ -282,25 +288,60 @@ def _block_sumsq(g, lo, hi):
 _block_sumsq = njit(inline="always", error_model="numpy")(_block_sumsq)
 
 
-def sumsq(g):
-    """Sum of squares of a 1-D array in float64, in a fixed order.
+def _rescaled(g, keep, total):
+    """``(s, r)`` with ``||g|| = s * r`` when ``sum(g**2)`` overflowed.
 
-    Blocks of ``SUMSQ_BLOCK`` elements, four interleaved accumulators per
-    block, block sums added in index order: the result does not depend on the
-    number of threads.  A non-finite element makes the result non-finite.
-    One block (small arrays) is summed without allocating.
+    The rare second pass: ``total`` (the float64 sum of squares of the
+    elements ``keep`` selects) is infinite or NaN.  If an element is NaN or
+    infinite the norm is not finite: ``(1, sqrt(total))``.  Otherwise every
+    element is finite and only the squares overflowed (``|g_i| > 1.3e154``
+    in float64): sum the squares of ``g / max|g|`` instead.
+    """
+    s = 0.0
+    for i in range(g.size):
+        a = abs(np.float64(g[i]))
+        if not a < np.inf:
+            return 1.0, np.sqrt(total)
+        if keep[i] and a > s:
+            s = a
+    acc = 0.0
+    for i in range(g.size):
+        if keep[i]:
+            q = np.float64(g[i]) / s
+            acc += q * q
+    return s, np.sqrt(acc)
+
+
+_rescaled = njit(inline="always", error_model="numpy")(_rescaled)
+
+
+def norm(g):
+    """The Euclidean norm of a 1-D array as ``(s, r)``: ``||g|| = s * r``.
+
+    ``s`` is 1 unless the float64 sum of squares overflowed for finite
+    elements (then ``s = max|g_i|``), so finite gradients up to the largest
+    double have a finite ``r`` and an exact clip factor ``(c / s) / r``
+    (:func:`numadam._kernels._scalars.clip_scale`); ``r`` is NaN or infinite
+    exactly when an element is.  Blocks of ``SUMSQ_BLOCK`` elements, four
+    interleaved float64 accumulators per block, block sums added in index
+    order: the result does not depend on the number of threads.  One block
+    (small arrays) is summed without allocating.
     """
     n = g.size
     if n <= SUMSQ_BLOCK:
-        return 0.0 + _block_sumsq(g, 0, n)
-    nblocks = (n + SUMSQ_BLOCK - 1) // SUMSQ_BLOCK
-    parts = np.empty(nblocks)
-    for b in prange(nblocks):
-        parts[b] = _block_sumsq(g, b * SUMSQ_BLOCK, min(b * SUMSQ_BLOCK + SUMSQ_BLOCK, n))
-    total = 0.0
-    for b in range(nblocks):
-        total += parts[b]
-    return total
+        total = 0.0 + _block_sumsq(g, 0, n)
+    else:
+        nblocks = (n + SUMSQ_BLOCK - 1) // SUMSQ_BLOCK
+        parts = np.empty(nblocks)
+        for b in prange(nblocks):
+            parts[b] = _block_sumsq(g, b * SUMSQ_BLOCK,
+                                    min(b * SUMSQ_BLOCK + SUMSQ_BLOCK, n))
+        total = 0.0
+        for b in range(nblocks):
+            total += parts[b]
+    if total < np.inf:
+        return 1.0, np.sqrt(total)
+    return _rescaled(g, np.ones(1, np.bool_).repeat(n), total)
 
 
 def stream_ceiling(x, g, m, v, a):
@@ -327,10 +368,57 @@ def _variant(fn, suffix):
     return clone
 
 
+# --- parallel launches and numba's threading layer ---------------------------
+# numba's ``workqueue`` layer (its silent fallback when neither OpenMP nor TBB
+# loads) is not thread-safe: two threads launching parallel kernels at once
+# abort the process.  The first parallel launch runs under a lock and reads
+# the layer; under ``workqueue`` every later launch is serialised behind that
+# lock, under ``omp``/``tbb`` launches run concurrently and unlocked.
+_LAUNCH_LOCK = threading.RLock()
+_LAYER = [None]   # None until the first parallel launch, then the layer's name
+
+
+@contextlib.contextmanager
+def parallel_launch():
+    """Context of a parallel kernel launch: serialised unless the layer is safe."""
+    if _LAYER[0] is not None and _LAYER[0] != "workqueue":
+        yield
+        return
+    with _LAUNCH_LOCK:
+        yield
+        if _LAYER[0] is None:
+            import numba
+            try:
+                _LAYER[0] = numba.threading_layer()
+            except ValueError:   # nothing ran in parallel yet
+                pass
+
+
+def threading_layer():
+    """numba's threading layer once a parallel kernel ran, else None."""
+    return _LAYER[0]
+
+
+class _Guarded:
+    """A parallel dispatcher called from Python, inside :func:`parallel_launch`."""
+
+    __slots__ = ("kernel",)
+
+    def __init__(self, kernel):
+        self.kernel = kernel
+
+    def __call__(self, *args):
+        layer = _LAYER[0]
+        if layer is not None and layer != "workqueue":
+            return self.kernel(*args)
+        with parallel_launch():
+            return self.kernel(*args)
+
+
 class KernelPair:
     """A loop compiled serial and parallel; :meth:`pick` chooses by size."""
 
-    __slots__ = ("name", "serial", "parallel")
+    __slots__ = ("name", "serial", "parallel", "_guarded")
 
     def __init__(self, fn, parallel=None, serial=None):
         opts = dict(error_model="numpy", cache=True, nogil=True)
@@ -338,10 +426,18 @@ class KernelPair:
         self.serial = serial if serial is not None else njit(**opts)(_variant(fn, "_serial"))
         self.parallel = njit(parallel=True, **opts)(
             _variant(fn, "_parallel") if parallel is None else parallel)
+        self._guarded = _Guarded(self.parallel)
 
-    def pick(self, size):
-        """The kernel for an array of ``size`` elements."""
-        return self.parallel if size >= PARALLEL_THRESHOLD else self.serial
+    def pick(self, size, guarded=True):
+        """The kernel for an array of ``size`` elements.
+
+        Called from Python, the parallel kernel comes wrapped in
+        :func:`parallel_launch` (``guarded``); compiled loops take the bare
+        dispatcher (``guarded=False``) and run inside ``parallel_launch``.
+        """
+        if size < PARALLEL_THRESHOLD:
+            return self.serial
+        return self._guarded if guarded else self.parallel
 
 
 _KERNEL_OPTS = dict(error_model="numpy", cache=True, nogil=True)
@@ -454,7 +550,7 @@ SGD_MOMENTUM = KernelPair(sgd_momentum, sgd_momentum_parallel, _sgd_momentum_ser
 RMSPROP = KernelPair(rmsprop, rmsprop_parallel, _rmsprop_serial)
 ADAGRAD = KernelPair(adagrad, adagrad_parallel, _adagrad_serial)
 STREAM_CEILING = KernelPair(stream_ceiling)
-SUMSQ = KernelPair(sumsq)
+NORM = KernelPair(norm)
 
 
 def project(x, lb, ub):
@@ -466,12 +562,23 @@ def project(x, lb, ub):
 PROJECT = KernelPair(project)
 
 
+def _blocked(x, g, lb, ub, gsign, i):
+    """Whether the box blocks component ``i``: ``x`` on its lower bound with
+    the (sign-adjusted) gradient pushing down, or on its upper bound pushing
+    up.  A NaN or infinite component is never blocked: it must be seen."""
+    d = np.float64(g[i]) * gsign
+    return (x[i] <= lb[i] and 0.0 < d < np.inf) or (x[i] >= ub[i] and -np.inf < d < 0.0)
+
+
+_blocked = njit(inline="always", error_model="numpy")(_blocked)
+
+
 def _block_psumsq(x, g, lb, ub, gsign, lo, hi):
     acc = 0.0
     for i in range(lo, hi):
-        d = float(g[i]) * gsign
-        if (x[i] <= lb[i] and d > 0.0) or (x[i] >= ub[i] and d < 0.0):
+        if _blocked(x, g, lb, ub, gsign, i):
             continue
+        d = np.float64(g[i])
         acc += d * d
     return acc
 
@@ -479,25 +586,31 @@ def _block_psumsq(x, g, lb, ub, gsign, lo, hi):
 _block_psumsq = njit(inline="always", error_model="numpy")(_block_psumsq)
 
 
-def projected_sumsq(x, g, lb, ub, gsign):
-    """Squared norm of the projected gradient, in the order of :func:`sumsq`.
+def projected_norm(x, g, lb, ub, gsign):
+    """The norm of the projected gradient as ``(s, r)``, as :func:`norm`.
 
-    A component counts unless the box blocks it: ``x`` on its lower bound
-    with the (sign-adjusted) gradient pushing down, or on its upper bound
-    pushing up.  The gtol test of bounded problems (L-BFGS-B's ``pgtol``).
+    A component counts unless the box blocks it (see ``_blocked``): the gtol
+    test of bounded problems (L-BFGS-B's ``pgtol``).  Same order, float64
+    accumulation and overflow rescaling as :func:`norm`.
     """
     n = g.size
     if n <= SUMSQ_BLOCK:
-        return 0.0 + _block_psumsq(x, g, lb, ub, gsign, 0, n)
-    nblocks = (n + SUMSQ_BLOCK - 1) // SUMSQ_BLOCK
-    parts = np.empty(nblocks)
-    for b in prange(nblocks):
-        parts[b] = _block_psumsq(x, g, lb, ub, gsign, b * SUMSQ_BLOCK,
-                                 min((b + 1) * SUMSQ_BLOCK, n))
-    total = 0.0
-    for b in range(nblocks):
-        total += parts[b]
-    return total
+        total = 0.0 + _block_psumsq(x, g, lb, ub, gsign, 0, n)
+    else:
+        nblocks = (n + SUMSQ_BLOCK - 1) // SUMSQ_BLOCK
+        parts = np.empty(nblocks)
+        for b in prange(nblocks):
+            parts[b] = _block_psumsq(x, g, lb, ub, gsign, b * SUMSQ_BLOCK,
+                                     min((b + 1) * SUMSQ_BLOCK, n))
+        total = 0.0
+        for b in range(nblocks):
+            total += parts[b]
+    if total < np.inf:
+        return 1.0, np.sqrt(total)
+    keep = np.empty(n, np.bool_)
+    for i in range(n):
+        keep[i] = not _blocked(x, g, lb, ub, gsign, i)
+    return _rescaled(g, keep, total)
 
 
-PROJECTED_SUMSQ = KernelPair(projected_sumsq)
+PROJECTED_NORM = KernelPair(projected_norm)

@@ -169,7 +169,7 @@ def sumsq_blocks(g, parts):
     hi = min(lo + SUMSQ_CHUNK, g.size)
     s = 0.0
     for i in range(lo + t, hi, THREADS):
-        gi = float(g[i])
+        gi = np.float64(g[i])  # float() would keep float32 (and overflow)
         s += gi * gi
     acc[t] = s
     cuda.syncthreads()
@@ -249,8 +249,9 @@ def many_kernel(X, G, {states}, {data}, hyper, host0, lr_const, lr_table, clip_n
     while True:
         gn2 = 0.0
         for k in range(n):
-            d = float(g[k]) * gsign
-            if has_box and ((x[k] <= lb[k] and d > 0.0) or (x[k] >= ub[k] and d < 0.0)):
+            d = np.float64(g[k]) * gsign
+            if has_box and ((x[k] <= lb[k] and 0.0 < d < math.inf)
+                            or (x[k] >= ub[k] and -math.inf < d < 0.0)):
                 continue
             gn2 += d * d
         gn = math.sqrt(gn2)
@@ -263,9 +264,9 @@ def many_kernel(X, G, {states}, {data}, hyper, host0, lr_const, lr_table, clip_n
             if clip_norm > 0.0:
                 cn2 = 0.0
                 for k in range(n):
-                    gk = float(g[k])
+                    gk = np.float64(g[k])
                     cn2 += gk * gk
-                gscale = CLIP_SCALE(clip_norm, math.sqrt(cn2))
+                gscale = CLIP_SCALE(clip_norm, 1.0, math.sqrt(cn2))
             scalars, host = SCALARS(hyper, t + 1, lr, gscale, host)
             t += 1
             nb = 0
@@ -314,7 +315,7 @@ def many_kernel(fun, jac, fused, at_name, scalar_fn, sample_scalars, n_states, n
             else evaluate
 
     from . import _scalars
-    scope = {"cuda": cuda, "math": math, "T": T, "EVAL": evaluate,
+    scope = {"cuda": cuda, "math": math, "np": np, "T": T, "EVAL": evaluate,
              "AT": getattr(_math, at_name), "SCALARS": scalar_fn,
              "STOP": _scalars.stop_status, "LR_AT": _scalars.lr_at,
              "CLIP_SCALE": _scalars.clip_scale}

@@ -33,6 +33,10 @@ RAISE_NONFINITE_FUN = -2
 RAISE_OVERFLOW = -3
 BAD_SHAPE = -4
 BAD_DTYPE = -5
+#: the next learning rate lies beyond the tabulated schedule (Python looks it up)
+NEED_LR = -6
+#: minimize_many: the objective raised an exception for this problem
+RAISED = -7
 
 POLICY = {"stop": 0, "raise": 1, "skip": 2}
 
@@ -62,16 +66,22 @@ def value_split(fun, view, args):
 
 @njit
 def run(fun, jac, evaluate, value, args, view, flat, arrays, kernel, scalar_fn,
-        hyper, host, t, lr_const, lr_table, clip_norm, maxiter, gtol, sumsq, psumsq,
-        project, has_box, lb, ub, gsign, policy, hist_every, hist_base, last_chunk,
-        h_step, h_loss, h_gn, h_lr, f, g, have_f):
+        hyper, host, t, lr_const, lr_table, use_table, clip_norm, maxiter, gtol, norm,
+        pnorm, project, has_box, lb, ub, gsign, policy, hist_every, hist_base,
+        last_chunk, h_step, h_loss, h_gn, h_lr, f, g, have_f):
     """Run up to ``maxiter`` iterations from the evaluated point ``(f, g)``.
 
-    History is recorded when ``hist_base + nit`` is a multiple of
-    ``hist_every``, and at the end of the run unless it merely ends a chunk
-    (``last_chunk`` False and the budget spent).  Returns ``(code, nit, nskip, t, host, f, have_f, g, nrec, nfev, njev)``;
-    ``code`` is minimize's status (0, 1, 3) or a negative code for the
-    caller to raise.
+    The same iteration as minimize's ordinary loop: the gradient norm, the
+    objective where a history record needs it (before the non-finite test,
+    so that a NaN objective applies ``nan_policy``), the stopping tests, the
+    record, the step.  History is recorded when ``hist_base + nit`` is a
+    multiple of ``hist_every``, and at the end of the run unless it merely
+    ends a chunk (``last_chunk`` False and the budget spent).  With
+    ``use_table`` the learning rates come from ``lr_table`` (index: steps
+    since ``t``); one beyond it returns ``NEED_LR`` before the iteration
+    does anything.  Returns ``(code, nit, nskip, t, host, f, have_f, g, nrec,
+    nfev, njev)``; ``code`` is minimize's status (0, 1, 3) or a negative code
+    for the caller.
     """
     nit = 0
     nskip = 0
@@ -82,9 +92,15 @@ def run(fun, jac, evaluate, value, args, view, flat, arrays, kernel, scalar_fn,
     n = flat.size
     while True:
         if has_box:
-            gn = math.sqrt(psumsq(flat, g, lb, ub, gsign))
+            s, r = pnorm(flat, g, lb, ub, gsign)
         else:
-            gn = math.sqrt(sumsq(g))
+            s, r = norm(g)
+        gn = _scalars.norm_value(s, r)
+        hist_due = hist_every > 0 and (hist_base + nit) % hist_every == 0
+        if hist_due and not have_f and math.isfinite(gn):
+            f = value(fun, view, args)
+            nfev += 1
+            have_f = True
         code = 99
         bad = False
         if not math.isfinite(gn):
@@ -98,14 +114,18 @@ def run(fun, jac, evaluate, value, args, view, flat, arrays, kernel, scalar_fn,
                 code = 0
             elif nit >= maxiter:
                 code = 1
-        if hist_every > 0 and ((hist_base + nit) % hist_every == 0 or (
-                code != 99 and (code != 1 or last_chunk))):
-            if not have_f:
+        if hist_every > 0 and (hist_due or (code != 99 and (code != 1 or last_chunk))):
+            if not bad and use_table and t - t0 >= lr_table.size:
+                return NEED_LR, nit, nskip, t, host, f, have_f, g, nrec, nfev, njev
+            if not have_f and not bad:
                 f = value(fun, view, args)
                 nfev += 1
                 have_f = True
+                if not math.isfinite(f):
+                    bad = True
+                    code = RAISE_NONFINITE_FUN if policy == 1 else 3
             h_step[nrec] = nit
-            h_loss[nrec] = f
+            h_loss[nrec] = f if have_f else math.nan
             h_gn[nrec] = gn
             if bad:
                 h_lr[nrec] = math.nan
@@ -117,11 +137,14 @@ def run(fun, jac, evaluate, value, args, view, flat, arrays, kernel, scalar_fn,
         if bad:
             nskip += 1
         else:
+            if use_table and t - t0 >= lr_table.size:
+                return NEED_LR, nit, nskip, t, host, f, have_f, g, nrec, nfev, njev
             lr = _scalars.lr_at(lr_const, lr_table, t - t0)
             gscale = 1.0
             if clip_norm > 0.0:
-                gscale = _scalars.clip_scale(
-                    clip_norm, gn if not has_box else math.sqrt(sumsq(g)))
+                if has_box:
+                    s, r = norm(g)
+                gscale = _scalars.clip_scale(clip_norm, s, r)
             scalars, host = scalar_fn(hyper, t + 1, lr, gscale, host)
             t += 1
             nbad = kernel(flat, g, *arrays, *scalars)
@@ -226,70 +249,122 @@ def step3(kernel, x, g, arrays, i, scalars):
 STEPS = (step0, step1, step2, step3)
 
 
-@njit(parallel=True)
-def run_many(fun, jac, evaluate, value, rows, data, args, X, XR, arrays, step, kernel,
-             scalar_fn, hyper, host0, lr_const, lr_table, clip_norm, maxiter, gtol,
-             sumsq, psumsq, project, has_box, lb, ub, gsign, skip, out_f, out_g,
-             out_nit, out_status, out_nfev, out_njev):
-    """Minimise every row of ``X`` independently, ``prange`` over the rows.
+@njit
+def solve_problem(fun, jac, evaluate, value, rows, step, kernel, scalar_fn, norm, pnorm,
+                  project, data, args, X, XR, arrays, hyper, host0, sched, stop, box,
+                  outs, i):
+    """Minimise problem ``i`` (row ``i`` of ``X`` and of every state array).
 
-    Each problem keeps its own step count, scalar state, stopping test and
-    status (0 gtol, 1 maxiter, 3 non-finite, -4 wrong gradient shape); the
-    others are not disturbed by one that stops or fails.
+    Its own step count, scalar state, stopping test and status: 0 gtol, 1
+    maxiter, 3 non-finite (also when a ``skip`` run ends on a non-finite
+    objective or gradient), -4 wrong gradient shape, ``NEED_LR`` when the
+    schedule's table ends before its next step.
     """
-    n_problems, n = X.shape
-    for i in prange(n_problems):
-        x = X[i]
-        xr = XR[i]
-        d = rows(data, i)
-        host = host0
-        t = 0
-        nit = 0
-        nfev = 0
+    lr_const, lr_table, use_table = sched
+    maxiter, gtol, skip, clip_norm = stop
+    has_box, lb, ub, gsign = box
+    out_f, out_g, out_nit, out_status, out_nfev, out_njev, out_nskip = outs
+    n = X.shape[1]
+    x = X[i]
+    xr = XR[i]
+    d = rows(data, i)
+    host = host0
+    t = 0
+    nit = 0
+    nskip = 0
+    nfev = 0
+    f, gnd, have_f = evaluate(fun, jac, xr, d, args)
+    nfev += 1 if have_f else 0
+    njev = 1
+    status = 99
+    bad = False
+    if gnd.shape[0] != n or gnd.ndim != 1:
+        status = -4
+    g = np.ascontiguousarray(gnd)
+    while status == 99:
+        if has_box:
+            s, r = pnorm(x, g, lb, ub, gsign)
+        else:
+            s, r = norm(g)
+        gn = _scalars.norm_value(s, r)
+        status, bad = _scalars.stop_status(gn, not have_f or math.isfinite(f), skip,
+                                           gtol, nit, maxiter)
+        if status != 99:
+            break
+        if bad:
+            nskip += 1
+        else:
+            if use_table and t >= lr_table.size:
+                status = NEED_LR
+                break
+            lr = _scalars.lr_at(lr_const, lr_table, t)
+            gscale = 1.0
+            if clip_norm > 0.0:
+                if has_box:
+                    s, r = norm(g)
+                gscale = _scalars.clip_scale(clip_norm, s, r)
+            scalars, host = scalar_fn(hyper, t + 1, lr, gscale, host)
+            t += 1
+            if step(kernel, x, g, arrays, i, scalars) > 0:
+                status = 3
+                break
+            if has_box:
+                project(x, lb, ub)
+        nit += 1
         f, gnd, have_f = evaluate(fun, jac, xr, d, args)
         nfev += 1 if have_f else 0
-        njev = 1
-        status = 99
-        if gnd.shape[0] != n or gnd.ndim != 1:
+        njev += 1
+        if gnd.shape[0] != n:
             status = -4
+            break
         g = np.ascontiguousarray(gnd)
-        while status == 99:
-            if has_box:
-                gn = math.sqrt(psumsq(x, g, lb, ub, gsign))
-            else:
-                gn = math.sqrt(sumsq(g))
-            status, bad = _scalars.stop_status(gn, not have_f or math.isfinite(f), skip,
-                                               gtol, nit, maxiter)
-            if status != 99:
-                break
-            if not bad:
-                lr = _scalars.lr_at(lr_const, lr_table, t)
-                gscale = 1.0
-                if clip_norm > 0.0:
-                    gscale = _scalars.clip_scale(
-                        clip_norm, gn if not has_box else math.sqrt(sumsq(g)))
-                scalars, host = scalar_fn(hyper, t + 1, lr, gscale, host)
-                t += 1
-                if step(kernel, x, g, arrays, i, scalars) > 0:
-                    status = 3
-                    break
-                if has_box:
-                    project(x, lb, ub)
-            nit += 1
-            f, gnd, have_f = evaluate(fun, jac, xr, d, args)
-            nfev += 1 if have_f else 0
-            njev += 1
-            if gnd.shape[0] != n:
-                status = -4
-                break
-            g = np.ascontiguousarray(gnd)
-        if not have_f and status != -4:
+    if status != -4:
+        if not have_f:
             f = value(fun, xr, d, args)
             nfev += 1
-        out_f[i] = f
-        if status != -4:
-            out_g[i, :] = g
-        out_nit[i] = nit
-        out_status[i] = status
-        out_nfev[i] = nfev
-        out_njev[i] = njev
+        if status == 1 and (bad or not math.isfinite(f)):
+            status = 3   # the run ends on a non-finite objective or gradient
+        out_g[i, :] = g
+    out_f[i] = f
+    out_nit[i] = nit
+    out_status[i] = status
+    out_nfev[i] = nfev
+    out_njev[i] = njev
+    out_nskip[i] = nskip
+
+
+@njit
+def solve_guarded(fun, jac, evaluate, value, rows, step, kernel, scalar_fn, norm, pnorm,
+                  project, data, args, X, XR, arrays, hyper, host0, sched, stop, box,
+                  outs, i):
+    """:func:`solve_problem`, marking the problem ``RAISED`` when the user's
+    function raises (a try in a prange body would stop the parallel loop)."""
+    try:
+        solve_problem(fun, jac, evaluate, value, rows, step, kernel, scalar_fn, norm,
+                      pnorm, project, data, args, X, XR, arrays, hyper, host0, sched,
+                      stop, box, outs, i)
+    except Exception:  # noqa: BLE001 - numba catches without binding
+        outs[3][i] = RAISED
+
+
+@njit(parallel=True)
+def run_many(fun, jac, evaluate, value, rows, step, kernel, scalar_fn, norm, pnorm,
+             project, data, args, X, XR, arrays, hyper, host0, sched, stop, box, outs):
+    """Minimise every row of ``X`` independently, ``prange`` over the rows.
+
+    Each problem runs :func:`solve_problem` (the arguments are its, less
+    ``i``); an exception raised by the user's function for one problem marks
+    that problem ``RAISED`` (the caller re-runs it alone to raise the
+    exception, naming the problem) and does not disturb the others.
+    """
+    lr_const, lr_table, use_table = sched
+    maxiter, gtol, skip, clip_norm = stop
+    has_box, lb, ub, gsign = box
+    out_f, out_g, out_nit, out_status, out_nfev, out_njev, out_nskip = outs
+    for i in prange(X.shape[0]):
+        solve_guarded(fun, jac, evaluate, value, rows, step, kernel, scalar_fn, norm,
+                      pnorm, project, data, args, X, XR, arrays, hyper, host0,
+                      (lr_const, lr_table, use_table), (maxiter, gtol, skip, clip_norm),
+                      (has_box, lb, ub, gsign),
+                      (out_f, out_g, out_nit, out_status, out_nfev, out_njev, out_nskip),
+                      i)
