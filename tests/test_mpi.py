@@ -1,13 +1,17 @@
 """numadam.mpi under ``mpiexec -n 2`` and ``-n 3`` (uneven shards).
 
-Each test starts a real MPI job running tests/mpi_check.py and reads what its
-rank 0 measured.  Skipped when mpi4py or mpiexec is missing (pip install
-'numadam[mpi]' provides both: mpi4py and the mpich wheel).
+Each test starts a real MPI job running tests/mpi_check.py (rank 0 reports
+what it measured) or tests/mpi_faults.py (every rank reports what its calls
+returned or raised).  A job that does not end within ``TIMEOUT`` seconds is a
+hang: it is killed and the test fails.  Skipped when mpi4py or mpiexec is
+missing (pip install 'numadam[mpi]' provides both: mpi4py and the mpich wheel).
 """
 import json
 import os
 import pathlib
+import re
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -15,6 +19,9 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tests" / "mpi_check.py"
+FAULTS = ROOT / "tests" / "mpi_faults.py"
+#: seconds an MPI job may take before it counts as hung (each takes a few)
+TIMEOUT = 60
 
 
 def _mpiexec():
@@ -30,12 +37,37 @@ MPIEXEC = _mpiexec()
 pytestmark = pytest.mark.skipif(MPIEXEC is None, reason="mpi4py/mpiexec not installed")
 
 
+def launch(nprocs, script, *argv, timeout=TIMEOUT):
+    """Run ``mpiexec -n nprocs python script *argv``; a hang fails the test.
+
+    The job runs in its own session, so a hung one is killed whole (mpiexec,
+    its proxies and every rank), leaving no rank spinning in a collective.
+    """
+    proc = subprocess.Popen([MPIEXEC, "-n", str(nprocs), sys.executable, str(script),
+                             *map(str, argv)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"mpiexec -n {nprocs} {script.name} {' '.join(map(str, argv))} hung: "
+                    f"killed after {timeout} s\n{out[-2000:]}{err[-4000:]}")
+    assert proc.returncode == 0, out[-2000:] + err[-4000:]
+    return out
+
+
 def mpirun(nprocs, out, mode):
-    proc = subprocess.run([MPIEXEC, "-n", str(nprocs), sys.executable, str(SCRIPT),
-                           str(out), mode], capture_output=True, text=True, timeout=600,
-                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    launch(nprocs, SCRIPT, out, mode)
     return json.loads((out / f"{mode}-{nprocs}.json").read_text())
+
+
+def faults(nprocs, out, scenario):
+    """Every rank's report of ``scenario`` (see tests/mpi_faults.py)."""
+    launch(nprocs, FAULTS, out, scenario)
+    return [json.loads((out / f"{scenario}-{nprocs}-{r}.json").read_text())
+            for r in range(nprocs)]
 
 
 @pytest.mark.parametrize("nprocs", [2, 3])
@@ -88,9 +120,171 @@ def test_single_process_errors_are_clear():
 
 @pytest.mark.parametrize("flags", [[], ["--sharded"]])
 def test_mpi_example_runs_on_two_processes(flags):
-    proc = subprocess.run([MPIEXEC, "-n", "2", sys.executable,
-                           str(ROOT / "examples" / "mpi_logistic_regression.py"), *flags],
-                          capture_output=True, text=True, timeout=600,
-                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "2 process(es), sharded=" + str(bool(flags)) in proc.stdout
+    out = launch(2, ROOT / "examples" / "mpi_logistic_regression.py", *flags)
+    assert "2 process(es), sharded=" + str(bool(flags)) in out
+
+
+# -- reliability: a failure, a disagreement or a stop on one rank ends every rank --
+
+def _raised(report, exc_type, message=None):
+    assert not report["ok"], report
+    assert report["type"] == exc_type, report
+    if message is not None:
+        assert report["message"] == message, report
+    assert report["elapsed"] < 30, report      # seconds, not a hang
+    return report
+
+
+def _stopped_everyone(reports, key, failing, exc_type, message, where):
+    """``failing`` re-raised its own exception; every other rank stopped with
+    a RuntimeError naming it."""
+    for r, rep in enumerate(reports):
+        if r == failing:
+            got = _raised(rep[key], exc_type, message)
+            assert any(f"raised on rank {failing} of {len(reports)} during {where}" in n
+                       for n in got["notes"]), got
+        else:
+            _raised(rep[key], "RuntimeError",
+                    f"numadam.mpi.minimize: rank {failing} raised {exc_type}: {message} "
+                    f"during {where}; every rank stopped")
+
+
+@pytest.mark.parametrize("nprocs", [2, 3])
+def test_an_exception_in_fun_on_one_rank_stops_every_rank(nprocs, tmp_path):
+    last = nprocs - 1
+    reports = faults(nprocs, tmp_path, "fun-raises")
+    _stopped_everyone(reports, "fun", last, "ValueError", f"boom on rank {last}",
+                      "iteration 4")
+
+
+def test_an_exception_in_jac_on_one_rank_stops_every_rank_sharded(tmp_path):
+    reports = faults(2, tmp_path, "jac-raises")
+    _stopped_everyone(reports, "jac", 0, "KeyError", "'no such feature'", "iteration 2")
+
+
+def test_a_gradient_of_the_wrong_shape_on_one_rank_stops_every_rank(tmp_path):
+    reports = faults(2, tmp_path, "bad-shape")
+    _stopped_everyone(reports, "jac", 1, "ValueError",
+                      "jac must have the parameters' shape (6,); got shape (5,)",
+                      "iteration 2")
+
+
+def test_an_exception_in_the_callback_on_one_rank_stops_every_rank(tmp_path):
+    reports = faults(2, tmp_path, "callback-raises")
+    _stopped_everyone(reports, "callback", 1, "ZeroDivisionError", "callback failed",
+                      "iteration 3 (in the callback)")
+
+
+def test_an_exception_in_the_final_evaluation_stops_every_rank(tmp_path):
+    reports = faults(2, tmp_path, "final-raises")
+    _stopped_everyone(reports, "final", 1, "OverflowError", "the whole shard is too much",
+                      "iteration 12 (the final evaluation on the whole data set)")
+
+
+def test_a_bad_argument_on_one_rank_stops_every_rank(tmp_path):
+    reports = faults(2, tmp_path, "setup-error")
+    _stopped_everyone(reports, "setup", 1, "ValueError",   # rank 1 holds 501 rows
+                      "data[1] must have a sample axis of 501 rows, like data[0]",
+                      "setup")
+
+
+def test_options_that_differ_between_ranks_are_refused_on_every_rank(tmp_path):
+    reports = faults(3, tmp_path, "mismatch")
+    refused = {
+        "batch_size_64_200": "options['batch_size'] (ranks 0-1: 64; rank 2: 200)",
+        "batch_size_64_65": "options['batch_size'] (ranks 0-1: 64; rank 2: 65)",
+        "lr": "options['lr'] (ranks 0-1: 0.001; rank 2: 0.002)",
+        "schedule": "options['lr'] (ranks 0-1: numadam.schedules.cosine(lr=0.1, "
+                    "decay_steps=100, end_lr=0.0); rank 2: numadam.schedules.cosine("
+                    "lr=0.1, decay_steps=200, end_lr=0.0))",
+        "method": "method (ranks 0-1: 'adam'; rank 2: 'adamw')",
+        "x0_values": "x0 (ranks 0-1: values ",
+        "x0_dtype": "x0.dtype (ranks 0-1: 'float64'; rank 2: 'float32')",
+        "x0_shape": "x0.shape (ranks 0-1: (6,); rank 2: (2, 3))",
+        "bounds": "bounds (ranks 0-1: None; rank 2: ",
+        "sharded": "sharded (ranks 0-1: False; rank 2: True)",
+        "maxiter": "options['maxiter'] (ranks 0-1: 5; rank 2: 10000)",
+    }
+    for case, part in refused.items():
+        messages = {rep[case]["message"] for rep in reports}
+        assert len(messages) == 1, (case, messages)        # the same on every rank
+        for rep in reports:
+            got = _raised(rep[case], "ValueError")
+            assert got["message"].startswith("numadam.mpi.minimize: the processes "
+                                             "disagree on "), got
+            assert part in got["message"], (case, got["message"])
+    # only what differs is named
+    assert "options['lr']" not in reports[0]["batch_size_64_200"]["message"]
+    assert "x0.shape" not in reports[0]["x0_dtype"]["message"]
+    assert "x0 (" not in reports[0]["x0_dtype"]["message"]       # implied by the dtype
+    assert "x0 (" not in reports[0]["sharded"]["message"]
+    # what may differ: a default spelled out, rng (rank 0's), x0 when sharded
+    # (rank 0's), and the shards themselves (1003 rows: 335, 334, 334)
+    for case in ("ok_default_lr", "ok_rng", "ok_sharded_x0"):
+        assert all(rep[case]["ok"] for rep in reports), (case, reports[0][case])
+        assert len({rep[case]["xbytes"] for rep in reports}) == 1, case
+
+
+@pytest.mark.parametrize("nprocs", [2, 3])
+def test_a_callback_that_stops_on_one_rank_stops_every_rank(nprocs, tmp_path):
+    reports = faults(nprocs, tmp_path, "callback-stop")
+    for rep in reports:
+        for case, ref, nit in (("raise5", "reference5", 5), ("true3", "reference3", 3),
+                               ("at_end", None, 12), ("stop7", None, 7),
+                               ("stop16", None, 16)):
+            got = rep[case]
+            assert got["ok"], (case, got)
+            assert (got["nit"], got["status"]) == (nit, 99), (case, got)
+            assert "callback" in got["message"]
+            if ref is not None:     # stopped after the same step as a shorter run
+                assert got["xbytes"] == rep[ref]["xbytes"], case
+        for stop in (7, 16):        # the stopped run's checkpoint resumes exactly
+            got = rep[f"resumed{stop}"]
+            assert got["ok"] and (got["nit"], got["status"]) == (20, 1), got
+            assert got["xbytes"] == rep["reference20"]["xbytes"], stop
+    for case in ("raise5", "true3", "at_end", "stop7", "stop16"):   # the same everywhere
+        assert len({(rep[case]["xbytes"], rep[case]["message"]) for rep in reports}) == 1
+
+
+def test_single_process_failures_keep_their_type():
+    import numpy as np
+    import scipy.sparse
+
+    import numadam.mpi
+    from numadam.problems import logistic_loss
+    X, y = np.ones((4, 2)), np.ones(4)
+
+    def fails(x, Xb, yb):
+        raise ValueError("bad batch")
+    with pytest.raises(ValueError, match="bad batch") as info:
+        numadam.mpi.minimize(fails, True, np.zeros(2), (X, y), options={"batch_size": 2})
+    assert any("raised on rank 0 of 1 during iteration 0" in n
+               for n in info.value.__notes__)
+
+    def interrupted(x, Xb, yb):
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt) as info:   # not caught, not annotated
+        numadam.mpi.minimize(interrupted, True, np.zeros(2), (X, y),
+                             options={"batch_size": 2})
+    assert not getattr(info.value, "__notes__", None)
+
+    with pytest.raises(ValueError, match=re.escape(
+            "fun's gradient must have the parameters' shape (2,); got shape (3,)")):
+        numadam.mpi.minimize(lambda x, a, b: (0.0, np.zeros(3)), True, np.zeros(2),
+                             (X, y), options={"batch_size": 2})
+
+    for i, data in ((0, (scipy.sparse.csr_matrix(X), y)),
+                    (1, (X, scipy.sparse.csr_array(y[:, None])))):
+        with pytest.raises(TypeError, match=re.escape(f"data[{i}] is a scipy.sparse")
+                           + ".*supported only by numadam.minimize's ordinary loop"):
+            numadam.mpi.minimize(logistic_loss, True, np.zeros(2), data,
+                                 options={"batch_size": 2})
+
+    # the callback's two forms, and the stop is reported as minimize's status 99
+    def stop(intermediate_result):
+        raise StopIteration
+    for cb, nit in ((lambda intermediate_result: intermediate_result.nit == 2, 2),
+                    (stop, 1)):
+        res = numadam.mpi.minimize(logistic_loss, True, np.zeros(2), (X, y),
+                                   callback=cb, options={"batch_size": 2, "maxiter": 9})
+        assert (res.status, res.nit, res.success) == (99, nit, False)
