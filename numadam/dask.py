@@ -20,14 +20,18 @@ from scipy.optimize import OptimizeResult
 
 __all__ = ["minimize_many"]
 
-_FIELDS = ("x", "fun", "jac", "nit", "status", "nfev", "njev")
+_FIELDS = ("x", "fun", "jac", "nit", "status", "nfev", "njev", "nskip")
 
 
-def _solve_chunk(fun, jac, x0, data, args, method, options, bounds):
-    """One chunk in a worker: the compiled many-problems solver, plain arrays back."""
-    from ._many import minimize_many as solve
-    res = solve(fun, jac, np.asarray(x0), data=tuple(np.asarray(a) for a in data),
-                args=args, method=method, options=options, bounds=bounds)
+def _solve_chunk(fun, jac, x0, data, args, method, options, bounds, first=0):
+    """One chunk in a worker: the compiled many-problems solver, plain arrays back.
+
+    ``first`` is the global index of the chunk's first problem: an exception
+    raised for one problem names its index in the whole ``x0``.
+    """
+    from ._many import _minimize_many as solve
+    res = solve(fun, jac, np.asarray(x0), tuple(np.asarray(a) for a in data), args,
+                method, options, bounds, "cpu", index_offset=first)
     return {k: np.asarray(res[k]) for k in _FIELDS}
 
 
@@ -159,7 +163,7 @@ def minimize_many(fun, jac, x0, data=(), args=(), method="adam", options=None,
 
     solve = dask.delayed(_solve_chunk, pure=True)
     tasks = [solve(fun, jac, x0[lo:hi], tuple(a[lo:hi] for a in data), args, method,
-                   options, bounds) for lo, hi in bounds_rows]
+                   options, bounds, lo) for lo, hi in bounds_rows]
     if client is not None:
         parts = client.gather(client.compute(tasks, retries=retries))
     else:

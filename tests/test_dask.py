@@ -140,3 +140,23 @@ def test_sparse_data_and_x0_are_refused_naming_the_argument():
                                         r"array of starting points"):
         numadam.dask.minimize_many(fg, True, sparse.coo_matrix(X0), data=(A, B),
                                    scheduler="synchronous")
+
+
+@njit
+def _raises_for_row(x, a):
+    if a[0] < 0:
+        raise ValueError("bad data row")
+    d = x - a
+    return (d * d).sum(), 2 * d
+
+
+@pytest.mark.parametrize("where", ["sync", "cluster"])
+def test_an_exception_for_one_problem_names_its_global_index(where, request):
+    A = np.ones((100, 3))
+    A[57, 0] = -1.0
+    kw = ({"client": request.getfixturevalue("client")} if where == "cluster"
+          else {"scheduler": "sync"})
+    with pytest.raises(ValueError, match="bad data row") as info:
+        numadam.dask.minimize_many(_raises_for_row, True, np.zeros((100, 3)), data=(A,),
+                                   chunk_size=10, **kw)
+    assert "problem 57 of minimize_many" in info.value.numadam_note
