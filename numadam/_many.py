@@ -58,9 +58,9 @@ def minimize_many(fun, jac, x0, data=(), args=(), method="adam", options=None,
     x0 : array_like, shape (n_problems, n_params)
         Starting points, one row per problem; float32 stays float32.
     data : tuple of array_like, optional
-        Per-problem data: arrays whose axis 0 is the problem index; problem
-        ``i`` receives ``a[i]`` of each (a scalar for a 1-D array).  At most
-        six arrays.
+        Per-problem data: numeric arrays whose axis 0 is the problem index;
+        problem ``i`` receives ``a[i]`` of each (a scalar for a 1-D array).
+        At most six arrays.
     args : tuple, optional
         Extra arguments passed whole to every call (NumPy arrays or numbers).
     method : str, default "adam"
@@ -72,7 +72,9 @@ def minimize_many(fun, jac, x0, data=(), args=(), method="adam", options=None,
         (default 1e-5, per problem, 0 disables it) and ``nan_policy``
         (``"stop"``, the default: a problem whose objective or gradient turns
         NaN or infinite stops with status 3 and the others go on; or
-        ``"skip"``).
+        ``"skip"``: the problem skips that step, counted in ``nskip``, and
+        ends with status 3 if its last objective or gradient is still not
+        finite).
     bounds : scipy.optimize.Bounds or sequence of (low, high), optional
         The same box for every problem, one pair per parameter; every
         iterate is projected onto it.
@@ -90,10 +92,21 @@ def minimize_many(fun, jac, x0, data=(), args=(), method="adam", options=None,
     -------
     scipy.optimize.OptimizeResult
         ``x`` (n_problems, n_params), ``fun``, ``nit``, ``status``,
-        ``success`` (status 0), ``nfev`` and ``njev`` (arrays of
+        ``success`` (status 0), ``nfev``, ``njev`` and ``nskip`` (arrays of
         n_problems), ``jac`` (n_problems, n_params), ``method``, ``summary``
         (dict status -> number of problems) and ``message``.  Statuses:
         0 gradient norm <= gtol, 1 maxiter reached, 3 non-finite.
+
+    Raises
+    ------
+    Exception
+        An exception that ``fun``/``jac`` raise for a problem propagates,
+        with a note naming the problem's index (the first such problem: it
+        is re-run alone to raise in full, since numba cannot carry an
+        exception out of its parallel loop).
+    TypeError
+        For a ``fun`` whose value is not a real scalar, a gradient of the
+        wrong dtype, data that is not numeric or is ``scipy.sparse``.
 
     Examples
     --------

@@ -445,22 +445,33 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
             is installed, plain text otherwise) and print a summary at the
             end; nothing is printed when False.
         nan_policy : {"stop", "raise", "skip"}, default "stop"
-            What a NaN or infinite gradient or objective does (it is checked
-            before every step, at no extra cost): end the run with status 3
-            (``x`` is the last iterate, finite), raise
+            What a NaN or infinite gradient or objective does (the gradient
+            is checked before every step, at no extra cost, the objective
+            whenever it is evaluated, the final iterate included): end the
+            run with status 3 (``x`` is the last iterate, finite), raise
             ``FloatingPointError`` naming the iteration, or skip the step and
-            go on (counted in ``nit`` and in ``result.nskip``).
+            go on (counted in ``nit`` and in ``result.nskip``; a run without
+            ``data`` that ends on a non-finite value has status 3).
         checkpoint : str or path-like, optional
             Write the whole state of the run to this ``.npz`` file every
             ``checkpoint_every`` iterations (atomically).
         checkpoint_every : int, default 1000
             Iterations between checkpoints.
         resume : str or path-like, optional
-            Continue the run saved in this checkpoint: with the same
-            ``fun``, ``jac``, ``data``, ``rng`` and options the iterates are
-            bitwise those of a run that never stopped.  A checkpoint of
-            another method, shape, dtype, data size or batching, or a
-            corrupted file, is refused before anything is loaded.
+            Continue the run saved in this checkpoint.  Options not given
+            here come from the checkpoint (so ``resume`` alone continues the
+            saved run, and with the same ``fun``, ``jac``, ``data`` and
+            ``rng`` the iterates are bitwise those of a run that never
+            stopped); options given take effect from the resumed step on
+            (``lr``, ``maxiter``, ...) and ``result.resumed["changed"]``
+            lists them.  ``x0`` gives the shape and dtype, the iterate comes
+            from the file.  Refused before anything is loaded: a corrupted
+            file, another method, shape, dtype, data set (a fingerprint of
+            its bytes is recorded) or batching, other ``bounds``, another
+            ``rng`` seed, and changes of ``batch_size``, ``shuffle``,
+            ``drop_last``, ``history``, ``patience``, ``ema``,
+            ``min_delta`` or of options that shape the state (``amsgrad``).
+            The ``checkpoint`` option is not inherited.
 
         An option the method does not take raises ``TypeError``; a value out
         of range raises ``ValueError``.
@@ -480,7 +491,9 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
         Per-sample data, arrays sharing axis 0 (e.g. ``(X, y)``).  Each step
         passes one minibatch of them to ``fun``/``jac``, as
         ``fun(x, X_batch, y_batch, *args)``.  With shuffling, the batch
-        arrays are buffers that the next step overwrites.
+        arrays are buffers that the next step overwrites.  ``scipy.sparse``
+        matrices and arrays are taken too (as CSR; a minibatch is a row
+        slice, a new sparse matrix per step).
     rng : int, numpy.random.Generator or None, optional
         Seed of the run's randomness.  numadam spawns two independent
         generators from it: one shuffles the minibatches, the other is
@@ -509,7 +522,8 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
         (iterations: steps taken, plus steps skipped by
         ``nan_policy="skip"``, counted in ``nskip``), ``nfev``, ``njev``,
         ``status``, ``success``, ``message``, ``method``; ``epoch``
-        (iterations / batches per epoch) with ``data``; ``history`` (arrays
+        (iterations / batches per epoch) with ``data``; ``resumed`` (``path``,
+        ``nit`` and ``changed`` options) with ``resume``; ``history`` (arrays
         ``step, epoch, loss, grad_norm, lr``) when requested; with ``data``
         its last record holds the whole data set's loss.  Status codes (see :data:`STATUS_MESSAGES`):
 
@@ -636,7 +650,7 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
         def gnorm(g):
             """(gtol's norm, the full norm's (s, r) pair for clipping)."""
             pair = norm_k(g)
-            return _scalars.norm_value(*pair), pair
+            return (pair[1] if pair[0] == 1.0 else _scalars.norm_value(*pair)), pair
     else:
         pnorm_k = cpu.PROJECTED_NORM.pick(flat.size)
         gsign = -1.0 if opt.options["maximize"] else 1.0
@@ -960,8 +974,8 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
         gn, g_pair = gnorm(g)
         hist_due = history is not None and nit == history.next
         prog_due = progress is not None and progress.due()
-        if f is None and math.isfinite(gn) and (patience is not None or hist_due
-                                                 or prog_due):
+        if (patience is not None or hist_due or prog_due) and f is None \
+                and math.isfinite(gn):
             f = value(batch)
         bad_g = not math.isfinite(gn)
         bad = bad_g or (f is not None and not math.isfinite(f))

@@ -65,6 +65,26 @@ class StateView(Mapping):
         return f"StateView({self._arrays!r})"
 
 
+def flat_gradient(grad, shape, dtype, name="grad"):
+    """``grad`` as a flat C-contiguous array of ``dtype``: refused unless it
+    holds real numbers and has the parameters' ``shape`` (no copy when it is
+    already such an array)."""
+    if (type(grad) is np.ndarray and grad.dtype == dtype and grad.shape == shape
+            and grad.flags.c_contiguous):
+        return grad if grad.ndim == 1 else grad.reshape(-1)
+    try:
+        arr = np.asarray(grad)
+    except Exception as exc:  # noqa: BLE001 - report what it was
+        raise TypeError(f"{name} must be an array of real numbers; got "
+                        f"{type(grad).__name__}") from exc
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must hold real numbers; got dtype {arr.dtype}")
+    if arr.shape != shape:
+        raise ValueError(f"{name} must have the parameters' shape {shape}; got shape "
+                         f"{arr.shape}")
+    return np.ascontiguousarray(arr, dtype=dtype).reshape(-1)
+
+
 def check_params(params, name="params"):
     """Refuse anything the optimizer could not update in place, visibly."""
     if not isinstance(params, np.ndarray):
@@ -281,22 +301,7 @@ class Optimizer:
     def _check_grad(self, grad, name="grad"):
         if self._dev is not None:
             return self._dev.check_grad(grad, self._view, name)
-        params = self.params
-        if (type(grad) is np.ndarray and grad.dtype == params.dtype
-                and grad.shape == params.shape and grad.flags.c_contiguous):
-            return grad if grad.ndim == 1 else grad.reshape(-1)
-        try:
-            arr = np.asarray(grad)
-        except Exception as exc:  # noqa: BLE001 - report what it was
-            raise TypeError(f"{name} must be an array of real numbers; got "
-                            f"{type(grad).__name__}") from exc
-        if arr.dtype.kind not in "fiub":
-            raise TypeError(f"{name} must hold real numbers; got dtype "
-                            f"{arr.dtype}")
-        if arr.shape != params.shape:
-            raise ValueError(f"{name} must have the parameters' shape "
-                             f"{params.shape}; got shape {arr.shape}")
-        return np.ascontiguousarray(arr, dtype=params.dtype).reshape(-1)
+        return flat_gradient(grad, self.params.shape, self.params.dtype, name)
 
     def _step_flat(self, g, norm=None):
         """One fused step with the flat gradient ``g``; returns the lr used.

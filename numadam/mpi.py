@@ -127,23 +127,6 @@ def _fun_and_grad(fun, jac):
                     f"returns (f, g); got {jac!r}")
 
 
-def _flat_gradient(g, shape, name):
-    """``g`` as a flat array, refused unless it has the parameters' shape."""
-    if type(g) is np.ndarray and g.shape == shape and g.dtype.kind in "fiu":
-        return g.reshape(-1)
-    try:
-        a = np.asarray(g)
-    except Exception as exc:  # noqa: BLE001 - report what it was
-        raise TypeError(f"{name} must be an array of real numbers; got "
-                        f"{type(g).__name__}") from exc
-    if a.dtype.kind not in "fiub":
-        raise TypeError(f"{name} must hold real numbers; got dtype {a.dtype}")
-    if a.shape != shape:
-        raise ValueError(f"{name} must have the parameters' shape {shape}; got shape "
-                         f"{a.shape}")
-    return a.reshape(-1)
-
-
 def _local_data(data):
     """``(arrays, rows)``: this process's shard, checked (dense arrays only)."""
     from scipy import sparse
@@ -507,7 +490,7 @@ def minimize(fun, jac, x0, data, comm=None, args=(), method="adam", options=None
     from ._data import Batches
     from ._methods import get_method
     from ._minimize import _as_x0, _bounds, _scalar
-    from ._optimizers import Optimizer
+    from ._optimizers import Optimizer, flat_gradient
 
     MPI = _mpi()
     comm = world() if comm is None else comm
@@ -609,7 +592,7 @@ def minimize(fun, jac, x0, data, comm=None, args=(), method="adam", options=None
                     local = tuple(np.take(a, mine, axis=0) for a in data)
                     f, g = fg(view, *local, *args)
                     f = _scalar(f)
-                    g = _flat_gradient(g, shape, gname)
+                    g = flat_gradient(g, shape, view.dtype, gname)
                     w = weight_of(mine.size)
                     np.multiply(g.astype(np.float64, copy=False), w, out=buf[:n])
                     buf[n] = f * w

@@ -288,33 +288,6 @@ def _block_sumsq(g, lo, hi):
 _block_sumsq = njit(inline="always", error_model="numpy")(_block_sumsq)
 
 
-def _rescaled(g, keep, total):
-    """``(s, r)`` with ``||g|| = s * r`` when ``sum(g**2)`` overflowed.
-
-    The rare second pass: ``total`` (the float64 sum of squares of the
-    elements ``keep`` selects) is infinite or NaN.  If an element is NaN or
-    infinite the norm is not finite: ``(1, sqrt(total))``.  Otherwise every
-    element is finite and only the squares overflowed (``|g_i| > 1.3e154``
-    in float64): sum the squares of ``g / max|g|`` instead.
-    """
-    s = 0.0
-    for i in range(g.size):
-        a = abs(np.float64(g[i]))
-        if not a < np.inf:
-            return 1.0, np.sqrt(total)
-        if keep[i] and a > s:
-            s = a
-    acc = 0.0
-    for i in range(g.size):
-        if keep[i]:
-            q = np.float64(g[i]) / s
-            acc += q * q
-    return s, np.sqrt(acc)
-
-
-_rescaled = njit(inline="always", error_model="numpy")(_rescaled)
-
-
 def norm(g):
     """The Euclidean norm of a 1-D array as ``(s, r)``: ``||g|| = s * r``.
 
@@ -341,7 +314,7 @@ def norm(g):
             total += parts[b]
     if total < np.inf:
         return 1.0, np.sqrt(total)
-    return _rescaled(g, np.ones(1, np.bool_).repeat(n), total)
+    return _rescaled(g, g, g, g, 1.0, False, total)
 
 
 def stream_ceiling(x, g, m, v, a):
@@ -573,6 +546,33 @@ def _blocked(x, g, lb, ub, gsign, i):
 _blocked = njit(inline="always", error_model="numpy")(_blocked)
 
 
+def _rescaled(x, g, lb, ub, gsign, bounded, total):
+    """``(s, r)`` with ``||g|| = s * r`` when ``sum(g**2)`` overflowed.
+
+    The rare second pass, kept out of line so that the norm kernels stay
+    small: ``total`` (the float64 sum of squares of the components that
+    count, see ``_blocked`` when ``bounded``) is infinite or NaN.  If an
+    element is NaN or infinite the norm is not finite: ``(1, sqrt(total))``.
+    Otherwise every element is finite and only the squares overflowed
+    (``|g_i| > 1.3e154`` in float64): sum the squares of ``g / max|g|``.
+    """
+    s = 0.0
+    for i in range(g.size):
+        a = abs(np.float64(g[i]))
+        if not a < np.inf:
+            return 1.0, np.sqrt(total)
+        if a > s and not (bounded and _blocked(x, g, lb, ub, gsign, i)):
+            s = a
+    acc = 0.0
+    for i in range(g.size):
+        if not (bounded and _blocked(x, g, lb, ub, gsign, i)):
+            q = np.float64(g[i]) / s
+            acc += q * q
+    return s, np.sqrt(acc)
+
+_rescaled = njit(error_model="numpy", cache=True, nogil=True)(_rescaled)
+
+
 def _block_psumsq(x, g, lb, ub, gsign, lo, hi):
     acc = 0.0
     for i in range(lo, hi):
@@ -607,10 +607,7 @@ def projected_norm(x, g, lb, ub, gsign):
             total += parts[b]
     if total < np.inf:
         return 1.0, np.sqrt(total)
-    keep = np.empty(n, np.bool_)
-    for i in range(n):
-        keep[i] = not _blocked(x, g, lb, ub, gsign, i)
-    return _rescaled(g, keep, total)
+    return _rescaled(x, g, lb, ub, gsign, True, total)
 
 
 PROJECTED_NORM = KernelPair(projected_norm)

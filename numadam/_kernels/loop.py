@@ -65,6 +65,19 @@ def value_split(fun, view, args):
 
 
 @njit
+def step_scalars(scalar_fn, hyper, host, t, lr, clip_norm, has_box, norm, g, s, r):
+    """The kernel's scalars of step ``t`` and the new host state: the clip
+    factor by the full gradient norm (``(s, r)`` unless bounds made that the
+    projected norm), then the method's scalar function."""
+    gscale = 1.0
+    if clip_norm > 0.0:
+        if has_box:
+            s, r = norm(g)
+        gscale = _scalars.clip_scale(clip_norm, s, r)
+    return scalar_fn(hyper, t, lr, gscale, host)
+
+
+@njit
 def run(fun, jac, evaluate, value, args, view, flat, arrays, kernel, scalar_fn,
         hyper, host, t, lr_const, lr_table, use_table, clip_norm, maxiter, gtol, norm,
         pnorm, project, has_box, lb, ub, gsign, policy, hist_every, hist_base,
@@ -139,13 +152,9 @@ def run(fun, jac, evaluate, value, args, view, flat, arrays, kernel, scalar_fn,
         else:
             if use_table and t - t0 >= lr_table.size:
                 return NEED_LR, nit, nskip, t, host, f, have_f, g, nrec, nfev, njev
-            lr = _scalars.lr_at(lr_const, lr_table, t - t0)
-            gscale = 1.0
-            if clip_norm > 0.0:
-                if has_box:
-                    s, r = norm(g)
-                gscale = _scalars.clip_scale(clip_norm, s, r)
-            scalars, host = scalar_fn(hyper, t + 1, lr, gscale, host)
+            scalars, host = step_scalars(scalar_fn, hyper, host, t + 1,
+                                         _scalars.lr_at(lr_const, lr_table, t - t0),
+                                         clip_norm, has_box, norm, g, s, r)
             t += 1
             nbad = kernel(flat, g, *arrays, *scalars)
             if nbad > 0:
@@ -297,13 +306,9 @@ def solve_problem(fun, jac, evaluate, value, rows, step, kernel, scalar_fn, norm
             if use_table and t >= lr_table.size:
                 status = NEED_LR
                 break
-            lr = _scalars.lr_at(lr_const, lr_table, t)
-            gscale = 1.0
-            if clip_norm > 0.0:
-                if has_box:
-                    s, r = norm(g)
-                gscale = _scalars.clip_scale(clip_norm, s, r)
-            scalars, host = scalar_fn(hyper, t + 1, lr, gscale, host)
+            scalars, host = step_scalars(scalar_fn, hyper, host, t + 1,
+                                         _scalars.lr_at(lr_const, lr_table, t),
+                                         clip_norm, has_box, norm, g, s, r)
             t += 1
             if step(kernel, x, g, arrays, i, scalars) > 0:
                 status = 3
