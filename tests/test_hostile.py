@@ -194,7 +194,8 @@ def test_zero_d_x0_stays_zero_d():
     (lambda sd: sd["state"]["exp_avg"].__setitem__(1, np.nan), "exp_avg.*non-finite"),
     (lambda sd: sd["state"]["exp_avg_sq"].__setitem__(0, -1.0), "exp_avg_sq.*>= 0"),
     (lambda sd: sd["host"].__setitem__("beta1_power", np.nan), "beta1_power.*finite"),
-    (lambda sd: sd["host"].__setitem__("beta2_power", 0.5), "beta2_power.*beta\\*\\*t"),
+    (lambda sd: sd["host"].__setitem__("beta2_power", 1.5), "beta2_power.*in \\[0, 1\\]"),
+    (lambda sd: sd.update(t=0), "beta1_power.*1 before the first step"),
     (lambda sd: sd.__setitem__("t", -3), "'t'.*>= 0"),
 ])
 def test_impossible_state_is_refused_before_anything_loads(corrupt, match, tmp_path):
