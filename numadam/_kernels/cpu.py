@@ -288,6 +288,25 @@ def _block_sumsq(g, lo, hi):
 _block_sumsq = njit(inline="always", error_model="numpy")(_block_sumsq)
 
 
+def _finish(x, g, lb, ub, gsign, bounded, total):
+    """``(1, sqrt(total))``, or the rescaled norm when ``total`` overflowed."""
+    if total < np.inf:
+        return 1.0, np.sqrt(total)
+    return _rescaled(x, g, lb, ub, gsign, bounded, total)
+
+
+_finish = njit(inline="always", error_model="numpy")(_finish)
+
+
+def norm_small(g):
+    """:func:`norm` of an array of at most ``SUMSQ_BLOCK`` elements (one block),
+    inlined into the compiled loops' per-problem code."""
+    return _finish(g, g, g, g, 1.0, False, 0.0 + _block_sumsq(g, 0, g.size))
+
+
+norm_small = njit(inline="always", error_model="numpy")(norm_small)
+
+
 def norm(g):
     """The Euclidean norm of a 1-D array as ``(s, r)``: ``||g|| = s * r``.
 
@@ -302,19 +321,15 @@ def norm(g):
     """
     n = g.size
     if n <= SUMSQ_BLOCK:
-        total = 0.0 + _block_sumsq(g, 0, n)
-    else:
-        nblocks = (n + SUMSQ_BLOCK - 1) // SUMSQ_BLOCK
-        parts = np.empty(nblocks)
-        for b in prange(nblocks):
-            parts[b] = _block_sumsq(g, b * SUMSQ_BLOCK,
-                                    min(b * SUMSQ_BLOCK + SUMSQ_BLOCK, n))
-        total = 0.0
-        for b in range(nblocks):
-            total += parts[b]
-    if total < np.inf:
-        return 1.0, np.sqrt(total)
-    return _rescaled(g, g, g, g, 1.0, False, total)
+        return norm_small(g)
+    nblocks = (n + SUMSQ_BLOCK - 1) // SUMSQ_BLOCK
+    parts = np.empty(nblocks)
+    for b in prange(nblocks):
+        parts[b] = _block_sumsq(g, b * SUMSQ_BLOCK, min(b * SUMSQ_BLOCK + SUMSQ_BLOCK, n))
+    total = 0.0
+    for b in range(nblocks):
+        total += parts[b]
+    return _finish(g, g, g, g, 1.0, False, total)
 
 
 def stream_ceiling(x, g, m, v, a):
@@ -586,6 +601,15 @@ def _block_psumsq(x, g, lb, ub, gsign, lo, hi):
 _block_psumsq = njit(inline="always", error_model="numpy")(_block_psumsq)
 
 
+def projected_norm_small(x, g, lb, ub, gsign):
+    """:func:`projected_norm` of at most ``SUMSQ_BLOCK`` elements, inlined."""
+    return _finish(x, g, lb, ub, gsign, True,
+                   0.0 + _block_psumsq(x, g, lb, ub, gsign, 0, g.size))
+
+
+projected_norm_small = njit(inline="always", error_model="numpy")(projected_norm_small)
+
+
 def projected_norm(x, g, lb, ub, gsign):
     """The norm of the projected gradient as ``(s, r)``, as :func:`norm`.
 
@@ -595,19 +619,16 @@ def projected_norm(x, g, lb, ub, gsign):
     """
     n = g.size
     if n <= SUMSQ_BLOCK:
-        total = 0.0 + _block_psumsq(x, g, lb, ub, gsign, 0, n)
-    else:
-        nblocks = (n + SUMSQ_BLOCK - 1) // SUMSQ_BLOCK
-        parts = np.empty(nblocks)
-        for b in prange(nblocks):
-            parts[b] = _block_psumsq(x, g, lb, ub, gsign, b * SUMSQ_BLOCK,
-                                     min((b + 1) * SUMSQ_BLOCK, n))
-        total = 0.0
-        for b in range(nblocks):
-            total += parts[b]
-    if total < np.inf:
-        return 1.0, np.sqrt(total)
-    return _rescaled(x, g, lb, ub, gsign, True, total)
+        return projected_norm_small(x, g, lb, ub, gsign)
+    nblocks = (n + SUMSQ_BLOCK - 1) // SUMSQ_BLOCK
+    parts = np.empty(nblocks)
+    for b in prange(nblocks):
+        parts[b] = _block_psumsq(x, g, lb, ub, gsign, b * SUMSQ_BLOCK,
+                                 min((b + 1) * SUMSQ_BLOCK, n))
+    total = 0.0
+    for b in range(nblocks):
+        total += parts[b]
+    return _finish(x, g, lb, ub, gsign, True, total)
 
 
 PROJECTED_NORM = KernelPair(projected_norm)

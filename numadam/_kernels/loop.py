@@ -20,6 +20,7 @@ from numba import njit, prange
 from numba.extending import register_jitable
 
 from . import _scalars
+from .cpu import SUMSQ_BLOCK, norm_small, projected_norm_small
 
 for _fn in _scalars.ALL + _scalars.HELPERS:
     register_jitable(_fn)
@@ -64,7 +65,7 @@ def value_split(fun, view, args):
     return float(fun(view, *args))
 
 
-@njit
+@njit(inline="always")
 def step_scalars(scalar_fn, hyper, host, t, lr, clip_norm, has_box, norm, g, s, r):
     """The kernel's scalars of step ``t`` and the new host state: the clip
     factor by the full gradient norm (``(s, r)`` unless bounds made that the
@@ -72,7 +73,7 @@ def step_scalars(scalar_fn, hyper, host, t, lr, clip_norm, has_box, norm, g, s, 
     gscale = 1.0
     if clip_norm > 0.0:
         if has_box:
-            s, r = norm(g)
+            s, r = norm_small(g) if g.size <= SUMSQ_BLOCK else norm(g)
         gscale = _scalars.clip_scale(clip_norm, s, r)
     return scalar_fn(hyper, t, lr, gscale, host)
 
@@ -105,9 +106,10 @@ def run(fun, jac, evaluate, value, args, view, flat, arrays, kernel, scalar_fn,
     n = flat.size
     while True:
         if has_box:
-            s, r = pnorm(flat, g, lb, ub, gsign)
+            s, r = (projected_norm_small(flat, g, lb, ub, gsign) if n <= SUMSQ_BLOCK
+                    else pnorm(flat, g, lb, ub, gsign))
         else:
-            s, r = norm(g)
+            s, r = norm_small(g) if n <= SUMSQ_BLOCK else norm(g)
         gn = _scalars.norm_value(s, r)
         hist_due = hist_every > 0 and (hist_base + nit) % hist_every == 0
         if hist_due and not have_f and math.isfinite(gn):
@@ -258,7 +260,7 @@ def step3(kernel, x, g, arrays, i, scalars):
 STEPS = (step0, step1, step2, step3)
 
 
-@njit
+@njit(inline="always")
 def solve_problem(fun, jac, evaluate, value, rows, step, kernel, scalar_fn, norm, pnorm,
                   project, data, args, X, XR, arrays, hyper, host0, sched, stop, box,
                   outs, i):
@@ -292,9 +294,10 @@ def solve_problem(fun, jac, evaluate, value, rows, step, kernel, scalar_fn, norm
     g = np.ascontiguousarray(gnd)
     while status == 99:
         if has_box:
-            s, r = pnorm(x, g, lb, ub, gsign)
+            s, r = (projected_norm_small(x, g, lb, ub, gsign) if n <= SUMSQ_BLOCK
+                    else pnorm(x, g, lb, ub, gsign))
         else:
-            s, r = norm(g)
+            s, r = norm_small(g) if n <= SUMSQ_BLOCK else norm(g)
         gn = _scalars.norm_value(s, r)
         status, bad = _scalars.stop_status(gn, not have_f or math.isfinite(f), skip,
                                            gtol, nit, maxiter)
