@@ -5,6 +5,7 @@ import math
 import numbers
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -840,7 +841,6 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
 
     def _run_compiled():
         """The loop in nopython mode; returns (status, f) and updates the run."""
-        import time
         from ._kernels import loop as L
         nonlocal g
         pair = spec.kernel(opt._opts)
@@ -866,8 +866,10 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
         launch = (cpu.parallel_launch if flat.size >= cpu.PARALLEL_THRESHOLD
                   else contextlib.nullcontext)
         # Chunks are sized to last about CHUNK_SECONDS, so that Ctrl-C (handled
-        # by Python between chunks) takes effect quickly; the first is short.
-        chunk_size = 64
+        # by Python between chunks) takes effect quickly: the first from the
+        # time of the first evaluation (from Python: an overestimate), then
+        # from the measured time per iteration.
+        chunk_size = int(min(max(CHUNK_SECONDS / max(first_eval, 1e-7), 16), 1 << 20))
         while True:
             chunk = min(remaining, chunk_size)
             if opt._schedule is not None:
@@ -964,7 +966,9 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
     status = None
     bad = False
     batch = batches.next() if batches is not None else ()
+    first_eval = time.perf_counter()
     f, g = evaluate(batch)
+    first_eval = time.perf_counter() - first_eval
     if compiled and exact[0]:
         status, f = _run_compiled()
         g_pair = norm_k(g)

@@ -235,6 +235,9 @@ def rmsprop(x, g, v, gbar, buf, gmul, clip, wd, lr, alpha, c_a, eps, centered,
     if use_momentum:
         return _rmsprop_loop(x, g, v, gbar, buf, gmul, clip, wd, lr, alpha, c_a, eps,
                              False, True, momentum, zero)
+    if _plain(gmul, clip, wd):  # the common case, its scalars as constants
+        return _rmsprop_loop(x, g, v, gbar, buf, T(1), T(np.inf), zero, lr, alpha, c_a,
+                             eps, False, False, momentum, zero)
     return _rmsprop_loop(x, g, v, gbar, buf, gmul, clip, wd, lr, alpha, c_a, eps,
                          False, False, momentum, zero)
 
@@ -301,7 +304,10 @@ _finish = njit(inline="always", error_model="numpy")(_finish)
 def norm_small(g):
     """:func:`norm` of an array of at most ``SUMSQ_BLOCK`` elements (one block),
     inlined into the compiled loops' per-problem code."""
-    return _finish(g, g, g, g, 1.0, False, 0.0 + _block_sumsq(g, 0, g.size))
+    total = 0.0 + _block_sumsq(g, 0, g.size)
+    if total < np.inf:
+        return 1.0, np.sqrt(total)
+    return _rescaled(g, g, g, g, 1.0, False, total)
 
 
 norm_small = njit(inline="always", error_model="numpy")(norm_small)

@@ -66,14 +66,13 @@ def value_split(fun, view, args):
 
 
 @njit(inline="always")
-def step_scalars(scalar_fn, hyper, host, t, lr, clip_norm, has_box, norm, g, s, r):
+def step_scalars(scalar_fn, hyper, host, t, lr, clip_norm, s, r):
     """The kernel's scalars of step ``t`` and the new host state: the clip
-    factor by the full gradient norm (``(s, r)`` unless bounds made that the
-    projected norm), then the method's scalar function."""
+    factor of a gradient of norm ``s * r`` (the full norm), then the method's
+    scalar function.  No array passes through here (that would cost the
+    compiled loops reference counting per iteration)."""
     gscale = 1.0
     if clip_norm > 0.0:
-        if has_box:
-            s, r = norm_small(g) if g.size <= SUMSQ_BLOCK else norm(g)
         gscale = _scalars.clip_scale(clip_norm, s, r)
     return scalar_fn(hyper, t, lr, gscale, host)
 
@@ -106,10 +105,9 @@ def run(fun, jac, evaluate, value, args, view, flat, arrays, kernel, scalar_fn,
     n = flat.size
     while True:
         if has_box:
-            s, r = (projected_norm_small(flat, g, lb, ub, gsign) if n <= SUMSQ_BLOCK
-                    else pnorm(flat, g, lb, ub, gsign))
+            s, r = pnorm(flat, g, lb, ub, gsign)
         else:
-            s, r = norm_small(g) if n <= SUMSQ_BLOCK else norm(g)
+            s, r = norm(g)
         gn = _scalars.norm_value(s, r)
         hist_due = hist_every > 0 and (hist_base + nit) % hist_every == 0
         if hist_due and not have_f and math.isfinite(gn):
@@ -154,9 +152,11 @@ def run(fun, jac, evaluate, value, args, view, flat, arrays, kernel, scalar_fn,
         else:
             if use_table and t - t0 >= lr_table.size:
                 return NEED_LR, nit, nskip, t, host, f, have_f, g, nrec, nfev, njev
+            if has_box and clip_norm > 0.0:
+                s, r = norm(g)        # clipping is by the full norm
             scalars, host = step_scalars(scalar_fn, hyper, host, t + 1,
                                          _scalars.lr_at(lr_const, lr_table, t - t0),
-                                         clip_norm, has_box, norm, g, s, r)
+                                         clip_norm, s, r)
             t += 1
             nbad = kernel(flat, g, *arrays, *scalars)
             if nbad > 0:
@@ -309,9 +309,11 @@ def solve_problem(fun, jac, evaluate, value, rows, step, kernel, scalar_fn, norm
             if use_table and t >= lr_table.size:
                 status = NEED_LR
                 break
+            if has_box and clip_norm > 0.0:
+                s, r = norm_small(g) if n <= SUMSQ_BLOCK else norm(g)
             scalars, host = step_scalars(scalar_fn, hyper, host, t + 1,
                                          _scalars.lr_at(lr_const, lr_table, t),
-                                         clip_norm, has_box, norm, g, s, r)
+                                         clip_norm, s, r)
             t += 1
             if step(kernel, x, g, arrays, i, scalars) > 0:
                 status = 3
