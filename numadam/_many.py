@@ -302,6 +302,8 @@ class _Problems:
 
         self.spec = spec = get_method(method)
         options = {} if options is None else dict(options)
+        from ._methods import MINIMIZE_OPTIONS
+        spec.check_known(options, loop=MINIMIZE_OPTIONS)
         self.maxiter = _int_option(options, "maxiter", 10000, 0)
         self.gtol = _float_option(options, "gtol", 1e-5, 0.0)
         self.policy = options.pop("nan_policy", "stop")

@@ -119,6 +119,20 @@ _CHECKS = {
     "momentum_decay": _nonnegative,
 }
 
+#: the options of numadam.minimize's loop (the rest of ``options`` belongs to the
+#: method); minimize_many takes maxiter, gtol and nan_policy of them
+MINIMIZE_OPTIONS = ("maxiter", "gtol", "epochs", "batch_size", "shuffle", "drop_last",
+                    "history", "patience", "ema", "min_delta", "disp", "nan_policy",
+                    "checkpoint", "checkpoint_every", "resume", "compiled")
+
+#: other libraries' spellings of numadam's options (SciPy, torch, optax, Keras)
+_SPELLINGS = {"tol": "gtol", "maxfun": "maxiter", "maxfev": "maxiter",
+              "max_iter": "maxiter", "n_iter": "maxiter", "learning_rate": "lr", "step_size": "lr",
+              "epsilon": "eps", "beta1": "betas", "beta2": "betas",
+              "b1": "betas", "b2": "betas", "max_norm": "clip_norm",
+              "clipnorm": "clip_norm", "clipvalue": "clip_value", "verbose": "disp",
+              "epoch": "epochs", "batchsize": "batch_size"}
+
 _DESCRIPTIONS = {
     "lr": "learning rate (step size), or a schedule: a callable of the step "
           "count (see numadam.schedules)",
@@ -169,14 +183,7 @@ class Method:
         Raises ``TypeError`` for an option this method does not take and
         ``ValueError`` / ``TypeError`` for a value out of its range.
         """
-        unknown = [k for k in options if k not in self.defaults]
-        if unknown:
-            known = sorted(_CHECKS) + ["maxiter", "gtol"]
-            kind = ("is not an option of" if unknown[0] in known
-                    else "is not a known option; valid options of")
-            raise TypeError(
-                f"{unknown[0]!r} {kind} method {self.name!r}; it takes "
-                f"{', '.join(sorted(self.defaults))}")
+        self.check_known(options)
         opts = dict(self.defaults)
         opts.update(options)
         for key, value in opts.items():
@@ -184,6 +191,43 @@ class Method:
         opts.update(self.fixed)
         self.check(opts)
         return opts
+
+    def check_known(self, options, loop=()):
+        """Refuse an option name that neither this method nor ``loop`` (the
+        loop options of the caller, e.g. minimize's) takes.
+
+        The ``TypeError`` names the option, says whether it belongs to other
+        methods, suggests the closest valid name (or numadam's name for a
+        SciPy/torch spelling such as ``tol``) and lists the valid names.
+        """
+        valid = set(self.defaults) | set(loop)
+        unknown = [k for k in options if k not in valid]
+        if not unknown:
+            return
+        name = unknown[0]
+        listed = ", ".join(sorted(valid))
+        if name in _CHECKS:
+            others = sorted(m.name for m in METHODS.values() if name in m.defaults)
+            raise TypeError(f"option {name!r} is not an option of method {self.name!r} "
+                            f"(it is one of {', '.join(others)}); {self.name!r} takes "
+                            f"{listed}")
+        if not isinstance(name, str):
+            raise TypeError(f"option names must be strings; got {name!r}")
+        if not loop and name in MINIMIZE_OPTIONS:
+            raise TypeError(f"option {name!r} belongs to numadam.minimize's loop, not to "
+                            f"the stateful optimizer of method {self.name!r} (you run "
+                            "the loop); it takes " + listed)
+        message = f"unknown option {name!r} for method {self.name!r}"
+        alias = _SPELLINGS.get(name.lower())
+        if alias in valid:
+            message += f"; did you mean {alias!r}? (numadam's name for {name!r})"
+        else:
+            import difflib
+            close = difflib.get_close_matches(name, sorted(valid), n=1, cutoff=0.6)
+            if close:
+                message += f"; did you mean {close[0]!r}?"
+        raise TypeError(f"{message} Valid options: {listed}" if message.endswith(")")
+                        or message.endswith("?") else f"{message}. Valid options: {listed}")
 
     def check(self, opts):
         """Checks that involve several options (none by default)."""

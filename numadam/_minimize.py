@@ -625,6 +625,8 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
     if options.get("resume") is not None:
         saved = _read_resume(options["resume"], spec)
         options = {**saved["options"], **options}   # the call's options win
+    from ._methods import MINIMIZE_OPTIONS
+    spec.check_known(options, loop=MINIMIZE_OPTIONS)
     loop = _loop_options(options, data is not None)
     x = _as_x0(x0)
     box = None if bounds is None else _bounds(bounds, x)

@@ -56,13 +56,35 @@ def test_unknown_method():
         run(method=None)
 
 
-def test_unknown_option_is_named():
-    with pytest.raises(TypeError, match="'learning_rate' is not a known option"):
+def test_unknown_option_is_named_with_a_suggestion():
+    with pytest.raises(TypeError, match="unknown option 'maxiters' for method 'adam'; "
+                                        "did you mean 'maxiter'\\? Valid options: .*gtol"):
+        run(options={"maxiters": 10})
+    with pytest.raises(TypeError, match="unknown option 'learning_rate' .* did you mean "
+                                        "'lr'\\? \\(numadam's name for 'learning_rate'\\)"):
         run(options={"learning_rate": 0.1})
+    # SciPy's spelling of the gradient tolerance
+    with pytest.raises(TypeError, match="unknown option 'tol' .* did you mean 'gtol'"):
+        run(options={"tol": 1e-3})
+    with pytest.raises(TypeError, match="unknown option 'zzz' for method 'adam'. Valid "
+                                        "options: amsgrad, batch_size"):
+        run(options={"zzz": 1})
+    # the stateful optimizers take no loop options, and say whose they are
+    with pytest.raises(TypeError, match="option 'maxiter' belongs to numadam.minimize's loop"):
+        numadam.Adam(np.zeros(2), maxiter=5)
+    with pytest.raises(TypeError, match="did you mean 'maxiter'"):
+        numadam.minimize_many(numadam_njit_quadratic(), True, np.zeros((2, 2)),
+                              options={"maxiters": 3})
+
+
+def numadam_njit_quadratic():
+    from numba import njit
+    return njit(lambda x: ((x * x).sum(), 2 * x))
 
 
 def test_option_of_another_method_is_named():
-    with pytest.raises(TypeError, match="'momentum' is not an option of method 'adam'"):
+    with pytest.raises(TypeError, match="'momentum' is not an option of method 'adam' "
+                                        "\\(it is one of rmsprop, sgd\\)"):
         run(options={"momentum": 0.9})
     with pytest.raises(TypeError, match="'amsgrad' is not an option of method 'nadam'"):
         numadam.NAdam(np.zeros(2), amsgrad=True)
