@@ -8,12 +8,13 @@
   (``conf.py``'s ``reset_argv`` points them into :data:`SAVED`).
 """
 import os
+import re
 import shutil
 import time
 
 from docutils import nodes
+from sphinx import addnodes
 from docutils.parsers.rst import Directive
-from docutils.statemachine import StringList
 
 #: where the gallery's examples save their figures (see conf.py's reset_argv)
 SAVED = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "_build",
@@ -60,8 +61,60 @@ def saved_figure_scraper(block, block_vars, gallery_conf):
 _START = time.time()
 
 
+def _inline(text):
+    """Paragraph children for ``text`` with ``double-backquoted`` spans as literals."""
+    parts = re.split(r"``(.+?)``", text)
+    return [nodes.literal(p, p) if k % 2 else nodes.Text(p)
+            for k, p in enumerate(parts) if p]
+
+
+def _paragraph(*children):
+    para = nodes.paragraph()
+    for child in children:
+        para += child if isinstance(child, nodes.Node) else _inline(child)
+    return para
+
+
+def _class_reference(cls):
+    """A cross-reference to ``numadam.cls`` (resolved like :class: in any source)."""
+    target = f"numadam.{cls}"
+    ref = addnodes.pending_xref("", refdomain="py", reftype="class", reftarget=target,
+                                refexplicit=False, refwarn=True)
+    ref += nodes.literal(target, target, classes=["xref", "py", "py-class"])
+    return ref
+
+
+def _table(header, rows, widths):
+    """A docutils table node (built directly: the directive runs inside MyST
+    Markdown pages too, where nested reStructuredText would not parse)."""
+    table = nodes.table()
+    group = nodes.tgroup(cols=len(header))
+    table += group
+    for width in widths:
+        group += nodes.colspec(colwidth=width)
+
+    def row(cells):
+        r = nodes.row()
+        for cell in cells:
+            entry = nodes.entry()
+            entry += _paragraph(cell)
+            r += entry
+        return r
+
+    head = nodes.thead()
+    head += row(header)
+    body = nodes.tbody()
+    for cells in rows:
+        body += row(cells)
+    group += head
+    group += body
+    return table
+
+
 class MethodDefaults(Directive):
-    """``.. numadam-defaults:: adam``: a table of the method's options."""
+    """``numadam-defaults`` directive (``.. numadam-defaults:: adam`` in
+    reStructuredText, a ```` ```{numadam-defaults} adam ```` fence in MyST): the
+    method's source, fixed options and a table of its options with defaults."""
 
     required_arguments = 1
     has_content = False
@@ -70,24 +123,22 @@ class MethodDefaults(Directive):
         import numadam
         from numadam._methods import _DESCRIPTIONS, get_method
         m = get_method(self.arguments[0])
-        rows = [".. list-table::", "   :header-rows: 1", "   :widths: 20 18 62", "",
-                "   * - option", "     - default", "     - meaning"]
-        for name, value in m.defaults.items():
-            if name in m.fixed:
-                continue
-            rows += [f"   * - ``{name}``", f"     - ``{value!r}``",
-                     f"     - {_DESCRIPTIONS.get(name, '')}"]
-        fixed = ", ".join(f"``{k}={v!r}``" for k, v in m.fixed.items())
+        rows = [(f"``{name}``", f"``{value!r}``", _DESCRIPTIONS.get(name, ""))
+                for name, value in m.defaults.items() if name not in m.fixed]
         cls = {c.method: c.__name__ for c in vars(numadam).values()
                if isinstance(c, type) and getattr(c, "method", None)}.get(m.name)
-        lines = [f"Source: {m.reference}.", ""]
-        if fixed:
-            lines += [f"Fixed by this method: {fixed}.", ""]
-        lines += [f"Use it as ``numadam.minimize(..., method=\"{m.name}\")``"
-                  + (f" or :class:`numadam.{cls}`." if cls else "."), ""]
-        node = nodes.section()
-        self.state.nested_parse(StringList(lines + rows), self.content_offset, node)
-        return node.children
+        out = [_paragraph(f"Source: {m.reference}.")]
+        if m.fixed:
+            fixed = ", ".join(f"``{k}={v!r}``" for k, v in m.fixed.items())
+            out.append(_paragraph(f"Fixed by this method: {fixed}."))
+        use = [f'Use it as ``numadam.minimize(..., method="{m.name}")``']
+        if cls:
+            use += [" or ", _class_reference(cls), "."]
+        else:
+            use[0] += "."
+        out.append(_paragraph(*use))
+        out.append(_table(("option", "default", "meaning"), rows, (20, 18, 62)))
+        return out
 
 
 def setup(app):
