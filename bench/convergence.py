@@ -57,7 +57,7 @@ def _curve(run_k, f_full, grid):
     return np.array(ts), np.array(fs)
 
 
-def logistic(max_steps=4000, points=12, scale=1.0):
+def logistic(max_steps=4000, points=12, scale=1.0, runs=None):
     """``{label: (seconds, f - f*)}`` on the logistic-regression problem."""
     n = int(50_000 * scale)
     X, y, _ = make_logistic_regression(n, 100, seed=1)
@@ -73,7 +73,7 @@ def logistic(max_steps=4000, points=12, scale=1.0):
     fstar = ref.fun
     out = {}
     grid = np.unique(np.geomspace(10, max_steps, points).astype(int))
-    for label, method, opts in LOGISTIC_RUNS:
+    for label, method, opts in LOGISTIC_RUNS[:runs]:
         def run_k(k, method=method, opts=opts):
             return numadam.minimize(logistic_loss, True, w0, args=(l2,), data=(X, y),
                                     method=method, rng=0,
@@ -98,7 +98,7 @@ def logistic(max_steps=4000, points=12, scale=1.0):
     return out
 
 
-def rosenbrock(max_steps=20000, points=12):
+def rosenbrock(max_steps=20000, points=12, runs=None):
     """``{label: (seconds, f - f*)}`` on 2-D Rosenbrock (f* = 0)."""
     fg = njit(rosenbrock_2d)
     x0 = np.array([-1.2, 1.0])
@@ -108,7 +108,7 @@ def rosenbrock(max_steps=20000, points=12):
 
     out = {}
     grid = np.unique(np.geomspace(10, max_steps, points).astype(int))
-    for label, method, opts in ROSEN_RUNS:
+    for label, method, opts in ROSEN_RUNS[:runs]:
         def run_k(k, method=method, opts=opts):
             return numadam.minimize(fg, True, x0, method=method,
                                     options=dict(opts, maxiter=int(k), gtol=0))
@@ -123,11 +123,19 @@ def rosenbrock(max_steps=20000, points=12):
     return out
 
 
-def report(emit, checks, quick=False):
-    """The convergence section; returns ``{problem: {label: (seconds, f - f*)}}``."""
-    scale = 0.2 if quick else 1.0
-    data = {"logistic regression": logistic(max_steps=800 if quick else 4000, scale=scale),
-            "Rosenbrock 2-D": rosenbrock(max_steps=4000 if quick else 20000)}
+def report(emit, checks, quick=False, smoke=False):
+    """The convergence section; returns ``{problem: {label: (seconds, f - f*)}}``.
+
+    ``smoke``: two methods per problem, short runs, 4 points (checks the code,
+    measures nothing)."""
+    if smoke:
+        data = {"logistic regression": logistic(max_steps=100, points=4, scale=0.02, runs=2),
+                "Rosenbrock 2-D": rosenbrock(max_steps=200, points=4, runs=2)}
+    else:
+        scale = 0.2 if quick else 1.0
+        data = {"logistic regression": logistic(max_steps=800 if quick else 4000,
+                                                scale=scale),
+                "Rosenbrock 2-D": rosenbrock(max_steps=4000 if quick else 20000)}
     for problem, curves in data.items():
         emit(f"\n## Convergence per unit time: {problem}\n")
         emit("| run | seconds to the last point | f - f* at the last point | "

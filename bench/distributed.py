@@ -87,7 +87,7 @@ def dask_scaling(workers=(1, 2), n=100_000):
     opts = {"lr": 0.02, "maxiter": 3000, "gtol": 1e-6}
     out = {}
     for w in workers:
-        with LocalCluster(n_workers=w, threads_per_worker=1, dashboard_address=None,
+        with LocalCluster(n_workers=w, threads_per_worker=1, dashboard_address=":0",
                           silence_logs=40, env=ONE_THREAD) as cluster, \
                 Client(cluster) as client:
             numadam.dask.minimize_many(fg, True, X0[:4 * w], data=(A[:4 * w], B[:4 * w]),

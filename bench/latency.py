@@ -79,10 +79,15 @@ def import_time(module, repeats=5):
     return statistics.median(_run(code) for _ in range(repeats))
 
 
-def measure(peers=()):
-    """``(imports, first_calls)``: ``{module: s}`` and ``{call: {"cold": s, "cached": s}}``."""
-    imports = {"numadam": import_time("numadam"),
-               "scipy.optimize": import_time("scipy.optimize")}
+def measure(peers=(), smoke=False):
+    """``(imports, first_calls)``: ``{module: s}`` and ``{call: {"cold": s, "cached": s}}``.
+
+    ``smoke``: one import of each, no first calls (they compile for seconds)."""
+    repeats = 1 if smoke else 5
+    imports = {"numadam": import_time("numadam", repeats),
+               "scipy.optimize": import_time("scipy.optimize", repeats)}
+    if smoke:
+        return imports, {}
     if any(p.startswith("torch") for p in peers):
         imports["torch"] = import_time("torch", 3)
     if "optax" in peers:
@@ -98,15 +103,17 @@ def measure(peers=()):
     return imports, calls
 
 
-def report(emit, checks, peers=()):
+def report(emit, checks, peers=(), smoke=False):
     """The compile-latency section; returns what :func:`measure` returned."""
-    imports, calls = measure(peers)
+    imports, calls = measure(peers, smoke)
     emit("\n## Compile latency (fresh processes)\n")
     emit("| import | seconds |")
     emit("|---|---:|")
     for k, v in imports.items():
         emit(f"| `import {k}` | {v:.3f} |")
     emit("")
+    if not calls:
+        emit("- first calls not measured (--smoke)")
     emit("| first call in a new process | cold cache, s | warm disk cache, s |")
     emit("|---|---:|---:|")
     for k, v in calls.items():

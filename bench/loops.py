@@ -101,7 +101,8 @@ def optax_loops(steps):
     return python_loop, lambda: whole(p0).block_until_ready()
 
 
-def rosenbrock_table(rounds=5, peers=("torch foreach", "optax")):
+def rosenbrock_table(rounds=5, peers=("torch foreach", "optax"), steps=STEPS, many=True):
+    STEPS = steps  # noqa: N806 - the module's default, or fewer (--smoke)
     x0 = np.array([-1.2, 1.0])
     opts = {"lr": 1e-2, "maxiter": STEPS, "gtol": 0}
     cases = {
@@ -112,13 +113,14 @@ def rosenbrock_table(rounds=5, peers=("torch foreach", "optax")):
              STEPS),
         "numadam ordinary loop (NumPy fun)":
             (lambda: numadam.minimize(rosen_fg_numpy, True, x0, options=opts), STEPS),
-        "numadam minimize_many, 1000 problems (per problem-iteration)":
-            (lambda: numadam.minimize_many(rosen_fg, True, np.tile(x0, (1000, 1)),
-                                           options=dict(opts, maxiter=STEPS // 10)),
-             1000 * STEPS // 10),
         "hand-written @njit Adam loop":
             (lambda: handwritten_adam(x0.copy(), STEPS, 1e-2, 0.9, 0.999, 1e-8), STEPS),
     }
+    if many:   # (another compile of minimize_many, for seconds: not in --smoke)
+        cases["numadam minimize_many, 1000 problems (per problem-iteration)"] = (
+            lambda: numadam.minimize_many(rosen_fg, True, np.tile(x0, (1000, 1)),
+                                          options=dict(opts, maxiter=STEPS // 10)),
+            1000 * STEPS // 10)
     if any(p.startswith("torch") for p in peers):
         cases["torch.optim.Adam loop, hand-written gradient"] = (lambda: torch_loop(2000), 2000)
     if "optax" in peers:
@@ -176,10 +178,13 @@ def many_table(n_problems=20000, sample=200):
             "speed-up": t_loop * n_problems / t_many}
 
 
-def report(emit, checks, peers=(), rounds=5):
-    """The Rosenbrock and many-problems sections; returns the Rosenbrock times."""
-    times, ratios = rosenbrock_table(rounds, peers=peers)
-    emit("\n## Rosenbrock, 20,000 Adam steps: time per iteration\n")
+def report(emit, checks, peers=(), rounds=5, smoke=False):
+    """The Rosenbrock and many-problems sections; returns the Rosenbrock times.
+
+    ``smoke``: 2,000 steps and 500 problems (checks the code, measures little)."""
+    steps = 2000 if smoke else STEPS
+    times, ratios = rosenbrock_table(rounds, peers=peers, steps=steps, many=not smoke)
+    emit(f"\n## Rosenbrock, {steps:,} Adam steps: time per iteration\n")
     emit("| loop | us/iteration |")
     emit("|---|---:|")
     for k, v in times.items():
@@ -192,8 +197,9 @@ def report(emit, checks, peers=(), rounds=5):
     if "torch / compiled" in ratios:
         checks.append(("compiled loop >= 300x faster than a torch loop",
                        ratios["torch / compiled"] >= 300, ratios["torch / compiled"]))
-    many = many_table()
-    emit("\n## Many problems: 20,000 convex quadratics (4 parameters, cond. up to 100)\n")
+    many = many_table(500, 10) if smoke else many_table()
+    emit(f"\n## Many problems: {many['problems']:,} convex quadratics (4 parameters, "
+         "cond. up to 100)\n")
     for k, v in many.items():
         emit(f"- {k}: {v:,.1f}" if isinstance(v, float) else f"- {k}: {v}")
     return times

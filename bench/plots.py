@@ -1,7 +1,8 @@
 """Figures of a benchmark run (matplotlib's Agg canvas; no display needed).
 
 Each function takes what the suite measured and writes one PNG; the suite
-calls them all and the documentation embeds the files (docs/images/bench/).
+calls them all (into ``--plots``; the documentation embeds the copies in
+docs/images/bench/, refreshed with ``--plots docs/images/bench``).
 """
 import os
 

@@ -24,9 +24,11 @@ Sections (all by default; ``--sections`` picks some):
     variant's optimizer memory per process (:mod:`bench.distributed`;
     skipped, and said so, without mpi4py or Dask).
 
-Writes ``bench/results/cpu-HOST-DATE.md`` (tables, machine description, the
-peers skipped and why, PASS/FAIL lines for the targets) and PNG figures to
-``docs/images/bench/`` (``--plots``).  Peers that are not installed are
+Writes ``bench/results/cpu-HOST-DATE.md`` (``--out``: tables, machine
+description, the peers skipped and why, PASS/FAIL lines for the targets) and
+PNG figures next to it, in ``cpu-HOST-DATE-figures/`` (``--plots DIR``
+elsewhere; ``--plots docs/images/bench`` replaces the documentation's
+figures, which nothing else writes).  Peers that are not installed are
 skipped and named; ``--peers none`` runs numadam alone.
 """
 import argparse
@@ -51,20 +53,34 @@ def parse(argv):
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--quick", action="store_true",
                     help="sizes 1e3 and 1e5, 3 rounds, smaller convergence runs")
+    ap.add_argument("--smoke", action="store_true",
+                    help="every section in its smallest form, in seconds: checks that the "
+                         "suite runs (tests/test_bench.py), measures next to nothing; "
+                         "no first-call latencies, no distributed runs")
     ap.add_argument("--sections", default=",".join(SECTIONS),
                     help=f"comma-separated subset of {','.join(SECTIONS)}")
     ap.add_argument("--loops-only", action="store_true", help="same as --sections loops")
     ap.add_argument("--peers", default=",".join(PEERS),
                     help=f"comma-separated subset of {','.join(PEERS)}, or 'none'")
-    ap.add_argument("--out", default=None, help="results file (default bench/results/...)")
-    ap.add_argument("--plots", default=os.path.join(HERE, os.pardir, "docs", "images", "bench"),
-                    help="directory for the PNG figures (default docs/images/bench)")
+    ap.add_argument("--out", default=None,
+                    help="results file (default bench/results/cpu-HOST-DATE.md)")
+    ap.add_argument("--plots", default=None,
+                    help="directory for the PNG figures (default: next to the results "
+                         "file, RESULTS-figures/; --plots docs/images/bench refreshes "
+                         "the documentation's figures)")
     args = ap.parse_args(argv)
+    if args.out is None:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        args.out = os.path.join(HERE, "results", f"cpu-{platform.node() or 'host'}-{stamp}.md")
+    if args.plots is None:
+        args.plots = os.path.splitext(args.out)[0] + "-figures"
     args.sizes = (SIZES if args.sizes is None
                   else [int(float(s)) for s in args.sizes.split(",")])
     args.dtypes = args.dtypes.split(",")
     if args.quick:
         args.sizes, args.rounds = [1_000, 100_000], 3
+    if args.smoke:
+        args.sizes, args.rounds = [1_000], 1
     args.sections = ["loops"] if args.loops_only else args.sections.split(",")
     for s in args.sections:
         if s not in SECTIONS:
@@ -105,7 +121,8 @@ def main(argv=None):
         data = step_section(emit, args.sizes, args.dtypes, args.rounds, args.peers, checks)
         figures += [plots.step_throughput(data, args.plots), plots.step_speedups(data, args.plots)]
     if "overhead" in args.sections:
-        loops = minimize_overhead(rounds=max(3, args.rounds // 2))
+        loops = (minimize_overhead(steps=1000, rounds=1) if args.smoke
+                 else minimize_overhead(rounds=max(3, args.rounds // 2)))
         emit("\n## Loop overhead (2 parameters whose fun/jac cost nothing; and minibatches)\n")
         for label, t in loops.items():
             emit(f"- {label}: {t * 1e6:.2f} us per iteration")
@@ -113,18 +130,24 @@ def main(argv=None):
         checks.append(("minimize overhead < 5 us/iteration", per_it < 5e-6, per_it * 1e6))
     if "loops" in args.sections:
         from . import loops
-        times = loops.report(emit, checks, args.peers, rounds=3 if args.quick else 5)
+        times = loops.report(emit, checks, args.peers,
+                             rounds=1 if args.smoke else 3 if args.quick else 5,
+                             smoke=args.smoke)
         figures.append(plots.overhead(times, args.plots))
     if "latency" in args.sections:
         from . import latency
-        latency.report(emit, checks, args.peers)
+        latency.report(emit, checks, args.peers, smoke=args.smoke)
     if "convergence" in args.sections:
         from . import convergence
-        figures.append(plots.convergence(convergence.report(emit, checks, args.quick),
+        figures.append(plots.convergence(convergence.report(emit, checks, args.quick,
+                                                            args.smoke),
                                          args.plots))
     if "distributed" in args.sections:
-        from . import distributed
-        distributed.report(emit, checks)
+        if args.smoke:
+            emit("\n## Beyond one machine: MPI and Dask\n\n- skipped (--smoke)")
+        else:
+            from . import distributed
+            distributed.report(emit, checks)
     emit("\n## Targets\n")
     for label, ok, value in checks:
         emit(f"- {'PASS' if ok else 'FAIL'}: {label} ({value:.2f})")
@@ -134,10 +157,7 @@ def main(argv=None):
         for f in figures:
             emit(f"- {os.path.relpath(f)}")
     out = args.out
-    if out is None:
-        os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        out = os.path.join(HERE, "results", f"cpu-{platform.node() or 'host'}-{stamp}.md")
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as fh:
         fh.write("\n".join(lines) + "\n")
     print(f"\nwrote {out}")

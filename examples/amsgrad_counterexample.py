@@ -10,11 +10,13 @@ drifts to x = +1, the worst point, while AMSGrad converges to -1.
 
 The sequence of losses is handed to ``numadam.minimize`` as per-step data
 (one sample per step, in order); the iterates are recorded by a callback,
-and the plot is saved as a PNG::
+and the plot is saved as a PNG, by default ``amsgrad_counterexample.png`` in
+the current directory::
 
     python examples/amsgrad_counterexample.py [output.png]
 """
 import math
+import os
 import sys
 
 import numpy as np
@@ -22,7 +24,7 @@ import numpy as np
 import numadam
 from numadam.problems import reddi_counterexample
 
-out = sys.argv[1] if len(sys.argv) > 1 else "docs/images/amsgrad_counterexample.png"
+out = sys.argv[1] if len(sys.argv) > 1 else "amsgrad_counterexample.png"
 n_steps = 30000
 C = 3.0
 beta2 = 1.0 / (1.0 + C ** 2)
@@ -67,5 +69,5 @@ ax.set_ylim(-1.1, 1.1)
 ax.set_title(f"Reddi et al. (2018): f_t = {C:g}x if t % 3 == 1 else -x, on [-1, 1]")
 ax.legend()
 fig.savefig(out, dpi=120)
-print("saved", out)
+print("saved", os.path.relpath(out))
 assert paths["adam"][-1] > 0.99 and paths["amsgrad"][-1] < -0.9

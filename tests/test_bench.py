@@ -50,18 +50,21 @@ def run_bench(tmp_path, *args):
 
 
 def test_suite_runs_without_peers_and_writes_results_and_plots(tmp_path):
-    text, plots = run_bench(tmp_path, "--quick", "--sizes", "1000", "--dtypes", "float32",
-                            "--rounds", "1", "--peers", "none")
+    # every section, in its smallest form (--smoke: a few seconds)
+    text, plots = run_bench(tmp_path, "--smoke", "--dtypes", "float32", "--peers", "none")
     for peer in peers.PEERS:
         assert f"peer skipped: {peer}" in text
     for heading in ("## Step throughput", "### float32, n = 1e+03", "## Loop overhead",
-                    "## Rosenbrock, 20,000 Adam steps", "## Many problems",
+                    "## Rosenbrock, 2,000 Adam steps", "## Many problems: 500 convex",
                     "## Compile latency", "## Convergence per unit time: logistic regression",
-                    "## Convergence per unit time: Rosenbrock 2-D", "## Targets"):
+                    "## Convergence per unit time: Rosenbrock 2-D", "## Beyond one machine",
+                    "## Targets"):
         assert heading in text, heading
     for label, _, _ in peers.RUNS:
         assert f"\n| {label} | " in text
     assert "PASS: minimize overhead" in text or "FAIL: minimize overhead" in text
+    assert "| `import numadam` | " in text and "| adam | " in text   # latency, convergence
+    assert "| numadam compiled loop (njit fun) | " in text
     for png in ("step_throughput.png", "step_speedups.png", "overhead.png",
                 "convergence.png"):
         assert (plots / png).read_bytes()[:4] == b"\x89PNG", png
@@ -84,3 +87,15 @@ def test_unknown_peer_and_section_are_clear_errors(tmp_path):
         proc = subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT,
                               capture_output=True, text=True)
         assert proc.returncode == 2 and needle in proc.stderr
+
+
+def test_figures_go_next_to_the_results_unless_asked(tmp_path):
+    from bench import suite
+    args = suite.parse(["--out", str(tmp_path / "r.md"), "--peers", "none"])
+    assert args.plots == str(tmp_path / "r-figures")
+    default = suite.parse(["--peers", "none"])
+    assert os.path.dirname(default.out) == os.path.join(str(ROOT / "bench"), "results")
+    assert default.plots == default.out[:-3] + "-figures"
+    assert os.path.abspath(default.plots) != str(ROOT / "docs" / "images" / "bench")
+    asked = suite.parse(["--plots", str(tmp_path / "p"), "--peers", "none"])
+    assert asked.plots == str(tmp_path / "p")
