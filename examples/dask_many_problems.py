@@ -9,7 +9,7 @@ processes; pass any ``distributed.Client`` to run on a real cluster.  Run it::
 
     python examples/dask_many_problems.py [n_problems]
 
-(``pip install 'numadam[dask]'``.)
+(From a checkout: ``python -m pip install -e ".[dask]"``.)
 """
 import sys
 import time
@@ -31,7 +31,7 @@ def main(n):
     B = rng.standard_normal((n, 4))
     X0 = np.zeros((n, 4))
     opts = {"lr": 0.02, "maxiter": 3000, "gtol": 1e-6}
-    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
         numadam.dask.minimize_many(fg, True, X0[:8], data=(A[:8], B[:8]), options=opts,
                                    client=client, chunk_size=4)   # compile in the workers

@@ -10,8 +10,8 @@ optimizer state of only its slice of the parameters.  Run it with::
 
     mpiexec -n 2 python examples/mpi_logistic_regression.py [--sharded]
 
-(``pip install 'numadam[mpi]'`` brings mpi4py and an MPI library, mpich.)  One
-process works too: ``python examples/mpi_logistic_regression.py``.
+(From a checkout, ``python -m pip install -e ".[mpi]"`` brings mpi4py and an MPI
+library, mpich.)  One process works too: ``python examples/mpi_logistic_regression.py``.
 """
 import sys
 import time

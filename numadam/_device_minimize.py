@@ -21,10 +21,7 @@ def minimize_device(fun, jac, x0, spec, args, options, loop, callback, bounds, d
     from ._kernels import cuda as K
     from ._optimizers import Optimizer
 
-    if not numadam.cuda.is_available():
-        raise RuntimeError("device='cuda' needs a usable NVIDIA GPU and numba.cuda; "
-                           "numadam.cuda.is_available() is False here (pip install "
-                           "'numadam[cuda]' on a machine with a GPU)")
+    numadam.cuda._require("device='cuda'")
     if data is not None:
         raise TypeError("data (minibatches) is not available with device='cuda'")
     given = [k for k in _HOST_ONLY if k in options]

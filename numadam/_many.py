@@ -250,9 +250,7 @@ def _minimize_many_cuda(fun, jac, x0, data, args, method, options, bounds):
     """minimize_many on the GPU: one thread per problem."""
     import numadam
 
-    if not numadam.cuda.is_available():
-        raise RuntimeError("device='cuda' needs a usable NVIDIA GPU and numba.cuda; "
-                           "numadam.cuda.is_available() is False here")
+    numadam.cuda._require("device='cuda'")
     from numba import cuda
 
     from ._kernels import cuda as K

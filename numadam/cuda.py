@@ -12,11 +12,20 @@ the CPU kernels::
     opt.step(grad)              # grad: a device array of x's shape and dtype
 
 The GPU path is optional: numadam installs and runs without numba-cuda or a
-GPU.  ``pip install "numadam[cuda]"`` pins a numba / numba-cuda pair that
-works together.
+GPU.  ``python -m pip install -e ".[cuda]"`` in a checkout pins a numba /
+numba-cuda pair that works together.
 """
 
 __all__ = ["is_available"]
+
+
+def _require(what):
+    """Raise RuntimeError, saying how to get a GPU path, unless one can run."""
+    if not is_available():
+        from ._install import install_hint
+        raise RuntimeError(f"{what} needs a usable NVIDIA GPU and numba-cuda; "
+                           f"numadam.cuda.is_available() is False here (on a machine "
+                           f"with a GPU: {install_hint('cuda')})")
 
 
 def is_available():

@@ -45,9 +45,9 @@ def _mpi():
     try:
         from mpi4py import MPI
     except ImportError as exc:
-        raise ImportError("numadam.mpi needs mpi4py and an MPI library: "
-                          "pip install 'numadam[mpi]' (mpi4py with the mpich wheel)"
-                          ) from exc
+        from ._install import install_hint
+        raise ImportError("numadam.mpi needs mpi4py and an MPI library (the mpi extra: "
+                          f"mpi4py with the mpich wheel): {install_hint('mpi')}") from exc
     return MPI
 
 

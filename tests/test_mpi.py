@@ -4,7 +4,7 @@ Each test starts a real MPI job running tests/mpi_check.py (rank 0 reports
 what it measured) or tests/mpi_faults.py (every rank reports what its calls
 returned or raised).  A job that does not end within ``TIMEOUT`` seconds is a
 hang: it is killed and the test fails.  Skipped when mpi4py or mpiexec is
-missing (pip install 'numadam[mpi]' provides both: mpi4py and the mpich wheel).
+missing (python -m pip install -e ".[mpi]" provides both: mpi4py and the mpich wheel).
 """
 import json
 import os
