@@ -124,7 +124,10 @@ def main(argv=None):
     int
         The exit status: 0, or 2 without a command.
     """
-    parser = argparse.ArgumentParser(prog="numadam", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="numadam", description="numadam's command line: 'numadam demo' solves two "
+        "problems with every method and prints a comparison table; 'numadam methods' "
+        "lists every option of every method, and minimize's loop options, with defaults.")
     sub = parser.add_subparsers(dest="command")
     p = sub.add_parser("demo", help="solve Rosenbrock and a logistic regression "
                                     "with every method and print a comparison")

@@ -121,9 +121,32 @@ _CHECKS = {
 
 #: the options of numadam.minimize's loop (the rest of ``options`` belongs to the
 #: method); minimize_many takes maxiter, gtol and nan_policy of them
-MINIMIZE_OPTIONS = ("maxiter", "gtol", "epochs", "batch_size", "shuffle", "drop_last",
-                    "history", "patience", "ema", "min_delta", "disp", "nan_policy",
-                    "checkpoint", "checkpoint_every", "resume", "compiled")
+#: minimize's own (loop) options, every method's: name -> (default, meaning).
+#: minimize takes its defaults from here; show_options and the docs print it.
+LOOP_OPTIONS = {
+    "maxiter": (10000, "most steps to take (unlimited when epochs is given and maxiter "
+                       "is not)"),
+    "gtol": (1e-5, "stop when the gradient norm is <= gtol; 0 runs all maxiter steps"),
+    "epochs": (None, "passes over the data to make (with data)"),
+    "batch_size": (32, "samples per minibatch (with data)"),
+    "shuffle": (True, "a new sample order every epoch (with data)"),
+    "drop_last": (False, "leave out an epoch's last, smaller batch (with data)"),
+    "history": (0, "record step, epoch, loss, grad_norm and lr every k steps into "
+                   "result.history (0: off)"),
+    "patience": (None, "stop after this many steps without improvement of the smoothed "
+                       "loss (None: off)"),
+    "ema": (0.99, "decay of the loss's moving average that patience watches, in [0, 1)"),
+    "min_delta": (0.0, "improvement of the smoothed loss that patience counts, >= 0"),
+    "disp": (False, "show a progress bar with the loss"),
+    "nan_policy": ("stop", "a non-finite objective or gradient: 'stop' (status 3), "
+                           "'raise' or 'skip' the step"),
+    "checkpoint": (None, "file to save the run's whole state to (None: no checkpoints)"),
+    "checkpoint_every": (1000, "steps between checkpoints"),
+    "resume": (None, "checkpoint file to resume the run from, bit for bit"),
+    "compiled": ("auto", "run the whole loop compiled: 'auto' (when fun and jac are "
+                         "numba.njit functions and nothing needs Python), True or False"),
+}
+MINIMIZE_OPTIONS = tuple(LOOP_OPTIONS)
 
 #: other libraries' spellings of numadam's options (SciPy, torch, optax, Keras)
 _SPELLINGS = {"tol": "gtol", "maxfun": "maxiter", "maxfev": "maxiter",
@@ -544,6 +567,14 @@ def get_method(method):
                          f"{', '.join(METHODS)}") from None
 
 
+def loop_options_doc():
+    """The text of minimize's loop options, one line each with its default."""
+    lines = ["numadam.minimize's loop options (every method; see help(numadam.minimize)):"]
+    lines += [f"    {name} = {default!r}: {meaning}"
+              for name, (default, meaning) in LOOP_OPTIONS.items()]
+    return "\n".join(lines)
+
+
 def show_options(method=None, disp=True):
     """Show the options of one method, or of all methods.
 
@@ -565,12 +596,12 @@ def show_options(method=None, disp=True):
     >>> text = numadam.show_options("adam", disp=False)
     >>> "betas = (0.9, 0.999)" in text
     True
+    >>> "checkpoint_every = 1000" in text
+    True
     """
     entries = METHODS.values() if method is None else [get_method(method)]
     text = "\n\n".join(m.options_doc() for m in entries)
-    text += ("\n\nnumadam.minimize also takes the loop options of every method: "
-             "maxiter, gtol, epochs, batch_size, shuffle, drop_last, history, "
-             "patience, ema, min_delta, disp (see help(numadam.minimize)).")
+    text += "\n\n" + loop_options_doc()
     if disp:
         print(text)
         return None

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _kernels
 from ._kernels import _scalars
-from ._methods import get_method
+from ._methods import LOOP_OPTIONS, get_method
 from ._optimizers import Optimizer
 from .schedules import check_lr
 
@@ -127,25 +127,26 @@ def _loop_options(options, has_data):
         if given:
             raise TypeError(f"option {given[0]!r} needs per-sample data: pass "
                             "data=(X, y, ...) to minimize")
-    epochs = _int_option(options, "epochs", None, 1, allow_none=True)
-    default_maxiter = 10000 if epochs is None else _UNLIMITED
+    D = {name: default for name, (default, _) in LOOP_OPTIONS.items()}
+    epochs = _int_option(options, "epochs", D["epochs"], 1, allow_none=True)
+    default_maxiter = D["maxiter"] if epochs is None else _UNLIMITED
     loop = {
         "maxiter": _int_option(options, "maxiter", default_maxiter, 0),
-        "gtol": _float_option(options, "gtol", 1e-5, 0.0),
+        "gtol": _float_option(options, "gtol", D["gtol"], 0.0),
         "epochs": epochs,
-        "batch_size": options.pop("batch_size", 32),
-        "shuffle": _bool_option(options, "shuffle", True),
-        "drop_last": _bool_option(options, "drop_last", False),
-        "history": _int_option(options, "history", 0, 0),
-        "patience": _int_option(options, "patience", None, 1, allow_none=True),
-        "ema": _float_option(options, "ema", 0.99, 0.0, 1.0),
-        "min_delta": _float_option(options, "min_delta", 0.0, 0.0),
-        "disp": _bool_option(options, "disp", False),
-        "nan_policy": options.pop("nan_policy", "stop"),
-        "checkpoint": options.pop("checkpoint", None),
-        "checkpoint_every": _int_option(options, "checkpoint_every", 1000, 1),
-        "resume": options.pop("resume", None),
-        "compiled": options.pop("compiled", "auto"),
+        "batch_size": options.pop("batch_size", D["batch_size"]),
+        "shuffle": _bool_option(options, "shuffle", D["shuffle"]),
+        "drop_last": _bool_option(options, "drop_last", D["drop_last"]),
+        "history": _int_option(options, "history", D["history"], 0),
+        "patience": _int_option(options, "patience", D["patience"], 1, allow_none=True),
+        "ema": _float_option(options, "ema", D["ema"], 0.0, 1.0),
+        "min_delta": _float_option(options, "min_delta", D["min_delta"], 0.0),
+        "disp": _bool_option(options, "disp", D["disp"]),
+        "nan_policy": options.pop("nan_policy", D["nan_policy"]),
+        "checkpoint": options.pop("checkpoint", D["checkpoint"]),
+        "checkpoint_every": _int_option(options, "checkpoint_every", D["checkpoint_every"], 1),
+        "resume": options.pop("resume", D["resume"]),
+        "compiled": options.pop("compiled", D["compiled"]),
     }
     if not (loop["compiled"] is True or loop["compiled"] is False
             or loop["compiled"] == "auto"):
@@ -421,12 +422,13 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
         epochs : int, optional
             With ``data``: stop after this many passes over the samples.
         batch_size : int, default 32
-            With ``data``: samples per minibatch (at most the number of
-            samples).  The last batch of an epoch holds the remaining
-            ``n % batch_size`` samples ...
+            With ``data``: samples per minibatch, >= 1; a larger one gives one
+            batch of all the samples per epoch.  The last batch of an epoch
+            holds the remaining ``n % batch_size`` samples ...
         drop_last : bool, default False
             ... unless this drops it (each epoch then has
-            ``n // batch_size`` full batches).
+            ``n // batch_size`` full batches; a ``batch_size`` larger than
+            the number of samples is then a ``ValueError``).
         shuffle : bool, default True
             With ``data``: draw a new random order of the samples at the
             start of every epoch (else batches are consecutive samples).

@@ -1,6 +1,7 @@
 """The README's demo and the example scripts run and reach their answers."""
 import pathlib
 import runpy
+import subprocess
 
 import numpy as np
 import pytest
@@ -29,21 +30,79 @@ def test_demo_results_are_right():
 
 def test_methods_command(capsys):
     assert main(["methods"]) == 0
-    assert "momentum_decay" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "momentum_decay" in out
+    # the loop options too, each with its default
+    from numadam._methods import LOOP_OPTIONS
+    for name, (default, _) in LOOP_OPTIONS.items():
+        assert f"    {name} = {default!r}: " in out, name
+    for name in ("checkpoint", "checkpoint_every", "resume", "compiled"):
+        assert f"    {name} = " in out
     assert main([]) == 2
+
+
+def test_minimize_takes_its_loop_defaults_from_the_table_show_options_prints():
+    from numadam._methods import LOOP_OPTIONS
+    from numadam._minimize import _loop_options
+    loop = _loop_options({}, has_data=True)
+    assert set(loop) == set(LOOP_OPTIONS)
+    for name, (default, _) in LOOP_OPTIONS.items():
+        if name != "maxiter":       # unlimited with data unless given
+            assert loop[name] == default, name
+    assert _loop_options({}, has_data=False)["maxiter"] == LOOP_OPTIONS["maxiter"][0]
+
+
+def test_help_is_plain_text(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "``" not in out and ":func:" not in out and "demo" in out and "methods" in out
+
+
+def _source_tree_state():
+    """``git status --porcelain`` of the checkout (None outside a git checkout)."""
+    try:
+        proc = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=60)
+    except OSError:
+        return None
+    return proc.stdout if proc.returncode == 0 else None
+
+
+FIGURES = {"adam_paper_logistic.py": "adam_logistic_regression.png",
+           "amsgrad_counterexample.py": "amsgrad_counterexample.png"}
 
 
 @pytest.mark.parametrize("script", ["rosenbrock.py", "logistic_regression.py",
                                     "adam_paper_logistic.py", "amsgrad_counterexample.py"])
-def test_example_scripts_run(script, capsys, tmp_path, monkeypatch):
+def test_example_scripts_run_from_anywhere_and_write_only_there(script, capsys, tmp_path,
+                                                                monkeypatch):
     # each script asserts its own result (optimum reached, weights recovered,
-    # adam at +1 and amsgrad at -1); the plotting ones save their PNG where told
-    png = tmp_path / "plot.png"
-    monkeypatch.setattr("sys.argv", [script, str(png)])
+    # adam at +1 and amsgrad at -1); run from a temporary directory with no
+    # arguments, the plotting ones save their PNG there, and nothing in the
+    # source tree changes
+    before = _source_tree_state()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", [script])
     runpy.run_path(str(ROOT / "examples" / script), run_name="__main__")
-    assert capsys.readouterr().out
-    if "adam_paper" in script or "amsgrad" in script:
-        assert png.read_bytes()[:4] == b"\x89PNG"
+    out = capsys.readouterr().out
+    assert out
+    assert _source_tree_state() == before
+    if script in FIGURES:
+        assert sorted(p.name for p in tmp_path.iterdir()) == [FIGURES[script]]
+        assert (tmp_path / FIGURES[script]).read_bytes()[:4] == b"\x89PNG"
+        # the path printed is relative (no machine's absolute paths in the gallery)
+        assert f"saved {FIGURES[script]}" in out and str(tmp_path) not in out
+    else:
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_plotting_examples_save_where_the_command_line_says(capsys, tmp_path, monkeypatch):
+    png = tmp_path / "sub" / "plot.png"
+    png.parent.mkdir()
+    monkeypatch.setattr("sys.argv", ["amsgrad_counterexample.py", str(png)])
+    runpy.run_path(str(ROOT / "examples" / "amsgrad_counterexample.py"), run_name="__main__")
+    assert png.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_many_curves_example_runs(capsys, monkeypatch):
