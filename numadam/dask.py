@@ -2,7 +2,10 @@
 
 :func:`minimize_many` cuts the problems into chunks of rows, solves each chunk
 with the compiled many-problems solver (:func:`numadam.minimize_many`) in a
-Dask worker, and gathers the results into NumPy arrays.  Worker failure is
+Dask worker, and gathers the results into NumPy arrays.  With a
+``distributed.Client``, NumPy inputs are scattered to the workers before the
+tasks are sent (each chunk held by two workers where there are two), so the
+task graph stays small.  Worker failure is
 Dask's business: a chunk whose worker dies is run again elsewhere, and since
 every problem's solution depends only on its own row, a re-run chunk gives
 the same bits.
@@ -33,6 +36,18 @@ def _solve_chunk(fun, jac, x0, data, args, method, options, bounds, first=0):
     res = solve(fun, jac, np.asarray(x0), tuple(np.asarray(a) for a in data), args,
                 method, options, bounds, "cpu", index_offset=first)
     return {k: np.asarray(res[k]) for k in _FIELDS}
+
+
+def _scatter(client, pieces):
+    """NumPy chunks sent to the workers ahead of the tasks (not inside the task
+    graph, which distributed warns about beyond 10 MB), each held by two
+    workers where there are two, so that a chunk whose worker dies can still
+    be re-run elsewhere."""
+    futures = client.scatter(pieces, hash=False)
+    workers = len(client.scheduler_info()["workers"])
+    if workers > 1:
+        client.replicate(futures, n=2)
+    return futures
 
 
 def _rows(a, name):
@@ -99,7 +114,8 @@ def minimize_many(fun, jac, x0, data=(), args=(), method="adam", options=None,
     Raises
     ------
     ImportError
-        When Dask is not installed (``pip install 'numadam[dask]'``).
+        When Dask is not installed (``python -m pip install -e ".[dask]"`` in
+        a checkout).
     TypeError
         For ``scipy.sparse`` ``x0`` or ``data`` (sparse data is supported only
         by :func:`numadam.minimize`'s ordinary loop), and other bad arguments.
@@ -125,7 +141,8 @@ def minimize_many(fun, jac, x0, data=(), args=(), method="adam", options=None,
     try:
         import dask
     except ImportError as exc:
-        raise ImportError("numadam.dask needs Dask: pip install 'numadam[dask]'") from exc
+        from ._install import install_hint
+        raise ImportError(f"numadam.dask needs Dask: {install_hint('dask')}") from exc
     if not isinstance(data, (tuple, list)):
         data = (data,)
     if not isinstance(args, tuple):
@@ -162,8 +179,12 @@ def minimize_many(fun, jac, x0, data=(), args=(), method="adam", options=None,
         bounds_rows = [(lo, min(lo + per, n)) for lo in range(0, n, per)]
 
     solve = dask.delayed(_solve_chunk, pure=True)
-    tasks = [solve(fun, jac, x0[lo:hi], tuple(a[lo:hi] for a in data), args, method,
-                   options, bounds, lo) for lo, hi in bounds_rows]
+    xs = [x0[lo:hi] for lo, hi in bounds_rows]
+    ds = [tuple(a[lo:hi] for a in data) for lo, hi in bounds_rows]
+    if client is not None and not any(hasattr(a, "chunks") for a in (x0, *data)):
+        xs, ds = _scatter(client, xs), _scatter(client, ds)
+    tasks = [solve(fun, jac, x, d, args, method, options, bounds, lo)
+             for x, d, (lo, _) in zip(xs, ds, bounds_rows)]
     if client is not None:
         parts = client.gather(client.compute(tasks, retries=retries))
     else:
