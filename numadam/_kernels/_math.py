@@ -3,8 +3,8 @@
 Each function takes the old values of one parameter, its gradient and its
 state, plus the step's scalars, and returns the new values.  They are
 ``@njit(inline="always")`` so that the CPU loops in :mod:`numadam._kernels.cpu`
-(and the CUDA kernels of a later release) compile them into their bodies with
-no call: each method's arithmetic is written once, here.
+and the CUDA kernels in :mod:`numadam._kernels.cuda` compile them into their
+bodies with no call: each method's arithmetic is written once, here.
 
 Conventions shared by every function:
 
@@ -18,7 +18,8 @@ Conventions shared by every function:
 * ``decay`` is the decoupled factor ``1 - lr * weight_decay`` applied to the
   parameter first, ``1`` when the decay is coupled or absent.
 
-The formulas follow ``ALGORITHMS.md`` (torch.optim's semantics).
+The formulas follow torch.optim's semantics; each method's update rule is
+written out on its page, ``docs/methods/*.md``, and in its class's docstring.
 """
 import math
 
