@@ -52,6 +52,21 @@ def test_many_equals_minimize_on_each(quadratics):
         np.testing.assert_array_equal(r.jac, res.jac[i])
 
 
+def test_each_problem_solver_compiles_once(quadratics):
+    """The prange loop types its index uint64 in the gufunc and int64 outside:
+    the per-problem solver must not be compiled for both (it doubled the
+    compile time of every minimize_many specialisation)."""
+    from numba import types
+
+    from numadam._kernels import loop as L
+    A, B, X0 = quadratics
+    numadam.minimize_many(quad_fg, True, X0[:4], data=(A[:4], B[:4]),
+                          options={"maxiter": 3})
+    for solver in (L.solve_guarded, L.solve_problem):
+        assert solver.signatures
+        assert {sig[-1] for sig in solver.signatures} == {types.int64}
+
+
 def test_separate_jac_and_methods(quadratics):
     A, B, X0 = quadratics
     A, B, X0 = A[:50], B[:50], X0[:50]

@@ -260,7 +260,7 @@ def step3(kernel, x, g, arrays, i, scalars):
 STEPS = (step0, step1, step2, step3)
 
 
-@njit(inline="always")
+@njit
 def solve_problem(fun, jac, evaluate, value, rows, step, kernel, scalar_fn, norm, pnorm,
                   project, data, args, X, XR, arrays, hyper, host0, sched, stop, box,
                   outs, i):
@@ -377,4 +377,4 @@ def run_many(fun, jac, evaluate, value, rows, step, kernel, scalar_fn, norm, pno
                       (lr_const, lr_table, use_table), (maxiter, gtol, skip, clip_norm),
                       (has_box, lb, ub, gsign),
                       (out_f, out_g, out_nit, out_status, out_nfev, out_njev, out_nskip),
-                      i)
+                      np.int64(i))   # the gufunc types i uint64: one compile, not two
