@@ -49,25 +49,47 @@ def run_bench(tmp_path, *args):
     return out.read_text(), plots
 
 
-def test_suite_runs_without_peers_and_writes_results_and_plots(tmp_path):
-    # every section, in its smallest form (--smoke: a few seconds)
-    text, plots = run_bench(tmp_path, "--smoke", "--dtypes", "float32", "--peers", "none")
+#: the suite's sections in two parts (run side by side by the test workers);
+#: each part's headings, PNGs and lines that must appear in its results
+SMOKE_PARTS = {
+    "step,overhead,latency,convergence,distributed": (
+        ("## Step throughput", "### float32, n = 1e+03", "## Loop overhead",
+         "## Compile latency", "## Convergence per unit time: logistic regression",
+         "## Convergence per unit time: Rosenbrock 2-D", "## Beyond one machine",
+         "## Targets"),
+        ("step_throughput.png", "step_speedups.png", "convergence.png"),
+        ["PASS: minimize overhead", "FAIL: minimize overhead"]),
+    "loops": (
+        ("## Rosenbrock, 2,000 Adam steps", "## Many problems: 500 convex", "## Targets"),
+        ("overhead.png",),
+        ["| numadam compiled loop (njit fun) | "]),
+}
+
+
+@pytest.mark.parametrize("sections", SMOKE_PARTS)
+def test_suite_runs_without_peers_and_writes_results_and_plots(tmp_path, sections):
+    # every section, in its smallest form (--smoke: seconds)
+    text, plots = run_bench(tmp_path, "--smoke", "--dtypes", "float32", "--peers", "none",
+                            "--sections", sections)
+    headings, pngs, any_of = SMOKE_PARTS[sections]
     for peer in peers.PEERS:
         assert f"peer skipped: {peer}" in text
-    for heading in ("## Step throughput", "### float32, n = 1e+03", "## Loop overhead",
-                    "## Rosenbrock, 2,000 Adam steps", "## Many problems: 500 convex",
-                    "## Compile latency", "## Convergence per unit time: logistic regression",
-                    "## Convergence per unit time: Rosenbrock 2-D", "## Beyond one machine",
-                    "## Targets"):
+    for heading in headings:
         assert heading in text, heading
-    for label, _, _ in peers.RUNS:
-        assert f"\n| {label} | " in text
-    assert "PASS: minimize overhead" in text or "FAIL: minimize overhead" in text
-    assert "| `import numadam` | " in text and "| adam | " in text   # latency, convergence
-    assert "| numadam compiled loop (njit fun) | " in text
-    for png in ("step_throughput.png", "step_speedups.png", "overhead.png",
-                "convergence.png"):
+    assert any(line in text for line in any_of), any_of
+    if "step" in sections:
+        for label, _, _ in peers.RUNS:
+            assert f"\n| {label} | " in text
+        assert "| `import numadam` | " in text and "| adam | " in text   # latency, convergence
+    for png in pngs:
         assert (plots / png).read_bytes()[:4] == b"\x89PNG", png
+    assert sorted(p.name for p in plots.iterdir()) == sorted(pngs)
+
+
+def test_the_smoke_parts_cover_every_section():
+    from bench import suite
+    parts = [s for p in SMOKE_PARTS for s in p.split(",")]
+    assert sorted(parts) == sorted(suite.SECTIONS)
 
 
 def test_suite_measures_installed_peers(tmp_path):

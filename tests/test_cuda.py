@@ -12,15 +12,23 @@ import numadam
 HERE = pathlib.Path(__file__).resolve().parent
 
 
-def test_cuda_kernels_on_the_simulator():
+#: the simulator suite in three independent parts (pytest -k), so that the
+#: test run's workers take them in parallel; disjoint, and together every test
+SIMULATOR_PARTS = ("matches_cpu_kernel and float64", "matches_cpu_kernel and not float64",
+                   "not matches_cpu_kernel")
+
+
+@pytest.mark.parametrize("part", SIMULATOR_PARTS)
+def test_cuda_kernels_on_the_simulator(part):
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         str(HERE / "gpu" / "test_cuda_kernels.py")],
+        [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider",
+         "-k", part, str(HERE / "gpu" / "test_cuda_kernels.py")],
         env=env, capture_output=True, text=True, cwd=HERE.parent)
     tail = proc.stdout[-3000:] + proc.stderr[-2000:]
     assert proc.returncode == 0, tail
-    assert " passed" in proc.stdout and "skipped" not in proc.stdout.splitlines()[-1], tail
+    last = proc.stdout.splitlines()[-1]
+    assert " passed" in last and "skipped" not in last, tail
 
 
 def test_is_available_answers_without_a_gpu():

@@ -50,7 +50,7 @@ def test_the_sdist_holds_the_license_and_a_runnable_test_suite(dists, tmp_path):
     assert not [n for n in names if n.startswith(("docs/_build", "docs/auto_examples"))]
     # every test module imports from the unpacked sdist (its helpers are there)
     (top,) = tmp_path.iterdir()
-    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-n", "0",
                            "-p", "no:cacheprovider", "tests"], cwd=top,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
