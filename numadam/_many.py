@@ -279,7 +279,7 @@ def _minimize_many_cuda(fun, jac, x0, data, args, method, options, bounds):
     out_f = cuda.to_device(np.zeros(n_problems))
     out_nit = cuda.to_device(np.zeros(n_problems, np.int64))
     out_status = cuda.to_device(np.zeros(n_problems, np.int64))
-    threads = 32 if K.config.ENABLE_CUDASIM else 128
+    threads = 16 if K.config.ENABLE_CUDASIM else 128
     blocks = (n_problems + threads - 1) // threads
     kernel[blocks, threads](Xd, Gd, *arrays, *Dd, P.hyper, P.host0, P.lr_const,
                             cuda.to_device(P.lr_table), P.clip_norm, P.maxiter, P.gtol,

@@ -148,7 +148,7 @@ n, d = 2000, 40000        # parameters above the parallel threshold
 X = rng.standard_normal((n, 3)); y = (rng.random(n) < 0.5).astype(float)
 W = rng.standard_normal((3, d)) * 0.01
 def f(w, Xb, yb):
-    z = Xb @ W @ w * 1e-2
+    z = Xb @ (W @ w) * 1e-2
     p = 1 / (1 + np.exp(-z))
     return float(np.mean(np.logaddexp(0, z) - yb * z)), W.T @ (Xb.T @ (p - yb)) * 1e-2 / len(yb)
 h = hashlib.sha256()

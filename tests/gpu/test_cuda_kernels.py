@@ -16,7 +16,7 @@ pytestmark = pytest.mark.skipif(
     reason="needs a GPU or NUMBA_ENABLE_CUDASIM=1 (tests/test_cuda.py runs this file "
            "on the simulator)")
 
-N = 70     # spans several blocks of the simulator's 32 threads
+N = 70     # spans several blocks of the simulator's 16 threads
 TOL = {np.float64: 1e-13, np.float32: 1e-6}
 
 
