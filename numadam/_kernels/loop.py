@@ -260,7 +260,7 @@ def step3(kernel, x, g, arrays, i, scalars):
 STEPS = (step0, step1, step2, step3)
 
 
-@njit
+@njit(inline="always")
 def solve_problem(fun, jac, evaluate, value, rows, step, kernel, scalar_fn, norm, pnorm,
                   project, data, args, X, XR, arrays, hyper, host0, sched, stop, box,
                   outs, i):
