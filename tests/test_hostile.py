@@ -347,6 +347,7 @@ def test_minimize_many_reports_a_non_scalar_fun_and_object_data():
 
 
 # ------------------------------------------------------------------ item 13
+@pytest.mark.xdist_group("_many_fg")   # one worker: one compilation of _many_fg
 def test_big_endian_input_is_accepted():
     x0 = np.array([3.0, -2.0], dtype=">f8")
     res = numadam.minimize(quad, quad_grad, x0, options={"lr": 0.1})
@@ -417,6 +418,7 @@ def test_bounds_of_x0s_shape():
 
 
 # ------------------------------------------------------------------ item 17
+@pytest.mark.xdist_group("_many_fg")   # one worker: one compilation of _many_fg
 def test_minimize_many_skip_reports_per_problem_skips_and_status_3():
     A = np.zeros((6, 3))
     A[:, 0] = 1.0
@@ -492,6 +494,7 @@ def test_workqueue_layer_serialises_parallel_launches(tmp_path):
 
 
 # ------------------------------------------------------------------ item 20
+@pytest.mark.xdist_group("_many_fg")   # one worker: one compilation of _many_fg
 @pytest.mark.parametrize("threshold", [-1.0, 0.5])     # at the start, mid-run
 def test_minimize_many_propagates_an_exception_naming_the_problem(threshold):
     A = np.zeros((100, 3))

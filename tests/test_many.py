@@ -36,6 +36,7 @@ def quadratics():
     return A, B, X0
 
 
+@pytest.mark.xdist_group("quad_fg")   # one worker: one compilation of quad_fg
 def test_many_equals_minimize_on_each(quadratics):
     A, B, X0 = quadratics
     opts = {"lr": 0.02, "maxiter": 3000, "gtol": 1e-6}
@@ -52,6 +53,7 @@ def test_many_equals_minimize_on_each(quadratics):
         np.testing.assert_array_equal(r.jac, res.jac[i])
 
 
+@pytest.mark.xdist_group("quad_fg")   # one worker: one compilation of quad_fg
 def test_each_problem_solver_compiles_once(quadratics):
     """The prange loop types its index uint64 in the gufunc and int64 outside:
     the per-problem solver must not be compiled for both (it doubled the
@@ -80,6 +82,7 @@ def test_separate_jac_and_methods(quadratics, method, opts):
         assert np.array_equal(r.x, res.x[i]) and r.fun == res.fun[i]
 
 
+@pytest.mark.xdist_group("quad_fg")   # one worker: one compilation of quad_fg
 def test_a_nan_problem_fails_alone(quadratics):
     # NaN in a problem's data: its objective and gradient are NaN from the start
     # (quad_fg as above: one compilation; tests/test_hostile.py has an objective
