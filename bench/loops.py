@@ -191,7 +191,7 @@ def report(emit, checks, peers=(), rounds=5, smoke=False):
         emit(f"| {k} | {v * 1e6:.3f} |")
     emit("")
     for k, v in ratios.items():
-        emit(f"- {k}: {v:.1f}x")
+        emit(f"- {k}: {v:.1f}x" if v >= 1 else f"- {k}: {v:.2f}x")   # 0.15x, not 0.1x
     checks.append(("compiled loop within 3x of a hand-written njit loop",
                    ratios["compiled / hand-written"] <= 3.0, ratios["compiled / hand-written"]))
     if "torch / compiled" in ratios:

@@ -456,3 +456,70 @@ def test_the_comparison_claims_no_fastest_step_and_lists_torch_optim():
     rows = [line for line in full.read_text().split("### float32, n = 1e+03", 1)[1]
             .splitlines() if line.startswith("| sgd |")]
     assert "(0.90x)" in rows[0] and "0.9x NumPy" in page
+
+
+LOOPS_RESULTS = "bench/results/cpu-vm-20261202-issue13-loops.md"
+CURVES_RESULTS = "bench/results/many_curves-vm-20261202.md"
+
+
+def _loop_figures():
+    """The loop, many-problems and latency figures of the results file the
+    README and the compiled-loops guide name, rounded as the pages quote them."""
+    text = read(LOOPS_RESULTS)
+
+    def number(pattern):
+        return float(re.search(pattern, text).group(1).replace(",", ""))
+
+    row = lambda label: number(r"\| " + re.escape(label) + r" \| ([\d.]+) \|")  # noqa: E731
+    compiled = row("numadam compiled loop (njit fun)")
+    fori = row("optax.adam, whole loop in jax.jit (fori_loop)")
+    curves = read(CURVES_RESULTS)
+    n = {key: number(pattern) for key, pattern in {
+        "plain": r"minimize, plain: ([\d.]+) us",
+        "hand": r"compiled / hand-written: ([\d.]+)x",
+        "torch": r"torch / compiled: ([\d.]+)x",
+        "jit": r"Python loop / compiled: ([\d.]+)x",
+        "ordinary": r"ordinary / compiled: ([\d.]+)x",
+        "many": r"minimize_many problems/s: ([\d,.]+)",
+        "speedup": r"speed-up: ([\d.]+)",
+        "import": r"`import numadam` \| ([\d.]+)",
+        "cold": r"minimize \(NumPy fun\), first call \| ([\d.]+)",
+        "warm": r"minimize \(NumPy fun\), first call \| [\d.]+ \| ([\d.]+)",
+        "loop_warm": r"compiled loop \(njit fun\), first call \| [\d.]+ \| ([\d.]+)",
+        "many_warm": r"minimize_many, first call \| [\d.]+ \| ([\d.]+)"}.items()}
+    t_curves = float(re.search(r"curves in ([\d.]+) s", curves).group(1))
+    x_ls = re.search(r"is (\d+)x faster than the least_squares", curves).group(1)
+    return {
+        "plain": f"{n['plain']:.1f} us per iteration",
+        "compiled": f"{compiled:.2f} us per iteration",
+        "hand": f"{n['hand']:.1f}x a hand-written",
+        "torch": f"{n['torch']:.0f}x less than a torch.optim loop",
+        "jit": f"{n['jit']:.0f}x less than optax",
+        "ordinary": f"{n['ordinary']:.0f}x less than the ordinary loop",
+        "fori": f"{compiled / fori:.1f}x more than optax with the whole loop",
+        "many": f"solves {round(n['many'], -3):,.0f} small quadratics per second "
+                f"({n['speedup']:.0f}x",
+        "import": f"`import numadam` takes {n['import']:.2f} s",
+        "cold": f"compiles for {n['cold']:.1f} s, {n['warm']:.1f} s from the disk cache",
+        "loops": f"({n['loop_warm']:.1f} s and {n['many_warm']:.1f} s",
+        "curves": f"fits 100,000 exponential decays in {t_curves:.1f} s",
+        "curves_ls": f"{x_ls}x faster than a loop of `scipy.optimize.least_squares`",
+    }
+
+
+def test_the_readme_quotes_the_loop_figures_of_its_results_file():
+    # item 9: the loop and latency figures are those of a named results file
+    readme = flat(read("README.md"))
+    assert LOOPS_RESULTS in readme and CURVES_RESULTS in readme
+    figures = _loop_figures()
+    for key, phrase in figures.items():
+        assert phrase in readme, (key, phrase)
+    # the compiled loop's figure, in both places the README gives it
+    for where in ("on 2-D Rosenbrock about", "the compiled loop costs"):
+        assert f"{where} {figures['compiled']}" in readme, where
+    guide = flat(read("docs/guide/compiled.md"))
+    assert LOOPS_RESULTS in guide and CURVES_RESULTS in guide
+    assert f"costs about {figures['compiled'].split()[0]} us" in guide
+    for key in ("hand", "ordinary", "torch"):
+        assert figures[key] in guide, key
+    assert LOOPS_RESULTS in flat(read("docs/benchmarks.md"))
