@@ -3,12 +3,13 @@
 :func:`minimize_many` cuts the problems into chunks of rows, solves each chunk
 with the compiled many-problems solver (:func:`numadam.minimize_many`) in a
 Dask worker, and gathers the results into NumPy arrays.  With a
-``distributed.Client``, NumPy inputs are scattered to the workers before the
-tasks are sent (each chunk held by two workers where there are two), so the
-task graph stays small.  Worker failure is
-Dask's business: a chunk whose worker dies is run again elsewhere, and since
-every problem's solution depends only on its own row, a re-run chunk gives
-the same bits.
+``distributed.Client``, NumPy inputs are scattered to the workers chunk by
+chunk before each chunk's task is sent, so the task graph stays small.  A
+worker that dies takes its tasks and the chunks it held with it: Dask re-runs
+a task elsewhere when its inputs survive, and this module scatters a chunk
+whose inputs were lost again and resubmits it (the client still holds every
+chunk).  Since every problem's solution depends only on its own row, a
+re-run chunk gives the same bits.
 
 Importing numadam does not import Dask; this module does, when imported.
 
@@ -38,16 +39,49 @@ def _solve_chunk(fun, jac, x0, data, args, method, options, bounds, first=0):
     return {k: np.asarray(res[k]) for k in _FIELDS}
 
 
-def _scatter(client, pieces):
-    """NumPy chunks sent to the workers ahead of the tasks (not inside the task
-    graph, which distributed warns about beyond 10 MB), each held by two
-    workers where there are two, so that a chunk whose worker dies can still
-    be re-run elsewhere."""
-    futures = client.scatter(pieces, hash=False)
-    workers = len(client.scheduler_info()["workers"])
-    if workers > 1:
-        client.replicate(futures, n=2)
-    return futures
+def _scatter(client, pieces, attempts=20):
+    """``client.scatter(pieces)``, again after a pause while it fails because it
+    picked a worker that has just died (the scheduler has not yet removed it)."""
+    import time
+    for attempt in range(attempts):
+        try:
+            return client.scatter(pieces, hash=False)
+        except OSError:            # distributed's CommClosedError is one
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
+
+
+def _solve_on_client(client, submit, nchunks, retries):
+    """Every chunk's result, in order, from ``submit(k)`` (a future of chunk
+    ``k``'s task, its NumPy inputs scattered afresh).
+
+    A chunk's task is cancelled when the only worker holding its scattered
+    inputs dies (scattered data has no task to recompute it from, and Dask's
+    memory manager keeps one replica): the chunk is scattered again and
+    resubmitted, at most ``retries`` times.  An exception that the task
+    raised (after Dask's own ``retries``) propagates.
+    """
+    from distributed import as_completed
+
+    futures = {submit(k): k for k in range(nchunks)}
+    resent = [0] * nchunks
+    results = [None] * nchunks
+    pending = as_completed(list(futures))
+    for fut in pending:
+        k = futures.pop(fut)
+        if fut.status == "cancelled":
+            if resent[k] >= retries:
+                raise RuntimeError(f"chunk {k} of numadam.dask.minimize_many lost its "
+                                   f"inputs with a worker {resent[k] + 1} times (retries="
+                                   f"{retries}); is the cluster losing workers?")
+            resent[k] += 1
+            again = submit(k)
+            futures[again] = k
+            pending.add(again)
+            continue
+        results[k] = fut.result()     # raises the task's exception
+    return results
 
 
 def _rows(a, name):
@@ -97,8 +131,10 @@ def minimize_many(fun, jac, x0, data=(), args=(), method="adam", options=None,
         Problems per chunk; default: the Dask array's chunks, else enough
         chunks for two per worker.
     retries : int, default 3
-        How many times Dask may re-run a chunk whose task failed (a chunk on
-        a worker that died is re-run regardless).
+        How many times Dask may re-run a chunk whose task failed, and how
+        many times a chunk whose scattered inputs were lost with a worker is
+        scattered again and resubmitted (a chunk whose worker died while its
+        inputs survive elsewhere is re-run regardless).
     scheduler : str, optional
         Without a distributed client: a local Dask scheduler
         (``"threads"``, ``"processes"``, ``"synchronous"``).
@@ -178,17 +214,23 @@ def minimize_many(fun, jac, x0, data=(), args=(), method="adam", options=None,
         per = max(1, math.ceil(n / max(2 * workers, 1)))
         bounds_rows = [(lo, min(lo + per, n)) for lo in range(0, n, per)]
 
-    solve = dask.delayed(_solve_chunk, pure=True)
     xs = [x0[lo:hi] for lo, hi in bounds_rows]
     ds = [tuple(a[lo:hi] for a in data) for lo, hi in bounds_rows]
     if client is not None and not any(hasattr(a, "chunks") for a in (x0, *data)):
-        xs, ds = _scatter(client, xs), _scatter(client, ds)
-    tasks = [solve(fun, jac, x, d, args, method, options, bounds, lo)
-             for x, d, (lo, _) in zip(xs, ds, bounds_rows)]
-    if client is not None:
-        parts = client.gather(client.compute(tasks, retries=retries))
+        def submit(k):   # chunk k's inputs scattered (not in the graph), then its task
+            x, *d = _scatter(client, [xs[k], *ds[k]])
+            return client.submit(_solve_chunk, fun, jac, x, tuple(d), args, method,
+                                 options, bounds, bounds_rows[k][0], retries=retries,
+                                 pure=False)
+        parts = _solve_on_client(client, submit, len(bounds_rows), retries)
     else:
-        parts = dask.compute(*tasks, scheduler=scheduler)
+        solve = dask.delayed(_solve_chunk, pure=True)
+        tasks = [solve(fun, jac, x, d, args, method, options, bounds, lo)
+                 for x, d, (lo, _) in zip(xs, ds, bounds_rows)]
+        if client is not None:     # Dask arrays: their chunks are tasks, recomputable
+            parts = client.gather(client.compute(tasks, retries=retries))
+        else:
+            parts = dask.compute(*tasks, scheduler=scheduler)
     out = {k: np.concatenate([p[k] for p in parts]) for k in _FIELDS}
     status = out["status"]
     values, counts = np.unique(status, return_counts=True)

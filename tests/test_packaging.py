@@ -2,6 +2,7 @@
 sdist (every helper the tests import), nothing but the package in the wheel,
 and no packaging deprecation warnings."""
 import pathlib
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -11,6 +12,9 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
+# one build per test run: every test here in one worker of pytest-xdist
+pytestmark = pytest.mark.xdist_group("packaging")
+
 
 @pytest.fixture(scope="module")
 def dists(tmp_path_factory):
@@ -18,9 +22,15 @@ def dists(tmp_path_factory):
     if not (ROOT / "pyproject.toml").exists():
         pytest.skip("not a source tree")
     out = tmp_path_factory.mktemp("dist")
+    # built from a copy of the tree (setuptools writes its egg-info and the
+    # sdist's staging directory into the tree it builds; the other tests read
+    # git status meanwhile); the copy keeps the caches and build outputs that
+    # the sdist must leave out
+    src = tmp_path_factory.mktemp("src") / "numadam"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", ".venv", "*.egg-info"))
     # the sdist, then the wheel built from the unpacked sdist (python -m build's
     # default), in isolated environments as an installer would
-    proc = subprocess.run([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)],
+    proc = subprocess.run([sys.executable, "-m", "build", "--outdir", str(out), str(src)],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     (sdist,), (wheel,) = out.glob("*.tar.gz"), out.glob("*.whl")
