@@ -194,7 +194,7 @@ def _minimize_many(fun, jac, x0, data, args, method, options, bounds, device,
             L.eval_fused_rows if fused else L.eval_split_rows,
             L.value_fused_rows if fused else L.value_split_rows,
             L.ROWS[len(data)], L.STEPS[len(P.arrays)], spec.kernel(opts).serial,
-            L.SCALAR_FNS[P.scalar_fn], cpu.NORM.serial, cpu.PROJECTED_NORM.serial,
+            L.scalar_fn(P.scalar_fn), cpu.NORM.serial, cpu.PROJECTED_NORM.serial,
             cpu.PROJECT.serial, data, args, X, XR, P.arrays, P.hyper, P.host0,
             (P.lr_const, P.lr_table, P.schedule is not None),
             (P.maxiter, P.gtol, P.policy == "skip", P.clip_norm),
@@ -254,7 +254,7 @@ def _minimize_many_cuda(fun, jac, x0, data, args, method, options, bounds):
     from numba import cuda
 
     from ._kernels import cuda as K
-    from ._kernels import loop  # noqa: F401 - registers the scalar functions for numba
+    from ._kernels import loop
 
     if args not in ((), None):
         raise TypeError("args is not available with device='cuda': close over constants "
@@ -267,9 +267,10 @@ def _minimize_many_cuda(fun, jac, x0, data, args, method, options, bounds):
     if P.schedule is not None and P.lr_table.size < P.maxiter + 1:
         check_lr(P.schedule, P.lr_table.size)   # the GPU reads the whole table
     n_problems = X.shape[0]
-    sample = P.scalar_fn(P.hyper, 1, 1e-3, 1.0, P.host0)[0]
-    kernel = K.many_kernel(fun, jac, fused, spec.kernel(opts).name + "_at", P.scalar_fn,
-                           sample, len(P.arrays), len(P.data), X.dtype)
+    n_scalars = len(P.scalar_fn(P.hyper, 1, 1e-3, 1.0, P.host0)[0])
+    loop.scalar_fn(P.scalar_fn)   # registered for numba.cuda too
+    kernel = K.many_kernel(fun, jac, fused, spec.kernel(opts).at, P.scalar_fn, n_scalars,
+                           spec.bools(), len(P.arrays), len(P.data), X.dtype)
     Xd = cuda.to_device(X)
     Gd = cuda.to_device(np.zeros_like(X))
     arrays = tuple(cuda.to_device(a) for a in P.arrays) or (
@@ -333,12 +334,9 @@ class _Problems:
         self.opts = opts = Optimizer(X[0].copy(), method=spec.name, **options)._opts
         names = spec.state_names(opts)
         init = spec.init_state(opts, X[0])
-        flat_arrays = spec.kernel_arrays(opts, dict(init), X[0])
-        self._names = _kernel_array_names(names, flat_arrays)
-        self.arrays = tuple(
-            np.repeat(init[k][None, :], n_problems, axis=0) if k in init
-            else np.empty((n_problems, 0), X.dtype)
-            for k in self._names)
+        self._names = names
+        self.arrays = tuple(np.repeat(init[k][None, :], n_problems, axis=0)
+                            for k in names)
         self.box = None if bounds is None else _bounds(bounds, X[0])
         if self.box is not None:
             X[...] = np.clip(X, self.box[0], self.box[1])
@@ -369,8 +367,7 @@ class _Problems:
             row = np.clip(row, self.box[0], self.box[1])
         X[i] = row
         for a, name in zip(self.arrays, self._names):
-            if a.shape[1]:
-                a[i] = self._init[name]
+            a[i] = self._init[name]
 
     def result(self, x, f, g, nit, status, **extra):
         from scipy.optimize import OptimizeResult
@@ -401,9 +398,3 @@ def _as_data(a, k):
         arr = arr.astype(arr.dtype.newbyteorder("="))
     return np.ascontiguousarray(arr)
 
-
-def _kernel_array_names(names, flat_arrays):
-    """Names of the kernel's arrays in order; empty placeholders get a dummy name."""
-    it = iter(names)
-    return [next(it) if arr.size else f"__placeholder{k}"
-            for k, arr in enumerate(flat_arrays)]

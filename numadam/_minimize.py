@@ -849,7 +849,7 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
         nonlocal g
         pair = spec.kernel(opt._opts)
         kernel = pair.pick(flat.size, guarded=False)
-        scalar_fn = L.SCALAR_FNS[opt._scalar_fn]
+        scalar_fn = L.scalar_fn(opt._scalar_fn)
         evaluate_c = L.eval_fused if fused else L.eval_split
         value_c = L.value_fused if fused else L.value_split
         jac_c = fun if fused else jac

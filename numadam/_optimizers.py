@@ -199,9 +199,8 @@ class Optimizer:
     def _bind(self):
         n = self._flat.size
         self._arrays = self._spec.kernel_arrays(self._opts, self.state, self._flat)
-        pair = self._spec.kernel(self._opts)
-        self._kernel = pair.pick(n)
-        self._kernel_name = pair.name
+        self._kernels = self._spec.kernel(self._opts)
+        self._kernel = self._kernels.pick(n)
         self._hyper = self._spec.hyper(self._opts)
         self._scalar_fn = self._spec.scalar_fn(self._opts)
         lr = self._opts["lr"]
@@ -324,7 +323,7 @@ class Optimizer:
         if self._dev is None:
             bad = self._kernel(self._flat, g, *self._arrays, *scalars)
         else:
-            bad = self._dev.launch(self._kernel_name, self._flat, g, self._arrays, scalars)
+            bad = self._dev.launch(self._kernels, self._flat, g, self._arrays, scalars)
         if bad:
             raise FloatingPointError(
                 f"step {t + 1}: the update of {bad} of {self._flat.size} elements was "

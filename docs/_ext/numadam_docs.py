@@ -121,9 +121,9 @@ class MethodDefaults(Directive):
 
     def run(self):
         import numadam
-        from numadam._methods import _DESCRIPTIONS, get_method
+        from numadam._methods import get_method
         m = get_method(self.arguments[0])
-        rows = [(f"``{name}``", f"``{value!r}``", _DESCRIPTIONS.get(name, ""))
+        rows = [(f"``{name}``", f"``{value!r}``", m.description(name))
                 for name, value in m.defaults.items() if name not in m.fixed]
         cls = {c.method: c.__name__ for c in vars(numadam).values()
                if isinstance(c, type) and getattr(c, "method", None)}.get(m.name)

@@ -1,10 +1,16 @@
 """Kernels: everything numba compiles.
 
-- ``_math``: the per-element update of every method (one function and its
-  guarded ``_at`` twin each), shared by the CPU and CUDA kernels;
+- ``generate``: writes every method's kernels (serial, parallel, guarded
+  element update, CUDA) from the one per-element ``update`` function of its
+  declaration in :mod:`numadam._methods`, into a content-hashed module in
+  the cache directory, and the compiled loops' adapters;
+- ``_math``: the helpers the update functions share (the gradient's
+  preprocessing, the moments, the non-finite test), plain Python that the
+  generator inlines;
 - ``_scalars``: the per-step scalars (bias corrections, step sizes, the clip
   factor, the stopping test), plain Python compiled where they are used;
-- ``cpu``: the serial and ``prange`` CPU kernels and the gradient norms;
+- ``cpu``: what the generated CPU kernels share (chunking, the int32 count,
+  the serial/parallel choice), the gradient norms and the projection;
 - ``loop``: the whole loop in nopython mode, for compiled objectives
   (``minimize``'s compiled loop and ``minimize_many``);
 - ``cuda``: the ``numba.cuda`` kernels (also on the CUDA simulator).

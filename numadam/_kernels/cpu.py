@@ -1,19 +1,17 @@
-"""Fused CPU kernels: one pass over the parameters per step.
+"""CPU kernels besides the methods' steps, and the pieces those steps share.
 
-Every loop below reads ``x``, ``g`` and the state once and writes ``x`` and
-the state once, in place, through the per-element function of its method in
-:mod:`numadam._kernels._math`.  The loops guard every element: when any new
-value of an element (its parameter or state) is NaN or infinite -- a
-non-finite gradient, or an overflow -- the element keeps its old values, and
-the loop returns how many elements it guarded this way (0 normally).  The
-guard is folded into the pass: no extra memory traffic.  Scalars arrive as Python floats (computed once
-per step on the host, in float64) and are cast once to the parameter's dtype.
-
-Each loop is compiled twice, lazily, on first use: a ``parallel=True``
-``prange`` kernel for large arrays and a serial kernel for small ones (a
-parallel launch costs microseconds; the two break even near 1e4 elements).
-Both use ``error_model="numpy"`` (the Python error model's division check
-stops vectorisation) and ``cache=True``.  Nothing compiles at import.
+Each method's fused step (serial loop, ``prange`` driver, guarded element
+update) is generated from its declaration by :mod:`numadam._kernels.generate`;
+they use the helpers here: the int32 guard count (:func:`_iadd32`), the
+parallel chunking, the common-step test :func:`_plain`, and
+:class:`KernelPair`, which picks the serial or the parallel kernel by size
+(a parallel launch costs microseconds; the two break even near 1e4
+elements) and serialises parallel launches under numba's ``workqueue``
+layer.  Here too: the order-stable gradient norms (plain and projected, with
+their overflow rescaling), the projection onto the box and the bench's
+memory-traffic ceiling.  Every kernel uses ``error_model="numpy"`` (the
+Python error model's division check stops vectorisation) and ``cache=True``;
+nothing compiles at import.
 """
 import contextlib
 import threading
@@ -22,14 +20,12 @@ import types
 import numpy as np
 from numba import njit, prange
 
-from . import _math
-
 #: Arrays with at least this many elements use the parallel kernel.
 PARALLEL_THRESHOLD = 32768
 
 
-from numba.extending import intrinsic
 from numba.core import types as _types
+from numba.extending import intrinsic
 
 
 @intrinsic
@@ -74,187 +70,6 @@ def _plain(gmul, clip, wd):
 
 
 _plain = njit(inline="always", error_model="numpy")(_plain)
-
-
-def adam(x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2, step_size, inv_sbc2, eps):
-    T = x.dtype.type
-    gmul, clip, wd, decay, b1, c1 = T(gmul), T(clip), T(wd), T(decay), T(b1), T(c1)
-    b2, c2, step_size, inv_sbc2, eps = T(b2), T(c2), T(step_size), T(inv_sbc2), T(eps)
-    zero = T(0)
-    bad = _ZERO32
-    if _plain(gmul, clip, wd):  # the common case, its scalars as constants
-        one, inf = T(1), T(np.inf)
-        for i in range(x.size):
-            bad = _iadd32(bad, np.int32(_math.adam_at(i, x, g, m, v, one, inf, zero, decay, b1, c1, b2, c2,
-                                 step_size, inv_sbc2, eps, zero)))
-        return bad
-    for i in range(x.size):
-        bad = _iadd32(bad, np.int32(_math.adam_at(i, x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2,
-                             step_size, inv_sbc2, eps, zero)))
-    return bad
-
-
-def adam_amsgrad(x, g, m, v, vmax, gmul, clip, wd, decay, b1, c1, b2, c2, step_size,
-                 inv_sbc2, eps):
-    T = x.dtype.type
-    gmul, clip, wd, decay, b1, c1 = T(gmul), T(clip), T(wd), T(decay), T(b1), T(c1)
-    b2, c2, step_size, inv_sbc2, eps = T(b2), T(c2), T(step_size), T(inv_sbc2), T(eps)
-    zero = T(0)
-    bad = _ZERO32
-    if _plain(gmul, clip, wd):  # the common case, its scalars as constants
-        one, inf = T(1), T(np.inf)
-        for i in range(x.size):
-            bad = _iadd32(bad, np.int32(_math.adam_amsgrad_at(i, x, g, m, v, vmax, one, inf, zero, decay, b1, c1,
-                                         b2, c2, step_size, inv_sbc2, eps, zero)))
-        return bad
-    for i in range(x.size):
-        bad = _iadd32(bad, np.int32(_math.adam_amsgrad_at(i, x, g, m, v, vmax, gmul, clip, wd, decay, b1, c1,
-                                     b2, c2, step_size, inv_sbc2, eps, zero)))
-    return bad
-
-
-def adamax(x, g, m, u, gmul, clip, wd, decay, b1, c1, b2, step_size, eps):
-    T = x.dtype.type
-    gmul, clip, wd, decay, b1, c1 = T(gmul), T(clip), T(wd), T(decay), T(b1), T(c1)
-    b2, step_size, eps = T(b2), T(step_size), T(eps)
-    zero = T(0)
-    bad = _ZERO32
-    if _plain(gmul, clip, wd):  # the common case, its scalars as constants
-        one, inf = T(1), T(np.inf)
-        for i in range(x.size):
-            bad = _iadd32(bad, np.int32(_math.adamax_at(i, x, g, m, u, one, inf, zero, decay, b1, c1, b2,
-                                   step_size, eps, zero)))
-        return bad
-    for i in range(x.size):
-        bad = _iadd32(bad, np.int32(_math.adamax_at(i, x, g, m, u, gmul, clip, wd, decay, b1, c1, b2,
-                               step_size, eps, zero)))
-    return bad
-
-
-def nadam(x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2, inv_bc2, eps, coef_g,
-          coef_m):
-    T = x.dtype.type
-    gmul, clip, wd, decay, b1, c1 = T(gmul), T(clip), T(wd), T(decay), T(b1), T(c1)
-    b2, c2, inv_bc2, eps = T(b2), T(c2), T(inv_bc2), T(eps)
-    coef_g, coef_m = T(coef_g), T(coef_m)
-    zero = T(0)
-    bad = _ZERO32
-    if _plain(gmul, clip, wd):  # the common case, its scalars as constants
-        one, inf = T(1), T(np.inf)
-        for i in range(x.size):
-            bad = _iadd32(bad, np.int32(_math.nadam_at(i, x, g, m, v, one, inf, zero, decay, b1, c1, b2, c2,
-                                  inv_bc2, eps, coef_g, coef_m, zero)))
-        return bad
-    for i in range(x.size):
-        bad = _iadd32(bad, np.int32(_math.nadam_at(i, x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2,
-                              inv_bc2, eps, coef_g, coef_m, zero)))
-    return bad
-
-
-def radam(x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2, lr_bc1, rectified,
-          rect_sbc2, eps):
-    T = x.dtype.type
-    gmul, clip, wd, decay, b1, c1 = T(gmul), T(clip), T(wd), T(decay), T(b1), T(c1)
-    b2, c2, lr_bc1, rect_sbc2, eps = T(b2), T(c2), T(lr_bc1), T(rect_sbc2), T(eps)
-    zero = T(0)
-    bad = _ZERO32
-    if _plain(gmul, clip, wd):  # the common case, its scalars as constants
-        one, inf = T(1), T(np.inf)
-        for i in range(x.size):
-            bad = _iadd32(bad, np.int32(_math.radam_at(i, x, g, m, v, one, inf, zero, decay, b1, c1, b2, c2,
-                                  lr_bc1, rectified, rect_sbc2, eps, zero)))
-        return bad
-    for i in range(x.size):
-        bad = _iadd32(bad, np.int32(_math.radam_at(i, x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2,
-                              lr_bc1, rectified, rect_sbc2, eps, zero)))
-    return bad
-
-
-def sgd(x, g, gmul, clip, wd, lr):
-    T = x.dtype.type
-    gmul, clip, wd, lr = T(gmul), T(clip), T(wd), T(lr)
-    zero = T(0)
-    bad = _ZERO32
-    if _plain(gmul, clip, wd):  # the common case, its scalars as constants
-        one, inf = T(1), T(np.inf)
-        for i in range(x.size):
-            bad = _iadd32(bad, np.int32(_math.sgd_at(i, x, g, one, inf, zero, lr, zero)))
-        return bad
-    for i in range(x.size):
-        bad = _iadd32(bad, np.int32(_math.sgd_at(i, x, g, gmul, clip, wd, lr, zero)))
-    return bad
-
-
-def sgd_momentum(x, g, b, gmul, clip, wd, lr, mom_b, c_g, nesterov, momentum):
-    T = x.dtype.type
-    gmul, clip, wd, lr, mom_b, c_g, momentum = (
-        T(gmul), T(clip), T(wd), T(lr), T(mom_b), T(c_g), T(momentum))
-    zero = T(0)
-    bad = _ZERO32
-    if _plain(gmul, clip, wd):  # the common case, its scalars as constants
-        one, inf = T(1), T(np.inf)
-        for i in range(x.size):
-            bad = _iadd32(bad, np.int32(_math.sgd_momentum_at(i, x, g, b, one, inf, zero, lr, mom_b, c_g,
-                                         nesterov, momentum, zero)))
-        return bad
-    for i in range(x.size):
-        bad = _iadd32(bad, np.int32(_math.sgd_momentum_at(i, x, g, b, gmul, clip, wd, lr, mom_b, c_g,
-                                     nesterov, momentum, zero)))
-    return bad
-
-
-def _rmsprop_loop(x, g, v, gbar, buf, gmul, clip, wd, lr, alpha, c_a, eps, centered,
-                  use_momentum, momentum, zero):
-    bad = _ZERO32
-    for i in range(x.size):
-        bad = _iadd32(bad, np.int32(_math.rmsprop_at(i, x, g, v, gbar, buf, gmul, clip, wd, lr,
-                                                     alpha, c_a, eps, centered, use_momentum,
-                                                     momentum, zero)))
-    return bad
-
-
-_rmsprop_loop = njit(inline="always", error_model="numpy")(_rmsprop_loop)
-
-
-def rmsprop(x, g, v, gbar, buf, gmul, clip, wd, lr, alpha, c_a, eps, centered,
-            use_momentum, momentum):
-    T = x.dtype.type
-    gmul, clip, wd, lr, alpha, c_a, eps, momentum = (
-        T(gmul), T(clip), T(wd), T(lr), T(alpha), T(c_a), T(eps), T(momentum))
-    zero = T(0)
-    # One copy of the loop per flag combination, each with its flags as
-    # constants: LLVM then drops the untaken branches (and the placeholder
-    # arrays' loads) and vectorises.  With run-time flags the loop stays
-    # scalar and runs 30x slower (measured: 11 ns against 0.4 ns per element).
-    if centered:
-        if use_momentum:
-            return _rmsprop_loop(x, g, v, gbar, buf, gmul, clip, wd, lr, alpha, c_a, eps,
-                                 True, True, momentum, zero)
-        return _rmsprop_loop(x, g, v, gbar, buf, gmul, clip, wd, lr, alpha, c_a, eps,
-                             True, False, momentum, zero)
-    if use_momentum:
-        return _rmsprop_loop(x, g, v, gbar, buf, gmul, clip, wd, lr, alpha, c_a, eps,
-                             False, True, momentum, zero)
-    if _plain(gmul, clip, wd):  # the common case, its scalars as constants
-        return _rmsprop_loop(x, g, v, gbar, buf, T(1), T(np.inf), zero, lr, alpha, c_a,
-                             eps, False, False, momentum, zero)
-    return _rmsprop_loop(x, g, v, gbar, buf, gmul, clip, wd, lr, alpha, c_a, eps,
-                         False, False, momentum, zero)
-
-
-def adagrad(x, g, s, gmul, clip, wd, clr, eps):
-    T = x.dtype.type
-    gmul, clip, wd, clr, eps = T(gmul), T(clip), T(wd), T(clr), T(eps)
-    zero = T(0)
-    bad = _ZERO32
-    if _plain(gmul, clip, wd):  # the common case, its scalars as constants
-        one, inf = T(1), T(np.inf)
-        for i in range(x.size):
-            bad = _iadd32(bad, np.int32(_math.adagrad_at(i, x, g, s, one, inf, zero, clr, eps, zero)))
-        return bad
-    for i in range(x.size):
-        bad = _iadd32(bad, np.int32(_math.adagrad_at(i, x, g, s, gmul, clip, wd, clr, eps, zero)))
-    return bad
 
 
 SUMSQ_BLOCK = 8192
@@ -415,11 +230,16 @@ class KernelPair:
     __slots__ = ("name", "serial", "parallel", "_guarded")
 
     def __init__(self, fn, parallel=None, serial=None):
+        """``fn`` compiled both ways, or the dispatchers ``parallel`` and
+        ``serial`` already compiled (generated kernels: ``fn`` is None)."""
         opts = dict(error_model="numpy", cache=True, nogil=True)
-        self.name = fn.__name__
-        self.serial = serial if serial is not None else njit(**opts)(_variant(fn, "_serial"))
-        self.parallel = njit(parallel=True, **opts)(
-            _variant(fn, "_parallel") if parallel is None else parallel)
+        if fn is None:
+            self.name = serial.py_func.__name__
+            self.serial, self.parallel = serial, parallel
+        else:
+            self.name = fn.__name__
+            self.serial = njit(**opts)(_variant(fn, "_serial"))
+            self.parallel = njit(parallel=True, **opts)(_variant(fn, "_parallel"))
         self._guarded = _Guarded(self.parallel)
 
     def pick(self, size, guarded=True):
@@ -434,115 +254,6 @@ class KernelPair:
         return self._guarded if guarded else self.parallel
 
 
-_KERNEL_OPTS = dict(error_model="numpy", cache=True, nogil=True)
-_adam_serial = njit(**_KERNEL_OPTS)(_variant(adam, "_serial"))
-_adam_amsgrad_serial = njit(**_KERNEL_OPTS)(_variant(adam_amsgrad, "_serial"))
-_adamax_serial = njit(**_KERNEL_OPTS)(_variant(adamax, "_serial"))
-_nadam_serial = njit(**_KERNEL_OPTS)(_variant(nadam, "_serial"))
-_radam_serial = njit(**_KERNEL_OPTS)(_variant(radam, "_serial"))
-_sgd_serial = njit(**_KERNEL_OPTS)(_variant(sgd, "_serial"))
-_sgd_momentum_serial = njit(**_KERNEL_OPTS)(_variant(sgd_momentum, "_serial"))
-_rmsprop_serial = njit(**_KERNEL_OPTS)(_variant(rmsprop, "_serial"))
-_adagrad_serial = njit(**_KERNEL_OPTS)(_variant(adagrad, "_serial"))
-
-
-# --- parallel drivers: fixed chunks of the serial loops above, one per thread --
-# (a prange reduction of the guard's count would be int64, which halves the
-# float32 vector width; the serial loops count in int32 and vectorise fully)
-def adam_parallel(x, g, m, v, *s):
-    nch, size = _chunking(x.size)
-    parts = np.zeros(nch, np.int64)
-    for c in prange(nch):
-        lo, hi = c * size, min(c * size + size, x.size)
-        parts[c] = _adam_serial(x[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], *s)
-    return parts.sum()
-
-
-def adam_amsgrad_parallel(x, g, m, v, w, *s):
-    nch, size = _chunking(x.size)
-    parts = np.zeros(nch, np.int64)
-    for c in prange(nch):
-        lo, hi = c * size, min(c * size + size, x.size)
-        parts[c] = _adam_amsgrad_serial(x[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi],
-                                       w[lo:hi], *s)
-    return parts.sum()
-
-
-def adamax_parallel(x, g, m, u, *s):
-    nch, size = _chunking(x.size)
-    parts = np.zeros(nch, np.int64)
-    for c in prange(nch):
-        lo, hi = c * size, min(c * size + size, x.size)
-        parts[c] = _adamax_serial(x[lo:hi], g[lo:hi], m[lo:hi], u[lo:hi], *s)
-    return parts.sum()
-
-
-def nadam_parallel(x, g, m, v, *s):
-    nch, size = _chunking(x.size)
-    parts = np.zeros(nch, np.int64)
-    for c in prange(nch):
-        lo, hi = c * size, min(c * size + size, x.size)
-        parts[c] = _nadam_serial(x[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], *s)
-    return parts.sum()
-
-
-def radam_parallel(x, g, m, v, *s):
-    nch, size = _chunking(x.size)
-    parts = np.zeros(nch, np.int64)
-    for c in prange(nch):
-        lo, hi = c * size, min(c * size + size, x.size)
-        parts[c] = _radam_serial(x[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], *s)
-    return parts.sum()
-
-
-def sgd_parallel(x, g, *s):
-    nch, size = _chunking(x.size)
-    parts = np.zeros(nch, np.int64)
-    for c in prange(nch):
-        lo, hi = c * size, min(c * size + size, x.size)
-        parts[c] = _sgd_serial(x[lo:hi], g[lo:hi], *s)
-    return parts.sum()
-
-
-def sgd_momentum_parallel(x, g, b, *s):
-    nch, size = _chunking(x.size)
-    parts = np.zeros(nch, np.int64)
-    for c in prange(nch):
-        lo, hi = c * size, min(c * size + size, x.size)
-        parts[c] = _sgd_momentum_serial(x[lo:hi], g[lo:hi], b[lo:hi], *s)
-    return parts.sum()
-
-
-def rmsprop_parallel(x, g, v, gbar, buf, *s):
-    nch, size = _chunking(x.size)
-    parts = np.zeros(nch, np.int64)
-    for c in prange(nch):
-        lo, hi = c * size, min(c * size + size, x.size)
-        # empty placeholders stay empty (their slices are empty too)
-        parts[c] = _rmsprop_serial(x[lo:hi], g[lo:hi], v[lo:hi], gbar[lo:hi], buf[lo:hi],
-                                  *s)
-    return parts.sum()
-
-
-def adagrad_parallel(x, g, acc, *s):
-    nch, size = _chunking(x.size)
-    parts = np.zeros(nch, np.int64)
-    for c in prange(nch):
-        lo, hi = c * size, min(c * size + size, x.size)
-        parts[c] = _adagrad_serial(x[lo:hi], g[lo:hi], acc[lo:hi], *s)
-    return parts.sum()
-
-
-
-ADAM = KernelPair(adam, adam_parallel, _adam_serial)
-ADAM_AMSGRAD = KernelPair(adam_amsgrad, adam_amsgrad_parallel, _adam_amsgrad_serial)
-ADAMAX = KernelPair(adamax, adamax_parallel, _adamax_serial)
-NADAM = KernelPair(nadam, nadam_parallel, _nadam_serial)
-RADAM = KernelPair(radam, radam_parallel, _radam_serial)
-SGD = KernelPair(sgd, sgd_parallel, _sgd_serial)
-SGD_MOMENTUM = KernelPair(sgd_momentum, sgd_momentum_parallel, _sgd_momentum_serial)
-RMSPROP = KernelPair(rmsprop, rmsprop_parallel, _rmsprop_serial)
-ADAGRAD = KernelPair(adagrad, adagrad_parallel, _adagrad_serial)
 STREAM_CEILING = KernelPair(stream_ceiling)
 NORM = KernelPair(norm)
 

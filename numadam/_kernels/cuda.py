@@ -1,11 +1,12 @@
-"""CUDA kernels: grid-stride loops over the same per-element functions as the CPU.
+"""CUDA kernels besides the methods': fills, projections, norms, many problems.
 
-Every kernel calls the guarded per-element update of its method in
-:mod:`numadam._kernels._math` (``*_at``) -- the functions the CPU loops of
-:mod:`numadam._kernels.cpu` call -- so the two targets share every formula and
-the non-finite guard.  Scalars arrive already cast to the parameters' dtype
-(float32 stays float32); ``bad`` is a one-element int64 array that counts the
-elements whose update was not finite (``cuda.atomic.add``, once per thread).
+The step kernel of every method is generated from its per-element update by
+:mod:`numadam._kernels.generate` (a grid-stride loop over the same guarded
+``<method>_at`` function the CPU loops call), so the two targets share every
+formula and the non-finite guard.  Scalars arrive already cast to the
+parameters' dtype (float32 stays float32); ``bad`` is a one-element int64
+array that counts the elements whose update was not finite
+(``cuda.atomic.add``, once per thread).
 
 Importing this module imports ``numba.cuda``; nothing is compiled until a
 kernel is launched.  Under ``NUMBA_ENABLE_CUDASIM=1`` the same kernels run on
@@ -17,21 +18,6 @@ import math
 import numpy as np
 from numba import config, cuda
 
-from . import _math as _njit_math
-
-
-class _SimulatorMath:
-    """Under the CUDA simulator kernels run as Python and their arrays are
-    simulator objects that numba cannot type: call the plain-Python source of
-    the guarded element updates (they still call the compiled scalar math)."""
-
-    def __getattr__(self, name):
-        fn = getattr(_njit_math, name)
-        return getattr(fn, "py_func", fn)
-
-
-_math = _SimulatorMath() if config.ENABLE_CUDASIM else _njit_math
-
 #: threads per block of every launch: a multiple of the warp size on a GPU; 16
 #: on the simulator, whose launch polls every thread of a block in Python (a
 #: fifth faster than 32, and N = 70 in the tests still spans five blocks)
@@ -39,100 +25,6 @@ THREADS = 16 if config.ENABLE_CUDASIM else 256
 
 #: elements summed by one block of :func:`sumsq_blocks`
 SUMSQ_CHUNK = 8192
-
-
-@cuda.jit
-def adam(x, g, m, v, bad, gmul, clip, wd, decay, b1, c1, b2, c2, step_size, inv_sbc2,
-         eps, zero):
-    nbad = 0
-    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
-        nbad += _math.adam_at(i, x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2,
-                              step_size, inv_sbc2, eps, zero)
-    if nbad:
-        cuda.atomic.add(bad, 0, nbad)
-
-
-@cuda.jit
-def adam_amsgrad(x, g, m, v, vmax, bad, gmul, clip, wd, decay, b1, c1, b2, c2,
-                 step_size, inv_sbc2, eps, zero):
-    nbad = 0
-    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
-        nbad += _math.adam_amsgrad_at(i, x, g, m, v, vmax, gmul, clip, wd, decay, b1, c1,
-                                      b2, c2, step_size, inv_sbc2, eps, zero)
-    if nbad:
-        cuda.atomic.add(bad, 0, nbad)
-
-
-@cuda.jit
-def adamax(x, g, m, u, bad, gmul, clip, wd, decay, b1, c1, b2, step_size, eps, zero):
-    nbad = 0
-    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
-        nbad += _math.adamax_at(i, x, g, m, u, gmul, clip, wd, decay, b1, c1, b2,
-                                step_size, eps, zero)
-    if nbad:
-        cuda.atomic.add(bad, 0, nbad)
-
-
-@cuda.jit
-def nadam(x, g, m, v, bad, gmul, clip, wd, decay, b1, c1, b2, c2, inv_bc2, eps, coef_g,
-          coef_m, zero):
-    nbad = 0
-    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
-        nbad += _math.nadam_at(i, x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2,
-                               inv_bc2, eps, coef_g, coef_m, zero)
-    if nbad:
-        cuda.atomic.add(bad, 0, nbad)
-
-
-@cuda.jit
-def radam(x, g, m, v, bad, gmul, clip, wd, decay, b1, c1, b2, c2, lr_bc1, rectified,
-          rect_sbc2, eps, zero):
-    nbad = 0
-    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
-        nbad += _math.radam_at(i, x, g, m, v, gmul, clip, wd, decay, b1, c1, b2, c2,
-                               lr_bc1, rectified, rect_sbc2, eps, zero)
-    if nbad:
-        cuda.atomic.add(bad, 0, nbad)
-
-
-@cuda.jit
-def sgd(x, g, bad, gmul, clip, wd, lr, zero):
-    nbad = 0
-    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
-        nbad += _math.sgd_at(i, x, g, gmul, clip, wd, lr, zero)
-    if nbad:
-        cuda.atomic.add(bad, 0, nbad)
-
-
-@cuda.jit
-def sgd_momentum(x, g, b, bad, gmul, clip, wd, lr, mom_b, c_g, nesterov, momentum,
-                 zero):
-    nbad = 0
-    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
-        nbad += _math.sgd_momentum_at(i, x, g, b, gmul, clip, wd, lr, mom_b, c_g,
-                                      nesterov, momentum, zero)
-    if nbad:
-        cuda.atomic.add(bad, 0, nbad)
-
-
-@cuda.jit
-def rmsprop(x, g, v, gbar, buf, bad, gmul, clip, wd, lr, alpha, c_a, eps, centered,
-            use_momentum, momentum, zero):
-    nbad = 0
-    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
-        nbad += _math.rmsprop_at(i, x, g, v, gbar, buf, gmul, clip, wd, lr, alpha, c_a,
-                                 eps, centered, use_momentum, momentum, zero)
-    if nbad:
-        cuda.atomic.add(bad, 0, nbad)
-
-
-@cuda.jit
-def adagrad(x, g, s, bad, gmul, clip, wd, clr, eps, zero):
-    nbad = 0
-    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
-        nbad += _math.adagrad_at(i, x, g, s, gmul, clip, wd, clr, eps, zero)
-    if nbad:
-        cuda.atomic.add(bad, 0, nbad)
 
 
 @cuda.jit
@@ -204,11 +96,6 @@ def launch_config(n):
     except Exception:  # noqa: BLE001 - the simulator may not report it
         blocks = min(blocks, 1024)
     return max(blocks, 1), THREADS
-
-
-def kernel(name):
-    """The CUDA kernel of the CPU loop named ``name``."""
-    return globals()[name]
 
 
 def sumsq(g, parts, out):
@@ -288,22 +175,23 @@ def many_kernel(X, G, {states}, {data}, hyper, host0, lr_const, lr_table, clip_n
 '''
 
 
-def many_kernel(fun, jac, fused, at_name, scalar_fn, sample_scalars, n_states, n_data,
+def many_kernel(fun, jac, fused, at, scalar_fn, n_scalars, bools, n_states, n_data,
                 dtype):
     """Build the one-thread-per-problem kernel for these device functions.
 
-    The kernel's source is generated for the number of state and data arrays
-    and for the method's scalars (``sample_scalars`` tells which are flags;
-    the others are cast to the parameters' dtype), so it compiles for the
-    device without tuple tricks.
+    ``at`` is the method's generated guarded element update
+    (:class:`numadam._kernels.generate.MethodKernels` ``.at``) and
+    ``scalar_fn`` its per-step scalar function; the ``n_scalars`` scalars are cast to the parameters' dtype except the
+    positions in ``bools``.  The kernel's source is generated for the number
+    of state and data arrays, so it compiles for the device without tuple
+    tricks.
     """
     states = ", ".join(f"S{k}" for k in range(n_states)) or "S_unused"
     data = ", ".join(f"D{k}" for k in range(n_data)) or "D_unused"
     rows = "".join(f", D{k}[i]" for k in range(n_data))
     state_rows = "".join(f", S{k}[i]" for k in range(n_states))
-    cast_scalars = ", ".join(f"scalars[{k}]" if isinstance(v, (bool, np.bool_))
-                             else f"T(scalars[{k}])"
-                             for k, v in enumerate(sample_scalars))
+    cast_scalars = ", ".join(f"scalars[{k}]" if k in bools else f"T(scalars[{k}])"
+                             for k in range(n_scalars))
     src = _MANY_TEMPLATE.format(states=states, data=data, rows=rows, state_rows=state_rows,
                                 cast_scalars=cast_scalars)
     T = np.dtype(dtype).type
@@ -318,8 +206,8 @@ def many_kernel(fun, jac, fused, at_name, scalar_fn, sample_scalars, n_states, n
 
     from . import _scalars
     scope = {"cuda": cuda, "math": math, "np": np, "T": T, "EVAL": evaluate,
-             "AT": getattr(_math, at_name), "SCALARS": scalar_fn,
+             "AT": at.py_func if config.ENABLE_CUDASIM else at, "SCALARS": scalar_fn,
              "STOP": _scalars.stop_status, "LR_AT": _scalars.lr_at,
              "CLIP_SCALE": _scalars.clip_scale}
-    exec(compile(src, f"<numadam many kernel {at_name}>", "exec"), scope)
+    exec(compile(src, f"<numadam many kernel {at.__name__}>", "exec"), scope)
     return scope["many_kernel"]

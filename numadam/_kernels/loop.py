@@ -19,14 +19,23 @@ import numpy as np
 from numba import njit, prange
 from numba.extending import register_jitable
 
-from . import _scalars
+from . import _scalars, generate
 from .cpu import SUMSQ_BLOCK, norm_small, projected_norm_small
 
-for _fn in _scalars.ALL + _scalars.HELPERS:
+for _fn in _scalars.HELPERS:
     register_jitable(_fn)
 
-#: the per-step scalar functions as dispatchers, to pass to :func:`run`
-SCALAR_FNS = {fn: njit(fn) for fn in _scalars.ALL[1:]}
+_SCALAR_FNS = {}
+
+
+def scalar_fn(fn):
+    """A method's per-step scalar function, registered for numba (so that the
+    CUDA many-problems kernel can call it) and as a dispatcher to pass to
+    :func:`run`."""
+    if fn not in _SCALAR_FNS:
+        register_jitable(fn)
+        _SCALAR_FNS[fn] = njit(fn)
+    return _SCALAR_FNS[fn]
 
 # return codes besides the statuses 0, 1, 3 of minimize
 RAISE_NONFINITE_GRAD = -1
@@ -197,67 +206,11 @@ def value_split_rows(fun, x, d, args):
     return float(fun(x, *d, *args))
 
 
-# one problem's data: the i-th entry of every data array, by number of arrays
-@njit
-def rows0(data, i):
-    return ()
-
-
-@njit
-def rows1(data, i):
-    return (data[0][i],)
-
-
-@njit
-def rows2(data, i):
-    return (data[0][i], data[1][i])
-
-
-@njit
-def rows3(data, i):
-    return (data[0][i], data[1][i], data[2][i])
-
-
-@njit
-def rows4(data, i):
-    return (data[0][i], data[1][i], data[2][i], data[3][i])
-
-
-@njit
-def rows5(data, i):
-    return (data[0][i], data[1][i], data[2][i], data[3][i], data[4][i])
-
-
-@njit
-def rows6(data, i):
-    return (data[0][i], data[1][i], data[2][i], data[3][i], data[4][i], data[5][i])
-
-
-ROWS = (rows0, rows1, rows2, rows3, rows4, rows5, rows6)
-
-
-# one problem's step: the kernel on the i-th row of every state array
-@njit
-def step0(kernel, x, g, arrays, i, scalars):
-    return kernel(x, g, *scalars)
-
-
-@njit
-def step1(kernel, x, g, arrays, i, scalars):
-    return kernel(x, g, arrays[0][i], *scalars)
-
-
-@njit
-def step2(kernel, x, g, arrays, i, scalars):
-    return kernel(x, g, arrays[0][i], arrays[1][i], *scalars)
-
-
-@njit
-def step3(kernel, x, g, arrays, i, scalars):
-    return kernel(x, g, arrays[0][i], arrays[1][i], arrays[2][i], *scalars)
-
-
-STEPS = (step0, step1, step2, step3)
+# one problem's data (``ROWS[n]``: the i-th entry of each of n data arrays) and
+# one problem's step (``STEPS[n]``: the kernel on row i of n state arrays)
+_ADAPTERS = generate.adapters(6, 3)
+ROWS = tuple(getattr(_ADAPTERS, f"rows{n}") for n in range(7))
+STEPS = tuple(getattr(_ADAPTERS, f"step{n}") for n in range(4))
 
 
 @njit(inline="always")

@@ -191,3 +191,42 @@ def test_minimize_many_on_the_device_matches_the_cpu(method, opts):
     res2 = numadam.minimize_many(_quad_dev_f, _quad_dev_g, X0, data=(A, B), method=method,
                                  options=options, device="cuda")
     np.testing.assert_array_equal(res2.x, res.x)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_toy_method_generated_for_the_device(dtype):
+    """The test-suite-only method of tests/toy_method.py: its CUDA kernel and its
+    many-problems device function, generated from its one declaration."""
+    import toy_method
+    toy_method.register()
+    try:
+        rng = np.random.default_rng(2)
+        x = rng.standard_normal(N).astype(dtype)
+        xd = cuda.to_device(x)
+        opts = dict(lr=0.05, beta=0.8, weight_decay=0.01)
+        gpu = numadam.Optimizer(xd, method=toy_method.NAME, **opts)
+        cpu = numadam.Optimizer(x, method=toy_method.NAME, **opts)
+        for g in rng.standard_normal((4, N)).astype(dtype):
+            assert gpu.step(cuda.to_device(g))
+            cpu.step(g)
+        np.testing.assert_array_equal(xd.copy_to_host(), x)
+        np.testing.assert_allclose(gpu.state_dict()["state"]["exp_avg"],
+                                   cpu.state["exp_avg"], rtol=TOL[dtype] * 10, atol=0)
+        P, p = 20, 3
+        A, B = rng.uniform(1, 5, (P, p)), rng.standard_normal((P, p))
+        X0 = rng.standard_normal((P, p)).astype(dtype)
+        options = dict(lr=0.02, maxiter=40, gtol=1e-3)
+        res = numadam.minimize_many(_quad_dev, True, X0, data=(A, B),
+                                    method=toy_method.NAME, options=options,
+                                    device="cuda")
+        for i in (0, 19):
+            r = numadam.minimize(_quad_host, True, X0[i].astype(np.float64),
+                                 args=(A[i], B[i]), method=toy_method.NAME,
+                                 options=options)
+            if dtype == np.float64:
+                assert r.nit == res.nit[i] and r.status == res.status[i]
+                np.testing.assert_allclose(res.x[i], r.x, rtol=1e-13, atol=1e-15)
+            assert res.x[i].dtype == dtype
+        assert np.all(res.nit > 0)
+    finally:
+        toy_method.unregister()

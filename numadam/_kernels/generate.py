@@ -1,0 +1,406 @@
+"""Every kernel of a method, generated from its one per-element function.
+
+A method's declaration (:class:`numadam._methods.Method`) holds ONE function
+that updates one element: ``update(x, g, *states, *scalars, *flags)`` returns
+the new ``(x, *states)``.  From it this module writes the source of every
+kernel the package runs, as numba builds ``@vectorize`` kernels from one
+scalar function:
+
+- per *variant* (an assignment of the method's constant flags, e.g. RMSprop's
+  ``centered`` and ``use_momentum``; a state array with ``when=flag`` exists
+  only in the variants where the flag is set):
+
+  * ``<v>_at``: one element's guarded update (read the element, update it,
+    store the new values only if they are all finite, return 1 if not);
+  * ``<v>_serial``: the serial loop, ``error_model="numpy"``, counting the
+    guarded elements in int32 (an int64 count halves the float32 vector
+    width), with a second copy of the loop for the common step whose
+    ``gmul``, ``clip`` and ``wd`` are constants (``1``, ``inf``, ``0``: LLVM
+    folds them away, about 15% of a compute-bound step, bitwise the same);
+  * ``<v>_parallel``: fixed chunks of the serial loop under ``prange``;
+  * the CUDA kernel (a grid-stride loop over ``<v>_at``), in a second module
+    imported only with :mod:`numba.cuda`;
+
+- and the adapters of the compiled loops, by number of arrays (one
+  problem's data rows, one problem's step on its rows of the state arrays).
+
+The source is written to a cache directory (:func:`cache_dir`) under a name
+that is the hash of everything the kernels inline -- the generated text
+(which holds ``update``'s own source and :mod:`numadam._kernels._math`'s
+helpers), :mod:`numadam._kernels.cpu` and numba's version -- and imported from there,
+so numba's ``cache=True`` works (it needs a source file) and a change to the
+per-element math can never load a stale kernel.  Nothing compiles here:
+numba compiles each kernel on its first call.
+"""
+import hashlib
+import importlib.util
+import inspect
+import itertools
+import os
+import sys
+import tempfile
+import textwrap
+import threading
+
+_LOCK = threading.RLock()
+_MODULES = {}
+
+#: the names of the scalars that the common step passes as constants
+PLAIN = ("gmul", "clip", "wd")
+
+
+def cache_dir():
+    """Where the generated modules (and numba's cache of them) are written.
+
+    ``$NUMADAM_CACHE_DIR``, else ``$XDG_CACHE_HOME/numadam`` or
+    ``~/.cache/numadam``; a per-user directory under the system's temporary
+    directory when none of these can be written.
+    """
+    given = os.environ.get("NUMADAM_CACHE_DIR")
+    if given:
+        return given
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"),
+                                                           ".cache")
+    return os.path.join(base, "numadam")
+
+
+def _writable(path):
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(path, os.W_OK)
+
+
+def _kernel_dir():
+    path = os.path.join(cache_dir(), "kernels")
+    if _writable(path):
+        return path
+    path = os.path.join(tempfile.gettempdir(), f"numadam-{os.getuid()}", "kernels")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def _inlined_sources():
+    """The text of the modules every generated kernel inlines (and numba's version)."""
+    import numba
+
+    from . import cpu
+    return inspect.getsource(cpu) + numba.__version__
+
+
+def load(source, stem):
+    """Import the generated ``source`` as a module, written under its hash.
+
+    The file is written once (atomically: other processes may be writing the
+    same one); its name holds the hash, so numba's cache of it stays valid
+    until the source or anything it inlines changes.
+    """
+    digest = hashlib.sha256((source + _inlined_sources()).encode()).hexdigest()[:16]
+    name = f"numadam_{stem}_{digest}"
+    with _LOCK:
+        module = _MODULES.get(name)
+        if module is not None:
+            return module
+        path = os.path.join(_kernel_dir(), name + ".py")
+        if not os.path.exists(path):
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
+            with os.fdopen(fd, "w") as f:
+                f.write(source)
+            os.replace(tmp, path)
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module   # numba's cache finds the file through it
+        spec.loader.exec_module(module)
+        _MODULES[name] = module
+        return module
+
+
+# ---------------------------------------------------------------------------
+# the shape of an update function
+# ---------------------------------------------------------------------------
+class Signature:
+    """``update``'s parameters split into states, scalars and flags."""
+
+    def __init__(self, update, n_states, flags, bools):
+        params = list(inspect.signature(update).parameters)
+        if params[:2] != ["x", "g"]:
+            raise TypeError(f"{update.__name__}: an update function's first parameters "
+                            f"are x and g; got {params[:2]}")
+        nf = len(flags)
+        self.states = params[2:2 + n_states]
+        self.scalars = params[2 + n_states:len(params) - nf]
+        self.flags = params[len(params) - nf:]
+        if len(self.states) != n_states or self.flags != list(flags):
+            raise TypeError(f"{update.__name__}: expected (x, g, {n_states} states, "
+                            f"scalars..., flags {list(flags)}); got {params}")
+        unknown = set(bools) - set(self.scalars)
+        if unknown:
+            raise TypeError(f"{update.__name__}: bools {sorted(unknown)} are not scalars")
+        clash = [p for p in params if p.startswith("_") or p in _reserved()]
+        if clash:
+            raise TypeError(f"{update.__name__}: parameter names {clash} are taken by "
+                            "the generated kernels (names starting with '_', the "
+                            "helpers of numadam._kernels._math, math, np, update)")
+        _check_globals(update)
+        self.bools = tuple(bools)
+        self.plain = all(p in self.scalars for p in PLAIN)
+
+
+def _helper_functions():
+    from . import _math
+    fns = [f for f in vars(_math).values()
+           if inspect.isfunction(f) and f.__module__ == _math.__name__]
+    return sorted(fns, key=lambda f: f.__code__.co_firstlineno)
+
+
+def _reserved():
+    return {f.__name__ for f in _helper_functions()} | {"math", "np", "update", "njit",
+                                                         "prange", "cuda"}
+
+
+def _check_globals(update):
+    """The generated module holds ``math``, ``np`` and the helpers only: refuse an
+    update function that reads another global (it would fail to compile)."""
+    import math
+
+    import numpy as np
+    allowed = {f.__name__: f for f in _helper_functions()}
+    allowed.update(math=math, np=np)
+    names = inspect.getclosurevars(update)
+    other = sorted(k for k, v in names.globals.items() if allowed.get(k) is not v)
+    other += sorted(set(names.nonlocals))
+    if other:
+        raise TypeError(f"{update.__name__} reads {other}: an update function may use "
+                        "only its arguments, math, np and the helpers of "
+                        "numadam._kernels._math (it is copied into a generated module)")
+
+
+def variants(flags):
+    """Every assignment of the flags, as tuples of bools (one when no flags)."""
+    return list(itertools.product((False, True), repeat=len(flags)))
+
+
+def variant_name(base, flags, values):
+    return base + "".join(f"__{f}" for f, on in zip(flags, values) if on)
+
+
+def present(sig, whens, values):
+    """The update's state parameters that exist in this variant."""
+    on = dict(zip(sig.flags, values))
+    return [s for s, when in zip(sig.states, whens) if when is None or on[when]]
+
+
+# ---------------------------------------------------------------------------
+# the CPU module
+# ---------------------------------------------------------------------------
+_CPU_HEADER = '''"""Generated by numadam._kernels.generate from {qualname}; do not edit."""
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from numadam._kernels.cpu import _ZERO32, _chunking, _iadd32, _plain  # noqa: F401
+
+_KERNEL = dict(error_model="numpy", cache=True, nogil=True)
+{helpers}
+
+@njit(inline="always")
+{update}
+'''
+
+_AT = '''
+
+@njit(inline="always")
+def {v}_at(_i, x, g, {args}_zero):
+    _x_old = x[_i]
+{reads}
+    {news} = update(_x_old, g[_i], {call}{flags})
+    _ok = {ok} == _zero
+    x[_i] = keep(_ok, _x_new, _x_old)
+{stores}
+    return 0 if _ok else 1
+'''
+
+_SERIAL = '''
+
+@njit(**_KERNEL)
+def {v}_serial(x, g, {args}):
+    _T = x.dtype.type
+{casts}
+    _zero = _T(0)
+    _bad = _ZERO32
+{plain}
+    for _i in range(x.size):
+        _bad = _iadd32(_bad, np.int32({v}_at(_i, x, g, {args}_zero)))
+    return _bad
+'''
+
+_PLAIN_LOOP = '''    if _plain(gmul, clip, wd):  # the common case, its scalars as constants
+        _one, _inf = _T(1), _T(np.inf)
+        for _i in range(x.size):
+            _bad = _iadd32(_bad, np.int32({v}_at(_i, x, g, {plain_args}_zero)))
+        return _bad
+'''
+
+_PARALLEL = '''
+
+@njit(parallel=True, **_KERNEL)
+def {v}_parallel(x, g, {states}*_scalars):
+    _nch, _size = _chunking(x.size)
+    _parts = np.zeros(_nch, np.int64)
+    for _c in prange(_nch):
+        _lo, _hi = _c * _size, min(_c * _size + _size, x.size)
+        _parts[_c] = {v}_serial(x[_lo:_hi], g[_lo:_hi], {slices}*_scalars)
+    return _parts.sum()
+'''
+
+
+def _join(names):
+    return "".join(f"{n}, " for n in names)
+
+
+def _helpers():
+    """The source of :mod:`numadam._kernels._math`'s functions, each inlined."""
+    return "".join(f'\n\n@njit(inline="always")\n{inspect.getsource(f).rstrip()}\n'
+                   for f in _helper_functions())
+
+
+def cpu_source(name, update, sig, whens):
+    """The source of the CPU module of one method's update function."""
+    src = textwrap.dedent(inspect.getsource(update))
+    src = src.replace(f"def {update.__name__}(", "def update(", 1)
+    lines = [_CPU_HEADER.format(qualname=f"{update.__module__}.{update.__qualname__}",
+                                helpers=_helpers(), update=src.rstrip())]
+    for values in variants(sig.flags):
+        v = variant_name(name, sig.flags, values)
+        have = present(sig, whens, values)
+        args = _join(have + sig.scalars)
+        call = _join([f"_{s}_old" if s in have else "_zero" for s in sig.states]
+                     + sig.scalars)
+        lines.append(_AT.format(
+            v=v, args=args, call=call, flags=", ".join(map(str, values)),
+            reads="\n".join(f"    _{s}_old = {s}[_i]" for s in have) or "    pass",
+            news=", ".join(["_x_new"] + [f"_{s}_new" for s in sig.states]),
+            ok=" + ".join(f"excess(_{s}_new)" for s in ["x"] + have),
+            stores="\n".join(f"    {s}[_i] = keep(_ok, _{s}_new, _{s}_old)" for s in have)
+            or "    pass"))
+        casts = "\n".join(f"    {s} = _T({s})" for s in sig.scalars if s not in sig.bools)
+        plain = ""
+        if sig.plain:
+            plain_scalars = [{"gmul": "_one", "clip": "_inf", "wd": "_zero"}.get(s, s)
+                             for s in sig.scalars]
+            plain = _PLAIN_LOOP.format(v=v, plain_args=_join(have + plain_scalars))
+        lines.append(_SERIAL.format(v=v, args=args, casts=casts or "    pass",
+                                    plain=plain))
+        lines.append(_PARALLEL.format(v=v, states=_join(have),
+                                      slices=_join(f"{s}[_lo:_hi]" for s in have)))
+    return "".join(lines)
+
+
+# ---------------------------------------------------------------------------
+# the CUDA module
+# ---------------------------------------------------------------------------
+_CUDA_HEADER = '''"""Generated by numadam._kernels.generate (CUDA kernels of {cpu}); do not edit."""
+from numba import config, cuda
+
+import {cpu} as _cpu
+
+
+def _device_fn(fn):
+    # under the simulator kernels run as Python: call the plain-Python source
+    return fn.py_func if config.ENABLE_CUDASIM else fn
+'''
+
+_CUDA_KERNEL = '''
+
+_{v}_at = _device_fn(_cpu.{v}_at)
+
+
+@cuda.jit
+def {v}(x, g, {states}_bad, {scalars}_zero):
+    _nbad = 0
+    for _i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        _nbad += _{v}_at(_i, x, g, {states}{scalars}_zero)
+    if _nbad:
+        cuda.atomic.add(_bad, 0, _nbad)
+'''
+
+
+def cuda_source(cpu_module, name, sig, whens):
+    lines = [_CUDA_HEADER.format(cpu=cpu_module)]
+    for values in variants(sig.flags):
+        lines.append(_CUDA_KERNEL.format(
+            v=variant_name(name, sig.flags, values),
+            states=_join(present(sig, whens, values)), scalars=_join(sig.scalars)))
+    return "".join(lines)
+
+
+# ---------------------------------------------------------------------------
+# the compiled loops' adapters, by number of arrays
+# ---------------------------------------------------------------------------
+_ADAPTERS = '''"""Generated by numadam._kernels.generate: the compiled loops' adapters."""
+from numba import njit
+{defs}
+'''
+
+_ROWS = '''
+
+@njit
+def rows{n}(data, i):
+    """Problem ``i``'s data: the ``i``-th entry of each of {n} arrays."""
+    return ({items})
+'''
+
+_STEP = '''
+
+@njit
+def step{n}(kernel, x, g, arrays, i, scalars):
+    """Problem ``i``'s step: the kernel on row ``i`` of each of {n} state arrays."""
+    return kernel(x, g, {items}*scalars)
+'''
+
+
+def adapters(max_rows, max_states):
+    """The module of ``rows0..rowsN`` and ``step0..stepM`` (see ``_kernels.loop``)."""
+    defs = [_ROWS.format(n=n, items="".join(f"data[{k}][i], " for k in range(n)))
+            for n in range(max_rows + 1)]
+    defs += [_STEP.format(n=n, items=_join(f"arrays[{k}][i]" for k in range(n)))
+             for n in range(max_states + 1)]
+    return load(_ADAPTERS.format(defs="".join(defs)), "adapters")
+
+
+# ---------------------------------------------------------------------------
+# a method's kernels
+# ---------------------------------------------------------------------------
+class MethodKernels:
+    """The kernels of one variant of a method: serial, parallel, ``at`` and CUDA.
+
+    :meth:`pick` chooses the serial or the parallel kernel by size, as
+    :class:`numadam._kernels.cpu.KernelPair`; ``cuda`` is the CUDA kernel
+    (its module is generated and imported on first use).
+    """
+
+    def __init__(self, rule, values):
+        from .cpu import KernelPair
+        self.rule = rule
+        self.values = values
+        self.name = variant_name(rule.name, rule.signature.flags, values)
+        module = rule.cpu_module()
+        self.at = getattr(module, self.name + "_at")
+        self._pair = KernelPair(None, getattr(module, self.name + "_parallel"),
+                                getattr(module, self.name + "_serial"))
+        self.serial = self._pair.serial
+        self.parallel = self._pair.parallel
+        self._cuda = None
+
+    def pick(self, size, guarded=True):
+        """The serial or the parallel kernel, see ``KernelPair.pick``."""
+        return self._pair.pick(size, guarded)
+
+    @property
+    def cuda(self):
+        """The CUDA kernel (``x, g, *states, bad, *scalars, zero``)."""
+        if self._cuda is None:
+            self._cuda = getattr(self.rule.cuda_module(), self.name)
+        return self._cuda

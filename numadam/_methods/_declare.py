@@ -1,0 +1,351 @@
+"""What a method declares, and the registry of declared methods.
+
+A method is one :class:`Rule` -- its per-element ``update`` function, its
+per-step ``scalars`` function, the constants those read (``hyper``), its
+state arrays (:class:`State`), its scalar state carried between steps
+(:class:`Host`) and its constant flags -- and one or more :class:`Method`
+entries that give the rule a name, defaults and a reference (``adam``,
+``adamw`` and ``amsgrad`` share Adam's rule).  Every kernel of the method
+is generated from the rule by :mod:`numadam._kernels.generate`; every
+entry point (the stateful optimizers, ``minimize`` and its compiled loop,
+``minimize_many``, MPI, CUDA) reads the method through this interface only.
+
+The conventions of a rule's two functions:
+
+``update(x, g, *states, *scalars, *flags) -> (x, *states)``
+    One element's new parameter and state values, in the parameter's dtype
+    (no float literals: see :mod:`numadam._kernels._math`, whose helpers it
+    may call, with ``math`` and ``np``).  A state whose ``when`` flag is off
+    in a variant arrives as ``0`` and its new value is dropped; flags arrive
+    as constants, so each variant compiles without the branches it skips.
+``scalars(hyper, t, lr, gscale, host) -> (scalars, host)``
+    The kernel's scalars of step ``t`` (after incrementing) in float64, in
+    ``update``'s order, and the new host state; ``gscale`` is the
+    clip-by-global-norm factor.  Plain Python that numba also compiles
+    (``register_jitable``) for the compiled loops, so it may use only what
+    both evaluate identically (IEEE arithmetic, ``math.sqrt``, float ``**``
+    float; see :mod:`numadam._kernels._scalars`).
+"""
+import math
+import threading
+
+import numpy as np
+
+from . import _options
+
+__all__ = ["METHODS", "Method", "Rule", "State", "Host", "get_method", "register",
+           "unregister"]
+
+#: every declared method by name (lower case)
+METHODS = {}
+
+
+class State:
+    """A state array of a method: torch's name, initial value, constraints.
+
+    ``init`` is a number or the name of an option holding it; ``when`` the
+    flag without which the array does not exist; ``nonnegative`` that no run
+    makes it negative (second moments, accumulators: loaded state is checked).
+    """
+
+    def __init__(self, name, init=0.0, when=None, nonnegative=False):
+        self.name, self.init, self.when, self.nonnegative = name, init, when, nonnegative
+
+    def initial(self, opts):
+        return opts[self.init] if isinstance(self.init, str) else self.init
+
+
+class Host:
+    """A scalar carried between steps on the host (e.g. ``beta1 ** t``).
+
+    ``kind`` is ``"power"`` for a product of betas (in ``[0, 1]``, exactly 1
+    before the first step) or ``"product"`` for another running product in
+    ``(0, 1]`` (NAdam's mu product).
+    """
+
+    def __init__(self, name, init=1.0, kind="power"):
+        if kind not in ("power", "product"):
+            raise ValueError(f"Host kind must be 'power' or 'product'; got {kind!r}")
+        self.name, self.init, self.kind = name, init, kind
+
+    def check(self, value, t):
+        if not math.isfinite(value):
+            raise ValueError(f"host[{self.name!r}] must be finite; got {value}")
+        if self.kind == "power":
+            if not 0.0 <= value <= 1.0 or (t == 0 and value != 1.0):
+                raise ValueError(
+                    f"host[{self.name!r}] is {value!r}: a product of betas, it must be "
+                    "in [0, 1]" + (" and 1 before the first step" if t == 0 else ""))
+        elif not 0.0 < value <= 1.0:
+            raise ValueError(f"host[{self.name!r}] must be in (0, 1]; got {value!r}")
+
+
+def common(opts):
+    """``(maximize, clip_value or inf, weight_decay)``: the start of most hypers."""
+    clip = opts["clip_value"]
+    return (opts["maximize"], math.inf if clip is None else clip, opts["weight_decay"])
+
+
+class Rule:
+    """One update rule: the per-element and per-step functions and the state.
+
+    Parameters
+    ----------
+    name : str
+        The kernels' name (``adam`` for Adam, AdamW and AMSGrad).
+    update, scalars : callable
+        The per-element and the per-step functions (module docstring).
+    hyper : callable
+        ``hyper(opts)``: the tuple of constants ``scalars`` reads.
+    states : sequence of State
+        The state arrays, in ``update``'s order.
+    host : sequence of Host
+        The scalars carried between steps.
+    flags : dict, optional
+        ``flag name -> function of opts``: ``update``'s last parameters,
+        constants of each generated variant.
+    bools : sequence of str
+        The scalars that are booleans (not cast to the parameters' dtype).
+    check : callable, optional
+        ``check(opts)``: raises for a combination of options it refuses.
+    options : dict, optional
+        Options of this rule not in the shared table: ``name -> (check,
+        description)``.
+    """
+
+    def __init__(self, name, update, scalars, hyper, states=(), host=(), flags=None,
+                 bools=(), check=None, options=None):
+        from .._kernels.generate import Signature
+        self.name, self.update, self.scalars, self.hyper = name, update, scalars, hyper
+        self.states, self.host = tuple(states), tuple(host)
+        self.flags = dict(flags or {})
+        self.check = check
+        self.options = dict(options or {})
+        self.signature = Signature(update, len(self.states), tuple(self.flags), bools)
+        self._lock = threading.RLock()
+        self._modules = {}
+        self._kernels = {}
+
+    def flag_values(self, opts):
+        return tuple(bool(f(opts)) for f in self.flags.values())
+
+    def present(self, opts):
+        """The states that exist with these options."""
+        on = dict(zip(self.flags, self.flag_values(opts)))
+        return tuple(s for s in self.states if s.when is None or on[s.when])
+
+    # -- the generated kernels -------------------------------------------
+    def _module(self, kind):
+        from .._kernels import generate as G
+        with self._lock:
+            if kind not in self._modules:
+                whens = [s.when for s in self.states]
+                if kind == "cpu":
+                    src = G.cpu_source(self.name, self.update, self.signature, whens)
+                else:
+                    src = G.cuda_source(self.cpu_module().__name__, self.name,
+                                        self.signature, whens)
+                self._modules[kind] = G.load(src, self.name + ("" if kind == "cpu"
+                                                                else "_cuda"))
+            return self._modules[kind]
+
+    def cpu_module(self):
+        """The generated CPU module (imported on first use)."""
+        return self._module("cpu")
+
+    def cuda_module(self):
+        """The generated CUDA module (imports numba.cuda; on first use)."""
+        return self._module("cuda")
+
+    def kernels(self, opts):
+        """The :class:`numadam._kernels.generate.MethodKernels` for ``opts``."""
+        values = self.flag_values(opts)
+        with self._lock:
+            if values not in self._kernels:
+                from .._kernels.generate import MethodKernels
+                self._kernels[values] = MethodKernels(self, values)
+            return self._kernels[values]
+
+
+class Method:
+    """One named method: a :class:`Rule` with defaults and a reference.
+
+    Parameters
+    ----------
+    name, title, reference : str
+        The method's name (``method="..."``), a one-line title and the paper
+        and reference implementation it follows.
+    rule : Rule
+        Its update rule.
+    defaults : dict
+        The options it takes and their defaults (torch.optim's names);
+        ``clip_norm``, ``clip_value`` and ``nan_policy`` are added.
+    fixed : dict, optional
+        Options this method sets itself (e.g. adamw's decoupled decay).
+    """
+
+    def __init__(self, name, title, rule, defaults, reference, fixed=None):
+        self.name = name
+        self.title = title
+        self.rule = rule
+        self.defaults = dict(defaults, clip_norm=None, clip_value=None,
+                             nan_policy="raise")
+        self.reference = reference
+        self.fixed = dict(fixed or {})
+        self.host_names = tuple(h.name for h in rule.host)
+
+    def _check_fn(self, key):
+        if key in self.rule.options:
+            return self.rule.options[key][0]
+        return _options._CHECKS[key]
+
+    def description(self, key):
+        """The one-line meaning of option ``key`` (the docs' options tables)."""
+        if key in self.rule.options:
+            return self.rule.options[key][1]
+        return _options._DESCRIPTIONS[key]
+
+    # -- options --------------------------------------------------------
+    def resolve(self, options):
+        """Defaults overlaid with ``options``, every value checked.
+
+        Raises ``TypeError`` for an option this method does not take and
+        ``ValueError`` / ``TypeError`` for a value out of its range.
+        """
+        self.check_known(options)
+        opts = dict(self.defaults)
+        opts.update(options)
+        for key, value in opts.items():
+            opts[key] = self._check_fn(key)(key, value)
+        opts.update(self.fixed)
+        if self.rule.check is not None:
+            self.rule.check(opts)
+        return opts
+
+    def check_known(self, options, loop=()):
+        """Refuse an option name that neither this method nor ``loop`` (the
+        loop options of the caller, e.g. minimize's) takes.
+
+        The ``TypeError`` names the option, says whether it belongs to other
+        methods, suggests the closest valid name (or numadam's name for a
+        SciPy/torch spelling such as ``tol``) and lists the valid names.
+        """
+        valid = set(self.defaults) | set(loop)
+        unknown = [k for k in options if k not in valid]
+        if not unknown:
+            return
+        name = unknown[0]
+        listed = ", ".join(sorted(valid))
+        others = sorted(m.name for m in METHODS.values() if name in m.defaults)
+        if others:
+            raise TypeError(f"option {name!r} is not an option of method {self.name!r} "
+                            f"(it is one of {', '.join(others)}); {self.name!r} takes "
+                            f"{listed}")
+        if not isinstance(name, str):
+            raise TypeError(f"option names must be strings; got {name!r}")
+        if not loop and name in _options.MINIMIZE_OPTIONS:
+            raise TypeError(f"option {name!r} belongs to numadam.minimize's loop, not to "
+                            f"the stateful optimizer of method {self.name!r} (you run "
+                            "the loop); it takes " + listed)
+        raise TypeError(_options.unknown_option_message(name, self.name, valid, listed))
+
+    # -- state ----------------------------------------------------------
+    def state_names(self, opts):
+        """Names of the per-parameter state arrays (torch's names)."""
+        return tuple(s.name for s in self.rule.present(opts))
+
+    def init_state(self, opts, flat):
+        """Fresh state arrays shaped like the flat parameters."""
+        return {s.name: np.full_like(flat, s.initial(opts))
+                for s in self.rule.present(opts)}
+
+    def init_host(self, opts):
+        """Scalar state kept on the host (e.g. ``beta1 ** t``), a tuple."""
+        return tuple(h.init for h in self.rule.host)
+
+    def check_state_values(self, opts, state, host, t):
+        """Refuse loaded state that no run of this method can reach.
+
+        Every array finite; the arrays declared ``nonnegative`` (second
+        moments, accumulators) ``>= 0``; the host scalars as their
+        :class:`Host` kind says.  Raises ``ValueError`` naming the entry.
+        """
+        nonnegative = {s.name for s in self.rule.states if s.nonnegative}
+        for name, arr in state.items():
+            flat = np.asarray(arr).reshape(-1)
+            if not np.isfinite(flat).all():
+                i = int(np.flatnonzero(~np.isfinite(flat))[0])
+                raise ValueError(f"state[{name!r}] holds a non-finite value (element "
+                                 f"{i}: {flat[i]})")
+            if name in nonnegative and (flat < 0).any():
+                i = int(np.flatnonzero(flat < 0)[0])
+                raise ValueError(f"state[{name!r}] must be >= 0 (a second moment or "
+                                 f"accumulator); element {i} is {flat[i]}")
+        for h, value in zip(self.rule.host, host):
+            h.check(value, t)
+
+    # -- the step -------------------------------------------------------
+    def kernel(self, opts):
+        """The generated kernels of the step with these options.
+
+        The kernel module (and numba) is imported here, on first use, so that
+        ``import numadam`` stays fast.
+        """
+        return self.rule.kernels(opts)
+
+    def kernel_arrays(self, opts, state, flat):
+        """The state arrays in the order the kernel takes them."""
+        return tuple(state[name] for name in self.state_names(opts))
+
+    def scalar_fn(self, opts):
+        """The per-step scalar function, called as
+        ``fn(self.hyper(opts), t, lr, gscale, host)``."""
+        return self.rule.scalars
+
+    def hyper(self, opts):
+        """The constants the scalar function reads, as a tuple."""
+        return self.rule.hyper(opts)
+
+    def bools(self):
+        """The positions of the kernel's scalars that are booleans."""
+        sig = self.rule.signature
+        return tuple(k for k, s in enumerate(sig.scalars) if s in sig.bools)
+
+    # -- documentation --------------------------------------------------
+    def options_doc(self):
+        """One line per option: name, default and meaning."""
+        lines = [f"{self.name}: {self.title}", f"    {self.reference}"]
+        for key, default in self.defaults.items():
+            lines.append(f"    {key} = {default!r}: {self.description(key)}")
+        for key, value in self.fixed.items():
+            lines.append(f"    ({key} is always {value!r} for this method)")
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return f"<numadam method {self.name!r}>"
+
+
+def register(*methods):
+    """Add methods to :data:`METHODS` (a name may be declared once)."""
+    for m in methods:
+        if m.name in METHODS:
+            raise ValueError(f"method {m.name!r} is declared twice")
+        METHODS[m.name] = m
+    return methods[0] if len(methods) == 1 else methods
+
+
+def unregister(name):
+    """Remove a method from :data:`METHODS` (tests' toy methods)."""
+    del METHODS[name]
+
+
+def get_method(method):
+    """The registry entry of ``method`` (a name, case-insensitive)."""
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a string naming one of "
+                        f"{', '.join(METHODS)}; got {method!r}")
+    try:
+        return METHODS[method.lower()]
+    except KeyError:
+        raise ValueError(f"unknown method {method!r}; choose one of "
+                         f"{', '.join(METHODS)}") from None
