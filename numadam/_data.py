@@ -9,7 +9,7 @@ __all__ = ["Batches"]
 
 def _is_sparse(a):
     """Whether ``a`` is a scipy.sparse matrix or array."""
-    from ._minimize import _is_sparse as check
+    from ._inputs import _is_sparse as check
     return check(a)
 
 

@@ -1,30 +1,97 @@
-"""``minimize(..., device="cuda")``: the loop on the GPU, with device gradients."""
+"""``minimize(..., device="cuda")``: the run loop with device gradients and state.
+
+The loop is :class:`numadam._driver.Run`, as on the CPU; :class:`DeviceSource`
+says where the gradient comes from (the user's functions on device arrays)
+and where the state lives (the device optimizer, :mod:`numadam._device`).
+"""
 import math
 
 import numpy as np
 
-from ._minimize import STATUS_MESSAGES, _SUCCESS, _bounds, _callback_style, _scalar
+from ._inputs import _as_x0, _bounds, _callback_style, _loop_options, _scalar
 
 #: options minimize takes on the CPU but not with device="cuda"
 _HOST_ONLY = ("epochs", "batch_size", "shuffle", "drop_last", "patience", "disp",
               "checkpoint", "checkpoint_every", "resume", "compiled")
 
 
-def minimize_device(fun, jac, x0, spec, args, options, loop, callback, bounds, data):
-    """The device loop; ``loop`` holds minimize's parsed loop options."""
+class DeviceSource:
+    """The gradient from the user's functions on device arrays; the state on the
+    device (see :mod:`numadam._driver` for the interface)."""
+
+    def __init__(self, fun, jac, args, x, opt, box):
+        from ._kernels import cuda as K
+        self.K = K
+        self.fun, self.fused, self.args = fun, jac is True, args
+        self.jac = jac
+        self.x, self.opt, self.box = x, opt, box
+        self.dev, self.flat = opt._dev, opt._flat
+        self.counts = {"nfev": 0, "njev": 0}
+        self.exact = True
+        self.name = "fun's gradient" if self.fused else "jac"
+        if box is not None:
+            K.project[self.dev.config](self.flat, *box)
+
+    def evaluate(self, batch=()):
+        self.counts["njev"] += 1
+        if self.fused:
+            self.counts["nfev"] += 1
+            out = self.fun(self.x, *self.args)
+            try:
+                f, g = out
+            except (TypeError, ValueError):
+                raise TypeError("with jac=True, fun must return (f, g)") from None
+            return _scalar(f), self.dev.check_grad(g, self.opt._view, self.name)
+        return None, self.dev.check_grad(self.jac(self.x, *self.args), self.opt._view,
+                                         self.name)
+
+    def evaluate_both(self, batch=()):
+        return self.evaluate(batch)
+
+    def value(self, batch=()):
+        self.counts["nfev"] += 1
+        out = self.fun(self.x, *self.args)
+        return _scalar(out[0] if self.fused else out)
+
+    def reduce(self, g):
+        """The norm on the device, in a fixed order (with bounds too: the
+        device has no projected norm, so ``gtol`` tests the full gradient)."""
+        gn = math.sqrt(self.dev.sumsq(g))
+        return gn, (1.0, gn)
+
+    def step(self, g, norm):
+        self.opt._step_flat(g, norm)
+
+    def project(self):
+        if self.box is not None:
+            self.K.project[self.dev.config](self.flat, *self.box)
+
+    def finite_gradient(self, g):
+        return math.isfinite(self.dev.sumsq(g))
+
+    def intermediate_x(self):
+        return self.x
+
+    def jac_of(self, g):
+        return g.copy_to_host().reshape(self.opt._view.shape)
+
+
+def minimize_device(fun, jac, x0, spec, args, options, callback, bounds, data):
+    """minimize's device path: the inputs checked, then the run loop."""
     from numba import cuda
-    from scipy.optimize import OptimizeResult
 
     import numadam
 
     from ._device import as_device, is_device_array
-    from ._kernels import cuda as K
+    from ._driver import Run
     from ._optimizers import Optimizer
 
+    host_only = {k: options.pop(k) for k in list(options) if k in _HOST_ONLY}
+    loop = _loop_options(options, data is not None)
     numadam.cuda._require("device='cuda'")
     if data is not None:
         raise TypeError("data (minibatches) is not available with device='cuda'")
-    given = [k for k in _HOST_ONLY if k in options]
+    given = [k for k in _HOST_ONLY if k in host_only]
     if given:
         raise TypeError(f"option {given[0]!r} is not available with device='cuda'")
     if is_device_array(x0):
@@ -32,101 +99,14 @@ def minimize_device(fun, jac, x0, spec, args, options, loop, callback, bounds, d
         x = cuda.device_array(src.shape, src.dtype)
         x.copy_to_device(src)
     else:
-        from ._minimize import _as_x0
         x = cuda.to_device(_as_x0(x0))
-    fused = jac is True
     opt = Optimizer(x, method=spec.name, **options)
-    dev, flat = opt._dev, opt._flat
     box = None
     if bounds is not None:
-        lb, ub = _bounds(bounds, np.zeros(flat.size, flat.dtype))
+        lb, ub = _bounds(bounds, np.zeros(opt._flat.size, opt._flat.dtype))
         box = (cuda.to_device(lb), cuda.to_device(ub))
-        K.project[dev.config](flat, *box)
     style = _callback_style(callback)
-    counts = {"nfev": 0, "njev": 0}
-    name = "fun's gradient" if fused else "jac"
-
-    def evaluate():
-        counts["njev"] += 1
-        if fused:
-            counts["nfev"] += 1
-            out = fun(x, *args)
-            try:
-                f, g = out
-            except (TypeError, ValueError):
-                raise TypeError("with jac=True, fun must return (f, g)") from None
-            return _scalar(f), dev.check_grad(g, opt._view, name)
-        return None, dev.check_grad(jac(x, *args), opt._view, name)
-
-    def value():
-        counts["nfev"] += 1
-        out = fun(x, *args)
-        return _scalar(out[0] if fused else out)
-
-    gtol, maxiter, policy = loop["gtol"], loop["maxiter"], loop["nan_policy"]
-    every = loop["history"]
-    hist = {k: [] for k in ("step", "loss", "grad_norm", "lr")} if every else None
-    nit = nskip = 0
-    status = None
-    f, g = evaluate()
-    while status is None:
-        gn = math.sqrt(dev.sumsq(g))
-        bad = not math.isfinite(gn) or (f is not None and not math.isfinite(f))
-        if bad:
-            if policy == "raise":
-                raise FloatingPointError(f"iteration {nit}: the gradient or objective is "
-                                         "NaN or infinite (x is finite and unchanged)")
-            if policy == "stop":
-                status = 3
-        if status is None:
-            if not bad and gtol > 0 and gn <= gtol:
-                status = 0
-            elif nit >= maxiter:
-                status = 1
-        if hist is not None and (nit % every == 0 or status is not None):
-            if f is None:
-                f = value()
-            for k, v in (("step", nit), ("loss", f), ("grad_norm", gn),
-                         ("lr", math.nan if bad else opt.lr)):
-                hist[k].append(v)
-        if status is not None:
-            break
-        if bad:
-            nskip += 1
-        else:
-            try:
-                opt._step_flat(g, gn if box is None else None)
-            except FloatingPointError as exc:
-                if policy == "raise":
-                    raise FloatingPointError(f"iteration {nit}: {exc}") from None
-                status = 3
-                break
-            if box is not None:
-                K.project[dev.config](flat, *box)
-        nit += 1
-        f, g = evaluate()
-        if style is not None:
-            try:
-                if style == "new":
-                    if f is None:
-                        f = value()
-                    callback(OptimizeResult(x=x, fun=f, nit=nit))
-                else:
-                    callback(x)
-            except StopIteration:
-                status = 99
-    if f is None:
-        f = value()
-    result = OptimizeResult(
-        x=x, fun=f, jac=g.copy_to_host().reshape(opt._view.shape), nit=nit,
-        nfev=counts["nfev"], njev=counts["njev"], status=status,
-        success=status in _SUCCESS, message=STATUS_MESSAGES[status], method=spec.name,
-        device="cuda", compiled=False)
-    if policy == "skip":
-        result.nskip = nskip
-    if hist is not None:
-        result.history = OptimizeResult(
-            step=np.array(hist["step"], np.int64), epoch=np.array(hist["step"], float),
-            loss=np.array(hist["loss"]), grad_norm=np.array(hist["grad_norm"]),
-            lr=np.array(hist["lr"]))
+    run = Run(DeviceSource(fun, jac, args, x, opt, box), loop, spec.name, callback, style)
+    result = run.run()
+    result.device = "cuda"
     return result

@@ -21,7 +21,7 @@ _LOOP = ("maxiter", "gtol", "nan_policy")
 
 def _as_problems(x0):
     """x0 checked like minimize's, and of shape (n_problems, n_params)."""
-    from ._minimize import _as_x0
+    from ._inputs import _as_x0
     try:
         X = _as_x0(x0)
     except ValueError as exc:
@@ -130,7 +130,7 @@ def _minimize_many(fun, jac, x0, data, args, method, options, bounds, device,
                    index_offset=0):
     """:func:`minimize_many`; ``index_offset`` is the global index of row 0 in
     messages (numadam.dask passes each chunk's first problem)."""
-    from ._minimize import _is_dispatcher
+    from ._inputs import _is_dispatcher
 
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device must be 'cpu' or 'cuda'; got {device!r}")
@@ -152,34 +152,7 @@ def _minimize_many(fun, jac, x0, data, args, method, options, bounds, device,
     P = _Problems(x0, data, method, options, bounds, len(L.ROWS) - 1)
     X, data, spec, opts = P.X, P.data, P.spec, P.opts
     n_problems, n = X.shape
-    # validate the user's functions on problem 0, from Python, for clear errors
-    from ._minimize import _scalar
-    d0 = tuple(a[0] for a in data)
-    xr0 = X[0].copy()
-    xr0.flags.writeable = False
-    shapes = (f"x of shape {xr0.shape} and data rows of shapes "
-              f"{[np.shape(d) for d in d0]}")
-    try:
-        out0 = fun(xr0, *d0, *args)
-        g0 = out0[1] if fused and isinstance(out0, tuple) else (
-            None if fused else jac(xr0, *d0, *args))
-    except Exception as exc:  # noqa: BLE001 - re-raised, with what it was given
-        _note(exc, f"raised by fun/jac for problem {index_offset} of minimize_many, "
-                   f"called with {shapes}")
-        raise
-    if fused:
-        if not (isinstance(out0, tuple) and len(out0) == 2):
-            raise TypeError("with jac=True, fun must return (f, g) for one problem; "
-                            f"got {type(out0).__name__}")
-        _scalar(out0[0])
-    else:
-        _scalar(out0)
-    name = "fun's gradient" if fused else "jac"
-    if not isinstance(g0, np.ndarray) or g0.shape != (n,):
-        raise ValueError(f"{name} must return an array of shape ({n},) for one problem; "
-                         f"got {type(g0).__name__} of shape {np.shape(g0)}")
-    if g0.dtype != X.dtype:
-        raise TypeError(f"{name} must return {X.dtype} for {X.dtype} x0; got {g0.dtype}")
+    name = _check_first_problem(fun, jac, fused, X, data, args, index_offset)
     lb, ub = P.box if P.box is not None else (X[0, :0], X[0, :0])
     XR = X.view()
     XR.flags.writeable = False
@@ -212,6 +185,48 @@ def _minimize_many(fun, jac, x0, data, args, method, options, bounds, device,
             f"(numba: {first[:200]}); fun must return a float for one problem (with "
             f"jac=True a tuple (float, array of {n} {X.dtype})) and jac an array of "
             f"{n} {X.dtype}") from None
+    _raise_for_codes(P, X, call, out_status, name, index_offset)
+    return P.result(X, out_f, out_g, out_nit, out_status, nfev=out_nfev, njev=out_njev,
+                    nskip=out_nskip)
+
+
+def _check_first_problem(fun, jac, fused, X, data, args, index_offset):
+    """Call the user's functions on problem 0 from Python, for clear errors;
+    returns what the gradient is called in messages."""
+    from ._inputs import _scalar
+    n = X.shape[1]
+    d0 = tuple(a[0] for a in data)
+    xr0 = X[0].copy()
+    xr0.flags.writeable = False
+    shapes = (f"x of shape {xr0.shape} and data rows of shapes "
+              f"{[np.shape(d) for d in d0]}")
+    try:
+        out0 = fun(xr0, *d0, *args)
+        g0 = out0[1] if fused and isinstance(out0, tuple) else (
+            None if fused else jac(xr0, *d0, *args))
+    except Exception as exc:  # noqa: BLE001 - re-raised, with what it was given
+        _note(exc, f"raised by fun/jac for problem {index_offset} of minimize_many, "
+                   f"called with {shapes}")
+        raise
+    if fused:
+        if not (isinstance(out0, tuple) and len(out0) == 2):
+            raise TypeError("with jac=True, fun must return (f, g) for one problem; "
+                            f"got {type(out0).__name__}")
+        _scalar(out0[0])
+    else:
+        _scalar(out0)
+    name = "fun's gradient" if fused else "jac"
+    if not isinstance(g0, np.ndarray) or g0.shape != (n,):
+        raise ValueError(f"{name} must return an array of shape ({n},) for one problem; "
+                         f"got {type(g0).__name__} of shape {np.shape(g0)}")
+    if g0.dtype != X.dtype:
+        raise TypeError(f"{name} must return {X.dtype} for {X.dtype} x0; got {g0.dtype}")
+    return name
+
+
+def _raise_for_codes(P, X, call, out_status, name, index_offset):
+    """The errors of problems whose loop stopped with an error code."""
+    from ._kernels import loop as L
     raised = np.flatnonzero(out_status == L.RAISED)
     if raised.size:
         # numba cannot carry the exception out of a prange: re-run the first
@@ -235,8 +250,6 @@ def _minimize_many(fun, jac, x0, data, args, method, options, bounds, device,
     if (out_status == L.NEED_LR).any():
         check_lr(P.schedule, P.lr_table.size)   # raises the schedule's error
         raise AssertionError("unreachable: the schedule failed while tabulating")
-    return P.result(X, out_f, out_g, out_nit, out_status, nfev=out_nfev, njev=out_njev,
-                    nskip=out_nskip)
 
 
 def _note(exc, text):
@@ -296,7 +309,7 @@ class _Problems:
     """What both minimize_many paths prepare: options, problems, data, state, box."""
 
     def __init__(self, x0, data, method, options, bounds, max_data):
-        from ._minimize import _bounds, _float_option, _int_option
+        from ._inputs import _bounds, _float_option, _int_option
         from ._optimizers import Optimizer
 
         self.spec = spec = get_method(method)
@@ -345,7 +358,7 @@ class _Problems:
             if self.maxiter > 1 << 24:
                 raise ValueError("with a schedule, minimize_many tabulates lr for every "
                                  "step: use maxiter <= 16777216")
-            from ._minimize import _lr_table
+            from ._inputs import _lr_table
             # tabulated up to the first refused step count: a problem that
             # needs it raises the schedule's error (as minimize would)
             self.lr_table = _lr_table(schedule, 0, self.maxiter + 1)
@@ -382,7 +395,7 @@ class _Problems:
 
 def _as_data(a, k):
     """Per-problem data array ``k`` as a native-order contiguous numeric array."""
-    from ._minimize import _is_sparse
+    from ._inputs import _is_sparse
     if _is_sparse(a):
         raise TypeError(f"data[{k}] is a scipy.sparse {type(a).__name__}: sparse data "
                         "is supported only by numadam.minimize's ordinary loop; "

@@ -28,18 +28,14 @@ import numbers
 import os
 
 import numpy as np
-from scipy.optimize import OptimizeResult
+
+from . import _kernels
 
 __all__ = ["minimize", "shard_range", "world"]
 
 _LOOP = {"maxiter": None, "epochs": None, "batch_size": None, "shuffle": True,
          "drop_last": False, "gtol": 1e-5, "nan_policy": "stop", "checkpoint": None,
          "checkpoint_every": 1000, "resume": None}
-_MESSAGES = {0: "Optimization terminated successfully: the gradient norm is below gtol.",
-             1: "Maximum number of iterations has been exceeded.",
-             2: "The requested number of epochs has been completed.",
-             3: "Stopped: the objective or its gradient was NaN or infinite."}
-
 
 def _mpi():
     try:
@@ -406,8 +402,8 @@ def minimize(fun, jac, x0, data, comm=None, args=(), method="adam", options=None
         with an :class:`~scipy.optimize.OptimizeResult` holding ``x`` (a copy
         of the iterate), ``fun`` (the loss of the global minibatch just
         used), ``nit`` and ``epoch``.  It stops the run by raising
-        ``StopIteration`` (as in :func:`numadam.minimize`) or by returning
-        True.  A stop on ANY process stops EVERY process after the same
+        ``StopIteration``, as in :func:`numadam.minimize` (its return value
+        is ignored).  A stop on ANY process stops EVERY process after the same
         iteration, with status 99 and the same ``x``: the decision travels in
         the next step's ``Allreduce`` (or in the final evaluation's), so the
         other processes evaluate ``fun`` once more on the next minibatch, a
@@ -422,10 +418,12 @@ def minimize(fun, jac, x0, data, comm=None, args=(), method="adam", options=None
         ``status``, ``message``, ``success``, ``epoch``, ``nprocs`` and
         ``sharded``, the same on every process, and ``state_bytes``: the
         optimizer state this process held (about ``1/P`` of the replicated
-        figure when sharded).  Status 0 (``gtol``), 1 (``maxiter``), 2
-        (``epochs``) are successes; 3: the global loss or gradient was NaN
-        or infinite (``nan_policy="stop"``) or an update overflowed; 99:
-        the callback stopped the run.
+        figure when sharded).  The statuses, messages and ``success`` are
+        :func:`numadam.minimize`'s (the same run loop): 0 (``gtol``), 1
+        (``maxiter``), 2 (``epochs``); 3: the global loss or gradient was
+        NaN or infinite (``nan_policy="stop"``) or an update overflowed; 99:
+        the callback stopped the run.  ``nfev`` and ``njev`` count this
+        process's own calls.
 
     Raises
     ------
@@ -486,264 +484,359 @@ def minimize(fun, jac, x0, data, comm=None, args=(), method="adam", options=None
     >>> res.nit, res.status
     (10, 99)
     """
-    from . import _checkpoint
-    from ._data import Batches
-    from ._methods import get_method
-    from ._minimize import _as_x0, _bounds, _scalar
-    from ._optimizers import Optimizer, flat_gradient
-
-    MPI = _mpi()
     comm = world() if comm is None else comm
-    rank, size = comm.Get_rank(), comm.Get_size()
+    run = _MPIRun(fun, jac, x0, data, comm, args, method, options, bounds, rng,
+                  sharded, callback)
+    return run.run()
 
-    # -- setup: every check this process can make alone, then ONE collective
-    # that carries any failure, what must agree, the shard sizes and the seed
+
+class _Context:
+    """What one process knows of the run once the processes agree (setup)."""
+
+
+def _setup(fun, jac, x0, data, comm, args, method, options, bounds, rng, sharded,
+           callback):
+    """Every check this process can make alone, then ONE collective that
+    carries any failure, what must agree, the shard sizes and the seed."""
+    from ._inputs import _as_x0, _bounds
+    from ._methods import get_method
+    c = _Context()
+    c.comm, c.rank, c.size = comm, comm.Get_rank(), comm.Get_size()
     own, agree, n_local, seed = None, {}, 0, None
     try:
-        spec = get_method(method)
+        c.spec = get_method(method)
         if options is not None and not isinstance(options, dict):
             raise TypeError(f"options must be a dict; got {type(options).__name__}")
-        options = dict(options or {})
-        loop = _loop_options(options)
-        hyper = spec.resolve(options)          # checks every hyperparameter
+        c.options = dict(options or {})
+        c.loop = _loop_options(c.options)
+        hyper = c.spec.resolve(c.options)          # checks every hyperparameter
         if rng is not None and (isinstance(rng, bool)
                                 or not isinstance(rng, numbers.Integral)):
             raise TypeError("rng must be an int seed or None in numadam.mpi.minimize "
                             "(a Generator cannot be shared between processes); got "
                             f"{rng!r}")
-        if rank == 0:
+        if c.rank == 0:
             seed = int(np.random.SeedSequence().entropy) if rng is None else int(rng)
-        x = _as_x0(x0)
-        box = None if bounds is None else _bounds(bounds, x)
-        fg, gname = _fun_and_grad(fun, jac)
+        c.x = _as_x0(x0)
+        c.box = None if bounds is None else _bounds(bounds, c.x)
+        c.fg, c.gname = _fun_and_grad(fun, jac)
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable or None; got "
                             f"{type(callback).__name__}")
-        if not isinstance(args, tuple):
-            args = (args,)
-        data, n_local = _local_data(data)
-        agree = _agreement(spec, hyper, loop, x, box, sharded)
+        c.args = args if isinstance(args, tuple) else (args,)
+        c.data, n_local = _local_data(data)
+        agree = _agreement(c.spec, hyper, c.loop, c.x, c.box, sharded)
     except Exception as exc:  # noqa: BLE001 - told to every process, then re-raised
         own = (exc, "setup")
     entries = comm.allgather((None if own is None else (_describe(own[0]), "setup"),
                               agree, n_local, seed))
     if any(e[0] is not None for e in entries):
-        _stop_everyone([e[0] for e in entries], rank, own)
+        _stop_everyone([e[0] for e in entries], c.rank, own)
     _refuse_disagreement([e[1] for e in entries])
-    counts = [e[2] for e in entries]
-    seed = entries[0][3]
+    c.counts, c.seed, c.sharded, c.callback = [e[2] for e in entries], entries[0][3], \
+        bool(sharded), callback
+    return c
 
-    shape, dtype = x.shape, x.dtype
-    flat = x.reshape(-1)
-    n = flat.size
-    mpitype = MPI.DOUBLE if dtype == np.float64 else MPI.FLOAT
-    if sharded:     # rank 0's x0 (only its shape and dtype had to agree)
-        comm.Bcast([flat, mpitype], root=0)
-    view = x.view()
-    view.flags.writeable = False
-    row_lo = sum(counts[:rank])
-    row_hi = row_lo + n_local
-    n_rows = sum(counts)
-    # from here on, what could fail depends only on what the processes agreed
-    # on; the rest (memory, the checkpoint file) is told to all in one collective
-    if n_rows == 0:
-        raise ValueError("data holds no samples on any process")
-    if sharded and n < size:
-        raise ValueError(f"sharded=True needs at least one parameter per process: x0 "
-                         f"has {n} elements for {size} processes")
-    run = {"nit": 0}
-    try:
-        root = np.random.default_rng(seed)
-        shuffle_rng, _ = root.spawn(2)        # as numadam.minimize: same batch order
-        batches = Batches((np.arange(n_rows),), loop["batch_size"], loop["shuffle"],
-                          loop["drop_last"], shuffle_rng)
-        per_epoch = batches.per_epoch
-        budget = min(loop["maxiter"] if loop["maxiter"] is not None
-                     else np.iinfo(np.int64).max,
-                     loop["epochs"] * per_epoch if loop["epochs"] is not None
-                     else np.iinfo(np.int64).max)
 
-        # the parameter slice this process updates (all of it when replicated)
-        slices = _split(n, size) if sharded else [(0, n)] * size
-        p_lo, p_hi = slices[rank]
-        clip_norm = options.pop("clip_norm", None) if sharded else None
-        opt = Optimizer(flat[p_lo:p_hi], method=spec.name, nan_policy="skip", **options)
-        part_counts = [hi - lo for lo, hi in slices]
-        part_displs = [lo for lo, _ in slices]
+class _MPISource:
+    """The gradient of the global minibatch, summed over the processes with one
+    ``Allreduce``; the state of this process's slice of the parameters (all of
+    them when replicated).  The interface of :mod:`numadam._driver`'s sources;
+    a callback's stop and a failure on any process travel in the next
+    ``Allreduce`` (see :func:`minimize`)."""
 
-        # [weighted gradient..., weighted loss, failures, stops]
-        buf = np.zeros(n + 3)
-        total = np.empty(n + 3)
-    except Exception as exc:  # noqa: BLE001
-        own = (exc, "setup")
-    _exchange(comm, rank, own)
-    ERR, STOP = n + 1, n + 2
-    pending = {"error": None, "stop": False}
+    def __init__(self, c, opt, batches):
+        from ._driver import HostSource
+        self.c, self.opt, self.batches = c, opt, batches
+        self.x, self.box, self.flat = c.x, c.box, c.flat
+        self.shape, self.dtype = c.x.shape, c.x.dtype
+        self.counts = {"nfev": 0, "njev": 0}
+        self.exact = True
+        self.run = None
+        self.pending = {"error": None, "stop": False}
+        self.stops = 0
+        # the norms, the projection and what a callback receives, as minimize's
+        host = HostSource(None, None, True, (), c.x, opt, None, {}, {})
+        self._host = host
+        if c.box is not None:
+            lb, ub = c.box
+            self._project = lambda: np.clip(c.flat[c.p_lo:c.p_hi], lb[c.p_lo:c.p_hi],
+                                            ub[c.p_lo:c.p_hi], out=c.flat[c.p_lo:c.p_hi])
+            pnorm = _kernels.load_cpu().PROJECTED_NORM.pick(c.n)
+            gsign = -1.0 if opt.options["maximize"] else 1.0
+            from ._kernels import _scalars
+            self.reduce = lambda g: (_scalars.norm_value(
+                *pnorm(c.flat, g, lb, ub, gsign)), None)
+        else:
+            self._project = None
+            self.reduce = host.reduce
+        self.finite_gradient, self.intermediate_x = host.finite_gradient, host.intermediate_x
+        self.jac_of = host.jac_of
 
-    def global_fg(rows, weight_of, where, final=False):
+    def global_fg(self, rows, weight_of, where, final=False):
         """Loss and gradient averaged over the global rows ``rows``, and the
         number of processes whose callback asked to stop.  A failure on any
         process raises on every process."""
+        c, pending, buf, n = self.c, self.pending, self.c.buf, self.c.n
         buf.fill(0.0)
         if pending["error"] is None and (final or not pending["stop"]):
             try:
-                mine = rows[(rows >= row_lo) & (rows < row_hi)] - row_lo
-                if mine.size:
-                    local = tuple(np.take(a, mine, axis=0) for a in data)
-                    f, g = fg(view, *local, *args)
-                    f = _scalar(f)
-                    g = flat_gradient(g, shape, view.dtype, gname)
-                    w = weight_of(mine.size)
-                    np.multiply(g.astype(np.float64, copy=False), w, out=buf[:n])
-                    buf[n] = f * w
+                self._local(rows, weight_of)
             except Exception as exc:  # noqa: BLE001 - told to every process
                 pending["error"] = (exc, where)
         if pending["error"] is not None:
             buf[:n + 1] = 0.0
-            buf[ERR] = 1.0
+            buf[n + 1] = 1.0
         if pending["stop"]:
-            buf[STOP] = 1.0
-        comm.Allreduce(buf, total, op=MPI.SUM)
-        if total[ERR]:
-            _exchange(comm, rank, pending["error"])
-        return total[n], total[:n].astype(dtype), int(total[STOP])
+            buf[n + 2] = 1.0
+        c.comm.Allreduce(buf, c.total, op=_mpi().SUM)
+        if c.total[n + 1]:
+            _exchange(c.comm, c.rank, pending["error"])
+        return c.total[n], c.total[:n].astype(self.dtype), int(c.total[n + 2])
 
-    def save(path):
-        where = f"iteration {run['nit']} (writing the checkpoint)"
-        arrays, meta = {}, opt._checkpoint_parts(prefix="state.")[0]
-        _, local = opt._checkpoint_parts(prefix="state.")
+    def _local(self, rows, weight_of):
+        from ._inputs import _scalar
+        from ._optimizers import flat_gradient
+        c, n = self.c, self.c.n
+        mine = rows[(rows >= c.row_lo) & (rows < c.row_hi)] - c.row_lo
+        if mine.size:
+            local = tuple(np.take(a, mine, axis=0) for a in c.data)
+            self.counts["nfev"] += 1
+            self.counts["njev"] += 1
+            f, g = c.fg(c.view, *local, *c.args)
+            f = _scalar(f)
+            g = flat_gradient(g, self.shape, self.dtype, c.gname)
+            w = weight_of(mine.size)
+            np.multiply(g.astype(np.float64, copy=False), w, out=c.buf[:n])
+            c.buf[n] = f * w
+
+    def evaluate(self, batch):
+        from ._driver import StopRun
+        rows = batch[0]
+        m = rows.size
+        f, g, stops = self.global_fg(rows, lambda k: k / m, f"iteration {self.run.nit}")
+        if stops:   # a callback stopped after the last step: this batch is not used
+            self.batches.rewind()
+            self.stops = stops
+            raise StopRun
+        return f, g
+
+    def evaluate_both(self, rows_all):
+        n_rows = self.c.n_rows
+        f, g, stops = self.global_fg(
+            rows_all[0], lambda k: k / n_rows,
+            f"iteration {self.run.nit} (the final evaluation on the whole data set)",
+            final=True)
+        if stops and self.run.status != 99:   # stopped after the budget's last step
+            self.run.status, self.stops = 99, stops
+        return f, g
+
+    def value(self, batch):
+        raise AssertionError("unreachable: the global loss comes with every gradient")
+
+    def step(self, g, norm):
+        c = self.c
+        if c.clip_norm is not None:
+            gn = float(np.linalg.norm(g.astype(np.float64)))
+            if gn > c.clip_norm:
+                g = g * self.dtype.type(c.clip_norm / gn)
+            norm = None
+        try:
+            self.opt._step_flat(np.ascontiguousarray(g[c.p_lo:c.p_hi]),
+                                None if c.sharded else norm)
+            ok = True
+        except FloatingPointError:
+            ok = False
+        if self._project is not None:
+            self._project()
+        if c.sharded:
+            MPI = _mpi()
+            c.comm.Allgatherv(MPI.IN_PLACE, [c.flat, c.part_counts, c.part_displs,
+                                             c.mpitype])
+            ok = c.comm.allreduce(ok, op=MPI.LAND)
+        if not ok:
+            raise FloatingPointError(f"step {self.run.nit + 1}: the update of some "
+                                     "elements was NaN or infinite")
+
+    def project(self):
+        pass   # in step: each process projects its slice before the gather
+
+    def stop_requested(self):
+        """A callback's StopIteration: every process stops after the next
+        ``Allreduce`` (which carries it); go on until then."""
+        self.pending["stop"] = True
+        return False
+
+    def hold_error(self, exc, nit):
+        """A callback's exception: told to every process in the next ``Allreduce``."""
+        self.pending["error"] = (exc, f"iteration {nit} (in the callback)")
+        return True
+
+    def decorate(self, result):
+        c = self.c
+        if result.status == 99:
+            result.message = (f"`callback` raised `StopIteration` (on {self.stops} of "
+                              f"{c.size} processes); every process stopped after "
+                              f"iteration {result.nit}.")
+        result.nprocs, result.sharded = c.size, c.sharded
+        result.state_bytes = sum(a.nbytes for a in self.opt.state.values())
+        return result
+
+
+class _Rewindable:
+    """The global minibatches (row indices), able to undo the last ``next()``
+    (a callback's stop arrives with the next minibatch's gradient)."""
+
+    def __init__(self, batches):
+        self.b = batches
+        self._point = None
+
+    def __getattr__(self, name):
+        return getattr(self.b, name)
+
+    def next(self):
+        b = self.b
+        if b.pos == 0 and b.shuffle:    # it reshuffles: keep the order
+            self._point = b.state()
+        else:
+            self._point = (None, (b.pos, b.epoch))
+        return b.next()
+
+    def rewind(self):
+        scalars, arrays = self._point
+        if scalars is None:
+            self.b.pos, self.b.epoch = arrays
+        else:
+            self.b.restore(scalars, arrays)
+
+
+class _MPICheckpoint:
+    """The run's checkpoint, written by rank 0 with the full parameters and
+    state (gathered when sharded): it resumes on any number of processes."""
+
+    def __init__(self, c, run):
+        self.c, self.run = c, run
+
+    def save(self, path):
+        from . import _checkpoint
+        c, run = self.c, self.run
+        where = f"iteration {run.nit} (writing the checkpoint)"
+        meta, local = run.opt._checkpoint_parts(prefix="state.")
+        arrays = {}
         for name, a in local.items():
             a = np.ascontiguousarray(a)
-            if sharded and a.shape == (p_hi - p_lo,):
-                full = np.empty(n, a.dtype) if rank == 0 else None
-                comm.Gatherv(a, [full, part_counts, part_displs,
-                                 MPI.DOUBLE if a.dtype == np.float64 else MPI.FLOAT],
-                             root=0)
+            if c.sharded and a.shape == (c.p_hi - c.p_lo,):
+                full = np.empty(c.n, a.dtype) if c.rank == 0 else None
+                c.comm.Gatherv(a, [full, c.part_counts, c.part_displs,
+                                   _mpi().DOUBLE if a.dtype == np.float64
+                                   else _mpi().FLOAT], root=0)
                 a = full
             arrays[name] = a
         failed = None
-        if rank == 0:
+        if c.rank == 0:
             try:
-                meta = dict(meta, size=n)
-                bmeta, barrays = batches.state()
+                bmeta, barrays = run.batches.state()
                 arrays.update({"batches." + k: v for k, v in barrays.items()})
-                arrays["x"] = flat
-                _checkpoint.write(path, {"kind": "mpi-minimize", "optimizer": meta,
-                                         "n": n, "dtype": dtype.name, "nit": run["nit"],
+                arrays["x"] = c.flat
+                _checkpoint.write(path, {"kind": "mpi-minimize",
+                                         "optimizer": dict(meta, size=c.n), "n": c.n,
+                                         "dtype": c.x.dtype.name, "nit": run.nit,
                                          "batches": bmeta}, arrays)
             except Exception as exc:  # noqa: BLE001
                 failed = (exc, where)
-        _exchange(comm, rank, failed)      # also: nobody goes on before it is written
+        _exchange(c.comm, c.rank, failed)      # also: nobody goes on before it is written
 
-    def resume(path):
+    def resume(self, path):
+        from . import _checkpoint
+        c, run = self.c, self.run
         meta, arrays = _checkpoint.read(path, "mpi-minimize")
         name = str(path)
-        if meta["optimizer"]["method"] != spec.name or meta["n"] != n or \
-                meta["dtype"] != dtype.name:
+        if meta["optimizer"]["method"] != c.spec.name or meta["n"] != c.n or \
+                meta["dtype"] != c.x.dtype.name:
             raise ValueError(f"checkpoint {name!r} does not fit this run: it is a "
                              f"{meta['optimizer']['method']!r} run of {meta['n']} "
                              f"{meta['dtype']} parameters")
-        batches.check_state(meta["batches"], {k[8:]: v for k, v in arrays.items()
-                                              if k.startswith("batches.")})
-        state = {}
-        for k, v in arrays.items():
-            if k.startswith("state."):
-                state[k] = v[p_lo:p_hi] if v.shape == (n,) else v
-        omete = dict(meta["optimizer"], size=p_hi - p_lo)
-        opt._load_checkpoint_parts(omete, state, name, prefix="state.")
-        flat[:] = arrays["x"]
-        run["nit"] = int(meta["nit"])
-        batches.restore(meta["batches"], {k[8:]: v for k, v in arrays.items()
-                                          if k.startswith("batches.")})
+        batches = {k[8:]: v for k, v in arrays.items() if k.startswith("batches.")}
+        run.batches.check_state(meta["batches"], batches)
+        state = {k: (v[c.p_lo:c.p_hi] if v.shape == (c.n,) else v)
+                 for k, v in arrays.items() if k.startswith("state.")}
+        run.opt._load_checkpoint_parts(dict(meta["optimizer"], size=c.p_hi - c.p_lo),
+                                       state, name, prefix="state.")
+        c.flat[:] = arrays["x"]
+        run.nit = int(meta["nit"])
+        run.batches.restore(meta["batches"], batches)
 
-    def rewind_point():
-        """What ``rewind`` needs to undo the next ``batches.next()``."""
-        if batches.pos == 0 and batches.shuffle:    # it reshuffles: keep the order
-            return batches.state()
-        return None, (batches.pos, batches.epoch)
 
-    def rewind(point):
-        scalars, arrays = point
-        if scalars is None:
-            batches.pos, batches.epoch = arrays
-        else:
-            batches.restore(scalars, arrays)
+def _prepare(c):
+    """The parameters' slices, the optimizer, the minibatches and the buffers
+    (what could fail now depends only on what the processes agreed on; the
+    rest is told to every process in one collective)."""
+    from ._data import Batches
+    from ._optimizers import Optimizer
+    MPI = _mpi()
+    c.flat, c.n = c.x.reshape(-1), c.x.size
+    c.mpitype = MPI.DOUBLE if c.x.dtype == np.float64 else MPI.FLOAT
+    if c.sharded:     # rank 0's x0 (only its shape and dtype had to agree)
+        c.comm.Bcast([c.flat, c.mpitype], root=0)
+    c.view = c.x.view()
+    c.view.flags.writeable = False
+    c.row_lo = sum(c.counts[:c.rank])
+    c.row_hi = c.row_lo + c.counts[c.rank]
+    c.n_rows = sum(c.counts)
+    if c.n_rows == 0:
+        raise ValueError("data holds no samples on any process")
+    if c.sharded and c.n < c.size:
+        raise ValueError(f"sharded=True needs at least one parameter per process: x0 "
+                         f"has {c.n} elements for {c.size} processes")
+    own, opt, batches = None, None, None
+    try:
+        shuffle_rng, _ = np.random.default_rng(c.seed).spawn(2)  # as minimize's order
+        batches = _Rewindable(Batches((np.arange(c.n_rows),), c.loop["batch_size"],
+                                      c.loop["shuffle"], c.loop["drop_last"],
+                                      shuffle_rng))
+        slices = _split(c.n, c.size) if c.sharded else [(0, c.n)] * c.size
+        c.p_lo, c.p_hi = slices[c.rank]
+        c.clip_norm = c.options.pop("clip_norm", None) if c.sharded else None
+        opt = Optimizer(c.flat[c.p_lo:c.p_hi], method=c.spec.name, **c.options)
+        c.part_counts = [hi - lo for lo, hi in slices]
+        c.part_displs = [lo for lo, _ in slices]
+        c.buf = np.zeros(c.n + 3)   # [weighted gradient..., loss, failures, stops]
+        c.total = np.empty(c.n + 3)
+    except Exception as exc:  # noqa: BLE001
+        own = (exc, "setup")
+    _exchange(c.comm, c.rank, own)
+    return opt, batches
 
-    if loop["resume"] is not None:
-        try:
-            resume(loop["resume"])
-        except Exception as exc:  # noqa: BLE001
-            own = (exc, "setup (reading the checkpoint)")
-        _exchange(comm, rank, own)
-    status, stops = None, 0
-    while status is None:
-        if run["nit"] >= budget:
-            status = 2 if loop["epochs"] is not None and \
-                run["nit"] >= loop["epochs"] * per_epoch else 1
-            break
-        point = rewind_point() if callback is not None else None
-        rows = batches.next()[0]
-        m = rows.size
-        f, g, stops = global_fg(rows, lambda k: k / m, f"iteration {run['nit']}")
-        if stops:   # a callback stopped after the last step: this batch is not used
-            rewind(point)
-            status = 99
-            break
-        if not (np.isfinite(f) and np.all(np.isfinite(g))):
-            if loop["nan_policy"] == "raise":
-                raise FloatingPointError(f"step {run['nit'] + 1}: the global minibatch "
-                                         "loss or gradient is NaN or infinite")
-            status = 3
-            break
-        if loop["gtol"] > 0:
-            d = g if box is None else flat - np.clip(flat - g, *box)
-            if np.linalg.norm(d) <= loop["gtol"]:
-                status = 0
-                break
-        if clip_norm is not None:
-            norm = float(np.linalg.norm(g.astype(np.float64)))
-            if norm > clip_norm:
-                g = g * dtype.type(clip_norm / norm)
-        ok = opt.step(g[p_lo:p_hi])
-        if box is not None:
-            np.clip(flat[p_lo:p_hi], box[0][p_lo:p_hi], box[1][p_lo:p_hi],
-                    out=flat[p_lo:p_hi])
-        if sharded:
-            comm.Allgatherv(MPI.IN_PLACE, [flat, part_counts, part_displs, mpitype])
-            ok = comm.allreduce(bool(ok), op=MPI.LAND)
-        run["nit"] += 1
-        if not ok:   # the kernel's guard: an update overflowed
-            if loop["nan_policy"] == "raise":
-                raise FloatingPointError(f"step {run['nit']}: the update of some "
-                                         "elements was NaN or infinite")
-            status = 3
-            break
-        if loop["checkpoint"] is not None and run["nit"] % loop["checkpoint_every"] == 0:
-            save(loop["checkpoint"])
-        if callback is not None:
-            nit = run["nit"]
+
+class _MPIRun:
+    """numadam.mpi.minimize: the setup, then minimize's run loop over
+    :class:`_MPISource`."""
+
+    def __init__(self, fun, jac, x0, data, comm, args, method, options, bounds, rng,
+                 sharded, callback):
+        from ._driver import Run
+        from ._inputs import _UNLIMITED
+        c = _setup(fun, jac, x0, data, comm, args, method, options, bounds, rng,
+                   sharded, callback)
+        opt, batches = _prepare(c)
+        src = _MPISource(c, opt, batches)
+        loop = dict(c.loop, history=0, disp=False,
+                    maxiter=_UNLIMITED if c.loop["maxiter"] is None else c.loop["maxiter"])
+        self.run_ = Run(src, loop, c.spec.name, callback,
+                        "new" if callback is not None else None, batches)
+        src.run = self.run_
+        ckpt = _MPICheckpoint(c, self.run_)
+        if c.loop["checkpoint"] is not None:
+            self.run_.checkpoint = ckpt
+            self.run_.save_at_end = True
+        if c.loop["resume"] is not None:
+            own = None
             try:
-                if callback(OptimizeResult(x=x.copy(), fun=float(f), nit=nit,
-                                           epoch=nit / per_epoch)):
-                    pending["stop"] = True
-            except StopIteration:
-                pending["stop"] = True
-            except Exception as exc:  # noqa: BLE001 - told to every process
-                pending["error"] = (exc, f"iteration {nit} (in the callback)")
-    if loop["checkpoint"] is not None:
-        save(loop["checkpoint"])
-    everything = np.arange(n_rows)
-    f, g, last_stops = global_fg(
-        everything, lambda k: k / n_rows,
-        f"iteration {run['nit']} (the final evaluation on the whole data set)", final=True)
-    if last_stops:  # a callback stopped after the last step of the budget
-        status, stops = 99, last_stops
-    message = _MESSAGES.get(status)
-    if status == 99:
-        message = (f"`callback` raised `StopIteration` or returned True (on {stops} of "
-                   f"{size} processes); every process stopped after iteration "
-                   f"{run['nit']}.")
-    return OptimizeResult(x=x, fun=float(f), jac=g.reshape(shape), nit=run["nit"],
-                          status=status, success=status in (0, 1, 2), message=message,
-                          epoch=run["nit"] / per_epoch, nprocs=size, sharded=bool(sharded),
-                          state_bytes=sum(a.nbytes for a in opt.state.values()))
+                ckpt.resume(c.loop["resume"])
+            except Exception as exc:  # noqa: BLE001
+                own = (exc, "setup (reading the checkpoint)")
+            _exchange(c.comm, c.rank, own)
+        self.src = src
+
+    def run(self):
+        return self.src.decorate(self.run_.run())

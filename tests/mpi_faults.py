@@ -19,7 +19,7 @@ Scenarios:
 * ``mismatch``: calls whose method, options, x0, bounds or sharded differ on
   one rank (refused), and calls that may differ (accepted);
 * ``callback-stop``: a callback that stops on one rank only, both forms
-  (``StopIteration``, returning True), at the last iteration, and around a
+  (``StopIteration``; returning True does not stop, as in minimize), at the last iteration, and around a
   checkpoint (the resumed run equals the uninterrupted one).
 """
 import json
@@ -150,7 +150,10 @@ def main(out, scenario):
         report["reference5"] = run(options=dict(opts, maxiter=5))
         report["raise5"] = run(callback=stop_at(last, 5, "raise"))
         report["reference3"] = run(options=dict(opts, maxiter=3), sharded=True)
-        report["true3"] = run(callback=stop_at(0, 3, "true"), sharded=True)
+        report["raise3"] = run(callback=stop_at(0, 3, "raise"), sharded=True)
+        # as in numadam.minimize, a callback's return value is ignored
+        report["reference"] = run()
+        report["returns_true"] = run(callback=stop_at(0, 3, "true"))
         report["at_end"] = run(callback=stop_at(1, opts["maxiter"], "raise"))
         # stopped runs leave a checkpoint that resumes into the uninterrupted run,
         # also at an epoch boundary (16 batches of 64 in 1003 rows)

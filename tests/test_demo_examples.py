@@ -43,7 +43,7 @@ def test_methods_command(capsys):
 
 def test_minimize_takes_its_loop_defaults_from_the_table_show_options_prints():
     from numadam._methods import LOOP_OPTIONS
-    from numadam._minimize import _loop_options
+    from numadam._inputs import _loop_options
     loop = _loop_options({}, has_data=True)
     assert set(loop) == set(LOOP_OPTIONS)
     for name, (default, _) in LOOP_OPTIONS.items():

@@ -229,7 +229,7 @@ def test_options_that_differ_between_ranks_are_refused_on_every_rank(tmp_path):
 def test_a_callback_that_stops_on_one_rank_stops_every_rank(nprocs, tmp_path):
     reports = faults(nprocs, tmp_path, "callback-stop")
     for rep in reports:
-        for case, ref, nit in (("raise5", "reference5", 5), ("true3", "reference3", 3),
+        for case, ref, nit in (("raise5", "reference5", 5), ("raise3", "reference3", 3),
                                ("at_end", None, 12), ("stop7", None, 7),
                                ("stop16", None, 16)):
             got = rep[case]
@@ -242,7 +242,11 @@ def test_a_callback_that_stops_on_one_rank_stops_every_rank(nprocs, tmp_path):
             got = rep[f"resumed{stop}"]
             assert got["ok"] and (got["nit"], got["status"]) == (20, 1), got
             assert got["xbytes"] == rep["reference20"]["xbytes"], stop
-    for case in ("raise5", "true3", "at_end", "stop7", "stop16"):   # the same everywhere
+        # a callback returning True does not stop the run (minimize's convention)
+        got, ref = rep["returns_true"], rep["reference"]
+        assert got["ok"] and (got["nit"], got["status"]) == (ref["nit"], 1), got
+        assert got["xbytes"] == ref["xbytes"]
+    for case in ("raise5", "raise3", "at_end", "stop7", "stop16"):   # the same everywhere
         assert len({(rep[case]["xbytes"], rep[case]["message"]) for rep in reports}) == 1
 
 
@@ -280,11 +284,15 @@ def test_single_process_failures_keep_their_type():
             numadam.mpi.minimize(logistic_loss, True, np.zeros(2), data,
                                  options={"batch_size": 2})
 
-    # the callback's two forms, and the stop is reported as minimize's status 99
+    # StopIteration stops the run with minimize's status 99; a return value of
+    # True does not (minimize's convention, see the migration note)
     def stop(intermediate_result):
-        raise StopIteration
-    for cb, nit in ((lambda intermediate_result: intermediate_result.nit == 2, 2),
-                    (stop, 1)):
+        if intermediate_result.nit == 2:
+            raise StopIteration
+    for cb, status, nit in ((lambda intermediate_result: True, 1, 9), (stop, 99, 2)):
         res = numadam.mpi.minimize(logistic_loss, True, np.zeros(2), (X, y),
                                    callback=cb, options={"batch_size": 2, "maxiter": 9})
-        assert (res.status, res.nit, res.success) == (99, nit, False)
+        assert (res.status, res.nit, res.success) == (status, nit, False)
+        assert res.message == (numadam.STATUS_MESSAGES[1] if status == 1 else
+                               "`callback` raised `StopIteration` (on 1 of 1 processes); "
+                               "every process stopped after iteration 2.")

@@ -1,0 +1,315 @@
+"""minimize's input checks: x0, bounds, options, rng, callbacks, values.
+
+Shared by every entry point (``minimize``, ``minimize(device="cuda")``,
+``minimize_many``, ``numadam.mpi.minimize``); each check names the argument
+and says what was expected.
+"""
+import inspect
+import math
+import numbers
+import os
+import sys
+
+import numpy as np
+
+from ._methods import LOOP_OPTIONS
+from .schedules import check_lr
+
+#: ``status`` -> ``message`` of :func:`minimize`'s result.
+STATUS_MESSAGES = {
+    0: "Optimization terminated successfully: the gradient norm fell below gtol.",
+    1: "Maximum number of iterations has been exceeded.",
+    2: "The requested number of epochs has been completed.",
+    3: "The objective or its gradient was NaN or infinite; x is the last "
+       "iterate, where it was evaluated.",
+    4: "Optimization terminated successfully: the smoothed loss stopped "
+       "improving (patience).",
+    99: "`callback` raised `StopIteration`.",
+}
+
+
+#: statuses that count as ``success``
+_SUCCESS = (0, 4)
+
+
+_UNLIMITED = sys.maxsize
+
+
+def _lr_table(schedule, t0, size):
+    """``schedule(t0 + k)`` for ``k < size``, stopping before the first step
+    count whose learning rate is refused (the compiled loop then returns to
+    Python, which raises the schedule's error where the ordinary loop does)."""
+    table = np.empty(size)
+    for k in range(size):
+        try:
+            table[k] = check_lr(schedule, t0 + k)
+        except Exception:  # noqa: BLE001 - re-raised by the loop when reached
+            return table[:k]
+    return table
+
+
+def _as_x0(x0, name="x0"):
+    """x0 as a fresh C-contiguous float32/float64 array of its own shape (0-d
+    included), in native byte order."""
+    if isinstance(x0, (str, bytes)):
+        raise TypeError(f"{name} must be an array of real numbers; got "
+                        f"{type(x0).__name__} {x0!r}")
+    if _is_sparse(x0):
+        raise TypeError(f"{name} must be a dense array; got a scipy.sparse "
+                        f"{type(x0).__name__}")
+    try:
+        x = np.array(x0, copy=True)
+    except Exception as exc:  # noqa: BLE001
+        raise TypeError(f"{name} must be an array of real numbers; got "
+                        f"{type(x0).__name__}") from exc
+    if x.dtype.kind in "iub":
+        x = x.astype(np.float64)
+    elif x.dtype.kind == "f" and x.dtype.itemsize in (4, 8) and not x.dtype.isnative:
+        x = x.astype(x.dtype.newbyteorder("="))   # big-endian input: native order
+    elif x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{name} must be real: float32, float64 or integer (taken as "
+                        f"float64); got dtype {x.dtype}")
+    if x.size == 0:
+        raise ValueError(f"{name} must not be empty")
+    if not np.isfinite(x).all():
+        raise ValueError(f"{name} contains NaN or infinity")
+    return np.require(x, requirements="C")   # keeps a 0-d array 0-d
+
+
+def _is_sparse(a):
+    """Whether ``a`` is a scipy.sparse matrix or array (scipy imported only if
+    it already is)."""
+    sp = sys.modules.get("scipy.sparse")
+    return sp is not None and sp.issparse(a)
+
+
+def _int_option(options, name, default, low, allow_none=False):
+    value = options.pop(name, default)
+    if value is None and allow_none:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"option {name!r} must be an int; got {value!r}")
+    if value < low:
+        raise ValueError(f"option {name!r} must be >= {low}; got {value}")
+    return int(value)
+
+
+def _float_option(options, name, default, low, high=None):
+    value = options.pop(name, default)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"option {name!r} must be a real number; got {value!r}")
+    value = float(value)
+    if not (math.isfinite(value) and value >= low and (high is None or value < high)):
+        rng = f">= {low}" if high is None else f"in [{low}, {high})"
+        raise ValueError(f"option {name!r} must be finite and {rng}; got {value}")
+    return value
+
+
+def _bool_option(options, name, default):
+    value = options.pop(name, default)
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"option {name!r} must be True or False; got {value!r}")
+    return bool(value)
+
+
+_DATA_OPTIONS = ("epochs", "batch_size", "shuffle", "drop_last")
+
+
+def _loop_options(options, has_data):
+    """Pop minimize's own options (the rest belong to the method)."""
+    if not has_data:
+        given = [k for k in _DATA_OPTIONS if k in options]
+        if given:
+            raise TypeError(f"option {given[0]!r} needs per-sample data: pass "
+                            "data=(X, y, ...) to minimize")
+    D = {name: default for name, (default, _) in LOOP_OPTIONS.items()}
+    epochs = _int_option(options, "epochs", D["epochs"], 1, allow_none=True)
+    default_maxiter = D["maxiter"] if epochs is None else _UNLIMITED
+    loop = {
+        "maxiter": _int_option(options, "maxiter", default_maxiter, 0),
+        "gtol": _float_option(options, "gtol", D["gtol"], 0.0),
+        "epochs": epochs,
+        "batch_size": options.pop("batch_size", D["batch_size"]),
+        "shuffle": _bool_option(options, "shuffle", D["shuffle"]),
+        "drop_last": _bool_option(options, "drop_last", D["drop_last"]),
+        "history": _int_option(options, "history", D["history"], 0),
+        "patience": _int_option(options, "patience", D["patience"], 1, allow_none=True),
+        "ema": _float_option(options, "ema", D["ema"], 0.0, 1.0),
+        "min_delta": _float_option(options, "min_delta", D["min_delta"], 0.0),
+        "disp": _bool_option(options, "disp", D["disp"]),
+        "nan_policy": options.pop("nan_policy", D["nan_policy"]),
+        "checkpoint": options.pop("checkpoint", D["checkpoint"]),
+        "checkpoint_every": _int_option(options, "checkpoint_every", D["checkpoint_every"], 1),
+        "resume": options.pop("resume", D["resume"]),
+        "compiled": options.pop("compiled", D["compiled"]),
+    }
+    if not (loop["compiled"] is True or loop["compiled"] is False
+            or loop["compiled"] == "auto"):
+        raise ValueError("option 'compiled' must be 'auto', True or False; got "
+                         f"{loop['compiled']!r}")
+    if loop["nan_policy"] not in ("stop", "raise", "skip"):
+        raise ValueError("option 'nan_policy' must be 'stop', 'raise' or 'skip'; got "
+                         f"{loop['nan_policy']!r}")
+    for key in ("checkpoint", "resume"):
+        value = loop[key]
+        if value is not None and not isinstance(value, (str, os.PathLike)):
+            raise TypeError(f"option {key!r} must be a file path; got {value!r}")
+    return loop
+
+
+def _is_dispatcher(fn):
+    from numba.core.registry import CPUDispatcher
+    return isinstance(fn, CPUDispatcher)
+
+
+def _compiled_path(fun, jac, fused, loop, callback, data, takes_rng):
+    """Whether minimize runs the whole loop in nopython mode (see its Notes)."""
+    wanted = loop["compiled"]
+    if wanted is False:
+        return False
+    reasons = []
+    if not (_is_dispatcher(fun) and (fused or _is_dispatcher(jac))):
+        reasons.append("fun and jac are not numba.njit functions")
+    for name, on in (("callback", callback is not None), ("data", data is not None),
+                     ("patience", loop["patience"] is not None), ("disp", loop["disp"]),
+                     ("checkpoint", loop["checkpoint"] is not None),
+                     ("resume", loop["resume"] is not None),
+                     ("an rng parameter of fun/jac", takes_rng)):
+        if on:
+            reasons.append(name)
+    if reasons and wanted is True:
+        raise ValueError("option compiled=True needs numba.njit fun/jac and none of "
+                         "callback, data, patience, disp, checkpoint, resume, or an "
+                         f"rng parameter; here: {', '.join(reasons)}")
+    return not reasons
+
+
+def _takes_rng(fn):
+    """Whether ``fn`` accepts an ``rng`` keyword (then numadam passes one)."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    p = params.get("rng")
+    return p is not None and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+
+
+def _bound_number(v):
+    if isinstance(v, (str, bytes, bool, np.bool_)) or not isinstance(v, numbers.Real):
+        raise TypeError(f"not a real number: {v!r}")
+    return float(v)
+
+
+def _bound_array(v, which):
+    a = np.asarray(v)
+    if a.dtype.kind not in "iuf":
+        raise TypeError(f"bounds must be real numbers; got a {which} bound of dtype "
+                        f"{a.dtype} ({v!r})")
+    return a.astype(np.float64)
+
+
+def _bounds(bounds, x):
+    """``(lb, ub)`` flat arrays of x's dtype, or None when unbounded."""
+    from scipy.optimize import Bounds
+
+    n = x.size
+    if isinstance(bounds, Bounds):
+        lb, ub = bounds.lb, bounds.ub
+        try:
+            lb, ub = (_bound_array(v, "low") for v in (lb, ub))
+            # one bound per element of x0, of its shape (any shape) or flat
+            lb, ub = (np.broadcast_to(v, x.shape).reshape(n) if v.ndim > 1
+                      or v.shape == x.shape else np.broadcast_to(v, (n,))
+                      for v in (lb, ub))
+        except ValueError:
+            raise ValueError(f"bounds must have one (low, high) per parameter: "
+                             f"{n}; got Bounds of shapes {np.shape(bounds.lb)} "
+                             f"and {np.shape(bounds.ub)}") from None
+    else:
+        try:
+            pairs = list(bounds)
+        except TypeError:
+            raise TypeError("bounds must be a scipy.optimize.Bounds or a "
+                            "sequence of (low, high) pairs; got "
+                            f"{type(bounds).__name__}") from None
+        if len(pairs) != n:
+            raise ValueError(f"bounds must have one (low, high) pair per "
+                             f"parameter: {n}; got {len(pairs)}")
+        lb = np.empty(n)
+        ub = np.empty(n)
+        for i, pair in enumerate(pairs):
+            try:
+                lo, hi = pair
+                lb[i] = -np.inf if lo is None else _bound_number(lo)
+                ub[i] = np.inf if hi is None else _bound_number(hi)
+            except (TypeError, ValueError):
+                raise TypeError(f"bounds[{i}] must be a (low, high) pair of "
+                                f"numbers or None; got {pair!r}") from None
+    if np.isnan(lb).any() or np.isnan(ub).any():
+        raise ValueError("bounds contain NaN")
+    bad = np.flatnonzero(lb > ub)
+    if bad.size:
+        i = bad[0]
+        raise ValueError(f"bounds[{i}] has low {lb[i]} > high {ub[i]}")
+    if np.isneginf(lb).all() and np.isposinf(ub).all():
+        return None
+    return lb.astype(x.dtype), ub.astype(x.dtype)
+
+
+def _as_rng(rng):
+    """The run's root generator from ``rng`` (None, an int seed, a Generator)."""
+    if isinstance(rng, np.random.RandomState) or (
+            isinstance(rng, (bool, np.bool_, float, str, bytes))):
+        raise TypeError(
+            "rng must be None, an int seed >= 0 or a numpy.random.Generator "
+            f"(numadam spawns independent streams from it); got {rng!r}"
+            + (": use np.random.default_rng(seed) instead of the legacy "
+               "RandomState" if isinstance(rng, np.random.RandomState) else ""))
+    try:
+        root = np.random.default_rng(rng)
+    except (TypeError, ValueError) as exc:
+        raise TypeError("rng must be None, an int seed >= 0 or a "
+                        f"numpy.random.Generator; got {rng!r}: {exc}") from None
+    if not isinstance(getattr(root.bit_generator, "seed_seq", None),
+                      np.random.SeedSequence):
+        raise TypeError("rng must be a numpy.random.Generator whose bit generator was "
+                        "seeded with a SeedSequence (numadam spawns independent "
+                        f"streams from it); got {rng!r}: use np.random.default_rng(seed)")
+    return root
+
+
+def _callback_style(callback):
+    """'new' for callback(intermediate_result), 'legacy' for callback(xk)."""
+    if callback is None:
+        return None
+    if not callable(callback):
+        raise TypeError(f"callback must be callable or None; got "
+                        f"{type(callback).__name__}")
+    try:
+        params = list(inspect.signature(callback).parameters)
+    except (TypeError, ValueError):
+        return "legacy"
+    return "new" if params == ["intermediate_result"] else "legacy"
+
+
+def _scalar(f, name="fun"):
+    """The objective's value as a float; strings, complex numbers, arrays of
+    more than one element and booleans are refused."""
+    tf = type(f)
+    if tf is float or tf is np.float64 or tf is int or tf is np.float32:
+        return float(f)
+    if isinstance(f, (float, int)) and not isinstance(f, bool):
+        return float(f)
+    if isinstance(f, (np.floating, np.integer)) or (
+            isinstance(f, np.ndarray) and f.size == 1 and f.dtype.kind in "iuf"):
+        return float(f.item() if isinstance(f, np.ndarray) else f)
+    if isinstance(f, numbers.Real) and not isinstance(f, (bool, np.bool_)):
+        return float(f)
+    what = (f"complex {f!r} (a real objective is needed; take .real or abs() "
+            "yourself)" if isinstance(f, (complex, np.complexfloating))
+            or (isinstance(f, np.ndarray) and f.dtype.kind == "c")
+            else f"{type(f).__name__} {np.shape(f)}" if isinstance(f, np.ndarray)
+            else f"{type(f).__name__} {f!r}"[:120])
+    raise TypeError(f"{name} must return a real scalar; got {what}")
