@@ -29,8 +29,11 @@ class DeviceSource:
         self.counts = {"nfev": 0, "njev": 0}
         self.exact = True
         self.name = "fun's gradient" if self.fused else "jac"
+        self.project = None
         if box is not None:
-            K.project[self.dev.config](self.flat, *box)
+            project_k = K.project[self.dev.config]
+            project_k(self.flat, *box)
+            self.project = lambda: project_k(self.flat, *box)
 
     def evaluate(self, batch=()):
         self.counts["njev"] += 1
@@ -61,10 +64,6 @@ class DeviceSource:
 
     def step(self, g, norm):
         self.opt._step_flat(g, norm)
-
-    def project(self):
-        if self.box is not None:
-            self.K.project[self.dev.config](self.flat, *self.box)
 
     def finite_gradient(self, g):
         return math.isfinite(self.dev.sumsq(g))

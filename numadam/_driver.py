@@ -14,8 +14,9 @@ lives -- with a small interface:
 ``reduce(g) -> (gn, norm)``
     The norm ``gtol`` tests (the projected one with bounds) and what the
     step's clipping needs (the optimizer's ``(s, r)`` norm pair, or None).
-``step(g, norm)``, ``project()``
-    The fused update of the optimizer and the projection onto the bounds.
+``step(g, norm)``, ``project``
+    The fused update of the optimizer, and the projection onto the bounds (a
+    callable, or None when there is nothing to project).
 ``intermediate_x()``, ``jac_of(g)``, ``finite_gradient(g)``
     What a callback and the result receive.
 
@@ -57,24 +58,33 @@ class HostSource:
         self.counts = {"nfev": 0, "njev": 0}
         #: False once a gradient was converted (the compiled loop would not)
         self.exact = True
-        self.norm_k = cpu.NORM.pick(flat.size)
-        self._project = None
-        if box is not None:
-            self._project = cpu.PROJECT.pick(flat.size)
-            self._project(flat, *box)
+        self.norm_k = norm_k = cpu.NORM.pick(flat.size)
+        norm_value = _scalars.norm_value
+        # the loop's per-iteration calls, bound once (the ordinary loop costs
+        # microseconds per iteration: every call level counts)
+        self.step = opt._step_flat
+        if fused:
+            self.evaluate = self.objective
+        #: the projection onto the bounds (None without bounds)
+        self.project = None
+        if box is None:
+            def reduce(g):
+                """(gtol's norm, the full norm's (s, r) pair for clipping)."""
+                pair = norm_k(g)
+                return (pair[1] if pair[0] == 1.0 else norm_value(*pair)), pair
+        else:
+            project_k = cpu.PROJECT.pick(flat.size)
+            project_k(flat, *box)
             pnorm_k = cpu.PROJECTED_NORM.pick(flat.size)
             gsign = -1.0 if opt.options["maximize"] else 1.0
             lb, ub = box
 
             def reduce(g):
                 """The projected norm; clipping uses the full norm (the optimizer's)."""
-                return _scalars.norm_value(*pnorm_k(flat, g, lb, ub, gsign)), None
-            self.reduce = reduce
+                return norm_value(*pnorm_k(flat, g, lb, ub, gsign)), None
 
-    def reduce(self, g):
-        """(gtol's norm, the full norm's (s, r) pair for clipping)."""
-        pair = self.norm_k(g)
-        return (pair[1] if pair[0] == 1.0 else _scalars.norm_value(*pair)), pair
+            self.project = lambda: project_k(flat, lb, ub)
+        self.reduce = reduce
 
     def objective(self, batch):
         self.counts["nfev"] += 1
@@ -113,13 +123,6 @@ class HostSource:
             return g if g.ndim == 1 else g.reshape(-1)
         self.exact = False
         return self.opt._check_grad(g, name="jac" if not self.fused else "fun's gradient")
-
-    def step(self, g, norm):
-        self.opt._step_flat(g, norm)
-
-    def project(self):
-        if self._project is not None:
-            self._project(self.flat, *self.box)
 
     def finite_gradient(self, g):
         return math.isfinite(self.norm_k(g)[1])
@@ -249,7 +252,8 @@ class Run:
         src, history, progress, patience = self.src, self.history, self.progress, \
             self.patience
         gtol, budget, batches = self.loop["gtol"], self.budget, self.batches
-        reduce, evaluate, step = src.reduce, src.evaluate, src.step
+        reduce, evaluate, step, project = src.reduce, src.evaluate, src.step, src.project
+        ckpt, every, style = self.checkpoint, self.loop["checkpoint_every"], self.style
         while True:
             nit = self.nit
             gn, norm = reduce(g)
@@ -284,19 +288,20 @@ class Run:
                 except FloatingPointError as exc:  # an overflow inside the update
                     self.status = self.overflow(exc)
                     return f, g, batch
-                src.project()
+                if project is not None:
+                    project()
             self.nit = nit = nit + 1
-            if self.checkpoint is not None and nit % self.loop["checkpoint_every"] == 0:
-                self.checkpoint.save(self.loop["checkpoint"])
+            if ckpt is not None and nit % every == 0:
+                ckpt.save(self.loop["checkpoint"])
             if batches is not None:
-                if self.style is not None and self.call_back(f, None, batch):
+                if style is not None and self.call_back(f, None, batch):
                     return f, g, batch
                 if nit >= budget:  # the budget is spent: draw no further batch
                     self.status = self.budget_status()
                     return f, g, batch
                 batch = batches.next()
             f, g = evaluate(batch)
-            if batches is None and self.style is not None and self.call_back(f, g, batch):
+            if batches is None and style is not None and self.call_back(f, g, batch):
                 return f, g, batch
 
     def record(self, f, gn, batch, hist_due, prog_due, status):

@@ -558,6 +558,8 @@ class _MPISource:
         # the norms, the projection and what a callback receives, as minimize's
         host = HostSource(None, None, True, (), c.x, opt, None, {}, {})
         self._host = host
+        #: None: each process projects its slice in step, before the gather
+        self.project = None
         if c.box is not None:
             lb, ub = c.box
             self._project = lambda: np.clip(c.flat[c.p_lo:c.p_hi], lb[c.p_lo:c.p_hi],
@@ -657,9 +659,6 @@ class _MPISource:
         if not ok:
             raise FloatingPointError(f"step {self.run.nit + 1}: the update of some "
                                      "elements was NaN or infinite")
-
-    def project(self):
-        pass   # in step: each process projects its slice before the gather
 
     def stop_requested(self):
         """A callback's StopIteration: every process stops after the next

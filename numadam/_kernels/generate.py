@@ -225,7 +225,7 @@ def {v}_at(_i, x, g, {args}_zero):
 _SERIAL = '''
 
 @njit(**_KERNEL)
-def {v}_serial(x, g, {args}):
+def {v}_serial({params}):
     _T = x.dtype.type
 {casts}
     _zero = _T(0)
@@ -292,7 +292,8 @@ def cpu_source(name, update, sig, whens):
                              for s in sig.scalars]
             plain = _PLAIN_LOOP.format(v=v, plain_args=_join(have + plain_scalars))
         lines.append(_SERIAL.format(v=v, args=args, casts=casts or "    pass",
-                                    plain=plain))
+                                    plain=plain,
+                                    params=", ".join(["x", "g"] + have + sig.scalars)))
         lines.append(_PARALLEL.format(v=v, states=_join(have),
                                       slices=_join(f"{s}[_lo:_hi]" for s in have)))
     return "".join(lines)
