@@ -92,6 +92,19 @@ def _part(arrays, prefix):
     return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
 
 
+class _GeneratorPart:
+    """The user's random generator as a piece of the checkpoint."""
+
+    def __init__(self, generator):
+        self.generator = generator
+
+    def state(self):
+        return self.generator.bit_generator.state
+
+    def restore(self, state):
+        self.generator.bit_generator.state = state
+
+
 class RunCheckpoint:
     """Saves a :class:`numadam._driver.Run` and restores one from a file.
 
@@ -120,11 +133,14 @@ class RunCheckpoint:
             _check_writable(loop["checkpoint"])
 
     def _pieces(self):
-        """``(name, piece)`` of the pieces with a state() / restore() of their own."""
+        """``(key, piece, arrays)`` of the pieces that save and restore their own
+        part: ``piece.state()`` gives ``(meta, arrays)`` when ``arrays``, else
+        ``meta``; ``piece.restore`` takes the same back."""
         run = self.run
-        return [(name, piece) for name, piece in (("batches", run.batches),
-                                                  ("history", run.history))
-                if piece is not None]
+        pieces = [("batches", run.batches, True), ("history", run.history, True),
+                  ("patience", run.patience, False),
+                  ("user_rng", _GeneratorPart(run.src.user_rng), False)]
+        return [p for p in pieces if p[1] is not None]
 
     def save(self, path):
         from . import _checkpoint
@@ -132,17 +148,17 @@ class RunCheckpoint:
         meta, arrays = run.opt._checkpoint_parts(prefix="state.")
         meta = {"kind": "minimize", "optimizer": meta, "shape": list(self.shape),
                 "dtype": self.dtype.name, "nit": run.nit, "nskip": run.nskip,
-                "counts": run.src.counts, "user_rng": run.src.user_rng.bit_generator.state,
-                "loop": self.record_loop, "rng_seed": _seed_of(self.root),
+                "counts": run.src.counts, "loop": self.record_loop, "rng_seed": _seed_of(self.root),
                 "data_sha": self.data_sha, "bounded": self.box is not None}
         arrays["x"] = self.x
         if self.box is not None:
             arrays["bounds.lb"], arrays["bounds.ub"] = self.box
-        for name, piece in self._pieces():
-            meta[name], extra = piece.state()
-            arrays.update({f"{name}.{k}": v for k, v in extra.items()})
-        if run.patience is not None:
-            meta["patience"] = run.patience.state()
+        for key, piece, with_arrays in self._pieces():
+            if with_arrays:
+                meta[key], extra = piece.state()
+                arrays.update({f"{key}.{k}": v for k, v in extra.items()})
+            else:
+                meta[key] = piece.state()
         _checkpoint.write(path, meta, arrays)
 
     def _check(self, meta, arrays):
@@ -207,8 +223,8 @@ class RunCheckpoint:
         self.x[...] = saved_x
         run.nit, run.nskip = int(meta["nit"]), int(meta["nskip"])
         run.src.counts.update({k: int(v) for k, v in meta["counts"].items()})
-        run.src.user_rng.bit_generator.state = meta["user_rng"]
-        for key, piece in self._pieces():
-            piece.restore(meta[key], _part(arrays, key + "."))
-        if run.patience is not None:
-            run.patience.restore(meta["patience"])
+        for key, piece, with_arrays in self._pieces():
+            if with_arrays:
+                piece.restore(meta[key], _part(arrays, key + "."))
+            else:
+                piece.restore(meta[key])
