@@ -1,7 +1,8 @@
 """Compile every CUDA step kernel to PTX without a GPU (numba-cuda + NVRTC).
 
 Run by ``.ci/run`` in a separate environment with ``numadam[cuda]`` installed:
-every method's generated kernel, in float32 and float64, and the reduction kernels must
+every generated kernel (each flag combination of each method), in float32 and
+float64, and the reduction kernels must
 compile for a real device (compute capability 8.0).  (Kernels that call
 non-inlined device functions -- the many-problems kernel, which calls the
 user's functions -- need a device to compile and are covered by the simulator
@@ -18,19 +19,20 @@ from numadam._kernels import cuda as K
 
 
 def signatures(dtype):
+    """Every variant (flag combination) of every declared rule, with its signature."""
+    from numadam._kernels import generate as G
     nb = types.float32 if dtype == np.float32 else types.float64
     A, I, B = nb[::1], types.int64[::1], types.boolean
-    for method, opts in [("adam", {}), ("adam", {"amsgrad": True}), ("adamax", {}),
-                         ("nadam", {}), ("radam", {}), ("sgd", {}),
-                         ("sgd", {"momentum": 0.9}), ("rmsprop", {"centered": True}),
-                         ("adagrad", {})]:
-        spec = numadam.METHODS[method]
-        o = spec.resolve(opts)
-        scalars = spec.scalar_fn(o)(spec.hyper(o), 1, 1e-3, 1.0, spec.init_host(o))[0]
-        n_arrays = len(spec.kernel_arrays(o, spec.init_state(o, np.zeros(2)), np.zeros(2)))
-        sig = (A, A) + (A,) * n_arrays + (I,)
-        sig += tuple(B if isinstance(s, (bool, np.bool_)) else nb for s in scalars) + (nb,)
-        yield spec.kernel(o), sig
+    rules = {m.rule.name: m.rule for m in numadam.METHODS.values()}
+    for rule in rules.values():
+        sig = rule.signature
+        whens = [s.when for s in rule.states]
+        for values in G.variants(sig.flags):
+            kernels = rule.kernels_for(values)
+            n_arrays = len(G.present(sig, whens, values))
+            types_ = (A, A) + (A,) * n_arrays + (I,)
+            types_ += tuple(B if s in sig.bools else nb for s in sig.scalars) + (nb,)
+            yield kernels, types_
 
 
 def main():

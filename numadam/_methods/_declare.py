@@ -159,7 +159,11 @@ class Rule:
 
     def kernels(self, opts):
         """The :class:`numadam._kernels.generate.MethodKernels` for ``opts``."""
-        values = self.flag_values(opts)
+        return self.kernels_for(self.flag_values(opts))
+
+    def kernels_for(self, values):
+        """The kernels of the variant whose flags are ``values`` (a tuple of bools)."""
+        values = tuple(values)
         with self._lock:
             if values not in self._kernels:
                 from .._kernels.generate import MethodKernels
