@@ -45,6 +45,10 @@ class _Plan:
         self.gsign = -1.0 if opt.options["maximize"] else 1.0
         self.clip_norm = opt._clip_norm if opt._clip_norm is not None else 0.0
         self.policy = L.POLICY[run.policy]
+        # numpy's out=: the gradient function gets the preallocated array last
+        out = () if src.out is None else (src.out,)
+        self.fargs = src.args + (out if src.fused else ())
+        self.jargs = src.args + (() if src.fused else out)
         self.launch = (cpu.parallel_launch if n >= cpu.PARALLEL_THRESHOLD
                        else contextlib.nullcontext)
 
@@ -94,7 +98,8 @@ def _chunk(run, plan, chunk, last, f_c, g, have_f):
     try:
         with plan.launch():
             out = L.run(
-                src.fun, plan.jac, plan.evaluate, plan.value, src.args, src.view,
+                src.fun, plan.jac, plan.evaluate, plan.value, plan.fargs, plan.jargs,
+                src.view,
                 src.flat, opt._arrays, plan.kernel, plan.scalar_fn, opt._hyper,
                 opt._host, opt.t, lr_const, lr_table, opt._schedule is not None,
                 plan.clip_norm, chunk, run.loop["gtol"], *plan.norms,
@@ -132,9 +137,7 @@ def _raise_for(run, code):
     from ._kernels import loop as L
     src = run.src
     if code == L.BAD_SHAPE:
-        src.opt._check_grad(src.fun(src.view, *src.args)[1] if src.fused
-                            else src.jac(src.view, *src.args),
-                            name="jac" if not src.fused else "fun's gradient")
+        src.check(src.evaluate(())[1])
         raise ValueError("the gradient changed shape during the run")
     if code == L.RAISE_NONFINITE_GRAD or code == L.RAISE_NONFINITE_FUN:
         raise run.nonfinite_error("gradient" if code == L.RAISE_NONFINITE_GRAD
@@ -154,7 +157,7 @@ def _explain_failure(src, exc):
         return
     src.objective(())            # fun's value (and fused gradient) checked
     if not src.fused:
-        src.check(src.jac(src.view, *src.args))
+        src.evaluate(())
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     raise TypeError(
         "the compiled loop could not be compiled for this fun/jac (numba: "

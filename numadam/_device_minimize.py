@@ -8,7 +8,8 @@ import math
 
 import numpy as np
 
-from ._inputs import _as_x0, _bounds, _callback_style, _loop_options, _scalar
+from ._inputs import (_as_x0, _bounds, _callback_style, _loop_options, _out_position,
+                      _scalar)
 
 #: options minimize takes on the CPU but not with device="cuda"
 _HOST_ONLY = ("epochs", "batch_size", "shuffle", "drop_last", "patience", "disp",
@@ -29,6 +30,13 @@ class DeviceSource:
         self.counts = {"nfev": 0, "njev": 0}
         self.exact = True
         self.name = "fun's gradient" if self.fused else "jac"
+        # numpy's out=: a gradient function with a parameter named out gets a
+        # preallocated device array there
+        self.okw = {}
+        if _out_position(fun if self.fused else jac) is not None:
+            from numba import cuda
+            self.okw = {"out": cuda.device_array(opt._view.shape, opt._view.dtype)}
+        self.fkw = self.okw if self.fused else {}
         self.project = None
         if box is not None:
             project_k = K.project[self.dev.config]
@@ -39,21 +47,21 @@ class DeviceSource:
         self.counts["njev"] += 1
         if self.fused:
             self.counts["nfev"] += 1
-            out = self.fun(self.x, *self.args)
+            out = self.fun(self.x, *self.args, **self.okw)
             try:
                 f, g = out
             except (TypeError, ValueError):
                 raise TypeError("with jac=True, fun must return (f, g)") from None
             return _scalar(f), self.dev.check_grad(g, self.opt._view, self.name)
-        return None, self.dev.check_grad(self.jac(self.x, *self.args), self.opt._view,
-                                         self.name)
+        return None, self.dev.check_grad(self.jac(self.x, *self.args, **self.okw),
+                                         self.opt._view, self.name)
 
     def evaluate_both(self, batch=()):
         return self.evaluate(batch)
 
     def value(self, batch=()):
         self.counts["nfev"] += 1
-        out = self.fun(self.x, *self.args)
+        out = self.fun(self.x, *self.args, **self.fkw)
         return _scalar(out[0] if self.fused else out)
 
     def reduce(self, g):

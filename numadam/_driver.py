@@ -56,6 +56,8 @@ class HostSource:
         self.view.flags.writeable = False
         self.shape, self.dtype = x.shape, x.dtype
         self.counts = {"nfev": 0, "njev": 0}
+        #: the preallocated gradient of numpy's out= convention (None: not used)
+        self.out = None
         #: False once a gradient was converted (the compiled loop would not)
         self.exact = True
         self.norm_k = norm_k = cpu.NORM.pick(flat.size)

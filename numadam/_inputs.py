@@ -164,7 +164,22 @@ def _is_dispatcher(fn):
     return isinstance(fn, CPUDispatcher)
 
 
-def _compiled_path(fun, jac, fused, loop, callback, data, takes_rng):
+def _out_position(fn):
+    """The position of ``fn``'s parameter named ``out`` (numpy's ``out=``
+    convention: numadam passes a preallocated gradient array there): None when
+    it has none, -1 when it is keyword-only."""
+    try:
+        params = list(inspect.signature(getattr(fn, "py_func", fn)).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    for i, p in enumerate(params):
+        if p.name == "out" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY,
+                                          p.POSITIONAL_ONLY):
+            return -1 if p.kind == p.KEYWORD_ONLY else i
+    return None
+
+
+def _compiled_path(fun, jac, fused, loop, callback, data, takes_rng, out_ok=True):
     """Whether minimize runs the whole loop in nopython mode (see its Notes)."""
     wanted = loop["compiled"]
     if wanted is False:
@@ -176,13 +191,15 @@ def _compiled_path(fun, jac, fused, loop, callback, data, takes_rng):
                      ("patience", loop["patience"] is not None), ("disp", loop["disp"]),
                      ("checkpoint", loop["checkpoint"] is not None),
                      ("resume", loop["resume"] is not None),
-                     ("an rng parameter of fun/jac", takes_rng)):
+                     ("an rng parameter of fun/jac", takes_rng),
+                     ("an out parameter that is not the one after args", not out_ok)):
         if on:
             reasons.append(name)
     if reasons and wanted is True:
         raise ValueError("option compiled=True needs numba.njit fun/jac and none of "
-                         "callback, data, patience, disp, checkpoint, resume, or an "
-                         f"rng parameter; here: {', '.join(reasons)}")
+                         "callback, data, patience, disp, checkpoint, resume, an "
+                         "rng parameter, or an out parameter that is not the one "
+                         f"after args; here: {', '.join(reasons)}")
     return not reasons
 
 

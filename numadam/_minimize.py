@@ -6,8 +6,10 @@ pieces -- the optimizer, the batches, the source of gradients
 the one run loop, :class:`numadam._driver.Run` (the compiled loop,
 :mod:`numadam._compiled`, runs its iterations when it can).
 """
+import numpy as np
+
 from ._inputs import (STATUS_MESSAGES, _as_rng, _as_x0, _bounds, _callback_style,
-                      _compiled_path, _loop_options, _takes_rng)
+                      _compiled_path, _loop_options, _out_position, _takes_rng)
 from ._methods import MINIMIZE_OPTIONS, get_method
 
 __all__ = ["minimize", "scipy_method", "STATUS_MESSAGES"]
@@ -49,7 +51,14 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
         or True when ``fun`` returns the objective and the gradient together
         (one call per step).  The gradient is converted to ``x0``'s dtype.
         It may be stochastic: a parameter named ``rng`` receives numadam's
-        generator, so runs repeat.
+        generator, so runs repeat.  NumPy's ``out=`` convention: when the
+        function that returns the gradient (``fun`` with ``jac=True``, else
+        ``jac``) has a parameter named ``out``, numadam passes one
+        preallocated array of ``x0``'s shape and dtype as ``out=`` every
+        call; the function writes the gradient there and returns it (``(f,
+        out)`` when fused), so no step allocates.  The compiled loop needs
+        ``out`` to be the parameter right after ``args``; the result's
+        ``jac`` is a copy.
     x0 : array_like
         Starting point, any shape.  float32 stays float32 (the whole run is
         in float32), float64 stays float64, integers become float64.
@@ -291,9 +300,14 @@ def _run(fun, jac, fused, x0, spec, args, options, loop, callback, bounds, data,
     opt = Optimizer(x, method=spec.name, **options)
     fkw = {"rng": user_rng} if _takes_rng(fun) else {}
     jkw = {"rng": user_rng} if not fused and _takes_rng(jac) else {}
-    compiled = _compiled_path(fun, jac, fused, loop, callback, data, fkw or jkw)
+    out, out_at = None, _out_position(fun if fused else jac)
+    compiled = _compiled_path(fun, jac, fused, loop, callback, data, bool(fkw or jkw),
+                              out_at is None or out_at == 1 + len(args))
+    if out_at is not None:   # numpy's out=: the gradient is written into one array
+        out = np.empty(x.shape, x.dtype)
+        (fkw if fused else jkw)["out"] = out
     src = HostSource(fun, jac, fused, args, x, opt, box, fkw, jkw)
-    src.user_rng = user_rng
+    src.user_rng, src.out = user_rng, out
     run = Run(src, loop, spec.name, callback, style, batches)
     changed = {}
     if loop["checkpoint"] is not None or saved is not None:

@@ -102,14 +102,22 @@ def _split(n, parts):
     return out
 
 
-def _fun_and_grad(fun, jac):
+def _fun_and_grad(fun, jac, x):
     """``(fg, name)``: ``fg(x, *a) -> (f, g)`` from SciPy's ``fun``/``jac``
-    conventions, and what the gradient is called in error messages."""
+    conventions, and what the gradient is called in error messages.  A
+    gradient function with a parameter named ``out`` gets a preallocated
+    array of ``x``'s shape and dtype there (numpy's ``out=`` convention)."""
+    from ._inputs import _out_position
     if not callable(fun):
         raise TypeError(f"fun must be callable; got {type(fun).__name__}")
+    if jac is not True and not callable(jac):
+        raise TypeError("jac must be a callable returning the gradient, or True when "
+                        f"fun returns (f, g); got {jac!r}")
+    grad = fun if jac is True else jac
+    kw = {} if _out_position(grad) is None else {"out": np.empty(x.shape, x.dtype)}
     if jac is True:
         def fg(x, *a):
-            out = fun(x, *a)
+            out = fun(x, *a, **kw)
             try:
                 f, g = out
             except (TypeError, ValueError):
@@ -117,10 +125,7 @@ def _fun_and_grad(fun, jac):
                                 f"{type(out).__name__}") from None
             return f, g
         return fg, "fun's gradient"
-    if callable(jac):
-        return (lambda x, *a: (fun(x, *a), jac(x, *a))), "jac"
-    raise TypeError("jac must be a callable returning the gradient, or True when fun "
-                    f"returns (f, g); got {jac!r}")
+    return (lambda x, *a: (fun(x, *a), jac(x, *a, **kw))), "jac"
 
 
 def _local_data(data):
@@ -360,7 +365,9 @@ def minimize(fun, jac, x0, data, comm=None, args=(), method="adam", options=None
         with ``data``.  ``x`` is a read-only view of the iterate.
     jac : callable or True
         ``jac(x, *batch, *args) -> array``, the gradient of that mean, of
-        ``x0``'s shape.
+        ``x0``'s shape.  With a parameter named ``out`` (``fun``'s with
+        ``jac=True``), one preallocated array is passed there, as in
+        :func:`numadam.minimize`.
     x0 : array_like
         Starting point: the same shape and dtype on every process and, unless
         ``sharded``, the same values (checked); with ``sharded=True`` rank
@@ -519,7 +526,7 @@ def _setup(fun, jac, x0, data, comm, args, method, options, bounds, rng, sharded
             seed = int(np.random.SeedSequence().entropy) if rng is None else int(rng)
         c.x = _as_x0(x0)
         c.box = None if bounds is None else _bounds(bounds, c.x)
-        c.fg, c.gname = _fun_and_grad(fun, jac)
+        c.fg, c.gname = _fun_and_grad(fun, jac, c.x)
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable or None; got "
                             f"{type(callback).__name__}")

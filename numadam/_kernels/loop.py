@@ -52,26 +52,26 @@ POLICY = {"stop": 0, "raise": 1, "skip": 2}
 
 
 @njit
-def eval_fused(fun, jac, view, args):
-    """``fun`` returns ``(f, g)``."""
-    fg = fun(view, *args)
+def eval_fused(fun, jac, view, fargs, jargs):
+    """``fun`` returns ``(f, g)`` (``fargs`` ends with the out array when it takes one)."""
+    fg = fun(view, *fargs)
     return float(fg[0]), fg[1], True
 
 
 @njit
-def eval_split(fun, jac, view, args):
+def eval_split(fun, jac, view, fargs, jargs):
     """Separate ``jac``; the objective is left unknown (NaN)."""
-    return math.nan, jac(view, *args), False
+    return math.nan, jac(view, *jargs), False
 
 
 @njit
-def value_fused(fun, view, args):
-    return float(fun(view, *args)[0])
+def value_fused(fun, view, fargs):
+    return float(fun(view, *fargs)[0])
 
 
 @njit
-def value_split(fun, view, args):
-    return float(fun(view, *args))
+def value_split(fun, view, fargs):
+    return float(fun(view, *fargs))
 
 
 @njit(inline="always")
@@ -87,7 +87,7 @@ def step_scalars(scalar_fn, hyper, host, t, lr, clip_norm, s, r):
 
 
 @njit
-def run(fun, jac, evaluate, value, args, view, flat, arrays, kernel, scalar_fn,
+def run(fun, jac, evaluate, value, fargs, jargs, view, flat, arrays, kernel, scalar_fn,
         hyper, host, t, lr_const, lr_table, use_table, clip_norm, maxiter, gtol, norm,
         pnorm, project, has_box, lb, ub, gsign, policy, hist_every, hist_base,
         last_chunk, h_step, h_loss, h_gn, h_lr, f, g, have_f):
@@ -120,7 +120,7 @@ def run(fun, jac, evaluate, value, args, view, flat, arrays, kernel, scalar_fn,
         gn = _scalars.norm_value(s, r)
         hist_due = hist_every > 0 and (hist_base + nit) % hist_every == 0
         if hist_due and not have_f and math.isfinite(gn):
-            f = value(fun, view, args)
+            f = value(fun, view, fargs)
             nfev += 1
             have_f = True
         code = 99
@@ -140,7 +140,7 @@ def run(fun, jac, evaluate, value, args, view, flat, arrays, kernel, scalar_fn,
             if not bad and use_table and t - t0 >= lr_table.size:
                 return NEED_LR, nit, nskip, t, host, f, have_f, g, nrec, nfev, njev
             if not have_f and not bad:
-                f = value(fun, view, args)
+                f = value(fun, view, fargs)
                 nfev += 1
                 have_f = True
                 if not math.isfinite(f):
@@ -174,7 +174,7 @@ def run(fun, jac, evaluate, value, args, view, flat, arrays, kernel, scalar_fn,
             if has_box:
                 project(flat, lb, ub)
         nit += 1
-        f, gnd, have_f = evaluate(fun, jac, view, args)
+        f, gnd, have_f = evaluate(fun, jac, view, fargs, jargs)
         nfev += 1 if have_f else 0
         njev += 1
         if gnd.shape != view.shape:
@@ -186,24 +186,42 @@ def run(fun, jac, evaluate, value, args, view, flat, arrays, kernel, scalar_fn,
 # many independent problems
 # ---------------------------------------------------------------------------
 @njit
-def eval_fused_rows(fun, jac, x, d, args):
+def eval_fused_rows(fun, jac, x, d, args, out):
     fg = fun(x, *d, *args)
     return float(fg[0]), fg[1], True
 
 
 @njit
-def eval_split_rows(fun, jac, x, d, args):
+def eval_split_rows(fun, jac, x, d, args, out):
     return math.nan, jac(x, *d, *args), False
 
 
 @njit
-def value_fused_rows(fun, x, d, args):
+def value_fused_rows(fun, x, d, args, out):
     return float(fun(x, *d, *args)[0])
 
 
 @njit
-def value_split_rows(fun, x, d, args):
+def value_split_rows(fun, x, d, args, out):
     return float(fun(x, *d, *args))
+
+
+# numpy's out=: the gradient function takes the problem's row of the result's
+# gradient array as its last argument (after the data rows and args)
+@njit
+def eval_fused_rows_out(fun, jac, x, d, args, out):
+    fg = fun(x, *d, *(args + (out,)))
+    return float(fg[0]), fg[1], True
+
+
+@njit
+def eval_split_rows_out(fun, jac, x, d, args, out):
+    return math.nan, jac(x, *d, *(args + (out,))), False
+
+
+@njit
+def value_fused_rows_out(fun, x, d, args, out):
+    return float(fun(x, *d, *(args + (out,)))[0])
 
 
 # one problem's data (``ROWS[n]``: the i-th entry of each of n data arrays) and
@@ -237,7 +255,8 @@ def solve_problem(fun, jac, evaluate, value, rows, step, kernel, scalar_fn, norm
     nit = 0
     nskip = 0
     nfev = 0
-    f, gnd, have_f = evaluate(fun, jac, xr, d, args)
+    gout = out_g[i]
+    f, gnd, have_f = evaluate(fun, jac, xr, d, args, gout)
     nfev += 1 if have_f else 0
     njev = 1
     status = 99
@@ -274,7 +293,7 @@ def solve_problem(fun, jac, evaluate, value, rows, step, kernel, scalar_fn, norm
             if has_box:
                 project(x, lb, ub)
         nit += 1
-        f, gnd, have_f = evaluate(fun, jac, xr, d, args)
+        f, gnd, have_f = evaluate(fun, jac, xr, d, args, gout)
         nfev += 1 if have_f else 0
         njev += 1
         if gnd.shape[0] != n:
@@ -283,7 +302,7 @@ def solve_problem(fun, jac, evaluate, value, rows, step, kernel, scalar_fn, norm
         g = np.ascontiguousarray(gnd)
     if status != -4:
         if not have_f:
-            f = value(fun, xr, d, args)
+            f = value(fun, xr, d, args, gout)
             nfev += 1
         if status == 1 and (bad or not math.isfinite(f)):
             status = 3   # the run ends on a non-finite objective or gradient

@@ -230,3 +230,31 @@ def test_toy_method_generated_for_the_device(dtype):
         assert np.all(res.nit > 0)
     finally:
         toy_method.unregister()
+
+
+def test_minimize_on_the_device_passes_one_out_array():
+    rng = np.random.default_rng(4)
+    a, b = rng.uniform(1, 3, N), rng.standard_normal(N)
+    ad, bd = cuda.to_device(a), cuda.to_device(b)
+    seen = []
+
+    def jac_alloc(x):
+        g = cuda.device_array_like(x)
+        _quad_grad_kernel[2, 32](x, ad, bd, g)
+        return g
+
+    def jac_out(x, out):
+        seen.append(out)
+        _quad_grad_kernel[2, 32](x, ad, bd, out)
+        return out
+
+    def fun_dev(x):
+        xh = x.copy_to_host()
+        return float(0.5 * np.sum(a * (xh - b) ** 2))
+
+    opts = {"lr": 0.05, "maxiter": 12, "gtol": 0}
+    ref = numadam.minimize(fun_dev, jac_alloc, np.zeros(N), options=opts, device="cuda")
+    res = numadam.minimize(fun_dev, jac_out, np.zeros(N), options=opts, device="cuda")
+    np.testing.assert_array_equal(res.x.copy_to_host(), ref.x.copy_to_host())
+    np.testing.assert_array_equal(res.jac, ref.jac)
+    assert len(seen) == 13 and all(o is seen[0] for o in seen)
