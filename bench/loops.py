@@ -10,14 +10,18 @@
   (``lax.fori_loop``).  Interleaved rounds, medians; ratios per round.
 * Many problems: 20,000 random convex quadratics (4 parameters) solved by
   ``minimize_many`` against a loop of ``minimize`` calls (compiled loop per call)
-  on a sample, in problems per second.
+  on a sample, in problems per second; and 500 Adam steps on all of them
+  (``gtol=0``) side by side in one process: ``minimize_many`` with an allocating
+  and with an ``out=`` objective, a hand-written ``prange`` Adam loop (the
+  floor), and ``jax.jit(jax.vmap(...))`` of optax Adam in ``lax.fori_loop``
+  when jax and optax are installed.
 """
 import math
 import statistics
 import time
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 import numadam
 from numadam.problems import rosenbrock_2d
@@ -26,6 +30,15 @@ STEPS = 20000
 
 
 rosen_fg = njit(rosenbrock_2d)
+
+
+@njit
+def rosen_fg_out(x, out):
+    """Rosenbrock writing its gradient into ``out`` (numpy's out= convention)."""
+    a, b = x[0], x[1]
+    out[0] = -400.0 * a * (b - a * a) - 2.0 * (1.0 - a)
+    out[1] = 200.0 * (b - a * a)
+    return 100.0 * (b - a * a) ** 2 + (1.0 - a) ** 2, out
 
 
 def rosen_fg_numpy(x):
@@ -108,6 +121,8 @@ def rosenbrock_table(rounds=5, peers=("torch foreach", "optax"), steps=STEPS, ma
     cases = {
         "numadam compiled loop (njit fun)":
             (lambda: numadam.minimize(rosen_fg, True, x0, options=opts), STEPS),
+        "numadam compiled loop (njit fun, out=)":
+            (lambda: numadam.minimize(rosen_fg_out, True, x0, options=opts), STEPS),
         "numadam ordinary loop (njit fun, compiled=False)":
             (lambda: numadam.minimize(rosen_fg, True, x0, options=dict(opts, compiled=False)),
              STEPS),
@@ -137,7 +152,10 @@ def rosenbrock_table(rounds=5, peers=("torch foreach", "optax"), steps=STEPS, ma
             times[k].append((time.perf_counter() - t0) / n)
     comp = times["numadam compiled loop (njit fun)"]
     hand = times["hand-written @njit Adam loop"]
-    ratios = {"compiled / hand-written": statistics.median(c / h for c, h in zip(comp, hand))}
+    ratios = {"compiled / hand-written": statistics.median(c / h for c, h in zip(comp, hand)),
+              "compiled with out= / hand-written": statistics.median(
+                  c / h for c, h in zip(times["numadam compiled loop (njit fun, out=)"],
+                                        hand))}
     tk = "torch.optim.Adam loop, hand-written gradient"
     if tk in times:
         ratios["torch / compiled"] = statistics.median(t / c for t, c in zip(times[tk], comp))
@@ -178,6 +196,86 @@ def many_table(n_problems=20000, sample=200):
             "speed-up": t_loop * n_problems / t_many}
 
 
+@njit
+def quad_fg_out(x, a, b, out):
+    """``quad_fg`` writing its gradient into ``out``."""
+    f = 0.0
+    for k in range(x.size):
+        r = x[k] - b[k]
+        out[k] = a[k] * r
+        f += 0.5 * a[k] * r * r
+    return f, out
+
+
+@njit(parallel=True)
+def handwritten_many(X, A, B, steps, lr, b1, b2, eps):
+    """Adam on every quadratic, a prange over problems, everything inlined."""
+    for i in prange(X.shape[0]):
+        x, a, b = X[i], A[i], B[i]
+        m = np.zeros(x.size)
+        v = np.zeros(x.size)
+        p1 = p2 = 1.0
+        for _ in range(steps):
+            p1 *= b1
+            p2 *= b2
+            for k in range(x.size):
+                g = a[k] * (x[k] - b[k])
+                m[k] = b1 * m[k] + (1.0 - b1) * g
+                v[k] = b2 * v[k] + (1.0 - b2) * g * g
+                x[k] -= lr / (1.0 - p1) * m[k] / (math.sqrt(v[k]) / math.sqrt(1.0 - p2) + eps)
+    return X
+
+
+def jax_many(A, B, X0, steps, lr):
+    """optax Adam on every quadratic: jax.jit(jax.vmap(fori_loop)), a callable."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    from .peers import enable_jax_x64
+    enable_jax_x64()
+    tx = optax.adam(lr)
+
+    def solve(x, a, b):
+        def body(_, carry):
+            x, s = carry
+            u, s = tx.update(a * (x - b), s, x)
+            return optax.apply_updates(x, u), s
+        return jax.lax.fori_loop(0, steps, body, (x, tx.init(x)))[0]
+
+    run = jax.jit(jax.vmap(solve))
+    args = tuple(jnp.asarray(v) for v in (X0, A, B))
+    return lambda: run(*args).block_until_ready()
+
+
+def many_side_by_side(n_problems=20000, steps=500, rounds=3, peers=()):
+    """Seconds for ``steps`` Adam steps on every quadratic, medians of rounds."""
+    rng = np.random.default_rng(0)
+    A = 10.0 ** rng.uniform(0, 2, (n_problems, 4))
+    B = rng.standard_normal((n_problems, 4))
+    X0 = rng.standard_normal((n_problems, 4))
+    opts = {"lr": 0.02, "maxiter": steps, "gtol": 0}
+    cases = {
+        "minimize_many, allocating fun": lambda: numadam.minimize_many(
+            quad_fg, True, X0, data=(A, B), options=opts),
+        "minimize_many, out= fun": lambda: numadam.minimize_many(
+            quad_fg_out, True, X0, data=(A, B), options=opts),
+        "hand-written prange Adam loop": lambda: handwritten_many(
+            X0.copy(), A, B, steps, 0.02, 0.9, 0.999, 1e-8),
+    }
+    if "optax" in peers:
+        cases["jax.jit(jax.vmap(fori_loop)), optax.adam"] = jax_many(A, B, X0, steps, 0.02)
+    for fn in cases.values():
+        fn()
+    times = {k: [] for k in cases}
+    for _ in range(rounds):
+        for k, fn in cases.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
 def report(emit, checks, peers=(), rounds=5, smoke=False):
     """The Rosenbrock and many-problems sections; returns the Rosenbrock times.
 
@@ -202,4 +300,13 @@ def report(emit, checks, peers=(), rounds=5, smoke=False):
          "cond. up to 100)\n")
     for k, v in many.items():
         emit(f"- {k}: {v:,.1f}" if isinstance(v, float) else f"- {k}: {v}")
+    n, steps = (500, 50) if smoke else (20000, 500)
+    side = many_side_by_side(n, steps, rounds=1 if smoke else 3, peers=peers)
+    out = side["minimize_many, out= fun"]
+    emit(f"\n## Many problems side by side: {n:,} quadratics, {steps} Adam steps "
+         "(gtol=0)\n")
+    emit("| solver | seconds | / minimize_many with out= |")
+    emit("|---|---:|---:|")
+    for k, v in side.items():
+        emit(f"| {k} | {v:.3f} | {v / out:.2f} |")
     return times
