@@ -1,11 +1,18 @@
 """numpy's ``out=`` convention: a gradient function with a parameter named
 ``out`` gets one preallocated array of x's shape and dtype, in every loop."""
+import pathlib
+import sys
+
 import numpy as np
 import pytest
 from numba import njit
 
 import numadam
 from numadam.problems import logistic_loss, make_logistic_regression
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from bench.loops import quad_fg as quad  # noqa: E402 - the bench's objectives
+from bench.loops import quad_fg_out as quad_out  # noqa: E402
 
 
 @njit
@@ -97,22 +104,6 @@ def test_minibatches_and_history_with_out():
     b = numadam.minimize(loss_out, True, np.zeros(4), **kw)
     assert np.array_equal(a.x, b.x) and np.array_equal(a.jac, b.jac)
     np.testing.assert_array_equal(a.history.loss, b.history.loss)
-
-
-@njit
-def quad(x, a, b):
-    r = x - b
-    return 0.5 * np.sum(a * r * r), a * r
-
-
-@njit
-def quad_out(x, a, b, out):
-    f = 0.0
-    for k in range(x.size):
-        r = x[k] - b[k]
-        out[k] = a[k] * r
-        f += 0.5 * a[k] * r * r
-    return f, out
 
 
 @njit
