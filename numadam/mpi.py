@@ -393,7 +393,8 @@ def minimize(fun, jac, x0, data, comm=None, args=(), method="adam", options=None
         (checked, defaults filled in: ``lr=1e-3`` and no ``lr`` agree for
         Adam; schedules by name and parameters).
     bounds : scipy.optimize.Bounds or sequence of (low, high), optional
-        Every iterate is projected onto the box.  The same on every process.
+        x0 and every iterate are projected onto the box (as in
+        :func:`numadam.minimize`).  The same on every process.
     rng : int or None
         The seed of the minibatch order, shared by every process (rank 0's
         is used; None draws one).  The same seed gives the same sequence of
@@ -784,6 +785,8 @@ def _prepare(c):
     c.mpitype = MPI.DOUBLE if c.x.dtype == np.float64 else MPI.FLOAT
     if c.sharded:     # rank 0's x0 (only its shape and dtype had to agree)
         c.comm.Bcast([c.flat, c.mpitype], root=0)
+    if c.box is not None:   # x0 projected onto the bounds, as numadam.minimize does
+        np.clip(c.flat, c.box[0], c.box[1], out=c.flat)
     c.view = c.x.view()
     c.view.flags.writeable = False
     c.row_lo = sum(c.counts[:c.rank])

@@ -296,3 +296,21 @@ def test_single_process_failures_keep_their_type():
         assert res.message == (numadam.STATUS_MESSAGES[1] if status == 1 else
                                "`callback` raised `StopIteration` (on 1 of 1 processes); "
                                "every process stopped after iteration 2.")
+
+
+def test_x0_outside_the_bounds_is_projected_as_in_minimize():
+    import numpy as np
+
+    import numadam.mpi
+    from numadam.problems import logistic_loss, make_logistic_regression
+    X, y, _ = make_logistic_regression(200, 3, seed=4)
+    x0 = np.array([5.0, -5.0, 0.2])            # outside [-1, 1] in two coordinates
+    bounds = [(-1.0, 1.0)] * 3
+    opts = {"batch_size": 20, "maxiter": 25, "lr": 0.05, "gtol": 0}
+    ref = numadam.minimize(logistic_loss, True, x0, data=(X, y), rng=5, bounds=bounds,
+                           options=opts)
+    for sharded in (False, True):
+        res = numadam.mpi.minimize(logistic_loss, True, x0, (X, y), rng=5, bounds=bounds,
+                                   options=opts, sharded=sharded)
+        assert np.all(np.abs(res.x) <= 1.0)
+        np.testing.assert_allclose(res.x, ref.x, rtol=1e-12, atol=1e-14)
