@@ -66,8 +66,10 @@ class DeviceState:
         self.K.fill[self.config](a, self.T(value))
         return a
 
-    def sumsq(self, g):
-        return self.K.sumsq(g, self.parts, self.out)
+    def sumsq(self, g, box=None, x=None, gsign=1.0):
+        """``sum(g**2)``; with ``box`` and ``x``, over the components the box
+        does not block (see :func:`numadam._kernels.cuda.sumsq`)."""
+        return self.K.sumsq(g, self.parts, self.out, box, x, gsign)
 
     def norm(self, g):
         """``(s, r)`` with ``||g|| = s * r``, as the CPU norm kernels (``s = 1``)."""

@@ -27,6 +27,7 @@ class DeviceSource:
         self.jac = jac
         self.x, self.opt, self.box = x, opt, box
         self.dev, self.flat = opt._dev, opt._flat
+        self.gsign = -1.0 if opt.options["maximize"] else 1.0
         self.counts = {"nfev": 0, "njev": 0}
         self.exact = True
         self.name = "fun's gradient" if self.fused else "jac"
@@ -65,10 +66,12 @@ class DeviceSource:
         return _scalar(out[0] if self.fused else out)
 
     def reduce(self, g):
-        """The norm on the device, in a fixed order (with bounds too: the
-        device has no projected norm, so ``gtol`` tests the full gradient)."""
-        gn = math.sqrt(self.dev.sumsq(g))
-        return gn, (1.0, gn)
+        """The norm on the device, in a fixed order; with bounds, the projected
+        norm for ``gtol`` (clipping then takes the full norm itself)."""
+        if self.box is None:
+            gn = math.sqrt(self.dev.sumsq(g))
+            return gn, (1.0, gn)
+        return math.sqrt(self.dev.sumsq(g, self.box, self.flat, self.gsign)), None
 
     def step(self, g, norm):
         self.opt._step_flat(g, norm)

@@ -49,7 +49,9 @@ def main():
             except Exception as exc:  # noqa: BLE001
                 failures += 1
                 print(f"FAIL {name} {np.dtype(dtype).name}: {exc}")
-    for name, sig in (("sumsq_blocks", (types.float32[::1], types.float64[::1])),
+    f32 = types.float32[::1]
+    for name, sig in (("sumsq_blocks", (f32, f32, f32, f32, types.float64, types.boolean,
+                                        types.float64[::1])),
                       ("sum_parts", (types.float64[::1], types.float64[::1]))):
         try:
             cuda.compile_ptx(getattr(K, name).py_func, sig, cc=(8, 0))

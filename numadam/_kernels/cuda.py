@@ -50,8 +50,10 @@ def project(x, lb, ub):
 
 
 @cuda.jit
-def sumsq_blocks(g, parts):
-    """Block ``b`` sums the squares of ``g[b*CHUNK:(b+1)*CHUNK]`` into ``parts[b]``.
+def sumsq_blocks(g, x, lb, ub, gsign, bounded, parts):
+    """Block ``b`` sums the squares of ``g[b*CHUNK:(b+1)*CHUNK]`` into ``parts[b]``;
+    with ``bounded``, less the components the box ``[lb, ub]`` blocks at ``x``
+    (the projected gradient of the gtol test, as the CPU's projected norm).
 
     Fixed chunks, a fixed per-thread stride and a fixed shared-memory tree:
     the result does not depend on the launch configuration beyond THREADS.
@@ -64,6 +66,10 @@ def sumsq_blocks(g, parts):
     s = 0.0
     for i in range(lo + t, hi, THREADS):
         gi = np.float64(g[i])  # float() would keep float32 (and overflow)
+        d = gi * gsign
+        if bounded and ((x[i] <= lb[i] and 0.0 < d < math.inf)
+                        or (x[i] >= ub[i] and -math.inf < d < 0.0)):
+            continue
         s += gi * gi
     acc[t] = s
     cuda.syncthreads()
@@ -98,10 +104,15 @@ def launch_config(n):
     return max(blocks, 1), THREADS
 
 
-def sumsq(g, parts, out):
-    """``sum(g**2)`` on the device, in a fixed order; returns a Python float."""
+def sumsq(g, parts, out, box=None, x=None, gsign=1.0):
+    """``sum(g**2)`` on the device, in a fixed order; returns a Python float.
+    With ``box = (lb, ub)`` and ``x``: the sum over the components the box does
+    not block (the projected gradient)."""
     nblocks = parts.size
-    sumsq_blocks[nblocks, THREADS](g, parts)
+    if box is None:
+        sumsq_blocks[nblocks, THREADS](g, g, g, g, gsign, False, parts)
+    else:
+        sumsq_blocks[nblocks, THREADS](g, x, box[0], box[1], gsign, True, parts)
     sum_parts[1, 1](parts, out)
     return float(out[0])
 

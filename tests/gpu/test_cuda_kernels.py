@@ -258,3 +258,29 @@ def test_minimize_on_the_device_passes_one_out_array():
     np.testing.assert_array_equal(res.x.copy_to_host(), ref.x.copy_to_host())
     np.testing.assert_array_equal(res.jac, ref.jac)
     assert len(seen) == 13 and all(o is seen[0] for o in seen)
+
+
+def test_gtol_on_the_device_tests_the_projected_gradient_as_the_cpu():
+    """A minimum outside the box: the full gradient stays large at the solution,
+    the projected one vanishes; the device stops where the CPU stops."""
+    rng = np.random.default_rng(6)
+    a, b = rng.uniform(1, 3, N), rng.uniform(-2, 2, N)   # many b outside [-0.5, 0.5]
+    ad, bd = cuda.to_device(a), cuda.to_device(b)
+
+    def jac_dev(x, out):
+        _quad_grad_kernel[2, 32](x, ad, bd, out)
+        return out
+
+    def fun_dev(x):
+        xh = x.copy_to_host()
+        return float(0.5 * np.sum(a * (xh - b) ** 2))
+
+    opts = {"lr": 0.05, "maxiter": 3000, "gtol": 1e-4}
+    box = [(-0.5, 0.5)] * N
+    res = numadam.minimize(fun_dev, jac_dev, np.zeros(N), options=opts, bounds=box,
+                           device="cuda")
+    ref = numadam.minimize(lambda x: float(0.5 * np.sum(a * (x - b) ** 2)),
+                           lambda x: a * (x - b), np.zeros(N), options=opts, bounds=box)
+    assert ref.status == 0 and ref.nit < 3000
+    assert (res.status, res.nit) == (ref.status, ref.nit)
+    np.testing.assert_allclose(res.x.copy_to_host(), ref.x, rtol=1e-13, atol=1e-15)
