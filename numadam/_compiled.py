@@ -37,7 +37,9 @@ class _Plan:
         self.scalar_fn = L.scalar_fn(opt._scalar_fn)
         self.evaluate = L.eval_fused if src.fused else L.eval_split
         self.value = L.value_fused if src.fused else L.value_split
+        self.fun = src.fun
         self.jac = src.fun if src.fused else src.jac
+        self.view = src.view
         self.norms = (cpu.NORM.pick(n, guarded=False),
                       cpu.PROJECTED_NORM.pick(n, guarded=False),
                       cpu.PROJECT.pick(n, guarded=False))
@@ -45,18 +47,60 @@ class _Plan:
         self.gsign = -1.0 if opt.options["maximize"] else 1.0
         self.clip_norm = opt._clip_norm if opt._clip_norm is not None else 0.0
         self.policy = L.POLICY[run.policy]
+        # the gradient's norm is computed when a test reads it (else only
+        # its finiteness)
+        self.need_norm = bool(run.loop["gtol"] > 0.0 or run.loop["history"]
+                              or self.clip_norm > 0.0)
         # numpy's out=: the gradient function gets the preallocated array last
         out = () if src.out is None else (src.out,)
         self.fargs = src.args + (out if src.fused else ())
         self.jargs = src.args + (() if src.fused else out)
         self.launch = (cpu.parallel_launch if n >= cpu.PARALLEL_THRESHOLD
                        else contextlib.nullcontext)
+        # the objective through a C pointer: the user's, or the njit functions
+        # wrapped (None when their args cannot be passed that way)
+        self.cobj = getattr(src.fun, "_numadam_c", None)
+        if self.cobj is None:
+            from ._cabi import wrap_njit
+            self.cobj = wrap_njit(src.fun, src.jac, src.fused, src.args,
+                                  src.out is not None, src.x)
+        self.loop = None
+        if self.cobj is not None:
+            self.fun, self.jac, self.evaluate, self.value = self.cobj.key(), 0, None, None
+            self.fargs = (np.empty(n, src.dtype), np.empty(n, src.dtype), self.cobj.err)
+            self.jargs, self.view = (), src.flat
+            # the loop compiled once per method variant, size class and
+            # feature set, cached on disk
+            features = (src.box is not None, opt._schedule is not None,
+                        self.clip_norm > 0.0, run.loop["history"] > 0, self.policy,
+                        self.need_norm)
+            from ._kernels.cached_loop import c_loop
+            self.loop = c_loop(opt._spec.kernel(opt._opts), n, features)
+            if self.loop is None:
+                self.evaluate, self.value = L.eval_c, L.value_c
+
+    def call(self, **state):
+        """The compiled loop on the run's ``state`` (``loop.run``'s other
+        arguments, by name)."""
+        from ._kernels import loop as L
+        state.update(fun=self.fun, jac=self.jac, evaluate=self.evaluate,
+                     value=self.value, fargs=self.fargs, jargs=self.jargs,
+                     view=self.view, kernel=self.kernel, scalar_fn=self.scalar_fn,
+                     norm=self.norms[0], pnorm=self.norms[1], project=self.norms[2])
+        if self.loop is not None:
+            return self.loop.run(*[state[p] for p in self.loop.PARAMS])
+        code = L.run.py_func.__code__
+        return L.run(*[state[p] for p in code.co_varnames[:code.co_argcount]])
 
 
 def run_compiled(run, f, g, first_eval):
     """Run ``run``'s iterations compiled; returns ``(status, f or None, g)``."""
     from ._kernels import loop as L
-    plan = _Plan(run)
+    try:
+        plan = _Plan(run)
+    except Exception as exc:  # noqa: BLE001 - a typing error of the wrapper: say why
+        _explain_failure(run.src, exc)
+        raise
     opt = run.opt
     f_c, have_f = (math.nan if f is None else f), f is not None
     remaining = run.budget
@@ -78,7 +122,7 @@ def run_compiled(run, f, g, first_eval):
         if code == L.NEED_LR:
             check_lr(opt._schedule, opt.t)  # raises what the ordinary loop raises
             continue
-        _raise_for(run, code)
+        _raise_for(run, plan, code)
         if code != 1 or remaining <= 0:
             status = run.budget_status() if code == 1 else code
             return status, (f_c if have_f else None), g
@@ -86,7 +130,6 @@ def run_compiled(run, f, g, first_eval):
 
 def _chunk(run, plan, chunk, last, f_c, g, have_f):
     """One call of the compiled loop for ``chunk`` iterations."""
-    from ._kernels import loop as L
     src, opt = run.src, run.opt
     if opt._schedule is not None:
         lr_table, lr_const = _lr_table(opt._schedule, opt.t, chunk + 1), 0.0
@@ -97,20 +140,22 @@ def _chunk(run, plan, chunk, last, f_c, g, have_f):
     hist = (np.empty(cap, np.int64), np.empty(cap), np.empty(cap), np.empty(cap))
     try:
         with plan.launch():
-            out = L.run(
-                src.fun, plan.jac, plan.evaluate, plan.value, plan.fargs, plan.jargs,
-                src.view,
-                src.flat, opt._arrays, plan.kernel, plan.scalar_fn, opt._hyper,
-                opt._host, opt.t, lr_const, lr_table, opt._schedule is not None,
-                plan.clip_norm, chunk, run.loop["gtol"], *plan.norms,
-                src.box is not None, plan.lb, plan.ub, plan.gsign, plan.policy, every,
-                run.nit, last, *hist, f_c, g, have_f)
+            out = plan.call(
+                flat=src.flat, arrays=opt._arrays, hyper=opt._hyper, host=opt._host,
+                t=opt.t, lr_const=lr_const, lr_table=lr_table,
+                use_table=opt._schedule is not None, clipping=plan.clip_norm > 0.0,
+                clip_norm=plan.clip_norm, maxiter=chunk, gtol=run.loop["gtol"],
+                need_norm=plan.need_norm,
+                has_box=src.box is not None, lb=plan.lb, ub=plan.ub, gsign=plan.gsign,
+                policy=plan.policy, hist=every > 0, hist_every=every, hist_base=run.nit,
+                last_chunk=last, h_step=hist[0], h_loss=hist[1], h_gn=hist[2],
+                h_lr=hist[3], f=f_c, g=g, have_f=have_f)
     except SystemError as exc:
         # a signal (Ctrl-C) that arrived inside compiled code
         if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):
             raise KeyboardInterrupt from None
         raise
-    except Exception as exc:  # noqa: BLE001 - a typing error: say why
+    except ImportError as exc:  # TEMP
         _explain_failure(src, exc)
         raise
     return out, hist
@@ -132,10 +177,22 @@ def _account(run, nit, nskip, nfev, njev, hist, nrec):
             history.add(step, float(step), hist[1][k], hist[2][k], hist[3][k])
 
 
-def _raise_for(run, code):
+def _raise_for(run, plan, code):
     """The ordinary loop's error for a code the compiled loop stopped with."""
+    from ._cabi import error_flag
     from ._kernels import loop as L
     src = run.src
+    flag = error_flag(plan.cobj)
+    if flag:
+        # the wrapped njit objective raised or returned a wrong shape:
+        # evaluated in Python, it raises the same (the check names the shape)
+        src.check(src.evaluate(())[1])
+        if src.fused is False:
+            src.objective(())
+        raise RuntimeError(
+            f"iteration {run.nit}: fun/jac raised an exception in the compiled loop "
+            "but not when called from Python at the same x; run with "
+            "options={'compiled': False} to see it")
     if code == L.BAD_SHAPE:
         src.check(src.evaluate(())[1])
         raise ValueError("the gradient changed shape during the run")

@@ -185,8 +185,9 @@ def _compiled_path(fun, jac, fused, loop, callback, data, takes_rng, out_ok=True
     if wanted is False:
         return False
     reasons = []
-    if not (_is_dispatcher(fun) and (fused or _is_dispatcher(jac))):
-        reasons.append("fun and jac are not numba.njit functions")
+    c_objective = getattr(fun, "_numadam_c", None) is not None
+    if not (c_objective or _is_dispatcher(fun) and (fused or _is_dispatcher(jac))):
+        reasons.append("fun and jac are not numba.njit functions or a C function")
     for name, on in (("callback", callback is not None), ("data", data is not None),
                      ("patience", loop["patience"] is not None), ("disp", loop["disp"]),
                      ("checkpoint", loop["checkpoint"] is not None),
@@ -196,7 +197,8 @@ def _compiled_path(fun, jac, fused, loop, callback, data, takes_rng, out_ok=True
         if on:
             reasons.append(name)
     if reasons and wanted is True:
-        raise ValueError("option compiled=True needs numba.njit fun/jac and none of "
+        raise ValueError("option compiled=True needs numba.njit fun/jac (or a C "
+                         "function) and none of "
                          "callback, data, patience, disp, checkpoint, resume, an "
                          "rng parameter, or an out parameter that is not the one "
                          f"after args; here: {', '.join(reasons)}")

@@ -15,6 +15,23 @@ from ._methods import MINIMIZE_OPTIONS, get_method
 __all__ = ["minimize", "scipy_method", "STATUS_MESSAGES"]
 
 
+def _check_c_objective(fun, jac, args, data, device):
+    """Refuse what a C objective (a function pointer) cannot take."""
+    if jac is not True:
+        raise TypeError("jac: a C objective returns f and writes the gradient: pass "
+                        f"jac=True; got {jac!r}")
+    if args:
+        raise TypeError("args: a C objective takes none (it sees n, x, grad and "
+                        "user_data); pass its data through a scipy.LowLevelCallable's "
+                        "user_data")
+    if data is not None:
+        raise ValueError("data: minibatches need a Python or numba.njit objective; a "
+                         "C objective sees x only")
+    if device != "cpu":
+        raise ValueError("device: a C objective runs on the CPU; device='cuda' takes "
+                         "Python or numba.cuda objectives")
+
+
 def _check_functions(fun, jac):
     """Whether ``fun`` returns ``(f, g)`` (``jac=True``); refuses anything else."""
     if not callable(fun):
@@ -253,9 +270,14 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
     >>> res.status, bool(np.allclose(res.x, [1.0, -2.0, 0.5], atol=1e-3))
     (2, True)
     """
-    fused = _check_functions(fun, jac)
     if not isinstance(args, tuple):
         args = (args,)
+    from ._cabi import is_pointer
+    if is_pointer(fun):
+        _check_c_objective(fun, jac, args, data, device)
+        fused = True
+    else:
+        fused = _check_functions(fun, jac)
     spec = get_method(method)
     if options is None:
         options = {}
@@ -288,6 +310,9 @@ def _run(fun, jac, fused, x0, spec, args, options, loop, callback, bounds, data,
     from ._driver import HostSource, Run
     from ._optimizers import Optimizer
     x = _as_x0(x0)
+    from ._cabi import from_pointer, is_pointer
+    if is_pointer(fun):   # called through ctypes outside the compiled loop
+        fun = from_pointer(fun, x.dtype).python()
     box = None if bounds is None else _bounds(bounds, x)
     style = _callback_style(callback)
     root = _as_rng(rng)

@@ -394,6 +394,7 @@ class MethodKernels:
         self.serial = self._pair.serial
         self.parallel = self._pair.parallel
         self._cuda = None
+        self._loop = {}
 
     def pick(self, size, guarded=True):
         """The serial or the parallel kernel, see ``KernelPair.pick``."""

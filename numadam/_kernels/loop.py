@@ -20,6 +20,7 @@ from numba import njit, prange
 from numba.extending import register_jitable
 
 from . import _scalars, generate
+from ._pointers import call_fg
 from .cpu import SUMSQ_BLOCK, norm_small, projected_norm_small
 
 for _fn in _scalars.HELPERS:
@@ -51,17 +52,28 @@ RAISED = -7
 POLICY = {"stop": 0, "raise": 1, "skip": 2}
 
 
+@njit(inline="always")
+def _flat(gnd, view):
+    """``(gnd as a flat C array, whether it has view's shape)``."""
+    if gnd.shape != view.shape:
+        return np.empty(view.size, gnd.dtype), False
+    return np.ascontiguousarray(gnd).reshape(view.size), True
+
+
 @njit
 def eval_fused(fun, jac, view, fargs, jargs):
-    """``fun`` returns ``(f, g)`` (``fargs`` ends with the out array when it takes one)."""
+    """``fun`` returns ``(f, g)`` (``fargs`` ends with the out array when it
+    takes one); ``(f, flat g, f known, g of view's shape)``."""
     fg = fun(view, *fargs)
-    return float(fg[0]), fg[1], True
+    g, ok = _flat(fg[1], view)
+    return float(fg[0]), g, True, ok
 
 
 @njit
 def eval_split(fun, jac, view, fargs, jargs):
     """Separate ``jac``; the objective is left unknown (NaN)."""
-    return math.nan, jac(view, *jargs), False
+    g, ok = _flat(jac(view, *jargs), view)
+    return math.nan, g, False, ok
 
 
 @njit
@@ -74,23 +86,51 @@ def value_split(fun, view, fargs):
     return float(fun(view, *fargs))
 
 
+# the objective through a C pointer (numadam._cabi): ``fun`` is ``(fg, f,
+# user_data, fused)``, ``fargs`` ``(gradient buffer, scratch, error flag)``
+@njit
+def eval_c(fun, jac, view, fargs, jargs):
+    """``fg`` writes the gradient buffer; the error flag of a wrapped njit
+    objective makes it not ok (``BAD_SHAPE``: Python re-evaluates)."""
+    fg, _, ud, fused = fun
+    buf, _, err = fargs
+    f = call_fg(fg, view.size, view, buf, ud)
+    return float(f), buf, fused, err[0] == 0
+
+
+@njit
+def value_c(fun, view, fargs):
+    """The objective alone: ``f`` (``fg`` into the scratch buffer when fused)."""
+    return float(call_fg(fun[1], view.size, view, fargs[1], fun[2]))
+
+
+@njit(inline="always", error_model="numpy")
+def nonfinite(g):
+    """0.0 when every element of ``g`` is finite, else NaN (the norm's
+    finiteness without its square root)."""
+    acc = 0.0
+    for i in range(g.size):
+        acc += g[i] - g[i]
+    return acc
+
+
 @njit(inline="always")
-def step_scalars(scalar_fn, hyper, host, t, lr, clip_norm, s, r):
+def step_scalars(scalar_fn, hyper, host, t, lr, clipping, clip_norm, s, r):
     """The kernel's scalars of step ``t`` and the new host state: the clip
     factor of a gradient of norm ``s * r`` (the full norm), then the method's
     scalar function.  No array passes through here (that would cost the
     compiled loops reference counting per iteration)."""
     gscale = 1.0
-    if clip_norm > 0.0:
+    if clipping:
         gscale = _scalars.clip_scale(clip_norm, s, r)
     return scalar_fn(hyper, t, lr, gscale, host)
 
 
 @njit
 def run(fun, jac, evaluate, value, fargs, jargs, view, flat, arrays, kernel, scalar_fn,
-        hyper, host, t, lr_const, lr_table, use_table, clip_norm, maxiter, gtol, norm,
-        pnorm, project, has_box, lb, ub, gsign, policy, hist_every, hist_base,
-        last_chunk, h_step, h_loss, h_gn, h_lr, f, g, have_f):
+        hyper, host, t, lr_const, lr_table, use_table, clipping, clip_norm, maxiter, gtol,
+        need_norm, norm, pnorm, project, has_box, lb, ub, gsign, policy, hist, hist_every,
+        hist_base, last_chunk, h_step, h_loss, h_gn, h_lr, f, g, have_f):
     """Run up to ``maxiter`` iterations from the evaluated point ``(f, g)``.
 
     The same iteration as minimize's ordinary loop: the gradient norm, the
@@ -111,14 +151,17 @@ def run(fun, jac, evaluate, value, fargs, jargs, view, flat, arrays, kernel, sca
     nfev = 0
     njev = 0
     t0 = t
-    n = flat.size
+    s, r = 1.0, 0.0
     while True:
         if has_box:
             s, r = pnorm(flat, g, lb, ub, gsign)
-        else:
+            gn = _scalars.norm_value(s, r)
+        elif need_norm:
             s, r = norm(g)
-        gn = _scalars.norm_value(s, r)
-        hist_due = hist_every > 0 and (hist_base + nit) % hist_every == 0
+            gn = _scalars.norm_value(s, r)
+        else:   # no test reads the norm: finiteness alone, no square root
+            gn = nonfinite(g)
+        hist_due = hist and (hist_base + nit) % hist_every == 0
         if hist_due and not have_f and math.isfinite(gn):
             f = value(fun, view, fargs)
             nfev += 1
@@ -136,7 +179,7 @@ def run(fun, jac, evaluate, value, fargs, jargs, view, flat, arrays, kernel, sca
                 code = 0
             elif nit >= maxiter:
                 code = 1
-        if hist_every > 0 and (hist_due or (code != 99 and (code != 1 or last_chunk))):
+        if hist and (hist_due or (code != 99 and (code != 1 or last_chunk))):
             if not bad and use_table and t - t0 >= lr_table.size:
                 return NEED_LR, nit, nskip, t, host, f, have_f, g, nrec, nfev, njev
             if not have_f and not bad:
@@ -161,11 +204,11 @@ def run(fun, jac, evaluate, value, fargs, jargs, view, flat, arrays, kernel, sca
         else:
             if use_table and t - t0 >= lr_table.size:
                 return NEED_LR, nit, nskip, t, host, f, have_f, g, nrec, nfev, njev
-            if has_box and clip_norm > 0.0:
+            if has_box and clipping:
                 s, r = norm(g)        # clipping is by the full norm
             scalars, host = step_scalars(scalar_fn, hyper, host, t + 1,
                                          _scalars.lr_at(lr_const, lr_table, t - t0),
-                                         clip_norm, s, r)
+                                         clipping, clip_norm, s, r)
             t += 1
             nbad = kernel(flat, g, *arrays, *scalars)
             if nbad > 0:
@@ -174,12 +217,11 @@ def run(fun, jac, evaluate, value, fargs, jargs, view, flat, arrays, kernel, sca
             if has_box:
                 project(flat, lb, ub)
         nit += 1
-        f, gnd, have_f = evaluate(fun, jac, view, fargs, jargs)
+        f, g, have_f, ok = evaluate(fun, jac, view, fargs, jargs)
         nfev += 1 if have_f else 0
         njev += 1
-        if gnd.shape != view.shape:
+        if not ok:
             return BAD_SHAPE, nit, nskip, t, host, f, have_f, g, nrec, nfev, njev
-        g = np.ascontiguousarray(gnd).reshape(n)
 
 
 # ---------------------------------------------------------------------------
@@ -285,7 +327,7 @@ def solve_problem(fun, jac, evaluate, value, rows, step, kernel, scalar_fn, norm
                 s, r = norm_small(g) if n <= SUMSQ_BLOCK else norm(g)
             scalars, host = step_scalars(scalar_fn, hyper, host, t + 1,
                                          _scalars.lr_at(lr_const, lr_table, t),
-                                         clip_norm, s, r)
+                                         clip_norm > 0.0, clip_norm, s, r)
             t += 1
             if step(kernel, x, g, arrays, i, scalars) > 0:
                 status = 3

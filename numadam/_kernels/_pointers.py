@@ -1,0 +1,53 @@
+"""Calls through C function pointers, for the compiled loops (see ``numadam._cabi``).
+
+Two ``@intrinsic`` s: :func:`call_fg` calls ``fg(n, x, grad, user_data)`` at an
+address (an integer) with two arrays' data pointers, :func:`as_pointer`
+views an address (an integer or a ``void *``) as a typed pointer for
+``numba.carray``.  Both compile to a few LLVM instructions (an ``inttoptr``
+and a ``call``) and are cacheable, so a loop that takes the objective's
+address is compiled once and loaded from numba's cache in every process.
+"""
+from llvmlite import ir
+from numba.core import types
+from numba.extending import intrinsic
+
+__all__ = ["call_fg", "as_pointer"]
+
+
+@intrinsic
+def call_fg(typingctx, addr, n, x, g, user_data):
+    """``fg(n, x.data, g.data, user_data)`` for the C function at ``addr``;
+    its return type is x's dtype (``double`` or ``float``)."""
+    if not (isinstance(x, types.Array) and isinstance(g, types.Array)
+            and x.dtype == g.dtype and x.dtype in (types.float64, types.float32)):
+        return None
+    real = x.dtype
+    sig = real(types.int64, types.intp, x, g, types.int64)
+
+    def codegen(context, builder, signature, args):
+        a, n_, xa, ga, ud = args
+        lt = context.get_value_type(real)
+        i8p = ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(lt, [ir.IntType(64), lt.as_pointer(), lt.as_pointer(), i8p])
+        fp = builder.inttoptr(a, fnty.as_pointer())
+        xs = context.make_array(signature.args[2])(context, builder, xa)
+        gs = context.make_array(signature.args[3])(context, builder, ga)
+        return builder.call(fp, [n_, xs.data, gs.data, builder.inttoptr(ud, i8p)])
+    return sig, codegen
+
+
+@intrinsic
+def as_pointer(typingctx, addr, dtype):
+    """``addr`` (an int64 or a ``void *``) as a pointer to ``dtype`` (a numpy
+    scalar type such as ``np.float64``)."""
+    if not isinstance(dtype, types.NumberClass):
+        return None
+    target = types.CPointer(dtype.dtype)
+    sig = target(addr, dtype)
+
+    def codegen(context, builder, signature, args):
+        lt = context.get_value_type(target)
+        if isinstance(signature.args[0], types.Integer):
+            return builder.inttoptr(args[0], lt)
+        return builder.bitcast(args[0], lt)
+    return sig, codegen
