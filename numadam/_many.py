@@ -143,9 +143,6 @@ def _minimize_many(fun, jac, x0, data, args, method, options, bounds, device,
         raise ValueError(f"device must be 'cpu' or 'cuda'; got {device!r}")
     if device == "cuda":
         return _minimize_many_cuda(fun, jac, x0, data, args, method, options, bounds)
-    cpu = _kernels.load_cpu()
-    from ._kernels import loop as L
-
     fused = jac is True
     if not _is_dispatcher(fun):
         raise TypeError("fun must be a numba.njit function (minimize_many runs the "
@@ -156,48 +153,113 @@ def _minimize_many(fun, jac, x0, data, args, method, options, bounds, device,
                         f"{type(jac).__name__}")
     if not isinstance(args, tuple):
         args = (args,)
-    P = _Problems(x0, data, method, options, bounds, len(L.ROWS) - 1)
-    X, data, spec, opts = P.X, P.data, P.spec, P.opts
-    n_problems, n = X.shape
-    name = _check_first_problem(fun, jac, fused, X, data, args, index_offset)
-    lb, ub = P.box if P.box is not None else (X[0, :0], X[0, :0])
-    XR = X.view()
-    XR.flags.writeable = False
-    out_f = np.empty(n_problems)
-    out_g = np.zeros_like(X)
-    out_nit = np.zeros(n_problems, np.int64)
-    out_status = np.zeros(n_problems, np.int64)
-    out_nfev = np.zeros(n_problems, np.int64)
-    out_njev = np.zeros(n_problems, np.int64)
-    out_nskip = np.zeros(n_problems, np.int64)
-    out = _out_argument(fun if fused else jac, len(data), len(args))
-    call = (fun, fun if fused else jac,
-            (L.eval_fused_rows_out if out else L.eval_fused_rows) if fused else
-            (L.eval_split_rows_out if out else L.eval_split_rows),
-            (L.value_fused_rows_out if out and fused else L.value_fused_rows) if fused
-            else L.value_split_rows,
-            L.ROWS[len(data)], L.STEPS[len(P.arrays)], spec.kernel(opts).serial,
-            L.scalar_fn(P.scalar_fn), cpu.NORM.serial, cpu.PROJECTED_NORM.serial,
-            cpu.PROJECT.serial, data, args, X, XR, P.arrays, P.hyper, P.host0,
-            (P.lr_const, P.lr_table, P.schedule is not None),
-            (P.maxiter, P.gtol, P.policy == "skip", P.clip_norm),
-            (P.box is not None, lb, ub, P.gsign),
-            (out_f, out_g, out_nit, out_status, out_nfev, out_njev, out_nskip))
-    from numba.core.errors import NumbaError
-    try:
-        with cpu.parallel_launch():
-            L.run_many(*call)
-    except NumbaError as exc:
-        text = str(exc).strip()
-        first = text.splitlines()[0] if text else type(exc).__name__
-        raise TypeError(
-            "minimize_many could not compile its loop for this fun/jac and data "
-            f"(numba: {first[:200]}); fun must return a float for one problem (with "
-            f"jac=True a tuple (float, array of {n} {X.dtype})) and jac an array of "
-            f"{n} {X.dtype}") from None
-    _raise_for_codes(P, X, call, out_status, name, index_offset)
-    return P.result(X, out_f, out_g, out_nit, out_status, nfev=out_nfev, njev=out_njev,
-                    nskip=out_nskip)
+    P = _Problems(x0, data, method, options, bounds, _MAX_DATA)
+    name = _check_first_problem(fun, jac, fused, P.X, P.data, args, index_offset)
+    out = _out_argument(fun if fused else jac, len(P.data), len(args))
+    status = _Loop(P, fun, jac, fused, out, args).solve()
+    _raise_for_codes(P, fun, jac, fused, out, args, status, name, index_offset)
+    return P.result(P.X, P.F, P.G, P.nits, status, nfev=P.nfev(fused), njev=P.nits + 1,
+                    nskip=P.nskip)
+
+
+#: at most this many per-problem data arrays
+_MAX_DATA = 6
+
+
+class _Loop:
+    """minimize_many's CPU loop (:mod:`numadam._kernels.many_loop`) on the
+    problems ``P``: the generated module, its state arrays, and the chunks."""
+
+    def __init__(self, P, fun, jac, fused, out, args):
+        from ._kernels.many_loop import block_size
+        self.P, self.args = P, args
+        X = P.X
+        n_problems, n = X.shape
+        self.B = B = block_size(n)
+        nb = (n_problems + B - 1) // B
+        n_host = max(len(P.host0), 1)
+        self.status = np.zeros(n_problems, np.int64)
+        self.own = np.zeros(n_problems, np.bool_)
+        self.own_t = np.zeros(n_problems, np.int64)
+        self.own_h = np.zeros((n_problems, n_host))
+        self.bt = np.zeros(nb, np.int64)
+        self.bh = np.zeros((nb, n_host))
+        self.bh[:, :len(P.host0)] = P.host0
+        self.bnit = np.full(nb, -1, np.int64)
+        self.flags = np.zeros((nb, B * n), np.int8)
+        self.cur = np.zeros(nb, np.int64)
+        spec, opts = P.spec, P.opts
+        kernels = spec.kernel(opts)
+        features = (P.box is not None, P.clip_norm > 0.0, P.policy == "skip",
+                    P.gtol > 0.0)
+        self.module = None
+        self._make = lambda inline: _module(kernels, features, fun, jac, fused, out,
+                                            P.data, len(args), X.dtype, inline)
+
+    def _call(self, chunk):
+        P = self.P
+        lb, ub = P.box if P.box is not None else (P.X[0, :0], P.X[0, :0])
+        return self.module.run(
+            self.B, P.X, P.G, P.F, P.arrays, P.data, self.args, P.hyper, P.lr_const,
+            P.lr_table, P.maxiter, P.gtol, P.clip_norm, lb, ub, P.gsign, self.status,
+            P.nits, P.nskip, self.own, self.own_t, self.own_h, self.bt, self.bh,
+            self.bnit, self.flags, self.cur, chunk)
+
+    def _first(self, chunk):
+        """The first call, which compiles: the user's functions inlined, else
+        called (numba cannot inline every function)."""
+        from numba.core.errors import NumbaError
+        try:
+            self.module = self._make(True)
+            return self._call(chunk)
+        except NumbaError:
+            pass
+        try:
+            self.module = self._make(False)
+            return self._call(chunk)
+        except NumbaError as exc:
+            text = str(exc).strip()
+            first = text.splitlines()[0] if text else type(exc).__name__
+            X = self.P.X
+            raise TypeError(
+                "minimize_many could not compile its loop for this fun/jac and data "
+                f"(numba: {first[:200]}); fun must return a float for one problem "
+                f"(with jac=True a tuple (float, array of {X.shape[1]} {X.dtype})) and "
+                f"jac an array of {X.shape[1]} {X.dtype}") from None
+
+    def solve(self):
+        """Run every problem to its end, in chunks of about CHUNK_SECONDS
+        (Python handles Ctrl-C between them); the statuses."""
+        import time
+
+        from ._compiled import CHUNK_SECONDS
+        cpu = _kernels.load_cpu()
+        chunk = 4
+        remaining = self.P.maxiter + 1
+        first = True
+        while True:
+            chunk = min(chunk, remaining)
+            started = time.perf_counter()
+            with cpu.parallel_launch():
+                left = self._first(chunk) if first else self._call(chunk)
+            elapsed = time.perf_counter() - started
+            remaining -= chunk
+            if left == 0 or remaining <= 0 or self._stopped_with_error():
+                return self.status
+            if not first:
+                chunk = int(min(max(chunk * CHUNK_SECONDS / max(elapsed, 1e-6), 1),
+                                chunk * 4, 1 << 20))
+            first = False
+
+    def _stopped_with_error(self):
+        from ._kernels import loop as L
+        return bool(np.isin(self.status, (L.RAISED, L.BAD_SHAPE, L.NEED_LR)).any())
+
+
+def _module(kernels, features, fun, jac, fused, out, data, n_args, dtype, inline):
+    from ._kernels.many_loop import many_module
+    return many_module(kernels.rule, kernels.values, features, fun, jac, fused, out,
+                       data, n_args, dtype, inline)
 
 
 def _out_argument(fn, n_data, n_args):
@@ -255,17 +317,22 @@ def _check_first_problem(fun, jac, fused, X, data, args, index_offset):
     return name
 
 
-def _raise_for_codes(P, X, call, out_status, name, index_offset):
+def _raise_for_codes(P, fun, jac, fused, out, args, status, name, index_offset):
     """The errors of problems whose loop stopped with an error code."""
     from ._kernels import loop as L
-    raised = np.flatnonzero(out_status == L.RAISED)
+    raised = np.flatnonzero(status == L.RAISED)
     if raised.size:
-        # numba cannot carry the exception out of a prange: re-run the first
-        # such problem alone, from its start, so that it raises in full
+        # numba cannot carry the exception out of its parallel loop: the
+        # function is called again from Python, at the x where it raised
         i = int(raised[0])
-        P.restart(X, i)
+        fn = fun if fused else jac
+        x = P.X[i].copy()
+        x.flags.writeable = False
+        extra = (np.empty_like(x),) if out else ()
         try:
-            L.solve_problem(*call, i)
+            fn(x, *(a[i] for a in P.data), *args, *extra)
+            if not fused:
+                fun(x, *(a[i] for a in P.data), *args)
         except Exception as exc:  # noqa: BLE001 - re-raised, naming the problem
             _note(exc, f"raised by fun/jac for problem {i + index_offset} of "
                        f"minimize_many ({raised.size} problem(s) raised; the first "
@@ -273,12 +340,13 @@ def _raise_for_codes(P, X, call, out_status, name, index_offset):
             raise
         raise RuntimeError(f"fun/jac raised an exception for problem "
                            f"{i + index_offset} inside the parallel loop, but not "
-                           "when re-run alone (a function with state?)")
-    if (out_status == -4).any():
-        i = int(np.flatnonzero(out_status == -4)[0])
+                           "when called again from Python at the same x (a function "
+                           "with state?)")
+    if (status == L.BAD_SHAPE).any():
+        i = int(np.flatnonzero(status == L.BAD_SHAPE)[0])
         raise ValueError(f"{name} returned an array of the wrong shape for problem "
                          f"{i + index_offset}")
-    if (out_status == L.NEED_LR).any():
+    if (status == L.NEED_LR).any():
         check_lr(P.schedule, P.lr_table.size)   # raises the schedule's error
         raise AssertionError("unreachable: the schedule failed while tabulating")
 
@@ -397,21 +465,21 @@ class _Problems:
         else:
             self.lr_table, self.lr_const = np.empty(0), opts["lr"]
         self.schedule = schedule
-        self._init = init
-        self._x0 = x0
+        # the outputs: each problem's last objective and gradient, its
+        # iterations and skipped steps
+        self.F = np.full(n_problems, np.nan)
+        self.G = np.zeros_like(X)
+        self.nits = np.zeros(n_problems, np.int64)
+        self.nskip = np.zeros(n_problems, np.int64)
         self.scalar_fn = spec.scalar_fn(opts)
         self.hyper, self.host0 = spec.hyper(opts), spec.init_host(opts)
         self.gsign = -1.0 if opts["maximize"] else 1.0
         self.clip_norm = opts["clip_norm"] or 0.0
 
-    def restart(self, X, i):
-        """Put problem ``i`` back at its start: x0's row (projected), fresh state."""
-        row = np.asarray(self._x0)[i].astype(X.dtype)
-        if self.box is not None:
-            row = np.clip(row, self.box[0], self.box[1])
-        X[i] = row
-        for a, name in zip(self.arrays, self._names):
-            a[i] = self._init[name]
+    def nfev(self, fused):
+        """Objective evaluations per problem: one per iteration and the first
+        with ``jac=True``, else one at the end."""
+        return self.nits + 1 if fused else np.ones_like(self.nits)
 
     def result(self, x, f, g, nit, status, **extra):
         from scipy.optimize import OptimizeResult

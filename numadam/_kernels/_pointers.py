@@ -11,7 +11,7 @@ from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic
 
-__all__ = ["call_fg", "as_pointer"]
+__all__ = ["call_fg", "as_pointer", "row_view"]
 
 
 @intrinsic
@@ -50,4 +50,32 @@ def as_pointer(typingctx, addr, dtype):
         if isinstance(signature.args[0], types.Integer):
             return builder.inttoptr(args[0], lt)
         return builder.bitcast(args[0], lt)
+    return sig, codegen
+
+
+@intrinsic
+def row_view(typingctx, addr, n, dtype):
+    """A read-only 1-D C array of ``n`` elements of ``dtype`` at ``addr`` (an
+    integer): ``numba.carray`` without the write access, for the row of ``x``
+    that a user's objective receives (no reference counting: the caller keeps
+    the memory alive)."""
+    if not (isinstance(dtype, types.NumberClass) and isinstance(addr, types.Integer)
+            and isinstance(n, types.Integer)):
+        return None
+    arrty = types.Array(dtype.dtype, 1, "C", readonly=True)
+    sig = arrty(addr, n, dtype)
+
+    def codegen(context, builder, signature, args):
+        from numba.core import cgutils
+        from numba.np.arrayobj import populate_array
+        a, n_, _ = args
+        ary = context.make_array(arrty)(context, builder)
+        item = context.get_abi_sizeof(context.get_data_type(arrty.dtype))
+        intp = context.get_value_type(types.intp)
+        size = context.cast(builder, n_, signature.args[1], types.intp)
+        data = builder.inttoptr(a, context.get_value_type(arrty.dtype).as_pointer())
+        populate_array(ary, data=data, shape=cgutils.pack_array(builder, [size]),
+                       strides=cgutils.pack_array(builder, [ir.Constant(intp, item)]),
+                       itemsize=ir.Constant(intp, item), meminfo=None)
+        return ary._getvalue()
     return sig, codegen
