@@ -187,7 +187,9 @@ class _Loop:
         self.bh[:, :len(P.host0)] = P.host0
         self.bnit = np.full(nb, -1, np.int64)
         self.flags = np.zeros((nb, B * n), np.int8)
-        self.cur = np.zeros(nb, np.int64)
+        # the problem each block is evaluating, one cache line per block (two
+        # threads writing one line would pass it back and forth)
+        self.cur = np.zeros((nb, 8), np.int64)
         spec, opts = P.spec, P.opts
         kernels = spec.kernel(opts)
         features = (P.box is not None, P.clip_norm > 0.0, P.policy == "skip",

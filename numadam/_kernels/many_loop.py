@@ -176,6 +176,66 @@ def _step_row(X, G, states, i, n, sc):
     return _row_kernel(_view(X, i, n), _view(G, i, n), {row_states}{scalars})
 
 
+@njit(inline="always", error_model="numpy")
+def _all_finite(G, F, lo, hi, n):
+    """Whether the gradients and objectives of problems ``lo..hi`` are all
+    finite: one pass that counts (an integer sum vectorises; a float sum
+    would wait on each addition)."""
+    bad = 0
+    g = _run(G, lo, hi, n)
+    for e in range(g.size):
+        bad += g[e] - g[e] != 0.0
+    if FUSED:
+        for i in range(lo, hi):
+            bad += F[i] - F[i] != 0.0
+    return bad == 0
+
+
+@njit(inline="always", error_model="numpy")
+def _tests(X, G, F, data, args, status, nits, nskip, own, own_t, own_h, lo, hi, n, lb,
+           ub, gsign, gtol, nit, maxiter, t, h):
+    """Each live problem's stopping test; the number still running."""
+    live = 0
+    for i in range(lo, hi):
+        if status[i] != ACTIVE:
+            continue
+        gn = _test_norm(X, G, i, n, lb, ub, gsign)
+        st, bad = _S.stop_status(gn, not FUSED or math.isfinite(F[i]), SKIP, gtol,
+                                 nit, maxiter)
+        if st != 99:
+            _finish(X, G, F, data, args, status, nits, i, n, st, bad, nit)
+            continue
+        live += 1
+        if bad:   # nan_policy="skip": no step, its own step count from now on
+            status[i] = SKIPPING
+            nskip[i] += 1
+            if not own[i]:
+                own[i] = True
+                own_t[i] = t
+{own_from_block}
+    return live
+
+
+@njit(inline="always", error_model="numpy")
+def _whole(status, own, lo, hi):
+    """Whether every problem ``lo..hi`` runs, on the block's step count."""
+    for i in range(lo, hi):
+        if status[i] != ACTIVE or own[i]:
+            return False
+    return True
+
+
+@njit(inline="always", error_model="numpy")
+def _overflowed(X, G, F, data, args, status, nits, i, j, n, flags, nit):
+    """Stop (status 3) each problem of rows ``i..j`` that has an element whose
+    update the guard kept (NaN or infinite: an overflow)."""
+    for k in range(i, j):
+        for e in range((k - i) * n, (k - i + 1) * n):
+            if flags[e] != 0:
+                _finish(X, G, F, data, args, status, nits, k, n, 3, False, nit)
+                break
+
+
 @njit(error_model="numpy")
 def _block(b, B, X, G, F, states, data, args, hyper, lr_const, lr_table, maxiter, gtol,
            clip_norm, lb, ub, gsign, status, nits, nskip, own, own_t, own_h, bt, bh,
@@ -190,33 +250,27 @@ def _block(b, B, X, G, F, states, data, args, hyper, lr_const, lr_table, maxiter
     h = {host_read}
     if nit < 0:   # the block's first call: every problem evaluated at x0
         for i in range(lo, hi):
-            cur[b] = i
+            cur[b, 0] = i
             f, ok = _evaluate(X, G, i, n, data, args)
             F[i] = f
             status[i] = ACTIVE
             if not ok:
                 _finish(X, G, F, data, args, status, nits, i, n, BAD_SHAPE, False, 0)
         nit = 0
+    # whole: every problem of the block is running on the block's step count
+    # (then nothing is looked up per problem but its evaluation)
+    whole = _whole(status, own, lo, hi)
     for _ in range(chunk):
-        # the stopping tests, before the step (minimize's order)
-        live = 0
-        for i in range(lo, hi):
-            if status[i] != ACTIVE:
-                continue
-            gn = _test_norm(X, G, i, n, lb, ub, gsign)
-            st, bad = _S.stop_status(gn, not FUSED or math.isfinite(F[i]), SKIP, gtol,
-                                     nit, maxiter)
-            if st != 99:
-                _finish(X, G, F, data, args, status, nits, i, n, st, bad, nit)
-                continue
-            live += 1
-            if bad:   # nan_policy="skip": no step, its own step count from now on
-                status[i] = SKIPPING
-                nskip[i] += 1
-                if not own[i]:
-                    own[i] = True
-                    own_t[i] = t
-{own_from_block}
+        # the stopping tests, before the step (minimize's order); when no test
+        # reads the norm, one pass over the block tells that every gradient
+        # and objective is finite, and nit that no problem reached maxiter
+        if (whole and not (HAS_BOX or NEED_NORM) and nit < maxiter
+                and _all_finite(G, F, lo, hi, n)):
+            live = hi - lo
+        else:
+            live = _tests(X, G, F, data, args, status, nits, nskip, own, own_t, own_h,
+                          lo, hi, n, lb, ub, gsign, gtol, nit, maxiter, t, h)
+            whole = whole and _whole(status, own, lo, hi)
         if live == 0:
             break
         # the block's scalars, shared by every problem on the block's step count
@@ -230,6 +284,15 @@ def _block(b, B, X, G, F, states, data, args, hyper, lr_const, lr_table, maxiter
             sc, h_next = _L.step_scalars(_scalar_fn, hyper, h, t + 1, 0.0, False,
                                          0.0, 1.0, 0.0)
         i = lo
+        if whole and main_ok and not CLIPPING:
+            i = hi
+            if _step_run(X, G, states, lo, hi, n, sc, fb) > 0:
+                _overflowed(X, G, F, data, args, status, nits, lo, hi, n, fb, nit)
+                whole = False
+            if HAS_BOX:
+                for k in range(lo, hi):
+                    if status[k] == ACTIVE:
+                        _project(_view(X, k, n), lb, ub)
         while i < hi and not CLIPPING:
             if status[i] != ACTIVE or own[i]:
                 i += 1
@@ -243,19 +306,14 @@ def _block(b, B, X, G, F, states, data, args, hyper, lr_const, lr_table, maxiter
                 i = j
                 continue
             if _step_run(X, G, states, i, j, n, sc, fb) > 0:
-                for k in range(i, j):
-                    for e in range((k - i) * n, (k - i + 1) * n):
-                        if fb[e] != 0:
-                            _finish(X, G, F, data, args, status, nits, k, n, 3, False,
-                                    nit)
-                            break
+                _overflowed(X, G, F, data, args, status, nits, i, j, n, fb, nit)
             if HAS_BOX:
                 for k in range(i, j):
                     if status[k] == ACTIVE:
                         _project(_view(X, k, n), lb, ub)
             i = j
         # problems on their own step count, and every problem when clipping
-        for i in range(lo, hi):
+        for i in range(lo, hi if CLIPPING or not whole else lo):
             if status[i] != ACTIVE or not (CLIPPING or own[i]):
                 continue
             ti = t
@@ -283,12 +341,22 @@ def _block(b, B, X, G, F, states, data, args, hyper, lr_const, lr_table, maxiter
         t += 1
         h = h_next
         nit += 1
+        if whole:
+            for i in range(lo, hi):
+                cur[b, 0] = i
+                f, ok = _evaluate(X, G, i, n, data, args)
+                F[i] = f
+                if not ok:
+                    _finish(X, G, F, data, args, status, nits, i, n, BAD_SHAPE, False,
+                            nit)
+                    whole = False
+            continue
         for i in range(lo, hi):
             if status[i] == SKIPPING:
                 status[i] = ACTIVE
             if status[i] != ACTIVE:
                 continue
-            cur[b] = i
+            cur[b, 0] = i
             f, ok = _evaluate(X, G, i, n, data, args)
             F[i] = f
             if not ok:
@@ -309,7 +377,7 @@ def _guarded(b, B, X, G, F, states, data, args, hyper, lr_const, lr_table, maxit
                gtol, clip_norm, lb, ub, gsign, status, nits, nskip, own, own_t, own_h,
                bt, bh, bnit, flags, cur, chunk)
     except Exception:  # noqa: BLE001 - numba catches without binding
-        status[cur[b]] = RAISED
+        status[cur[b, 0]] = RAISED
 
 
 @njit(parallel=True, cache={cache}, error_model="numpy")
@@ -407,8 +475,8 @@ def many_module(rule, values, features, fun, jac, fused, out, data, n_args, dtyp
         scalars="".join(f"sc[{k}], " for k in range(len(sig.scalars))),
         host_read=host_tuple.format(a="bh", i="b"),
         own_read=host_tuple.format(a="own_h", i="i"),
-        own_from_block="\n".join(f"                    own_h[i, {k}] = h[{k}]"
-                                 for k in range(n_host)) or "                    pass",
+        own_from_block="\n".join(f"                own_h[i, {k}] = h[{k}]"
+                                 for k in range(n_host)) or "                pass",
         own_write="\n".join(f"                own_h[i, {k}] = hn[{k}]"
                             for k in range(n_host)) or "                pass",
         block_write="\n".join(f"    bh[b, {k}] = h[{k}]" for k in range(n_host))
