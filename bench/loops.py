@@ -235,6 +235,50 @@ def handwritten_many(X, A, B, steps, lr, b1, b2, eps):
     return X
 
 
+@njit(inline="always")
+def _adam_row(x, g, m, v, lr, b1, b2, eps, p1, p2):
+    """One problem's Adam update, written out (``p1, p2``: the betas' powers)."""
+    for k in range(x.size):
+        m[k] = b1 * m[k] + (1.0 - b1) * g[k]
+        v[k] = b2 * v[k] + (1.0 - b2) * g[k] * g[k]
+        x[k] -= lr / (1.0 - p1) * m[k] / (math.sqrt(v[k]) / math.sqrt(1.0 - p2) + eps)
+
+
+@njit(parallel=True)
+def handwritten_many_calling(fg, X, A, B, steps, lr, b1, b2, eps):
+    """The hand-written prange Adam loop calling the objective ``fg(x, a, b)``
+    for each problem (the allocating form: it returns ``(f, g)``)."""
+    for i in prange(X.shape[0]):
+        x, a, b = X[i], A[i], B[i]
+        m = np.zeros(x.size)
+        v = np.zeros(x.size)
+        p1 = p2 = 1.0
+        for _ in range(steps):
+            g = fg(x, a, b)[1]
+            p1 *= b1
+            p2 *= b2
+            _adam_row(x, g, m, v, lr, b1, b2, eps, p1, p2)
+    return X
+
+
+@njit(parallel=True)
+def handwritten_many_out(fg, X, A, B, steps, lr, b1, b2, eps):
+    """The hand-written prange Adam loop calling the out= objective
+    ``fg(x, a, b, out)`` for each problem, one gradient buffer per problem."""
+    for i in prange(X.shape[0]):
+        x, a, b = X[i], A[i], B[i]
+        m = np.zeros(x.size)
+        v = np.zeros(x.size)
+        g = np.empty(x.size)
+        p1 = p2 = 1.0
+        for _ in range(steps):
+            fg(x, a, b, g)
+            p1 *= b1
+            p2 *= b2
+            _adam_row(x, g, m, v, lr, b1, b2, eps, p1, p2)
+    return X
+
+
 def jax_many(A, B, X0, steps, lr):
     """optax Adam on every quadratic: jax.jit(jax.vmap(fori_loop)), a callable."""
     import jax
@@ -271,6 +315,10 @@ def many_side_by_side(n_problems=20000, steps=500, rounds=3, peers=()):
             quad_fg_out, True, X0, data=(A, B), options=opts),
         "hand-written prange Adam loop": lambda: handwritten_many(
             X0.copy(), A, B, steps, 0.02, 0.9, 0.999, 1e-8),
+        "hand-written prange loop, same allocating fun": lambda: handwritten_many_calling(
+            quad_fg, X0.copy(), A, B, steps, 0.02, 0.9, 0.999, 1e-8),
+        "hand-written prange loop, same out= fun": lambda: handwritten_many_out(
+            quad_fg_out, X0.copy(), A, B, steps, 0.02, 0.9, 0.999, 1e-8),
     }
     if "optax" in peers:
         cases["jax.jit(jax.vmap(fori_loop)), optax.adam"] = jax_many(A, B, X0, steps, 0.02)
@@ -282,7 +330,16 @@ def many_side_by_side(n_problems=20000, steps=500, rounds=3, peers=()):
             t0 = time.perf_counter()
             fn()
             times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
+    # ratios paired per round: a peer's time over numadam's (>= 1: numadam
+    # is at least as fast)
+    pairs = [("minimize_many, out= fun", "hand-written prange loop, same out= fun"),
+             ("minimize_many, allocating fun",
+              "hand-written prange loop, same allocating fun"),
+             ("minimize_many, out= fun", "jax.jit(jax.vmap(fori_loop)), optax.adam")]
+    ratios = {f"{peer} / {ours}": statistics.median(
+        p / o for p, o in zip(times[peer], times[ours]))
+        for ours, peer in pairs if peer in times}
+    return {k: statistics.median(v) for k, v in times.items()}, ratios
 
 
 def report(emit, checks, peers=(), rounds=5, smoke=False):
@@ -310,7 +367,8 @@ def report(emit, checks, peers=(), rounds=5, smoke=False):
     for k, v in many.items():
         emit(f"- {k}: {v:,.1f}" if isinstance(v, float) else f"- {k}: {v}")
     n, steps = (500, 50) if smoke else (20000, 500)
-    side = many_side_by_side(n, steps, rounds=1 if smoke else 3, peers=peers)
+    side, side_ratios = many_side_by_side(n, steps, rounds=1 if smoke else 5,
+                                          peers=peers)
     out = side["minimize_many, out= fun"]
     emit(f"\n## Many problems side by side: {n:,} quadratics, {steps} Adam steps "
          "(gtol=0)\n")
@@ -318,4 +376,7 @@ def report(emit, checks, peers=(), rounds=5, smoke=False):
     emit("|---|---:|---:|")
     for k, v in side.items():
         emit(f"| {k} | {v:.3f} | {v / out:.2f} |")
+    emit("")
+    for k, v in side_ratios.items():
+        emit(f"- {k}: {v:.2f} (paired per round)")
     return times

@@ -265,12 +265,19 @@ def test_ctrl_c_interrupts_the_compiled_loop_quickly(tmp_path):
         except KeyboardInterrupt:
             print("interrupted", flush=True)
     """)
+    assert _interrupt_latency(script, tmp_path) < 1.5   # it was 12-14 s (one chunk)
+
+
+def _interrupt_latency(script, tmp_path):
+    """Run ``script`` (it prints "ready", then runs until Ctrl-C and prints
+    "interrupted"), send SIGINT a second after "ready"; the seconds until
+    "interrupted"."""
     path = tmp_path / "ctrlc.py"
     path.write_text(script)
     proc = subprocess.Popen([sys.executable, str(path)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
-        assert proc.stdout.readline().strip() == "ready"
+        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
         time.sleep(1.0)
         sent = time.perf_counter()
         proc.send_signal(signal.SIGINT)
@@ -280,7 +287,36 @@ def test_ctrl_c_interrupts_the_compiled_loop_quickly(tmp_path):
     finally:
         proc.kill()
     assert line == "interrupted", proc.stderr.read()
-    assert latency < 1.5, latency     # it was 12-14 s (a chunk of 65536 iterations)
+    return latency
+
+
+def test_ctrl_c_interrupts_minimize_many_quickly(tmp_path):
+    """minimize_many runs in chunks of about 0.05 s: Ctrl-C is handled between
+    them (issue 15, item 5)."""
+    script = textwrap.dedent("""
+        import numpy as np
+        from numba import njit
+        import numadam
+
+        @njit
+        def fg(x, a):
+            s = 0.0
+            for k in range(200):          # about a microsecond per problem
+                s += np.sin(x[0] + k)
+            return ((x - a) ** 2).sum() + 1e-12 * s, 2 * (x - a)
+
+        A = np.ones((2000, 3))
+        numadam.minimize_many(fg, True, np.zeros((2000, 3)), data=(A,),
+                              options={"maxiter": 3})
+        print("ready", flush=True)
+        try:
+            numadam.minimize_many(fg, True, np.zeros((2000, 3)), data=(A,),
+                                  options={"maxiter": 10**9, "gtol": 0})
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+    """)
+    # (before: one prange over every problem, minutes)
+    assert _interrupt_latency(script, tmp_path) < 1.0
 
 
 # ------------------------------------------------------------------ item 10

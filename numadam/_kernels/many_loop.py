@@ -151,7 +151,7 @@ def _test_norm(X, G, i, n, lb, ub, gsign):
     return _L.nonfinite(_ro(G.ctypes.data + i * (n * ISZ), n, DT))
 
 
-@njit(inline="always", error_model="numpy")
+@njit(error_model="numpy")
 def _finish(X, G, F, data, args, status, nits, i, n, st, bad, nit):
     """Problem ``i`` stops with status ``st`` after ``nit`` iterations."""
     if st != BAD_SHAPE and st != NEED_LR:
@@ -161,6 +161,15 @@ def _finish(X, G, F, data, args, status, nits, i, n, st, bad, nit):
             st = 3   # the run ends on a non-finite objective or gradient
     status[i] = st
     nits[i] = nit
+
+
+@njit(error_model="numpy")
+def _evaluate_into(X, G, F, i, n, data, args):
+    """:func:`_evaluate` into ``F[i]`` (not inlined: the paths besides the
+    common one share this copy of the user's function)."""
+    f, ok = _evaluate(X, G, i, n, data, args)
+    F[i] = f
+    return ok
 
 
 @njit(inline="always", error_model="numpy")
@@ -191,7 +200,7 @@ def _all_finite(G, F, lo, hi, n):
     return bad == 0
 
 
-@njit(inline="always", error_model="numpy")
+@njit(error_model="numpy")
 def _tests(X, G, F, data, args, status, nits, nskip, own, own_t, own_h, lo, hi, n, lb,
            ub, gsign, gtol, nit, maxiter, t, h):
     """Each live problem's stopping test; the number still running."""
@@ -225,7 +234,7 @@ def _whole(status, own, lo, hi):
     return True
 
 
-@njit(inline="always", error_model="numpy")
+@njit(error_model="numpy")
 def _overflowed(X, G, F, data, args, status, nits, i, j, n, flags, nit):
     """Stop (status 3) each problem of rows ``i..j`` that has an element whose
     update the guard kept (NaN or infinite: an overflow)."""
@@ -251,8 +260,7 @@ def _block(b, B, X, G, F, states, data, args, hyper, lr_const, lr_table, maxiter
     if nit < 0:   # the block's first call: every problem evaluated at x0
         for i in range(lo, hi):
             cur[b, 0] = i
-            f, ok = _evaluate(X, G, i, n, data, args)
-            F[i] = f
+            ok = _evaluate_into(X, G, F, i, n, data, args)
             status[i] = ACTIVE
             if not ok:
                 _finish(X, G, F, data, args, status, nits, i, n, BAD_SHAPE, False, 0)
@@ -357,9 +365,7 @@ def _block(b, B, X, G, F, states, data, args, hyper, lr_const, lr_table, maxiter
             if status[i] != ACTIVE:
                 continue
             cur[b, 0] = i
-            f, ok = _evaluate(X, G, i, n, data, args)
-            F[i] = f
-            if not ok:
+            if not _evaluate_into(X, G, F, i, n, data, args):
                 _finish(X, G, F, data, args, status, nits, i, n, BAD_SHAPE, False, nit)
     bnit[b] = nit
     bt[b] = t
