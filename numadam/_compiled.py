@@ -57,9 +57,29 @@ class _Plan:
         self.jargs = src.args + (() if src.fused else out)
         self.launch = (cpu.parallel_launch if n >= cpu.PARALLEL_THRESHOLD
                        else contextlib.nullcontext)
-        # the objective through a C pointer: the user's, or the njit functions
-        # wrapped (None when their args cannot be passed that way)
+        self.features = (src.box is not None, opt._schedule is not None,
+                         self.clip_norm > 0.0, run.loop["history"] > 0, self.policy,
+                         self.need_norm)
+        self.kernels, self.n, self.src = opt._spec.kernel(opt._opts), n, src
+        # the objective: a user's C pointer, else the njit functions compiled
+        # into the loop (cached on disk when they are cache=True)
         self.cobj = getattr(src.fun, "_numadam_c", None)
+        self.loop = None
+        if self.cobj is not None:
+            self._through_c()
+            return
+        from ._kernels.cached_loop import c_loop
+        self.loop = c_loop(self.kernels, n, self.features, objective=(
+            src.fun, src.jac, src.fused, len(self.fargs), len(self.jargs),
+            src.out is not None))
+
+    def _through_c(self):
+        """The objective through a C pointer: the user's, or the njit
+        functions wrapped into one (else the loop specialised to the
+        dispatchers, when their args cannot be passed that way)."""
+        from ._kernels import loop as L
+        from ._kernels.cached_loop import c_loop
+        src = self.src
         if self.cobj is None:
             from ._cabi import wrap_njit
             self.cobj = wrap_njit(src.fun, src.jac, src.fused, src.args,
@@ -67,15 +87,12 @@ class _Plan:
         self.loop = None
         if self.cobj is not None:
             self.fun, self.jac, self.evaluate, self.value = self.cobj.key(), 0, None, None
-            self.fargs = (np.empty(n, src.dtype), np.empty(n, src.dtype), self.cobj.err)
+            self.fargs = (np.empty(self.n, src.dtype), np.empty(self.n, src.dtype),
+                          self.cobj.err)
             self.jargs, self.view = (), src.flat
             # the loop compiled once per method variant, size class and
             # feature set, cached on disk
-            features = (src.box is not None, opt._schedule is not None,
-                        self.clip_norm > 0.0, run.loop["history"] > 0, self.policy,
-                        self.need_norm)
-            from ._kernels.cached_loop import c_loop
-            self.loop = c_loop(opt._spec.kernel(opt._opts), n, features)
+            self.loop = c_loop(self.kernels, self.n, self.features)
             if self.loop is None:
                 self.evaluate, self.value = L.eval_c, L.value_c
 
@@ -87,6 +104,15 @@ class _Plan:
                      value=self.value, fargs=self.fargs, jargs=self.jargs,
                      view=self.view, kernel=self.kernel, scalar_fn=self.scalar_fn,
                      norm=self.norms[0], pnorm=self.norms[1], project=self.norms[2])
+        if self.loop is not None and self.cobj is None:
+            from numba.core.errors import NumbaError
+            try:
+                return self.loop.run(*[state[p] for p in self.loop.PARAMS])
+            except NumbaError:
+                # numba cannot compile the functions into the loop (or they
+                # are wrong: the C wrapper's compilation says why)
+                self._through_c()
+                return self.call(**state)
         if self.loop is not None:
             return self.loop.run(*[state[p] for p in self.loop.PARAMS])
         code = L.run.py_func.__code__
@@ -155,7 +181,7 @@ def _chunk(run, plan, chunk, last, f_c, g, have_f):
         if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):
             raise KeyboardInterrupt from None
         raise
-    except ImportError as exc:  # TEMP
+    except Exception as exc:  # noqa: BLE001 - a typing error of the loop: say why
         _explain_failure(src, exc)
         raise
     return out, hist

@@ -259,9 +259,20 @@ class _Loop:
 
 
 def _module(kernels, features, fun, jac, fused, out, data, n_args, dtype, inline):
+    """The generated loop, memoised in-process by the identity of the user's
+    functions (kept alive by the entry) and what else shapes the module."""
+    from ._kernels.generate import _LOCK
     from ._kernels.many_loop import many_module
-    return many_module(kernels.rule, kernels.values, features, fun, jac, fused, out,
-                       data, n_args, dtype, inline)
+    key = ("many", tuple(features), id(fun), id(jac), fused, out,
+           tuple((a.dtype.str, a.ndim) for a in data), n_args, np.dtype(dtype).str,
+           inline)
+    with _LOCK:
+        entry = kernels._loop.get(key)
+        if entry is None:
+            entry = kernels._loop[key] = (many_module(
+                kernels.rule, kernels.values, features, fun, jac, fused, out, data,
+                n_args, dtype, inline), (fun, jac))
+    return entry[0]
 
 
 def _out_argument(fn, n_data, n_args):

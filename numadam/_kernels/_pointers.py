@@ -54,28 +54,42 @@ def as_pointer(typingctx, addr, dtype):
 
 
 @intrinsic
-def row_view(typingctx, addr, n, dtype):
-    """A read-only 1-D C array of ``n`` elements of ``dtype`` at ``addr`` (an
-    integer): ``numba.carray`` without the write access, for the row of ``x``
-    that a user's objective receives (no reference counting: the caller keeps
-    the memory alive)."""
-    if not (isinstance(dtype, types.NumberClass) and isinstance(addr, types.Integer)
-            and isinstance(n, types.Integer)):
+def row_view(typingctx, addr, shape, dtype):
+    """A read-only C array of ``shape`` (an integer or a tuple of integers) of
+    ``dtype`` at ``addr`` (an integer): ``numba.carray`` without the write
+    access, for the ``x`` that a user's objective receives (no reference
+    counting: the caller keeps the memory alive)."""
+    if isinstance(shape, types.Integer):
+        ndim = 1
+    elif isinstance(shape, types.UniTuple) and isinstance(shape.dtype, types.Integer):
+        ndim = shape.count
+    else:
         return None
-    arrty = types.Array(dtype.dtype, 1, "C", readonly=True)
-    sig = arrty(addr, n, dtype)
+    if not (isinstance(dtype, types.NumberClass) and isinstance(addr, types.Integer)):
+        return None
+    arrty = types.Array(dtype.dtype, ndim, "C", readonly=True)
+    sig = arrty(addr, shape, dtype)
 
     def codegen(context, builder, signature, args):
         from numba.core import cgutils
         from numba.np.arrayobj import populate_array
-        a, n_, _ = args
+        a, shp, _ = args
         ary = context.make_array(arrty)(context, builder)
         item = context.get_abi_sizeof(context.get_data_type(arrty.dtype))
         intp = context.get_value_type(types.intp)
-        size = context.cast(builder, n_, signature.args[1], types.intp)
+        if ndim == 1 and isinstance(signature.args[1], types.Integer):
+            dims = [context.cast(builder, shp, signature.args[1], types.intp)]
+        else:
+            dims = [context.cast(builder, d, signature.args[1].dtype, types.intp)
+                    for d in cgutils.unpack_tuple(builder, shp, ndim)]
+        strides = []
+        stride = ir.Constant(intp, item)
+        for d in reversed(dims):
+            strides.append(stride)
+            stride = builder.mul(stride, d)
         data = builder.inttoptr(a, context.get_value_type(arrty.dtype).as_pointer())
-        populate_array(ary, data=data, shape=cgutils.pack_array(builder, [size]),
-                       strides=cgutils.pack_array(builder, [ir.Constant(intp, item)]),
+        populate_array(ary, data=data, shape=cgutils.pack_array(builder, dims),
+                       strides=cgutils.pack_array(builder, strides[::-1]),
                        itemsize=ir.Constant(intp, item), meminfo=None)
         return ary._getvalue()
     return sig, codegen

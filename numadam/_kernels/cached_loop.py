@@ -31,8 +31,7 @@ from numadam._kernels import loop as _L
 from numadam._kernels.loop import {names}  # noqa: F401
 from {smod} import {sname} as _rule_scalars
 
-evaluate = _L.eval_c
-value = _L.value_c
+{objective}
 kernel = {kernel_expr}
 scalar_fn = njit(inline="always", error_model="numpy")(_rule_scalars)
 norm = {norm}
@@ -43,17 +42,48 @@ project = _cpu.PROJECT.{kernel}
 PARAMS = {params!r}
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache={cache}, error_model="numpy")
 def run({signature}):
-    jac = 0
-    view = flat
-    jargs = ()
+{preamble}
 {body}
 '''
+
+#: the objective through a C pointer: ``fun`` is ``(fg, f, user_data, fused)``
+_C_OBJECTIVE = """evaluate = _L.eval_c
+value = _L.value_c"""
+
+#: an njit objective compiled into the loop (numba inlines it; LLVM does not
+#: inline a call to another dispatcher, and a C pointer costs a call and the
+#: wrapper's unpacking: 92 ns per Rosenbrock iteration instead of ~50)
+_INLINED_OBJECTIVE = """import math
+
+from numadam._kernels import generate as _G
+
+from numba import carray
+from numadam._kernels._pointers import as_pointer as _ptr
+from numadam._kernels._pointers import row_view as _ro
+
+_fun, _jac = _G.PENDING[{key!r}]
+_fun_i = njit(inline="always", error_model="numpy")(_fun.py_func)
+_jac_i = njit(inline="always", error_model="numpy")(_jac.py_func)
+
+
+@njit(inline="always", error_model="numpy")
+def evaluate(fun, jac, view, fargs, jargs):
+{evaluate}
+
+
+@njit(inline="always", error_model="numpy")
+def value(fun, view, fargs):
+{value}"""
+
 
 #: loop.run's arguments that the cached loop takes as globals or constants
 _LOOP_GLOBALS = ("evaluate", "value", "kernel", "scalar_fn", "norm", "pnorm", "project",
                  "jac", "view", "jargs")
+#: ... with an inlined objective, which reads x's view and the jac's args
+_INLINED_GLOBALS = ("evaluate", "value", "kernel", "scalar_fn", "norm", "pnorm",
+                    "project", "fun", "jac")
 
 #: the features a cached loop is specialised to (constants of its module)
 LOOP_FEATURES = ("has_box", "use_table", "clipping", "hist", "policy", "need_norm")
@@ -66,7 +96,7 @@ _LOOP_KINDS = {
 }
 
 
-def _run_body():
+def _run_body(taken=_LOOP_GLOBALS):
     """``loop.run``'s parameters and its body (without the docstring)."""
     import ast
 
@@ -76,15 +106,19 @@ def _run_body():
     body = "\n".join(lines[fn.body[1].lineno - 1:fn.end_lineno])
     params = [a.arg for a in fn.args.args]
     names = sorted(n for n in loop.run.py_func.__code__.co_names
-                   if n in vars(loop) and n not in _LOOP_GLOBALS + LOOP_FEATURES)
+                   if n in vars(loop) and n not in taken + LOOP_FEATURES)
     return params, body, names
 
 
-def loop_module(rule, values, kind, features):
+def loop_module(rule, values, kind, features, objective=None):
     """The module of one variant's cached compiled loop: ``kind`` one of
     ``small``, ``serial``, ``parallel`` (the kernels), ``features`` the
     values of :data:`LOOP_FEATURES`; None when the rule's scalar function
-    cannot be imported by name (a nested function)."""
+    cannot be imported by name (a nested function).
+
+    ``objective`` None: the objective comes as a C pointer (compiled once per
+    variant, cached); else ``(fun, jac, fused, n_fargs, n_jargs)`` for njit
+    functions compiled into the loop (cached when they are ``cache=True``)."""
     import importlib
 
     from . import _scalars
@@ -97,8 +131,14 @@ def loop_module(rule, values, kind, features):
                 + inspect.getsource(module))
     except (ImportError, OSError, TypeError):
         return None
-    params, body, names = _run_body()
-    kept = tuple(p for p in params if p not in _LOOP_GLOBALS + LOOP_FEATURES)
+    taken = _LOOP_GLOBALS if objective is None else _INLINED_GLOBALS
+    params, body, names = _run_body(taken)
+    kept = tuple(p for p in params if p not in taken + LOOP_FEATURES)
+    cache, text_obj, preamble = True, _C_OBJECTIVE, (
+        "    jac = 0\n    view = flat\n    jargs = ()")
+    if objective is not None:
+        cache, text_obj, key, fns = _inlined(objective, text)
+        preamble = "    fun = 0\n    jac = 0"
     v = variant_name(rule.name, rule.signature.flags, values)
     feats = dict(zip(LOOP_FEATURES, features))
     kern, norm, pnorm = _LOOP_KINDS[kind]
@@ -119,13 +159,69 @@ def loop_module(rule, values, kind, features):
         sname=fn.__name__, inlined=hashlib.sha256(text.encode()).hexdigest()[:16],
         names=", ".join(names), body=body, kernel=kern, norm=norm, pnorm=pnorm,
         kernel_expr=kernel_expr,
-        features=feats, params=kept, signature=", ".join(kept),
+        features=feats, params=kept, signature=", ".join(kept), cache=cache,
+        objective=text_obj, preamble=preamble,
         constants="".join(f"{k} = {val!r}\n" for k, val in feats.items()))
-    return load(source, f"{rule.name}_loop")
+    if objective is None:
+        return load(source, f"{rule.name}_loop")
+    from .generate import PENDING
+    with _LOCK:
+        PENDING[key] = fns
+        try:
+            return load(source, f"{rule.name}_loop_objective")
+        finally:
+            PENDING.pop(key, None)
+
+
+def _inlined(objective, text):
+    """``(cache, the module's objective lines, key, (fun, jac))`` for njit
+    functions compiled into the loop (see :func:`loop_module`)."""
+    import numba
+
+    from .._cabi import _cacheable, _stamp
+    fun, jac, fused, n_fargs, n_jargs, out = objective
+    jac = fun if fused else jac
+    stamps = [_stamp(fun), _stamp(jac)]
+    have_source = all(st is not None for st in stamps)
+    cache = have_source and _cacheable(fun) and _cacheable(jac)
+    ident = ((stamps if have_source else [id(fun), id(jac)])
+             + [fused, n_fargs, n_jargs, numba.__version__, text,
+                inspect.getsource(_inlined)])
+    key = hashlib.sha256(repr(ident).encode()).hexdigest()[:16]
+    # x and the out= buffer as views without reference counting (an
+    # increment and a decrement per view and iteration cost more than the
+    # step of a small problem); the gradient returned is a view of the buffer
+    fcall = "".join(f"fargs[{k}], " for k in range(n_fargs - (out and fused)))
+    jcall = "".join(f"jargs[{k}], " for k in range(n_jargs - (out and not fused)))
+    view = "    _x = _ro(view.ctypes.data, view.shape, view.dtype.type)\n"
+    if out:
+        buf = "fargs" if fused else "jargs"
+        view += (f"    _o = carray(_ptr({buf}[-1].ctypes.data, view.dtype.type), "
+                 "view.shape)\n")
+        (fcall, jcall) = (fcall + "_o, ", jcall) if fused else (fcall, jcall + "_o, ")
+    # the buffer returned as it is (a reshape per iteration costs a call)
+    same = ("    if _g.ctypes.data == _o.ctypes.data and _g.shape == view.shape:\n"
+            "        return {f}, carray(_ptr(_o.ctypes.data, view.dtype.type), "
+            "(view.size,)), {fused}, True\n") if out else ""
+    if fused:
+        evaluate = (view + f"    fg = _fun_i(_x, {fcall})\n    _g = fg[1]\n"
+                    + same.format(f="float(fg[0])", fused="True")
+                    + "    g, ok = _L._flat(_g, view)\n"
+                    "    return float(fg[0]), g, True, ok")
+        value = view + f"    return float(_fun_i(_x, {fcall})[0])"
+    else:
+        evaluate = (view + f"    _g = _jac_i(_x, {jcall})\n"
+                    + same.format(f="math.nan", fused="False")
+                    + "    g, ok = _L._flat(_g, view)\n"
+                    "    return math.nan, g, False, ok")
+        value = (view.splitlines()[0] + "\n"
+                 + f"    return float(_fun_i(_x, {fcall}))")
+    return (cache, _INLINED_OBJECTIVE.format(key=key, evaluate=evaluate, value=value),
+            key, (fun, jac))
 
 
 
-def c_loop(kernels, size, features):
+def c_loop(kernels, size, features, objective=None):
     """The cached compiled loop of ``kernels`` (a MethodKernels) (its module: ``run`` and
     ``PARAMS``) for an objective through a C pointer, for a problem of
     ``size`` elements and the run's ``features`` (the values of
@@ -134,9 +230,15 @@ def c_loop(kernels, size, features):
     from .cpu import PARALLEL_THRESHOLD, SUMSQ_BLOCK
     kind = ("small" if size <= SUMSQ_BLOCK else
             "serial" if size < PARALLEL_THRESHOLD else "parallel")
-    key = (kind, tuple(features))
+    # memoised in-process (writing the module's text reads sources: about
+    # 4 ms per call); an objective by the identity of its functions, which the
+    # entry keeps alive (so no other function can take their ids)
+    key = (kind, tuple(features)) + (() if objective is None else (
+        tuple(id(f) for f in objective[:2]) + tuple(objective[2:])))
     with _LOCK:
-        if key not in kernels._loop:
-            kernels._loop[key] = loop_module(kernels.rule, kernels.values, kind, features)
-    return kernels._loop[key]
+        entry = kernels._loop.get(key)
+        if entry is None:
+            module = loop_module(kernels.rule, kernels.values, kind, features, objective)
+            entry = kernels._loop[key] = (module, objective)
+    return entry[0]
 

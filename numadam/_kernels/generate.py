@@ -44,6 +44,9 @@ import threading
 
 _LOCK = threading.RLock()
 _MODULES = {}
+#: the user's functions a generated module compiles in, read by the module as
+#: it imports (key -> functions)
+PENDING = {}
 
 #: the names of the scalars that the common step passes as constants
 PLAIN = ("gmul", "clip", "wd")

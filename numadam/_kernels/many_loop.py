@@ -28,11 +28,10 @@ are ``cache=True``: a new process loads it from numba's cache.
 """
 import hashlib
 import inspect
-import threading
 
 import numpy as np
 
-from .generate import load, present, variant_name
+from .generate import _LOCK, PENDING, load, present, variant_name
 
 __all__ = ["many_module", "FEATURES", "ACTIVE", "block_size"]
 
@@ -44,9 +43,6 @@ ACTIVE = 99
 #: a problem that skips this iteration's step (nan_policy="skip")
 _SKIPPING = 98
 
-#: the objectives being compiled, read by the generated module as it imports
-_PENDING = {}
-_LOCK = threading.RLock()
 
 
 def block_size(n):
@@ -66,12 +62,12 @@ import {kmod} as _k
 from numadam._kernels import _scalars as _S
 from numadam._kernels import cpu as _cpu
 from numadam._kernels import loop as _L
-from numadam._kernels import many_loop as _M
+from numadam._kernels import generate as _G
 from numadam._kernels._pointers import as_pointer as _ptr
 from numadam._kernels._pointers import row_view as _ro
 from {smod} import {sname} as _rule_scalars
 
-_fun, _jac = _M._PENDING[{key!r}]
+_fun, _jac = _G.PENDING[{key!r}]
 {objective}
 _scalar_fn = njit(inline="always", error_model="numpy")(_rule_scalars)
 _run_kernel = _k.{v}_flagged
@@ -489,8 +485,8 @@ def many_module(rule, values, features, fun, jac, fused, out, data, n_args, dtyp
         or "    pass",
         cache=cache)
     with _LOCK:
-        _PENDING[key] = (fun, jac)
+        PENDING[key] = (fun, jac)
         try:
             return load(source, f"many_{rule.name}")
         finally:
-            _PENDING.pop(key, None)
+            PENDING.pop(key, None)
