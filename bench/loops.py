@@ -379,4 +379,12 @@ def report(emit, checks, peers=(), rounds=5, smoke=False):
     emit("")
     for k, v in side_ratios.items():
         emit(f"- {k}: {v:.2f} (paired per round)")
+    if not smoke:
+        from . import first_call
+        cold, warm = first_call.measure()
+        emit("\n## First call in a new process (user functions `njit(cache=True)`)\n")
+        emit("| first call, new process | cold cache (s) | warm cache, median of 5 (s) |")
+        emit("|---|---:|---:|")
+        for k, v in warm.items():
+            emit(f"| {k} | {cold[k]:.2f} | {statistics.median(v):.3f} |")
     return times

@@ -204,3 +204,65 @@ def minimize_overhead(steps=20000, rounds=5):
     return {k: statistics.median(v) for k, v in times.items()}
 
 
+
+
+def minimize_large(n=10_000_000, dtype=np.float32, rounds=5, peers=()):
+    """A minimize iteration on a large free problem against the step alone.
+
+    ``minimize`` on ``n`` parameters whose objective costs nothing (it returns
+    a fixed gradient), ``gtol=0`` (the gradient's finiteness is left to the
+    step's guard: one pass over memory per iteration) and ``gtol=1e-30`` (a
+    separate norm pass), per iteration (the difference of a 60- and a
+    20-iteration run, so the setup cancels); ``Adam.step`` in a loop; and
+    ``torch.optim.Adam(fused=True)`` when asked for.  Returns ``(medians,
+    ratios)``: seconds per iteration, and torch fused's time over each
+    (paired per round) when measured.
+    """
+    G = (np.random.default_rng(0).standard_normal(n) * 1e-3).astype(dtype)
+    res = (0.0, G)
+
+    def fg(x):
+        return res
+
+    x0 = np.zeros(n, dtype)
+    x = np.zeros(n, dtype)
+    opt = numadam.Adam(x)
+
+    def mini(gtol):
+        def run():
+            t0 = time.perf_counter()
+            numadam.minimize(fg, True, x0, options={"maxiter": 20, "gtol": gtol})
+            t1 = time.perf_counter()
+            numadam.minimize(fg, True, x0, options={"maxiter": 60, "gtol": gtol})
+            return (time.perf_counter() - t1 - (t1 - t0)) / 40
+        return run
+
+    def loop(step, steps=40):
+        def run():
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                step()
+            return (time.perf_counter() - t0) / steps
+        return run
+
+    cases = {"minimize, gtol=0 (one pass)": mini(0),
+             "minimize, gtol=1e-30 (a norm pass too)": mini(1e-30),
+             "Adam.step alone": loop(lambda: opt.step(G))}
+    if "torch fused" in peers:
+        import torch
+        p = torch.zeros(n, dtype=getattr(torch, np.dtype(dtype).name), requires_grad=True)
+        p.grad = torch.from_numpy(G.copy())
+        cases["torch.optim.Adam(fused=True).step"] = loop(
+            torch.optim.Adam([p], lr=1e-3, fused=True).step)
+    for fn in cases.values():
+        fn()
+    times = {k: [] for k in cases}
+    for _ in range(rounds):
+        for k, fn in cases.items():
+            times[k].append(fn())
+    ratios = {}
+    tk = "torch.optim.Adam(fused=True).step"
+    if tk in times:
+        ratios = {k: statistics.median(a / b for a, b in zip(times[tk], v))
+                  for k, v in times.items() if k != tk}
+    return {k: statistics.median(v) for k, v in times.items()}, ratios

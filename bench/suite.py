@@ -40,7 +40,7 @@ import sys
 
 from . import plots
 from .peers import PEERS, available
-from .step import SIZES, machine, minimize_overhead, step_section
+from .step import SIZES, machine, minimize_large, minimize_overhead, step_section
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SECTIONS = ("step", "overhead", "loops", "latency", "convergence", "distributed")
@@ -128,6 +128,19 @@ def main(argv=None):
             emit(f"- {label}: {t * 1e6:.2f} us per iteration")
         per_it = loops["minimize, plain"]
         checks.append(("minimize overhead < 5 us/iteration", per_it < 5e-6, per_it * 1e6))
+        n_large = 100_000 if args.smoke else 10_000_000
+        large, ratios = minimize_large(n_large, rounds=1 if args.smoke else 5,
+                                       peers=args.peers)
+        emit(f"\n## A minimize iteration at {n_large:.0e} float32 parameters (free "
+             "objective)\n")
+        emit("| loop | ms per iteration | torch fused / this (paired) |")
+        emit("|---|---:|---:|")
+        for label, t in large.items():
+            r = ratios.get(label)
+            emit(f"| {label} | {t * 1e3:.2f} | {'' if r is None else f'{r:.2f}'} |")
+        if ratios:
+            r = ratios["minimize, gtol=0 (one pass)"]
+            checks.append(("minimize at 1e7 float32 >= 0.95x torch fused", r >= 0.95, r))
     if "loops" in args.sections:
         from . import loops
         times = loops.report(emit, checks, args.peers,

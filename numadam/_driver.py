@@ -60,6 +60,8 @@ class HostSource:
         self.out = None
         #: False once a gradient was converted (the compiled loop would not)
         self.exact = True
+        #: the step's guard may stand in for the gradient's finiteness test
+        self.folds = True
         self.norm_k = norm_k = cpu.NORM.pick(flat.size)
         norm_value = _scalars.norm_value
         # the loop's per-iteration calls, bound once (the ordinary loop costs
@@ -173,6 +175,8 @@ class Run:
         self.nit = self.nskip = 0
         self.status = None
         self.bad = False
+        #: a folded step (see :meth:`folds`) found a non-finite gradient
+        self.folded_bad = False
         epochs = loop["epochs"]
         self.budget = loop["maxiter"]
         self.per_epoch = batches.per_epoch if batches is not None else None
@@ -207,6 +211,22 @@ class Run:
         if self.policy == "raise":
             raise self.nonfinite_error(what)
         return 3 if self.policy == "stop" else None
+
+    def folds(self):
+        """Whether the gradient's finiteness is left to the step (no separate
+        pass over it, issue 15 item 4): only when nothing else reads its norm
+        (gtol=0, no clip_norm, history, progress or patience), the step stops
+        the run on a non-finite gradient anyway (nan_policy "stop" or
+        "raise"), and the array is large enough for the pass to matter.  A
+        non-finite gradient then ends the run as an overflow does: the
+        elements with a finite gradient took the step, the others and their
+        state kept their values."""
+        cpu = _kernels.load_cpu()
+        return (getattr(self.src, "folds", False) and self.loop["gtol"] == 0
+                and self.policy != "skip" and self.opt._clip_norm is None
+                and self.history is None and self.progress is None
+                and self.patience is None
+                and self.opt._flat.size >= cpu.PARALLEL_THRESHOLD)
 
     def overflow(self, exc):
         """An update overflowed: raise, or status 3."""
@@ -256,9 +276,12 @@ class Run:
         gtol, budget, batches = self.loop["gtol"], self.budget, self.batches
         reduce, evaluate, step, project = src.reduce, src.evaluate, src.step, src.project
         ckpt, every, style = self.checkpoint, self.loop["checkpoint_every"], self.style
+        fold = self.folds()
         while True:
             nit = self.nit
-            gn, norm = reduce(g)
+            # folded: the gradient's finiteness is the step's own test (its
+            # guard); no pass over g before it
+            gn, norm = (0.0, None) if fold else reduce(g)
             hist_due = history is not None and nit == history.next
             prog_due = progress is not None and progress.due()
             if (patience is not None or hist_due or prog_due) and f is None \
@@ -288,6 +311,8 @@ class Run:
                 try:
                     step(g, norm)
                 except FloatingPointError as exc:  # an overflow inside the update
+                    # (folded: or a non-finite gradient, which the step found)
+                    self.folded_bad = fold and not src.finite_gradient(g)
                     self.status = self.overflow(exc)
                     return f, g, batch
                 if project is not None:
@@ -388,7 +413,11 @@ class Run:
     def result(self, status, f, g):
         from scipy.optimize import OptimizeResult
         message = STATUS_MESSAGES[status]
-        if status == 3 and not self.bad:
+        if status == 3 and self.folded_bad:
+            message = ("The gradient was NaN or infinite at the last step, found by "
+                       "the step itself (gtol=0: no separate pass over the gradient); "
+                       "its elements kept their values, the others were updated.")
+        elif status == 3 and not self.bad:
             message = ("An update overflowed (NaN or infinite values); the elements "
                        "concerned kept their values, the others were updated.")
         counts = self.src.counts

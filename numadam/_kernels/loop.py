@@ -107,11 +107,12 @@ def value_c(fun, view, fargs):
 @njit(inline="always", error_model="numpy")
 def nonfinite(g):
     """0.0 when every element of ``g`` is finite, else NaN (the norm's
-    finiteness without its square root)."""
-    acc = 0.0
+    finiteness without its square root).  It counts (an integer sum
+    vectorises; a float sum waits on each addition: 3x slower)."""
+    bad = 0
     for i in range(g.size):
-        acc += g[i] - g[i]
-    return acc
+        bad += g[i] - g[i] != 0.0
+    return 0.0 if bad == 0 else math.nan
 
 
 @njit(inline="always")
