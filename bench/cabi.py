@@ -1,31 +1,124 @@
-"""The C ABI loop on 2-D Rosenbrock, 200,000 Adam steps, side by side in one process:
-a hand-written numba.cfunc through the cached compiled loop, an njit out= objective
-wrapped into a cfunc, and optax's whole loop in jax.jit (fori_loop).  Prints the
-median ns per iteration of 7 interleaved rounds.  ``python -m bench.cabi``."""
-import time, statistics, math, numpy as np
+"""The compiled loop's objectives side by side on 2-D Rosenbrock, 200,000 Adam
+steps (lr 1e-2, ``gtol=0``), in one process: an njit ``out=`` objective
+(compiled into the loop), a hand-written ``numba.cfunc`` and a C function
+built with the system's ``cc`` (both through the C pointer), a hand-written
+``@njit`` Adam loop, and optax's whole loop in ``jax.jit`` (``fori_loop``)
+when installed.  Interleaved rounds, medians, ratios paired per round.
+
+``python -m bench.cabi`` prints the table.
+"""
+import ctypes
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+
+import numpy as np
+from numba import carray, cfunc, types
+
 import numadam
-from numba import cfunc, carray, types, njit
-from bench.loops import optax_loops, rosen_fg_out
-N=200000
-sig = types.float64(types.intp, types.CPointer(types.float64), types.CPointer(types.float64), types.voidptr)
-@cfunc(sig, error_model="numpy", cache=True)
-def cr(n, xp, gp, ud):
-    x = carray(xp, (n,)); g = carray(gp, (n,))
+
+from .loops import handwritten_adam, optax_loops, rosen_fg_out
+
+STEPS = 200_000
+
+_SIG = types.float64(types.intp, types.CPointer(types.float64),
+                     types.CPointer(types.float64), types.voidptr)
+
+
+@cfunc(_SIG, error_model="numpy", cache=True)
+def rosen_cfunc(n, xp, gp, ud):
+    """2-D Rosenbrock as a hand-written cfunc (numadam's C signature)."""
+    x = carray(xp, (n,))
+    g = carray(gp, (n,))
     a, b = x[0], x[1]
     g[0] = -400.0 * a * (b - a * a) - 2.0 * (1.0 - a)
     g[1] = 200.0 * (b - a * a)
     return 100.0 * (b - a * a) ** 2 + (1.0 - a) ** 2
-x0 = np.array([-1.2, 1.0]); opts = {"lr": 1e-2, "maxiter": N, "gtol": 0}
-py, whole = optax_loops(N)
-r1 = numadam.minimize(cr, True, x0, options=opts); r2 = numadam.minimize(rosen_fg_out, True, x0, options=opts)
-r3 = numadam.minimize(cr, True, x0, options=dict(opts, maxiter=2000, compiled=False))
-r4 = numadam.minimize(cr, True, x0, options=dict(opts, maxiter=2000))
-assert r1.compiled and np.array_equal(r1.x, r2.x) and np.array_equal(r3.x, r4.x)
-cases = {"cfunc": lambda: numadam.minimize(cr, True, x0, options=opts), "njit out=": lambda: numadam.minimize(rosen_fg_out, True, x0, options=opts), "optax": whole}
-for f in cases.values(): f()
-T = {k: [] for k in cases}
-for _ in range(7):
-    for k, f in cases.items():
-        t = time.perf_counter(); f(); T[k].append((time.perf_counter() - t) / N * 1e9)
-for k, v in T.items():
-    print(f"{k}: {statistics.median(v):.1f} ns per iteration")
+
+
+_C = r"""
+#include <stdint.h>
+double rosen(intptr_t n, const double *x, double *g, void *user_data) {
+    double a = x[0], b = x[1];
+    g[0] = -400.0 * a * (b - a * a) - 2.0 * (1.0 - a);
+    g[1] = 200.0 * (b - a * a);
+    return 100.0 * (b - a * a) * (b - a * a) + (1.0 - a) * (1.0 - a);
+}
+"""
+
+
+def c_rosenbrock(directory):
+    """Rosenbrock compiled with the system's C compiler, as a typed ctypes
+    function; None without a compiler."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        return None
+    src, lib = os.path.join(directory, "rosen.c"), os.path.join(directory, "librosen.so")
+    with open(src, "w") as f:
+        f.write(_C)
+    subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", lib, src], check=True)
+    fn = ctypes.CDLL(lib).rosen
+    fn.restype = ctypes.c_double
+    fn.argtypes = [ctypes.c_ssize_t, ctypes.POINTER(ctypes.c_double),
+                   ctypes.POINTER(ctypes.c_double), ctypes.c_void_p]
+    return fn
+
+
+def measure(rounds=7, peers=("optax",), steps=STEPS):
+    """``(ns per iteration by loop, ratios)``, medians of interleaved rounds."""
+    x0 = np.array([-1.2, 1.0])
+    opts = {"lr": 1e-2, "maxiter": steps, "gtol": 0}
+    with tempfile.TemporaryDirectory() as tmp:
+        c_fn = c_rosenbrock(tmp)
+        cases = {
+            "numadam compiled loop, njit out= objective": lambda: numadam.minimize(
+                rosen_fg_out, True, x0, options=opts),
+            "numadam compiled loop, hand-written cfunc": lambda: numadam.minimize(
+                rosen_cfunc, True, x0, options=opts),
+            "hand-written @njit Adam loop": lambda: handwritten_adam(
+                x0.copy(), steps, 1e-2, 0.9, 0.999, 1e-8),
+        }
+        if c_fn is not None:
+            cases["numadam compiled loop, C function (cc -O2, ctypes)"] = (
+                lambda: numadam.minimize(c_fn, True, x0, options=opts))
+        if "optax" in peers:
+            cases["optax.adam, whole loop in jax.jit (fori_loop)"] = optax_loops(steps)[1]
+        for fn in cases.values():
+            fn()
+        times = {k: [] for k in cases}
+        for _ in range(rounds):
+            for k, fn in cases.items():
+                t0 = time.perf_counter()
+                fn()
+                times[k].append((time.perf_counter() - t0) / steps * 1e9)
+    njit_key = "numadam compiled loop, njit out= objective"
+    ratios = {}
+    for k in times:
+        if k != njit_key:
+            ratios[f"{k} / njit out="] = statistics.median(
+                a / b for a, b in zip(times[k], times[njit_key]))
+    return {k: statistics.median(v) for k, v in times.items()}, ratios
+
+
+def report(emit, rounds=7, peers=("optax",)):
+    times, ratios = measure(rounds, peers)
+    emit(f"\n## Rosenbrock, {STEPS:,} Adam steps: the compiled loop's objectives\n")
+    emit("| loop | ns per iteration |")
+    emit("|---|---:|")
+    for k, v in times.items():
+        emit(f"| {k} | {v:.1f} |")
+    emit("")
+    for k, v in ratios.items():
+        emit(f"- {k}: {v:.2f} (paired per round)")
+    return times, ratios
+
+
+def main():
+    report(print)
+
+
+if __name__ == "__main__":
+    main()

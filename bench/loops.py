@@ -380,7 +380,8 @@ def report(emit, checks, peers=(), rounds=5, smoke=False):
     for k, v in side_ratios.items():
         emit(f"- {k}: {v:.2f} (paired per round)")
     if not smoke:
-        from . import first_call
+        from . import cabi, first_call
+        cabi.report(emit, rounds=rounds, peers=peers)
         cold, warm = first_call.measure()
         emit("\n## First call in a new process (user functions `njit(cache=True)`)\n")
         emit("| first call, new process | cold cache (s) | warm cache, median of 5 (s) |")

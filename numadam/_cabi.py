@@ -31,12 +31,21 @@ import inspect
 
 import numpy as np
 
-__all__ = ["CObjective", "from_pointer", "is_pointer", "wrap_njit", "C_SIGNATURES"]
+__all__ = ["CObjective", "from_pointer", "is_pointer", "wrap_njit", "C_SIGNATURES",
+           "C_SIGNATURES_MANY"]
 
 #: the C signature of minimize's objective, by the dtype of x
 C_SIGNATURES = {
     np.dtype(np.float64): "double (intptr_t, const double *, double *, void *)",
     np.dtype(np.float32): "float (intptr_t, const float *, float *, void *)",
+}
+
+#: the C signature of minimize_many's objective, by the dtype of x: the
+#: fourth argument is the problem's index (its row of x0), with which the
+#: function finds the problem's data through ``user_data``
+C_SIGNATURES_MANY = {
+    np.dtype(np.float64): "double (intptr_t, const double *, double *, intptr_t, void *)",
+    np.dtype(np.float32): "float (intptr_t, const float *, float *, intptr_t, void *)",
 }
 
 _CTYPE = {np.dtype(np.float64): ctypes.c_double, np.dtype(np.float32): ctypes.c_float}
@@ -92,7 +101,11 @@ def is_pointer(fun):
             or type(fun).__name__ == "CFunc" and hasattr(fun, "address"))
 
 
-def _expected(dtype):
+def _expected(dtype, many=False):
+    if many:
+        return (f"a C function {C_SIGNATURES_MANY[np.dtype(dtype)]} (x0 is "
+                f"{np.dtype(dtype)}): it returns the objective of problem i at "
+                "x[0..n) and writes its gradient into grad[0..n)")
     return (f"a C function {C_SIGNATURES[np.dtype(dtype)]} (x0 is {np.dtype(dtype)}): "
             "it returns the objective at x[0..n) and writes the gradient into "
             "grad[0..n)")
@@ -107,16 +120,17 @@ _INTP_NAMES = {"intptr_t", "ssize_t", "Py_ssize_t", "long", "long long", "int64_
                "longlong", "npy_intp"}
 
 
-def _check_signature(ret, argtypes, dtype, what):
+def _check_signature(ret, argtypes, dtype, what, many=False):
     real = "double" if np.dtype(dtype) == np.float64 else "float"
-    ok = (_words(ret) == real and len(argtypes) == 4
+    index = [_words(a) in _INTP_NAMES for a in argtypes[3:4]] if many else []
+    ok = (_words(ret) == real and len(argtypes) == 4 + many
           and _words(argtypes[0]) in _INTP_NAMES
           and _words(argtypes[1]) == f"{real} *" and _words(argtypes[2]) == f"{real} *"
-          and _words(argtypes[3]) in ("void *", "char *"))
+          and all(index) and _words(argtypes[-1]) in ("void *", "char *"))
     if not ok:
         got = f"{ret} ({', '.join(argtypes)})"
         raise TypeError(f"fun: {what} has the signature {got}; numadam calls "
-                        f"{_expected(dtype)}")
+                        f"{_expected(dtype, many)}")
 
 
 def _ctypes_name(t):
@@ -154,10 +168,11 @@ def _split_signature(text):
     return head.strip(), [a.strip() for a in rest.rstrip(") ").split(",") if a.strip()]
 
 
-def from_pointer(fun, dtype):
+def from_pointer(fun, dtype, many=False):
     """A :class:`CObjective` for a ``numba.cfunc``, a ``ctypes`` function
     pointer or a ``scipy.LowLevelCallable``; ``TypeError`` naming ``fun`` for
-    one whose signature is not :data:`C_SIGNATURES`' for ``dtype``."""
+    one whose signature is not :data:`C_SIGNATURES`' for ``dtype`` (with
+    ``many``, :data:`C_SIGNATURES_MANY`': minimize_many's)."""
     from scipy import LowLevelCallable
     dtype = np.dtype(dtype)
     if dtype not in C_SIGNATURES:
@@ -166,16 +181,16 @@ def from_pointer(fun, dtype):
         capsule = tuple.__getitem__(fun, 0)
         address, context, name = _capsule_pointer(capsule)
         ret, argtypes = _split_signature((name or b"").decode())
-        _check_signature(ret, argtypes, dtype, "the LowLevelCallable")
+        _check_signature(ret, argtypes, dtype, "the LowLevelCallable", many)
         return CObjective(address, 0, context, True, dtype, keep=(fun,))
     if isinstance(fun, ctypes._CFuncPtr):
         if fun.argtypes is None:
             raise TypeError("fun: set the ctypes function's argtypes and restype so "
                             f"that numadam can check them; numadam calls "
-                            f"{_expected(dtype)}")
+                            f"{_expected(dtype, many)}")
         _check_signature(_ctypes_name(fun.restype),
                          [_ctypes_name(a) for a in fun.argtypes], dtype,
-                         "the ctypes function")
+                         "the ctypes function", many)
         return CObjective(ctypes.cast(fun, ctypes.c_void_p).value, 0, 0, True, dtype,
                           keep=(fun,))
     sig = fun._sig
@@ -188,7 +203,7 @@ def from_pointer(fun, dtype):
             names.append("void *")
         else:
             names.append(_numba_name(t))
-    _check_signature(names[0], names[1:], dtype, "the numba.cfunc")
+    _check_signature(names[0], names[1:], dtype, "the numba.cfunc", many)
     return CObjective(fun.address, 0, 0, True, dtype, keep=(fun,))
 
 

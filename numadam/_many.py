@@ -50,9 +50,20 @@ def minimize_many(fun, jac, x0, data=(), args=(), method="adam", options=None,
 
     Parameters
     ----------
-    fun : numba.njit function
+    fun : numba.njit function or C function pointer
         ``fun(x, *data_i, *args) -> float`` for one problem, or ``(f, g)``
         with ``jac=True``; ``x`` is a read-only 1-D row of ``n_params``.
+        It is compiled into the loop (numba inlines it, with
+        ``error_model="numpy"``: a division by zero gives inf or NaN, not
+        ``ZeroDivisionError``); with ``njit(cache=True)`` the loop is cached
+        on disk too.  Or a C function ``double fg(intptr_t n, const double
+        *x, double *grad, intptr_t i, void *user_data)`` (``float`` for
+        float32) that returns problem ``i``'s objective and writes its
+        gradient: a ``numba.cfunc``, a ``ctypes`` function with ``argtypes``
+        and ``restype``, or a ``scipy.LowLevelCallable`` whose ``user_data``
+        is passed on (the data then live behind ``user_data``: ``data`` and
+        ``args`` must be empty, ``jac=True``); the loop is then compiled
+        once per method variant and cached.
     jac : numba.njit function or True
         ``jac(x, *data_i, *args) -> array`` of ``n_params``, or True.
         NumPy's ``out=`` convention: when the function that returns the
@@ -141,6 +152,11 @@ def _minimize_many(fun, jac, x0, data, args, method, options, bounds, device,
 
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device must be 'cpu' or 'cuda'; got {device!r}")
+    from ._cabi import is_pointer
+    if is_pointer(fun):
+        if device != "cpu":
+            raise TypeError("fun: a C objective runs on the CPU only (device='cpu')")
+        return _minimize_many_c(fun, jac, x0, data, args, method, options, bounds)
     if device == "cuda":
         return _minimize_many_cuda(fun, jac, x0, data, args, method, options, bounds)
     fused = jac is True
@@ -164,6 +180,25 @@ def _minimize_many(fun, jac, x0, data, args, method, options, bounds, device,
 
 #: at most this many per-problem data arrays
 _MAX_DATA = 6
+
+
+def _minimize_many_c(fun, jac, x0, data, args, method, options, bounds):
+    """minimize_many with a C objective (see :data:`numadam._cabi.C_SIGNATURES_MANY`):
+    the loop is compiled once per method variant and feature set, cached."""
+    from ._cabi import from_pointer
+    if jac is not True:
+        raise TypeError("jac must be True with a C objective: the function returns "
+                        "the objective and writes the gradient")
+    if (data not in ((), None)) or (args not in ((), None)):
+        raise TypeError("data and args are not passed to a C objective: it finds "
+                        "problem i's data through its user_data (a "
+                        "scipy.LowLevelCallable's) and the index i it receives")
+    P = _Problems(x0, (), method, options, bounds, _MAX_DATA)
+    cobj = from_pointer(fun, P.X.dtype, many=True)
+    args = (np.int64(cobj.fg), np.int64(cobj.user_data))
+    status = _Loop(P, None, None, True, False, args).solve()
+    return P.result(P.X, P.F, P.G, P.nits, status, nfev=P.nfev(True), njev=P.nits + 1,
+                    nskip=P.nskip)
 
 
 class _Loop:

@@ -105,6 +105,19 @@ double rosen(intptr_t n, const double *x, double *g, void *user_data) {
     g[1] = 200.0 * (b - a * a);
     return 100.0 * (b - a * a) * (b - a * a) + (1.0 - a) * (1.0 - a);
 }
+/* minimize_many: problem i's quadratic, its weights and centres at
+   user_data[0] and user_data[1] (n each per problem) */
+double quad_many(intptr_t n, const double *x, double *g, intptr_t i, void *user_data) {
+    const double *const *d = (const double *const *)user_data;
+    const double *a = d[0] + i * n, *b = d[1] + i * n;
+    double f = 0.0;
+    for (intptr_t k = 0; k < n; k++) {
+        double r = x[k] - b[k];
+        g[k] = a[k] * r;
+        f += 0.5 * a[k] * r * r;
+    }
+    return f;
+}
 /* a scaled quadratic: user_data points to the scale */
 double scaled(intptr_t n, const double *x, double *g, void *user_data) {
     double c = *(const double *)user_data, f = 0.0;
@@ -283,3 +296,94 @@ def test_a_new_process_loads_the_loop_with_its_objective_from_the_cache(tmp_path
     names = os.listdir(tmp_path / "cache" / "kernels")
     # the njit objective compiled into the loop's module (cached with it)
     assert any(n.startswith("numadam_adam_loop_objective_") for n in names)
+
+
+# ---------------------------------------------------------------------------
+# minimize_many: double fg(intptr_t n, const double *x, double *g, intptr_t i,
+# void *user_data), i the problem's index
+# ---------------------------------------------------------------------------
+@njit
+def quad_many_njit(x, a, b, out):
+    f = 0.0
+    for k in range(x.size):
+        r = x[k] - b[k]
+        out[k] = a[k] * r
+        f += 0.5 * a[k] * r * r
+    return f, out
+
+
+def _many_problems(p=300):
+    rng = np.random.default_rng(1)
+    A = 10.0 ** rng.uniform(0, 2, (p, 4))
+    B = rng.standard_normal((p, 4))
+    X0 = rng.standard_normal((p, 4))
+    # the data's addresses, for the C function's user_data
+    ud = np.array([A.ctypes.data, B.ctypes.data], np.int64)
+    return A, B, X0, ud
+
+
+MANY_OPTS = {"lr": 0.02, "maxiter": 600, "gtol": 1e-6}
+
+
+def _quad_many_cfunc():
+    from numba import carray, cfunc, types
+
+    from numadam._kernels._pointers import as_pointer
+    sig = types.float64(types.intp, types.CPointer(types.float64),
+                        types.CPointer(types.float64), types.intp, types.voidptr)
+
+    @cfunc(sig, error_model="numpy")
+    def fg(n, xp, gp, i, ud):
+        d = carray(as_pointer(ud, np.int64), (2,))
+        x, g = carray(xp, (n,)), carray(gp, (n,))
+        a = carray(as_pointer(d[0] + i * n * 8, np.float64), (n,))
+        b = carray(as_pointer(d[1] + i * n * 8, np.float64), (n,))
+        f = 0.0
+        for k in range(n):
+            r = x[k] - b[k]
+            g[k] = a[k] * r
+            f += 0.5 * a[k] * r * r
+        return f
+    return fg
+
+
+def test_minimize_many_with_a_cfunc_through_a_low_level_callable_gives_njits_bits():
+    from scipy import LowLevelCallable
+    A, B, X0, ud = _many_problems()
+    llc = LowLevelCallable(_quad_many_cfunc().ctypes, ud.ctypes.data_as(ctypes.c_void_p))
+    res = numadam.minimize_many(llc, True, X0, options=MANY_OPTS)
+    ref = numadam.minimize_many(quad_many_njit, True, X0, data=(A, B), options=MANY_OPTS)
+    assert res.summary == ref.summary and 0 in res.summary
+    np.testing.assert_array_equal(res.x, ref.x)
+    np.testing.assert_array_equal(res.nit, ref.nit)
+    np.testing.assert_array_equal(res.fun, ref.fun)
+    np.testing.assert_array_equal(res.jac, ref.jac)
+
+
+def test_minimize_many_with_a_c_function_compiled_with_cc(clib):
+    from scipy import LowLevelCallable
+    fn = clib.quad_many
+    fn.restype = ctypes.c_double
+    fn.argtypes = [ctypes.c_ssize_t, ctypes.POINTER(ctypes.c_double),
+                   ctypes.POINTER(ctypes.c_double), ctypes.c_ssize_t, ctypes.c_void_p]
+    A, B, X0, ud = _many_problems()
+    res = numadam.minimize_many(LowLevelCallable(fn, ud.ctypes.data_as(ctypes.c_void_p)),
+                                True, X0, options=MANY_OPTS)
+    ref = numadam.minimize_many(quad_many_njit, True, X0, data=(A, B), options=MANY_OPTS)
+    assert res.summary == ref.summary
+    np.testing.assert_allclose(res.x, ref.x, rtol=1e-9, atol=1e-12)
+    conv = res.status == 0
+    np.testing.assert_allclose(res.x[conv], B[conv], atol=1e-5)
+
+
+def test_minimize_many_refuses_c_objectives_it_cannot_call():
+    A, B, X0, ud = _many_problems(4)
+    fg = _quad_many_cfunc()
+    with pytest.raises(TypeError, match="jac must be True with a C objective"):
+        numadam.minimize_many(fg, quad_grad, X0)
+    with pytest.raises(TypeError, match="data and args are not passed to a C objective"):
+        numadam.minimize_many(fg, True, X0, data=(A, B))
+    with pytest.raises(TypeError, match=r"intptr_t, void \*\) .* problem i"):
+        numadam.minimize_many(rosen_c, True, X0)       # minimize's signature
+    with pytest.raises(TypeError, match="runs on the CPU only"):
+        numadam.minimize_many(fg, True, X0, device="cuda")

@@ -11,7 +11,7 @@ from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic
 
-__all__ = ["call_fg", "as_pointer", "row_view"]
+__all__ = ["call_fg", "call_fg_at", "as_pointer", "row_view"]
 
 
 @intrinsic
@@ -33,6 +33,34 @@ def call_fg(typingctx, addr, n, x, g, user_data):
         xs = context.make_array(signature.args[2])(context, builder, xa)
         gs = context.make_array(signature.args[3])(context, builder, ga)
         return builder.call(fp, [n_, xs.data, gs.data, builder.inttoptr(ud, i8p)])
+    return sig, codegen
+
+
+@intrinsic
+def call_fg_at(typingctx, addr, n, x, g, i, user_data, dtype):
+    """``fg(n, x, g, i, user_data)`` for the C function at ``addr`` with the
+    addresses ``x`` and ``g`` (integers) of ``dtype`` (``np.float64`` or
+    ``np.float32``): minimize_many's objective, ``i`` the problem's index."""
+    if not (isinstance(dtype, types.NumberClass)
+            and dtype.dtype in (types.float64, types.float32)):
+        return None
+    ints = (addr, n, x, g, i, user_data)
+    if not all(isinstance(t, types.Integer) for t in ints):
+        return None
+    real = dtype.dtype
+    sig = real(*ints, dtype)
+
+    def codegen(context, builder, signature, args):
+        a, n_, xa, ga, i_, ud = (context.cast(builder, v, t, types.int64)
+                                 for v, t in zip(args[:6], signature.args[:6]))
+        lt = context.get_value_type(real)
+        i8p = ir.IntType(8).as_pointer()
+        i64 = ir.IntType(64)
+        fnty = ir.FunctionType(lt, [i64, lt.as_pointer(), lt.as_pointer(), i64, i8p])
+        fp = builder.inttoptr(a, fnty.as_pointer())
+        return builder.call(fp, [n_, builder.inttoptr(xa, lt.as_pointer()),
+                                 builder.inttoptr(ga, lt.as_pointer()), i_,
+                                 builder.inttoptr(ud, i8p)])
     return sig, codegen
 
 

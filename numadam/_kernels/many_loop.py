@@ -67,7 +67,7 @@ from numadam._kernels._pointers import as_pointer as _ptr
 from numadam._kernels._pointers import row_view as _ro
 from {smod} import {sname} as _rule_scalars
 
-_fun, _jac = _G.PENDING[{key!r}]
+from numadam._kernels import _pointers as _P
 {objective}
 _scalar_fn = njit(inline="always", error_model="numpy")(_rule_scalars)
 _run_kernel = _k.{v}_flagged
@@ -103,23 +103,13 @@ def _evaluate(X, G, i, n, data, args):
     """``(f, ok)`` of problem ``i``: the objective at its row of ``X``, its
     gradient written into its row of ``G``; ``ok`` False for a gradient of
     the wrong size."""
-    _x = _ro(X.ctypes.data + i * (n * ISZ), n, DT)
-    _g = _view(G, i, n)
-{rows}
 {evaluate}
-    if _gv.size != n:
-        return _fv, False
-    if _gv.ctypes.data != _g.ctypes.data:
-        _g[:] = _gv
-    return _fv, True
 
 
 @njit(inline="always", error_model="numpy")
 def _value(X, G, i, n, data, args):
     """The objective alone at problem ``i``'s row (a separate jac)."""
-    _x = _ro(X.ctypes.data + i * (n * ISZ), n, DT)
-{rows}
-    return float(_fun_i(_x, {call}))
+{value}
 
 
 @njit(inline="always", error_model="numpy")
@@ -418,6 +408,42 @@ def _rows(data):
     return "\n".join(lines) or "    pass"
 
 
+_VIEWS = """    _x = _ro(X.ctypes.data + i * (n * ISZ), n, DT)
+    _g = _view(G, i, n)
+"""
+
+_CHECKED = """    if _gv.size != n:
+        return _fv, False
+    if _gv.ctypes.data != _g.ctypes.data:
+        _g[:] = _gv
+    return _fv, True"""
+
+
+def _objective_lines(c, fused, out, data, n_args):
+    """The bodies of the generated ``_evaluate`` and ``_value``: the user's
+    njit functions on views of the problem's rows (the gradient copied into
+    its row unless written there: out=), or (``c``) the C function whose
+    address and user data are ``args``, called with the problem's index."""
+    if c:
+        call = ("    return float(_call(args[0], n, X.ctypes.data + i * (n * ISZ), "
+                "G.ctypes.data + i * (n * ISZ), i, args[1], DT)), True")
+        return call, "    return math.nan   # (a C objective is always fused)"
+    rows = _rows(data)
+    call = "".join(f"_d{k}, " for k in range(len(data))) + "".join(
+        f"args[{k}], " for k in range(n_args))
+    if fused:
+        evaluate = (f"    _fv, _gv = _fun_i(_x, {call}_g)" if out
+                    else f"    _fv, _gv = _fun_i(_x, {call})")
+        evaluate += "\n    _fv = float(_fv)"
+    else:
+        evaluate = ("    _fv = math.nan\n"
+                    + (f"    _gv = _jac_i(_x, {call}_g)" if out
+                       else f"    _gv = _jac_i(_x, {call})"))
+    value = (_VIEWS.splitlines()[0] + "\n" + rows
+             + f"\n    return float(_fun_i(_x, {call}))")
+    return _VIEWS + rows + "\n" + evaluate + "\n" + _CHECKED, value
+
+
 def _stamp(fn):
     from .._cabi import _stamp as stamp
     return stamp(fn)
@@ -435,31 +461,28 @@ def many_module(rule, values, features, fun, jac, fused, out, data, n_args, dtyp
 
     from .._cabi import _cacheable
     dtype = np.dtype(dtype)
-    jac = fun if fused else jac
-    stamps = [_stamp(fun), _stamp(jac)]
-    have_source = all(s is not None for s in stamps)
-    cache = have_source and _cacheable(fun) and _cacheable(jac)
     fn = rule.scalars
-    ident = ((stamps if have_source else [id(fun), id(jac)])
-             + [fused, out, inline, [(a.dtype.str, a.ndim) for a in data], n_args,
-                dtype.str, numba.__version__, inspect.getsource(fn),
-                inspect.getsource(many_module)])
+    if fun is None:   # a C objective: its address and user data come as args
+        cache, stamps = True, ["C"]
+        objective = "_call = _P.call_fg_at"
+    else:
+        jac = fun if fused else jac
+        stamps = [_stamp(fun), _stamp(jac)]
+        have_source = all(s is not None for s in stamps)
+        cache = have_source and _cacheable(fun) and _cacheable(jac)
+        if not have_source:
+            stamps = [id(fun), id(jac)]
+        objective = _INLINED if inline else "_fun_i, _jac_i = _fun, _jac"
+        objective = "_fun, _jac = _G.PENDING[{key!r}]\n" + objective
+    ident = (stamps + [fused, out, inline, [(a.dtype.str, a.ndim) for a in data], n_args,
+                       dtype.str, numba.__version__, inspect.getsource(fn),
+                       inspect.getsource(many_module)])
     key = hashlib.sha256(repr(ident).encode()).hexdigest()[:16]
     v = variant_name(rule.name, rule.signature.flags, values)
     sig = rule.signature
     n_states = len(present(sig, [st.when for st in rule.states], values))
     n_host = len(rule.host)
-    argl = "".join(f"args[{k}], " for k in range(n_args))
-    dl = "".join(f"_d{k}, " for k in range(len(data)))
-    call = dl + argl
-    if fused:
-        evaluate = (f"    _fv, _gv = _fun_i(_x, {call}_g)" if out
-                    else f"    _fv, _gv = _fun_i(_x, {call})")
-        evaluate += "\n    _fv = float(_fv)"
-    else:
-        evaluate = ("    _fv = math.nan\n"
-                    + (f"    _gv = _jac_i(_x, {call}_g)" if out
-                       else f"    _gv = _jac_i(_x, {call})"))
+    evaluate, value = _objective_lines(fun is None, fused, out, data, n_args)
     host_tuple = ("(" + "".join(f"{{a}}[{{i}}, {k}], " for k in range(n_host)) + ")")
     consts = dict(zip(FEATURES, features))
     consts.update(FUSED=bool(fused))
@@ -468,10 +491,10 @@ def many_module(rule, values, features, fun, jac, fused, out, data, n_args, dtyp
         + ("" if fused else f" and {getattr(jac, '__name__', jac)}"),
         features=consts, kmod=rule.cpu_module().__name__, smod=fn.__module__,
         sname=fn.__name__, key=key,
-        objective=_INLINED if inline else "_fun_i, _jac_i = _fun, _jac",
+        objective=objective.replace("{key!r}", repr(key)),
         dtype=dtype.name, itemsize=dtype.itemsize, active=ACTIVE, skipping=_SKIPPING,
         constants="".join(f"{k} = {val!r}\n" for k, val in consts.items()),
-        rows=_rows(data), evaluate=evaluate, call=call,
+        evaluate=evaluate, value=value,
         run_states="".join(f"_run(states[{k}], i, j, n), " for k in range(n_states)),
         row_states="".join(f"_view(states[{k}], i, n), " for k in range(n_states)),
         scalars="".join(f"sc[{k}], " for k in range(len(sig.scalars))),
