@@ -13,14 +13,13 @@ import shutil
 import statistics
 import subprocess
 import tempfile
-import time
 
 import numpy as np
 from numba import carray, cfunc, types
 
 import numadam
 
-from .loops import handwritten_adam, optax_loops, rosen_fg_out
+from .loops import handwritten_adam, interleaved, optax_loops, rosen_fg_out
 
 STEPS = 200_000
 
@@ -86,14 +85,7 @@ def measure(rounds=7, peers=("optax",), steps=STEPS):
                 lambda: numadam.minimize(c_fn, True, x0, options=opts))
         if "optax" in peers:
             cases["optax.adam, whole loop in jax.jit (fori_loop)"] = optax_loops(steps)[1]
-        for fn in cases.values():
-            fn()
-        times = {k: [] for k in cases}
-        for _ in range(rounds):
-            for k, fn in cases.items():
-                t0 = time.perf_counter()
-                fn()
-                times[k].append((time.perf_counter() - t0) / steps * 1e9)
+        times = interleaved(cases, rounds, per=steps / 1e9)   # ns per iteration
     njit_key = "numadam compiled loop, njit out= objective"
     ratios = {}
     for k in times:

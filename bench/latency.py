@@ -7,9 +7,10 @@
   of ``Adam.step`` on an array, of the compiled loop (njit ``fun``) and of
   ``minimize_many``, in a new process: **cold** with an empty numba cache
   directory (everything compiles), then **cached** in another new process with
-  the same directory (kernels load from disk; the compiled loop and
-  ``minimize_many`` take the user's function as an argument and so compile
-  again: numba cannot cache them on disk);
+  the same directory (kernels load from disk; the user's function here is
+  defined in a ``-c`` script, which numba cannot cache, so the compiled loop
+  and ``minimize_many``, which compile it in, compile again:
+  ``bench/first_call.py`` measures ``njit(cache=True)`` functions);
 * optax's first jitted Adam step in a new process, for comparison.
 """
 import os

@@ -114,6 +114,20 @@ def optax_loops(steps):
     return python_loop, lambda: whole(p0).block_until_ready()
 
 
+def interleaved(cases, rounds, per=1.0):
+    """Each case called once (warm-up), then ``rounds`` rounds calling every
+    case in turn; ``{label: [seconds of each round / per]}``."""
+    for fn in cases.values():
+        fn()
+    times = {k: [] for k in cases}
+    for _ in range(rounds):
+        for k, fn in cases.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append((time.perf_counter() - t0) / per)
+    return times
+
+
 def rosenbrock_table(rounds=5, peers=("torch foreach", "optax"), steps=STEPS, many=True):
     STEPS = steps  # noqa: N806 - the module's default, or fewer (--smoke)
     x0 = np.array([-1.2, 1.0])
@@ -322,14 +336,7 @@ def many_side_by_side(n_problems=20000, steps=500, rounds=3, peers=()):
     }
     if "optax" in peers:
         cases["jax.jit(jax.vmap(fori_loop)), optax.adam"] = jax_many(A, B, X0, steps, 0.02)
-    for fn in cases.values():
-        fn()
-    times = {k: [] for k in cases}
-    for _ in range(rounds):
-        for k, fn in cases.items():
-            t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
+    times = interleaved(cases, rounds)
     # ratios paired per round: a peer's time over numadam's (>= 1: numadam
     # is at least as fast)
     pairs = [("minimize_many, out= fun", "hand-written prange loop, same out= fun"),
