@@ -237,18 +237,22 @@ class _Loop:
         self._make = lambda inline: _module(kernels, features, fun, jac, fused, out,
                                             P.data, len(args), X.dtype, inline)
 
-    def _call(self, chunk, threads=None):
+    def _rest(self, chunk):
+        """The loop's arguments after the range of blocks."""
+        P = self.P
+        lb, ub = P.box if P.box is not None else (P.X[0, :0], P.X[0, :0])
+        return (self.B, P.X, P.G, P.F, P.arrays, P.data, self.args, P.hyper, P.lr_const,
+                P.lr_table, P.maxiter, P.gtol, P.clip_norm, lb, ub, P.gsign, self.status,
+                P.nits, P.nskip, self.own, self.own_t, self.own_h, self.bt, self.bh,
+                self.bnit, self.flags, self.cur, chunk)
+
+    def _call(self, chunk):
         """``chunk`` iterations of every block, on numba's number of threads
         (each thread a contiguous share of the blocks: interleaved, two
         threads wrote the cache lines where their blocks meet every
         iteration, 1.6x slower); the number of problems still running."""
-        P = self.P
-        lb, ub = P.box if P.box is not None else (P.X[0, :0], P.X[0, :0])
-        rest = (self.B, P.X, P.G, P.F, P.arrays, P.data, self.args, P.hyper, P.lr_const,
-                P.lr_table, P.maxiter, P.gtol, P.clip_norm, lb, ub, P.gsign, self.status,
-                P.nits, P.nskip, self.own, self.own_t, self.own_h, self.bt, self.bh,
-                self.bnit, self.flags, self.cur, chunk)
-        T = self.threads if threads is None else threads
+        rest = self._rest(chunk)
+        T = self.threads
         nb = self.bnit.size
         if T == 1:
             self.module.run(0, nb, *rest)
@@ -263,15 +267,15 @@ class _Loop:
         """The first call, which compiles: the user's functions inlined, else
         called (numba cannot inline every function)."""
         from numba.core.errors import NumbaError
-        # compiled here, in this thread (a chunk of 0 iterations), so that a
+        # compiled here, in this thread (a call on no block), so that a
         # compilation error is raised here
         try:
             self.module = self._make(True)
-            self._call(0, threads=1)
+            self.module.run(0, 0, *self._rest(chunk))
         except NumbaError:
             try:
                 self.module = self._make(False)
-                self._call(0, threads=1)
+                self.module.run(0, 0, *self._rest(chunk))
             except NumbaError as exc:
                 self._compile_error(exc)
         return self._call(chunk)
