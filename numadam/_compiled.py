@@ -47,10 +47,12 @@ class _Plan:
         self.gsign = -1.0 if opt.options["maximize"] else 1.0
         self.clip_norm = opt._clip_norm if opt._clip_norm is not None else 0.0
         self.policy = L.POLICY[run.policy]
-        # the gradient's norm is computed when a test reads it (else only
-        # its finiteness)
-        self.need_norm = bool(run.loop["gtol"] > 0.0 or run.loop["history"]
-                              or self.clip_norm > 0.0)
+        # the gradient's norm is computed when a test reads it (1), else only
+        # its finiteness (0), which a large run leaves to the step's guard (2:
+        # see numadam._driver.Run.folds)
+        self.need_norm = (1 if (run.loop["gtol"] > 0.0 or run.loop["history"]
+                                or self.clip_norm > 0.0)
+                          else 2 if run.folds() else 0)
         # numpy's out=: the gradient function gets the preallocated array last
         out = () if src.out is None else (src.out,)
         self.fargs = src.args + (out if src.fused else ())
@@ -148,6 +150,8 @@ def run_compiled(run, f, g, first_eval):
         if code == L.NEED_LR:
             check_lr(opt._schedule, opt.t)  # raises what the ordinary loop raises
             continue
+        if plan.need_norm == 2 and code in (3, L.RAISE_OVERFLOW):
+            run.folded_bad = not run.src.finite_gradient(g)
         _raise_for(run, plan, code)
         if code != 1 or remaining <= 0:
             status = run.budget_status() if code == 1 else code
@@ -226,9 +230,11 @@ def _raise_for(run, plan, code):
         raise run.nonfinite_error("gradient" if code == L.RAISE_NONFINITE_GRAD
                                   else "objective")
     if code == L.RAISE_OVERFLOW:
+        what = ("a non-finite gradient, found by the step itself" if run.folded_bad
+                else "an overflow")
         raise FloatingPointError(
             f"iteration {run.nit}: step {run.opt.t}: an update was NaN or "
-            "infinite (an overflow); those elements and their state kept "
+            f"infinite ({what}); those elements and their state kept "
             "their old values, the others were updated")
 
 

@@ -220,7 +220,7 @@ class Run:
         "raise"), and the array is large enough for the pass to matter.  A
         non-finite gradient then ends the run as an overflow does: the
         elements with a finite gradient took the step, the others and their
-        state kept their values."""
+        state kept their values.  The compiled loop folds by the same rule."""
         cpu = _kernels.load_cpu()
         return (getattr(self.src, "folds", False) and self.loop["gtol"] == 0
                 and self.policy != "skip" and self.opt._clip_norm is None

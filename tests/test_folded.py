@@ -3,6 +3,7 @@ else reading the gradient's norm, a large run leaves the gradient's
 finiteness to the step's guard instead of a separate pass over it."""
 import numpy as np
 import pytest
+from numba import njit
 
 import numadam
 
@@ -68,3 +69,33 @@ def test_no_folding_where_the_norm_is_read_or_the_step_must_be_skipped(gtol, pol
     # x is the iterate after 3 steps, every element (the NaN was seen first)
     ref = _run(gtol=1e-300, n=n).x
     np.testing.assert_array_equal(res.x, ref)
+
+
+@njit
+def _nan_beyond(x):
+    """A quadratic whose gradient has a NaN in element 7 once x[0] > 0.25
+    (after 3 Adam steps of lr 0.1 from 0)."""
+    g = x - 1.0
+    if x[0] > 0.25:
+        g[7] = np.nan
+    return 0.5 * g[0] * g[0], g
+
+
+@pytest.mark.parametrize("policy", ["stop", "raise"])
+def test_the_compiled_loop_folds_as_the_ordinary_loop(policy):
+    opts = {"lr": 0.1, "maxiter": 10, "nan_policy": policy}
+
+    def run(gtol, compiled):
+        return numadam.minimize(_nan_beyond, True, np.zeros(N),
+                                options=dict(opts, gtol=gtol, compiled=compiled))
+    if policy == "raise":
+        with pytest.raises(FloatingPointError, match="non-finite gradient, found by"):
+            run(0, True)
+        return
+    folded, ordinary = run(0, True), run(0, False)
+    assert folded.compiled and not ordinary.compiled
+    assert folded.status == ordinary.status == 3
+    assert "found by the step itself" in folded.message
+    np.testing.assert_array_equal(folded.x, ordinary.x)
+    tested = run(1e-300, True)       # the norm pass: stopped before the 4th step
+    assert tested.x[7] == folded.x[7] and np.all(folded.x[:7] > tested.x[:7])

@@ -157,9 +157,11 @@ def run(fun, jac, evaluate, value, fargs, jargs, view, flat, arrays, kernel, sca
         if has_box:
             s, r = pnorm(flat, g, lb, ub, gsign)
             gn = _scalars.norm_value(s, r)
-        elif need_norm:
+        elif need_norm == 1:
             s, r = norm(g)
             gn = _scalars.norm_value(s, r)
+        elif need_norm == 2:   # folded: the step's guard tests the finiteness
+            gn = 0.0
         else:   # no test reads the norm: finiteness alone, no square root
             gn = nonfinite(g)
         hist_due = hist and (hist_base + nit) % hist_every == 0
