@@ -143,3 +143,51 @@ def test_bad_input():
     with pytest.raises(ValueError, match=r"x0 contains NaN or infinity \(problem 1\)"):
         numadam.minimize_many(quad_fg, True, np.array([[0.0, 0], [np.nan, 0], [0, 0]]),
                               data=(np.ones((3, 2)), np.ones((3, 2))))
+
+
+@njit
+def fg_rows(x, a, c, w, k):
+    """A problem with a data row ``a``, a per-problem scalar ``c`` (1-D data), a
+    per-problem matrix ``w`` (3-D data) and an int argument ``k``."""
+    r = x - a
+    g = 2.0 * c * r + w[:, 0] * 0.0 + k * 0.0
+    return c * np.sum(r * r), g
+
+
+_RNG = np.random.default_rng(3)
+_A, _C = _RNG.standard_normal((120, 5)), _RNG.uniform(0.5, 2, 120)
+_W, _X0 = _RNG.standard_normal((120, 5, 2)), _RNG.standard_normal((120, 5))
+
+
+@pytest.mark.parametrize("case", ["maxiter 0", "gtol", "skip and a schedule",
+                                  "clip_norm and bounds", "amsgrad", "one large problem"])
+def test_every_feature_of_the_block_loop_gives_minimizes_bits(case):
+    """The generated loop's paths (the whole-block step, runs, problems on
+    their own step count after a skip, clipping per problem, projection,
+    the large-problem norms) each give minimize's iterates, bit for bit."""
+    data, x0, kw = (_A, _C, _W), _X0, {}
+    opts = {"lr": 0.05, "maxiter": 300, "gtol": 1e-7}
+    if case == "maxiter 0":
+        opts["maxiter"] = 0
+    elif case == "skip and a schedule":
+        data = (_A, np.where(np.arange(120) % 7 == 0, np.nan, _C), _W)
+        opts = {"lr": numadam.schedules.cosine(0.05, 300), "maxiter": 300, "gtol": 0,
+                "nan_policy": "skip"}
+    elif case == "clip_norm and bounds":
+        kw["bounds"] = [(-0.5, 0.5)] * 5
+        opts["clip_norm"] = 0.5
+    elif case == "amsgrad":
+        kw["method"] = "amsgrad"
+    elif case == "one large problem":      # 20,000 parameters: a block of one
+        x0, data = _RNG.standard_normal((2, 20000)), (
+            _RNG.standard_normal((2, 20000)), np.ones(2), np.zeros((2, 20000, 2)))
+        opts = {"lr": 0.05, "maxiter": 50, "gtol": 1e-3}
+    res = numadam.minimize_many(fg_rows, True, x0, data=data, args=(3,), options=opts, **kw)
+    for i in range(0, len(x0), 13):
+        r = numadam.minimize(fg_rows, True, x0[i], args=tuple(d[i] for d in data) + (3,),
+                             options=opts, **kw)
+        assert (r.status, r.nit) == (res.status[i], res.nit[i]), i
+        np.testing.assert_array_equal(r.x, res.x[i])
+        assert r.fun == res.fun[i] or (np.isnan(r.fun) and np.isnan(res.fun[i]))
+    if case == "skip and a schedule":
+        assert res.nskip[0] > 0 and res.status[0] == 3 and res.nskip[1] == 0
