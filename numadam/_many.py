@@ -71,8 +71,8 @@ def minimize_many(fun, jac, x0, data=(), args=(), method="adam", options=None,
         rows and ``args`` (``fg(x, a, b, out)``), each problem's row of
         ``result.jac`` is passed there; the function writes the gradient
         into it and returns it (``(f, out)`` when fused): no allocation per
-        step, 1.15-1.5x faster on small problems
-        (``bench/results/out-vm-20261203.md``).
+        step, 8x faster on 20,000 problems of 4 parameters
+        (``bench/results/cpu-vm-20261206-issue15-loops.md``).
     x0 : array_like, shape (n_problems, n_params)
         Starting points, one row per problem; float32 stays float32.
     data : tuple of array_like, optional
