@@ -19,7 +19,7 @@ from numba import carray, cfunc, types
 
 import numadam
 
-from .loops import handwritten_adam, interleaved, optax_loops, rosen_fg_out
+from .loops import emit_table, handwritten_adam, interleaved, optax_loops, rosen_fg_out
 
 STEPS = 200_000
 
@@ -27,18 +27,27 @@ _SIG = types.float64(types.intp, types.CPointer(types.float64),
                      types.CPointer(types.float64), types.voidptr)
 
 
-@cfunc(_SIG, error_model="numpy", cache=True)
-def rosen_cfunc(n, xp, gp, ud):
-    """2-D Rosenbrock as a hand-written cfunc (numadam's C signature)."""
-    x = carray(xp, (n,))
-    g = carray(gp, (n,))
-    a, b = x[0], x[1]
-    g[0] = -400.0 * a * (b - a * a) - 2.0 * (1.0 - a)
-    g[1] = 200.0 * (b - a * a)
-    return 100.0 * (b - a * a) ** 2 + (1.0 - a) ** 2
+def rosen_cfunc():
+    """2-D Rosenbrock as a hand-written cfunc (numadam's C signature), compiled
+    on first use (a cfunc compiles when it is defined)."""
+    if not _CFUNC:
+        @cfunc(_SIG, error_model="numpy")
+        def rosen(n, xp, gp, ud):
+            x = carray(xp, (n,))
+            g = carray(gp, (n,))
+            a, b = x[0], x[1]
+            g[0] = -400.0 * a * (b - a * a) - 2.0 * (1.0 - a)
+            g[1] = 200.0 * (b - a * a)
+            return 100.0 * (b - a * a) ** 2 + (1.0 - a) ** 2
+        _CFUNC.append(rosen)
+    return _CFUNC[0]
 
 
-_C = r"""
+_CFUNC = []
+
+
+#: 2-D Rosenbrock in C, numadam's signature (tests/test_cabi.py builds it too)
+ROSEN_C = r"""
 #include <stdint.h>
 double rosen(intptr_t n, const double *x, double *g, void *user_data) {
     double a = x[0], b = x[1];
@@ -57,7 +66,7 @@ def c_rosenbrock(directory):
         return None
     src, lib = os.path.join(directory, "rosen.c"), os.path.join(directory, "librosen.so")
     with open(src, "w") as f:
-        f.write(_C)
+        f.write(ROSEN_C)
     subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", lib, src], check=True)
     fn = ctypes.CDLL(lib).rosen
     fn.restype = ctypes.c_double
@@ -70,13 +79,14 @@ def measure(rounds=7, peers=("optax",), steps=STEPS):
     """``(ns per iteration by loop, ratios)``, medians of interleaved rounds."""
     x0 = np.array([-1.2, 1.0])
     opts = {"lr": 1e-2, "maxiter": steps, "gtol": 0}
+    cf = rosen_cfunc()
     with tempfile.TemporaryDirectory() as tmp:
         c_fn = c_rosenbrock(tmp)
         cases = {
             "numadam compiled loop, njit out= objective": lambda: numadam.minimize(
                 rosen_fg_out, True, x0, options=opts),
             "numadam compiled loop, hand-written cfunc": lambda: numadam.minimize(
-                rosen_cfunc, True, x0, options=opts),
+                cf, True, x0, options=opts),
             "hand-written @njit Adam loop": lambda: handwritten_adam(
                 x0.copy(), steps, 1e-2, 0.9, 0.999, 1e-8),
         }
@@ -97,14 +107,9 @@ def measure(rounds=7, peers=("optax",), steps=STEPS):
 
 def report(emit, rounds=7, peers=("optax",)):
     times, ratios = measure(rounds, peers)
-    emit(f"\n## Rosenbrock, {STEPS:,} Adam steps: the compiled loop's objectives\n")
-    emit("| loop | ns per iteration |")
-    emit("|---|---:|")
-    for k, v in times.items():
-        emit(f"| {k} | {v:.1f} |")
-    emit("")
-    for k, v in ratios.items():
-        emit(f"- {k}: {v:.2f} (paired per round)")
+    emit_table(emit, f"Rosenbrock, {STEPS:,} Adam steps: the compiled loop's objectives",
+               ("loop", "ns per iteration"), [(k, f"{v:.1f}") for k, v in times.items()],
+               ratios)
     return times, ratios
 
 

@@ -18,7 +18,9 @@ import sys
 import tempfile
 import textwrap
 
-_USER = '''
+#: the user's module: its functions are njit(cache=True) (tests/test_cabi.py
+#: loads the compiled loop with rosen_out from the cache in a new process)
+USER_OBJECTIVES = '''
 import numpy as np
 from numba import njit
 
@@ -70,7 +72,7 @@ def measure(repeats=5):
     """``{case: [seconds of each new process]}`` and the warm-up's times."""
     with tempfile.TemporaryDirectory() as tmp:
         with open(os.path.join(tmp, "user_objectives.py"), "w") as f:
-            f.write(textwrap.dedent(_USER))
+            f.write(textwrap.dedent(USER_OBJECTIVES))
         env = dict(os.environ, NUMBA_CACHE_DIR=os.path.join(tmp, "numba-cache"),
                    NUMADAM_CACHE_DIR=os.path.join(tmp, "numadam-cache"),
                    PYTHONPATH=tmp + os.pathsep + os.environ.get("PYTHONPATH", ""))

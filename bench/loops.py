@@ -114,6 +114,20 @@ def optax_loops(steps):
     return python_loop, lambda: whole(p0).block_until_ready()
 
 
+def emit_table(emit, title, header, rows, ratios=None):
+    """A results section: ``## title``, a table of ``rows`` (tuples of cells,
+    numbers right-aligned), then each paired ratio as a bullet."""
+    emit(f"\n## {title}\n")
+    emit("| " + " | ".join(header) + " |")
+    emit("|---|" + "---:|" * (len(header) - 1))
+    for row in rows:
+        emit("| " + " | ".join(row) + " |")
+    if ratios:
+        emit("")
+        for k, v in ratios.items():
+            emit(f"- {k}: {v:.2f} (paired per round)")
+
+
 def interleaved(cases, rounds, per=1.0):
     """Each case called once (warm-up), then ``rounds`` rounds calling every
     case in turn; ``{label: [seconds of each round / per]}``."""
@@ -230,13 +244,18 @@ def quad_fg_out(x, a, b, out):
     return _quad_into(x, a, b, out), out
 
 
+@njit(inline="always")
+def _problem(X, A, B, i):
+    """Problem ``i``'s rows and fresh Adam moments (the hand loops' setup)."""
+    x = X[i]
+    return x, A[i], B[i], np.zeros(x.size), np.zeros(x.size)
+
+
 @njit(parallel=True)
 def handwritten_many(X, A, B, steps, lr, b1, b2, eps):
     """Adam on every quadratic, a prange over problems, everything inlined."""
     for i in prange(X.shape[0]):
-        x, a, b = X[i], A[i], B[i]
-        m = np.zeros(x.size)
-        v = np.zeros(x.size)
+        x, a, b, m, v = _problem(X, A, B, i)
         p1 = p2 = 1.0
         for _ in range(steps):
             p1 *= b1
@@ -263,9 +282,7 @@ def handwritten_many_calling(fg, X, A, B, steps, lr, b1, b2, eps):
     """The hand-written prange Adam loop calling the objective ``fg(x, a, b)``
     for each problem (the allocating form: it returns ``(f, g)``)."""
     for i in prange(X.shape[0]):
-        x, a, b = X[i], A[i], B[i]
-        m = np.zeros(x.size)
-        v = np.zeros(x.size)
+        x, a, b, m, v = _problem(X, A, B, i)
         p1 = p2 = 1.0
         for _ in range(steps):
             g = fg(x, a, b)[1]
@@ -280,9 +297,7 @@ def handwritten_many_out(fg, X, A, B, steps, lr, b1, b2, eps):
     """The hand-written prange Adam loop calling the out= objective
     ``fg(x, a, b, out)`` for each problem, one gradient buffer per problem."""
     for i in prange(X.shape[0]):
-        x, a, b = X[i], A[i], B[i]
-        m = np.zeros(x.size)
-        v = np.zeros(x.size)
+        x, a, b, m, v = _problem(X, A, B, i)
         g = np.empty(x.size)
         p1 = p2 = 1.0
         for _ in range(steps):
@@ -377,22 +392,16 @@ def report(emit, checks, peers=(), rounds=5, smoke=False):
     side, side_ratios = many_side_by_side(n, steps, rounds=1 if smoke else 5,
                                           peers=peers)
     out = side["minimize_many, out= fun"]
-    emit(f"\n## Many problems side by side: {n:,} quadratics, {steps} Adam steps "
-         "(gtol=0)\n")
-    emit("| solver | seconds | / minimize_many with out= |")
-    emit("|---|---:|---:|")
-    for k, v in side.items():
-        emit(f"| {k} | {v:.3f} | {v / out:.2f} |")
-    emit("")
-    for k, v in side_ratios.items():
-        emit(f"- {k}: {v:.2f} (paired per round)")
+    emit_table(emit, f"Many problems side by side: {n:,} quadratics, {steps} Adam steps "
+               "(gtol=0)", ("solver", "seconds", "/ minimize_many with out="),
+               [(k, f"{v:.3f}", f"{v / out:.2f}") for k, v in side.items()], side_ratios)
     if not smoke:
         from . import cabi, first_call
         cabi.report(emit, rounds=rounds, peers=peers)
         cold, warm = first_call.measure()
-        emit("\n## First call in a new process (user functions `njit(cache=True)`)\n")
-        emit("| first call, new process | cold cache (s) | warm cache, median of 5 (s) |")
-        emit("|---|---:|---:|")
-        for k, v in warm.items():
-            emit(f"| {k} | {cold[k]:.2f} | {statistics.median(v):.3f} |")
+        emit_table(emit, "First call in a new process (user functions `njit(cache=True)`)",
+                   ("first call, new process", "cold cache (s)",
+                    "warm cache, median of 5 (s)"),
+                   [(k, f"{cold[k]:.2f}", f"{statistics.median(v):.3f}")
+                    for k, v in warm.items()])
     return times

@@ -2,6 +2,7 @@
 njit objectives wrapped into cached C functions (numadam._cabi)."""
 import ctypes
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,11 @@ from numba import carray, cfunc, njit, types
 
 import numadam
 from numadam._cabi import C_SIGNATURES, error_flag, wrap_njit
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from bench.cabi import ROSEN_C  # noqa: E402 - the bench's C Rosenbrock
+from bench.first_call import USER_OBJECTIVES  # noqa: E402 - its cache=True module
+from bench.loops import quad_fg_out as quad_many_njit  # noqa: E402 - the C one's twin
 
 SIG64 = types.float64(types.intp, types.CPointer(types.float64),
                       types.CPointer(types.float64), types.voidptr)
@@ -97,14 +103,7 @@ def test_a_ctypes_pointer_without_argtypes_is_refused():
         numadam.minimize(fn, True, X0)
 
 
-C_SOURCE = r"""
-#include <stdint.h>
-double rosen(intptr_t n, const double *x, double *g, void *user_data) {
-    double a = x[0], b = x[1];
-    g[0] = -400.0 * a * (b - a * a) - 2.0 * (1.0 - a);
-    g[1] = 200.0 * (b - a * a);
-    return 100.0 * (b - a * a) * (b - a * a) + (1.0 - a) * (1.0 - a);
-}
+C_SOURCE = ROSEN_C + r"""
 /* minimize_many: problem i's quadratic, its weights and centres at
    user_data[0] and user_data[1] (n each per problem) */
 double quad_many(intptr_t n, const double *x, double *g, intptr_t i, void *user_data) {
@@ -259,23 +258,12 @@ def test_the_error_flag_is_read_once():
     assert set(C_SIGNATURES) == {np.dtype(np.float64), np.dtype(np.float32)}
 
 
-USER = '''
-from numba import njit
-
-@njit(cache=True)
-def rosen(x, out):
-    a, b = x[0], x[1]
-    out[0] = -400.0 * a * (b - a * a) - 2.0 * (1.0 - a)
-    out[1] = 200.0 * (b - a * a)
-    return 100.0 * (b - a * a) ** 2 + (1.0 - a) ** 2, out
-'''
-
 RUN = '''
 import sys
 sys.path.insert(0, sys.argv[1])
 import numpy as np, numadam, user
 from numadam._methods import get_method
-res = numadam.minimize(user.rosen, True, np.array([-1.2, 1.0]),
+res = numadam.minimize(user.rosen_out, True, np.array([-1.2, 1.0]),
                        options={"lr": 1e-2, "maxiter": 2000, "gtol": 0})
 kern = get_method("adam").rule.kernels_for((False,))
 ((loop, _),) = kern._loop.values()
@@ -285,7 +273,7 @@ print(res.compiled, len(st.cache_hits), len(st.cache_misses))
 
 
 def test_a_new_process_loads_the_loop_with_its_objective_from_the_cache(tmp_path):
-    (tmp_path / "user.py").write_text(USER)
+    (tmp_path / "user.py").write_text(USER_OBJECTIVES)
     (tmp_path / "run.py").write_text(RUN)
     env = dict(os.environ, NUMADAM_CACHE_DIR=str(tmp_path / "cache"))
     outs = [subprocess.run([sys.executable, str(tmp_path / "run.py"), str(tmp_path)],
@@ -302,16 +290,6 @@ def test_a_new_process_loads_the_loop_with_its_objective_from_the_cache(tmp_path
 # minimize_many: double fg(intptr_t n, const double *x, double *g, intptr_t i,
 # void *user_data), i the problem's index
 # ---------------------------------------------------------------------------
-@njit
-def quad_many_njit(x, a, b, out):
-    f = 0.0
-    for k in range(x.size):
-        r = x[k] - b[k]
-        out[k] = a[k] * r
-        f += 0.5 * a[k] * r * r
-    return f, out
-
-
 def _many_problems(p=300):
     rng = np.random.default_rng(1)
     A = 10.0 ** rng.uniform(0, 2, (p, 4))
