@@ -27,6 +27,14 @@ CASES = [
     ("adagrad", {}),
     ("adagrad", {"lr_decay": 0.01, "initial_accumulator_value": 0.1,
                  "weight_decay": 0.01, "maximize": True}),
+    ("lion", {}),
+    ("lion", {"weight_decay": 0.5, "maximize": True, "betas": (0.95, 0.98)}),
+    ("adabelief", {}),
+    ("adabelief", {"weight_decay": 0.1, "eps_root": 0.0, "maximize": True}),
+    ("yogi", {}),
+    ("yogi", {"weight_decay": 0.1, "eps_root": 1e-8, "initial_accumulator_value": 0.5}),
+    ("adan", {}),
+    ("adan", {"weight_decay": 0.1, "betas": (0.9, 0.8, 0.95), "maximize": True}),
 ]
 
 

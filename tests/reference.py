@@ -27,7 +27,18 @@ DEFAULTS = {
                     momentum=0.0, centered=False, maximize=False),
     "adagrad": dict(lr=1e-2, lr_decay=0.0, weight_decay=0.0,
                     initial_accumulator_value=0.0, eps=1e-10, maximize=False),
+    "lion": dict(lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0,
+                 decoupled_weight_decay=False, maximize=False),
+    "adabelief": dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-16, eps_root=1e-16,
+                      weight_decay=0.0, maximize=False),
+    "yogi": dict(lr=1e-2, betas=(0.9, 0.999), eps=1e-3, eps_root=0.0,
+                 initial_accumulator_value=1e-6, weight_decay=0.0, maximize=False),
+    "adan": dict(lr=1e-3, betas=(0.98, 0.92, 0.99), eps=1e-8, eps_root=1e-8,
+                 weight_decay=0.0, maximize=False),
 }
+
+#: methods whose weight decay is part of their own rule (not the prologue's)
+OWN_DECAY = ("lion", "adan")
 
 
 class Reference:
@@ -44,6 +55,10 @@ class Reference:
         self.buf, self.gbar = z.copy(), z.copy()
         self.s = np.full_like(self.x, self.o.get("initial_accumulator_value", 0.0))
         self.mu_prod = 1.0
+        if method == "yogi":
+            self.m = np.full_like(self.x, self.o["initial_accumulator_value"])
+            self.v = self.m.copy()
+        self.n, self.g_prev = z.copy(), z.copy()
 
     def step(self, g):
         o, x = self.o, self.x
@@ -55,7 +70,7 @@ class Reference:
         self.t += 1
         t = self.t
         decoupled = o.get("decoupled_weight_decay", False)
-        if wd != 0:
+        if wd != 0 and self.method not in OWN_DECAY:
             if decoupled:
                 x = x * (1 - lr * wd)
             else:
@@ -151,6 +166,48 @@ class Reference:
         self.s = self.s + g * g
         self.x = x - clr * g / (np.sqrt(self.s) + o["eps"])
 
+    # the second family (ALGORITHMS.md, "The second family")
+    def _lion(self, x, g, t):
+        o = self.o
+        b1, b2 = o["betas"]
+        wd = o["weight_decay"]
+        if o["decoupled_weight_decay"]:   # lion-pytorch: wd / (the lr it was made with)
+            wd = wd / self.o.get("lr0", o["lr"])
+        x = x * (1 - o["lr"] * wd)
+        c = b1 * self.m + (1 - b1) * g
+        self.x = x - o["lr"] * np.sign(c)
+        self.m = b2 * self.m + (1 - b2) * g
+
+    def _adabelief(self, x, g, t):
+        o = self.o
+        b1, b2 = o["betas"]
+        self.m = b1 * self.m + (1 - b1) * g
+        self.v = b2 * self.v + (1 - b2) * (g - self.m) ** 2 + o["eps_root"]
+        mhat = self.m / (1 - b1 ** t)
+        shat = self.v / (1 - b2 ** t)
+        self.x = x - o["lr"] * mhat / (np.sqrt(shat) + o["eps"])
+
+    def _yogi(self, x, g, t):
+        o = self.o
+        b1, b2 = o["betas"]
+        self.m = b1 * self.m + (1 - b1) * g
+        self.v = self.v - (1 - b2) * np.sign(self.v - g * g) * g * g
+        mhat = self.m / (1 - b1 ** t)
+        vhat = self.v / (1 - b2 ** t)
+        self.x = x - o["lr"] * mhat / (np.sqrt(vhat + o["eps_root"]) + o["eps"])
+
+    def _adan(self, x, g, t):
+        o = self.o
+        b1, b2, b3 = o["betas"]
+        d = np.zeros_like(g) if t == 1 else g - self.g_prev
+        self.m = b1 * self.m + (1 - b1) * g
+        self.v = b2 * self.v + (1 - b2) * d
+        self.n = b3 * self.n + (1 - b3) * (g + (1 - b2) * d) ** 2
+        u = ((self.m / (1 - b1 ** t) + (1 - b2) * self.v / (1 - b2 ** t))
+             / (np.sqrt(self.n / (1 - b3 ** t) + o["eps_root"]) + o["eps"]))
+        self.x = x - o["lr"] * (u + o["weight_decay"] * x)
+        self.g_prev = g.copy()
+
     def state(self):
         """The reference state under torch's names, for the configured method."""
         o = self.o
@@ -172,4 +229,13 @@ class Reference:
             if o["momentum"] > 0:
                 st["momentum_buffer"] = self.buf
             return st
+        if self.method == "lion":
+            return {"exp_avg": self.m}
+        if self.method in ("adabelief",):
+            return {"exp_avg": self.m, "exp_avg_var": self.v}
+        if self.method == "yogi":
+            return {"exp_avg": self.m, "exp_avg_sq": self.v}
+        if self.method == "adan":
+            return {"exp_avg": self.m, "exp_avg_diff": self.v, "exp_avg_sq": self.n,
+                    "prev_grad": self.g_prev}
         return {"sum": self.s}

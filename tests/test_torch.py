@@ -12,7 +12,7 @@ TORCH = {"adam": "Adam", "adamw": "AdamW", "amsgrad": "Adam", "adamax": "Adamax"
          "adagrad": "Adagrad"}
 
 
-@pytest.mark.parametrize("case", CASES, ids=case_id)
+@pytest.mark.parametrize("case", [c for c in CASES if c[0] in TORCH], ids=case_id)
 def test_matches_torch_optim(case):
     method, opts = case
     topts = dict(opts)

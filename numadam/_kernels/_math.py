@@ -56,3 +56,11 @@ def keep(ok, new, old):
     return new if ok else old
 
 
+
+
+def signed(s, a):
+    """``s * sign(a)``: ``s`` with the sign of ``a``, zero where ``a`` is zero
+    and NaN where ``a`` is NaN (``s`` finite and >= 0; selects, no branch
+    that stops the loop vectorising)."""
+    zero = s - s
+    return s if a > zero else (-s if a < zero else a * s)

@@ -90,6 +90,20 @@ def _betas(name, value):
     return (_unit(f"{name}[0]", b1), _unit(f"{name}[1]", b2))
 
 
+def betas_n(n):
+    """The check of a tuple of ``n`` decay rates, each in [0, 1)."""
+    def check(name, value):
+        names = ", ".join(f"beta{k + 1}" for k in range(n))
+        if not isinstance(value, (tuple, list, np.ndarray)):
+            raise TypeError(f"option {name!r} must be a tuple ({names}), a tuple or "
+                            f"list; got {type(value).__name__} {value!r}")
+        if len(value) != n:
+            raise TypeError(f"option {name!r} must hold {n} values ({names}); "
+                            f"got {value!r}")
+        return tuple(_unit(f"{name}[{k}]", b) for k, b in enumerate(value))
+    return check
+
+
 _CHECKS = {
     "lr": _lr,
     "clip_norm": _optional_positive,
