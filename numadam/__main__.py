@@ -19,6 +19,10 @@ ROSENBROCK_RUNS = [
     ("sgd", {"lr": 1e-3, "momentum": 0.9, "nesterov": True}),
     ("rmsprop", {"lr": 1e-3}),
     ("adagrad", {"lr": 0.5}),
+    ("lion", {"lr": 1e-3}),
+    ("adabelief", {"lr": 1e-2}),
+    ("yogi", {"lr": 3e-2}),
+    ("adan", {"lr": 1e-2}),
 ]
 #: (method, options) for the logistic regression run
 LOGISTIC_RUNS = [
@@ -31,6 +35,10 @@ LOGISTIC_RUNS = [
     ("sgd", {"lr": 0.5, "momentum": 0.9, "nesterov": True}),
     ("rmsprop", {"lr": 0.01}),
     ("adagrad", {"lr": 0.5}),
+    ("lion", {"lr": 3e-3}),
+    ("adabelief", {"lr": 0.05}),
+    ("yogi", {"lr": 0.05}),
+    ("adan", {"lr": 0.02}),
 ]
 
 

@@ -17,6 +17,7 @@ from ._methods import get_method
 from .schedules import check_lr
 
 __all__ = ["Optimizer", "Adam", "AdamW", "AMSGrad", "Adamax", "NAdam", "RAdam",
+           "Lion", "AdaBelief", "Yogi", "Adan",
            "SGD", "RMSprop", "Adagrad"]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -644,3 +645,46 @@ Adagrad = _method_class("Adagrad", "adagrad", _doc(
         Starting value of the sum of squared gradients, >= 0.
 """, _EPS_DOC, lr=1e-2, eps=1e-10, example="Adagrad", example_lr=0.5,
     notes="``S += g*g``; ``x -= clr * g / (sqrt(S) + eps)``."))
+Lion = _method_class("Lion", "lion", _doc(
+    "Lion (Chen et al., 2023): the sign of an interpolated momentum "
+    "(lion-pytorch's semantics).",
+    """    betas : tuple of float, default (0.9, 0.99)
+        ``(beta1, beta2)``: the interpolation of the step's sign and the
+        momentum's decay, in [0, 1).
+""", _WD_DOC, """    decoupled_weight_decay : bool, default False
+        lion-pytorch's option: decay by ``weight_decay * lr / lr0`` (``lr0`` the
+        first step's learning rate), independent of the learning rate's scale.
+""", lr=1e-4, kind="Decoupled", example="Lion", example_lr=0.01,
+    notes="``x *= 1 - lr*wd``; ``c = b1*m + (1-b1)*g``; ``x -= lr*sign(c)``;\n"
+          "    ``m = b2*m + (1-b2)*g`` (``sign(0) = 0``).  Use a learning rate 3-10x\n"
+          "    smaller than AdamW's and a weight decay 3-10x larger.  optax's lion\n"
+          "    defaults to weight_decay 1e-3; lion-pytorch (followed here) to 0."))
+AdaBelief = _method_class("AdaBelief", "adabelief", _doc(
+    "AdaBelief (Zhuang et al., 2020), optax.adabelief's definition.",
+    _BETAS_DOC, _EPS_DOC, """    eps_root : float, default 1e-16
+        Added to the second moment of the prediction error every step, >= 0.
+""", _WD_DOC, eps=1e-16, example="AdaBelief",
+    notes="``m = b1*m + (1-b1)*g``; ``s = b2*s + (1-b2)*(g - m)**2 + eps_root``;\n"
+          "    ``x -= lr*(m/bc1) / (sqrt(s/bc2) + eps)``."))
+Yogi = _method_class("Yogi", "yogi", _doc(
+    "Yogi (Zaheer et al., 2018), optax.scale_by_yogi's definition.",
+    _BETAS_DOC, _EPS_DOC, """    eps_root : float, default 0
+        Added to the bias-corrected second moment under the square root, >= 0.
+    initial_accumulator_value : float, default 1e-6
+        Starting value of both moment estimates, >= 0 (optax).
+""", _WD_DOC, lr=1e-2, eps=1e-3, example="Yogi",
+    notes="``v -= (1-b2)*sign(v - g*g)*g*g`` (an additive change, not Adam's\n"
+          "    multiplicative one); ``x -= lr*(m/bc1) / (sqrt(v/bc2 + eps_root) + eps)``."))
+Adan = _method_class("Adan", "adan", _doc(
+    "Adan (Xie et al., 2022): adaptive Nesterov momentum, optax.adan's definition.",
+    """    betas : tuple of float, default (0.98, 0.92, 0.99)
+        ``(beta1, beta2, beta3)``: decay rates of the averages of the gradient,
+        of the gradient's difference and of the squared term, in [0, 1).
+""", _EPS_DOC, """    eps_root : float, default 1e-8
+        Added to the bias-corrected squared term under the square root, >= 0.
+""", _WD_DOC, kind="optax.adan's", example="Adan", example_lr=0.05,
+    notes="``d = g - g_prev`` (0 on step 1); ``m``, ``v``, ``n`` average ``g``,\n"
+          "    ``d`` and ``(g + (1-b2)*d)**2``; ``x -= lr*((m/bc1 + (1-b2)*v/bc2)\n"
+          "    / (sqrt(n/bc3 + eps_root) + eps) + weight_decay*x)``.  Note optax's\n"
+          "    betas are the decay rates of the averages (as here), the paper's their\n"
+          "    complements."))

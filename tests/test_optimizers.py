@@ -9,7 +9,9 @@ from cases import CASES, case_id
 
 CLASSES = {"adam": numadam.Adam, "adamw": numadam.AdamW, "amsgrad": numadam.AMSGrad,
            "adamax": numadam.Adamax, "nadam": numadam.NAdam, "radam": numadam.RAdam,
-           "sgd": numadam.SGD, "rmsprop": numadam.RMSprop, "adagrad": numadam.Adagrad}
+           "sgd": numadam.SGD, "rmsprop": numadam.RMSprop, "adagrad": numadam.Adagrad,
+           "lion": numadam.Lion, "adabelief": numadam.AdaBelief, "yogi": numadam.Yogi,
+           "adan": numadam.Adan}
 
 
 @pytest.mark.parametrize("method", sorted(CLASSES))

@@ -154,3 +154,30 @@ def test_matches_its_reference_implementation(case, problem, dtype):
     assert np.max(np.abs(x - x0)) > 1e-2          # the run moved
     err = np.max(np.abs(x.astype(np.float64) - xr)) / np.max(np.abs(xr))
     assert err <= TOL[dtype], f"{method} {opts} {problem}: relative error {err:.3g}"
+
+
+def test_defaults_are_the_references():
+    """Every default that the reference has is the reference's (yogi's lr: the
+    paper's, optax.yogi has none)."""
+    import inspect
+    m = {name: numadam.METHODS[name].defaults for name in REFERENCES}
+    lion_pytorch = pytest.importorskip("lion_pytorch")
+    ref = inspect.signature(lion_pytorch.Lion).parameters
+    assert (m["lion"]["lr"], m["lion"]["betas"], m["lion"]["weight_decay"],
+            m["lion"]["decoupled_weight_decay"]) == (
+        ref["lr"].default, ref["betas"].default, ref["weight_decay"].default,
+        ref["decoupled_weight_decay"].default)
+    optax = pytest.importorskip("optax")
+
+    def of(fn, *names):
+        ps = inspect.signature(fn).parameters
+        return tuple(ps[n].default for n in names)
+    assert of(optax.scale_by_belief, "b1", "b2", "eps", "eps_root") == (
+        *m["adabelief"]["betas"], m["adabelief"]["eps"], m["adabelief"]["eps_root"])
+    assert of(optax.scale_by_yogi, "b1", "b2", "eps", "eps_root",
+              "initial_accumulator_value") == (
+        *m["yogi"]["betas"], m["yogi"]["eps"], m["yogi"]["eps_root"],
+        m["yogi"]["initial_accumulator_value"])
+    assert of(optax.adan, "b1", "b2", "b3", "eps", "eps_root", "weight_decay") == (
+        *m["adan"]["betas"], m["adan"]["eps"], m["adan"]["eps_root"],
+        m["adan"]["weight_decay"])
