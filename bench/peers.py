@@ -8,7 +8,9 @@ allows it:
   would, with in-place ufuncs and one scratch array (no per-step allocations);
 * ``torch foreach`` and ``torch fused``: ``torch.optim`` with ``foreach=True``
   and ``fused=True`` (fused exists on the CPU for Adam, AdamW, SGD and
-  Adagrad only);
+  Adagrad only); for Lion, which torch.optim lacks, ``torch foreach`` is its
+  torch-based reference, lion-pytorch (``lion_pytorch.Lion``: in-place tensor
+  operations, one parameter tensor);
 * ``optax``: the optax transformation and ``optax.apply_updates`` in one
   ``jax.jit``-compiled function whose parameter and state buffers are donated,
   so XLA may update them in place.  optax's ``nadam``, ``radam`` and ``adagrad`` are their
@@ -28,10 +30,14 @@ import numpy as np
 RUNS = [("adam", "adam", {}), ("adamw", "adamw", {}), ("amsgrad", "amsgrad", {}),
         ("adamax", "adamax", {}), ("nadam", "nadam", {}), ("radam", "radam", {}),
         ("sgd", "sgd", {}), ("sgd+momentum", "sgd", {"momentum": 0.9}),
-        ("rmsprop", "rmsprop", {}), ("adagrad", "adagrad", {})]
-#: words moved per parameter by each step (reads + writes, x and g included)
+        ("rmsprop", "rmsprop", {}), ("adagrad", "adagrad", {}),
+        ("lion", "lion", {}), ("adabelief", "adabelief", {}), ("yogi", "yogi", {}),
+        ("adan", "adan", {})]
+#: words moved per parameter by each step (reads + writes, x and g included):
+#: x and each state array read and written, g read
 WORDS = {"adam": 7, "adamw": 7, "amsgrad": 9, "adamax": 7, "nadam": 7, "radam": 7,
-         "sgd": 3, "sgd+momentum": 5, "rmsprop": 5, "adagrad": 5}
+         "sgd": 3, "sgd+momentum": 5, "rmsprop": 5, "adagrad": 5,
+         "lion": 5, "adabelief": 7, "yogi": 7, "adan": 11}
 PEERS = ("numpy", "torch foreach", "torch fused", "optax")
 B1, B2 = 0.9, 0.999
 
@@ -73,9 +79,12 @@ def versions():
 def numpy_step(label, x, g):
     """``(step, params)``: one in-place NumPy step of ``label`` on ``x``, and the parameters."""
     dt = x.dtype.type
-    lr = dt({"adamax": 2e-3, "nadam": 2e-3, "rmsprop": 1e-2, "adagrad": 1e-2}.get(label, 1e-3))
-    eps = dt(1e-10 if label == "adagrad" else 1e-8)
+    lr = dt({"adamax": 2e-3, "nadam": 2e-3, "rmsprop": 1e-2, "adagrad": 1e-2, "lion": 1e-4,
+             "yogi": 1e-2}.get(label, 1e-3))
+    eps = dt({"adagrad": 1e-10, "adabelief": 1e-16, "yogi": 1e-3}.get(label, 1e-8))
     m, v, vmax, tmp = (np.zeros_like(x) for _ in range(4))
+    if label == "yogi":
+        m[:] = v[:] = dt(1e-6)
     state = {"t": 0, "mu_prod": 1.0}
     b1, b2 = dt(B1), dt(B2)
     c1, c2 = dt(1 - B1), dt(1 - B2)
@@ -184,7 +193,83 @@ def numpy_step(label, x, g):
         np.add(v, tmp, out=v)
         descend_rms(g, lr)
 
-    step = {"adam": adam, "adamw": lambda: adam(decay=1e-2),
+    def lion():
+        np.multiply(m, b1, out=tmp)                 # c = b1*m + (1-b1)*g
+        np.multiply(g, c1, out=vmax)                # vmax as a second scratch
+        np.add(tmp, vmax, out=tmp)
+        np.sign(tmp, out=tmp)
+        descend(tmp, lr)
+        np.multiply(m, dt(0.99), out=m)
+        np.multiply(g, dt(0.01), out=tmp)
+        np.add(m, tmp, out=m)
+
+    def bias_corrected_step(second, eps_root=0.0):
+        """x -= lr/bc1 * m / (sqrt(second/bc2 + eps_root) + eps)."""
+        t = state["t"]
+        np.multiply(second, dt(1 / (1 - B2 ** t)), out=tmp)
+        if eps_root:
+            np.add(tmp, dt(eps_root), out=tmp)
+        np.sqrt(tmp, out=tmp)
+        np.add(tmp, eps, out=tmp)
+        np.divide(m, tmp, out=tmp)
+        descend(tmp, dt(float(lr) / (1 - B1 ** t)))
+
+    def adabelief():
+        state["t"] += 1
+        average(m, b1, c1, False)
+        np.subtract(g, m, out=tmp)                  # s = b2*s + (1-b2)*(g-m)**2 + eps_root
+        np.multiply(tmp, tmp, out=tmp)
+        np.multiply(tmp, c2, out=tmp)
+        np.multiply(v, b2, out=v)
+        np.add(v, tmp, out=v)
+        np.add(v, dt(1e-16), out=v)
+        bias_corrected_step(v)
+
+    def yogi():
+        state["t"] += 1
+        average(m, b1, c1, False)
+        np.multiply(g, g, out=vmax)                 # g2 (vmax as a second scratch)
+        np.subtract(v, vmax, out=tmp)               # v -= (1-b2)*sign(v - g2)*g2
+        np.sign(tmp, out=tmp)
+        np.multiply(tmp, vmax, out=tmp)
+        np.multiply(tmp, c2, out=tmp)
+        np.subtract(v, tmp, out=v)
+        bias_corrected_step(v)
+
+    n_avg, g_prev = np.zeros_like(x), np.zeros_like(x)
+    b3, bb2 = dt(0.99), dt(0.92)
+
+    def adan():
+        state["t"] += 1
+        t = state["t"]
+        if t == 1:
+            vmax[:] = 0                             # d = g - g_prev, 0 on step 1
+        else:
+            np.subtract(g, g_prev, out=vmax)
+        np.multiply(m, dt(0.98), out=m)             # m = b1*m + (1-b1)*g
+        np.multiply(g, dt(0.02), out=tmp)
+        np.add(m, tmp, out=m)
+        np.multiply(v, bb2, out=v)                  # v = b2*v + (1-b2)*d
+        np.multiply(vmax, dt(0.08), out=vmax)
+        np.add(v, vmax, out=v)
+        np.add(g, vmax, out=tmp)                    # n = b3*n + (1-b3)*(g + (1-b2)*d)**2
+        np.multiply(tmp, tmp, out=tmp)
+        np.multiply(tmp, dt(0.01), out=tmp)
+        np.multiply(n_avg, b3, out=n_avg)
+        np.add(n_avg, tmp, out=n_avg)
+        np.multiply(n_avg, dt(1 / (1 - 0.99 ** t)), out=tmp)
+        np.add(tmp, dt(1e-8), out=tmp)
+        np.sqrt(tmp, out=tmp)
+        np.add(tmp, eps, out=tmp)                   # tmp: the denominator
+        np.multiply(v, dt(0.08 / (1 - 0.92 ** t)), out=vmax)
+        np.multiply(m, dt(1 / (1 - 0.98 ** t)), out=g_prev)   # g_prev: scratch, reset below
+        np.add(vmax, g_prev, out=vmax)
+        np.divide(vmax, tmp, out=tmp)
+        descend(tmp, lr)
+        g_prev[:] = g
+
+    step = {"lion": lion, "adabelief": adabelief, "yogi": yogi, "adan": adan,
+            "adam": adam, "adamw": lambda: adam(decay=1e-2),
             "amsgrad": lambda: adam(amsgrad=True), "adamax": adamax, "nadam": nadam,
             "radam": radam, "sgd": sgd, "sgd+momentum": sgd_momentum,
             "rmsprop": rmsprop, "adagrad": adagrad}[label]
@@ -199,11 +284,23 @@ _TORCH = {"adam": ("Adam", {}), "adamw": ("AdamW", {}), "amsgrad": ("Adam", {"am
 
 
 def torch_step(label, x, g, fused):
-    """``(step, params)`` for ``torch.optim``, or None where torch has no such path."""
+    """``(step, params)`` for ``torch.optim`` (or the torch-based reference of a
+    method torch.optim lacks), or None where torch has no such path."""
     import torch
-    name, kw = _TORCH[label]
     p = torch.from_numpy(x.copy()).requires_grad_(True)
     p.grad = torch.from_numpy(g.copy())
+    if label == "lion":
+        try:
+            from lion_pytorch import Lion
+        except ImportError:
+            return None
+        if fused:
+            return None
+        opt = Lion([p])
+        return opt.step, lambda: p.detach().numpy()
+    if label not in _TORCH:
+        return None
+    name, kw = _TORCH[label]
     try:
         opt = getattr(torch.optim, name)([p], **kw, **({"fused": True} if fused
                                                        else {"foreach": True}))
@@ -224,7 +321,11 @@ _OPTAX = {"adam": ("adam", {"learning_rate": 1e-3}),
           "rmsprop": ("rmsprop", {"learning_rate": 1e-2, "decay": 0.99, "eps": 1e-8,
                                   "eps_in_sqrt": False}),
           "adagrad": ("adagrad", {"learning_rate": 1e-2, "eps": 1e-10,
-                                  "initial_accumulator_value": 0.0})}
+                                  "initial_accumulator_value": 0.0}),
+          "lion": ("lion", {"learning_rate": 1e-4, "weight_decay": 0.0}),
+          "adabelief": ("adabelief", {"learning_rate": 1e-3}),
+          "yogi": ("yogi", {"learning_rate": 1e-2}),
+          "adan": ("adan", {"learning_rate": 1e-3})}
 
 
 def enable_jax_x64():

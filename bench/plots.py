@@ -35,7 +35,11 @@ def _dtype_panels(data, width, height):
 
 
 def step_throughput(data, outdir, label="adam"):
-    """GB/s against the number of parameters for one method, numadam and each peer."""
+    """GB/s against the number of parameters for one method (``label``, else
+    the first measured), numadam and each peer."""
+    measured = [lb for _, _, lb in data]
+    if label not in measured and measured:
+        label = measured[0]
     fig, panels = _dtype_panels(data, 5.2, 4)
     if fig is None:
         return None

@@ -106,7 +106,7 @@ def measure(label, n, dtype, rounds, peers=(), target_s=0.02):
     return med, ratio
 
 
-def step_section(emit, sizes, dtypes, rounds, peers, checks):
+def step_section(emit, sizes, dtypes, rounds, peers, checks, methods=None):
     """The step-throughput tables; returns ``{(dtype, n, label): (med, ratio)}``."""
     data = {}
     for dt_name in dtypes:
@@ -119,6 +119,8 @@ def step_section(emit, sizes, dtypes, rounds, peers, checks):
             emit(head)
             emit("|---|---:|---:|---:|" + "---:|" * len(peers))
             for label, _, _ in RUNS:
+                if methods is not None and label not in methods:
+                    continue
                 med, ratio = measure(label, n, dtype, rounds, peers)
                 data[dt_name, n, label] = (med, ratio)
                 t = med["numadam"]

@@ -39,7 +39,7 @@ import sys
 
 
 from . import plots
-from .peers import PEERS, available
+from .peers import PEERS, RUNS, available
 from .step import SIZES, machine, minimize_large, minimize_overhead, step_section
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -50,6 +50,9 @@ def parse(argv):
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default=None, help="comma-separated sizes, e.g. 1e3,1e7")
     ap.add_argument("--dtypes", default="float32,float64")
+    ap.add_argument("--methods", default=None,
+                    help="comma-separated rows of the step tables (default: every "
+                         "method), e.g. lion,adan")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--quick", action="store_true",
                     help="sizes 1e3 and 1e5, 3 rounds, smaller convergence runs")
@@ -77,6 +80,11 @@ def parse(argv):
     args.sizes = (SIZES if args.sizes is None
                   else [int(float(s)) for s in args.sizes.split(",")])
     args.dtypes = args.dtypes.split(",")
+    labels = [label for label, _, _ in RUNS]
+    args.methods = labels if args.methods is None else args.methods.split(",")
+    unknown = [m for m in args.methods if m not in labels]
+    if unknown:
+        ap.error(f"--methods: unknown {unknown}; expected some of {','.join(labels)}")
     if args.quick:
         args.sizes, args.rounds = [1_000, 100_000], 3
     if args.smoke:
@@ -118,7 +126,8 @@ def main(argv=None):
     os.makedirs(args.plots, exist_ok=True)
     if "step" in args.sections:
         emit("\n## Step throughput\n")
-        data = step_section(emit, args.sizes, args.dtypes, args.rounds, args.peers, checks)
+        data = step_section(emit, args.sizes, args.dtypes, args.rounds, args.peers, checks,
+                            args.methods)
         figures += [plots.step_throughput(data, args.plots), plots.step_speedups(data, args.plots)]
     if "overhead" in args.sections:
         loops = (minimize_overhead(steps=1000, rounds=1) if args.smoke
