@@ -17,7 +17,7 @@ from ._methods import get_method
 from .schedules import check_lr
 
 __all__ = ["Optimizer", "Adam", "AdamW", "AMSGrad", "Adamax", "NAdam", "RAdam",
-           "Lion", "AdaBelief", "Yogi", "Adan",
+           "Lion", "ADOPT", "AdEMAMix", "AdaBelief", "Yogi", "Adan",
            "SGD", "RMSprop", "Adagrad"]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -688,3 +688,35 @@ Adan = _method_class("Adan", "adan", _doc(
           "    / (sqrt(n/bc3 + eps_root) + eps) + weight_decay*x)``.  Note optax's\n"
           "    betas are the decay rates of the averages (as here), the paper's their\n"
           "    complements."))
+ADOPT = _method_class("ADOPT", "adopt", _doc(
+    "ADOPT (Taniguchi et al., 2024): Adam normalised by the second moment of "
+    "earlier steps, torch-adopt's semantics.",
+    """    betas : tuple of float, default (0.9, 0.9999)
+        Decay rates ``(beta1, beta2)`` of the moment estimates, in [0, 1).
+""", _EPS_DOC, _WD_DOC, _DWD_DOC, """    use_clipping : bool, default True
+        Clip the normalised gradient to ``[-(t-1)**0.25, (t-1)**0.25]`` (the
+        reference's default ``clip_lambda``); False: the paper's first,
+        unclipped version.  Other clip schedules are not supported.
+""", eps=1e-6, example="ADOPT", example_lr=0.05,
+    notes="Step 1 only sets ``v = g*g`` (no parameter step; ``nit`` counts it).  Then\n"
+          "    ``gh = clip(g / max(sqrt(v), eps))``, ``m += (1-b1)*(gh - m)``,\n"
+          "    ``x -= lr*m``, ``v = b2*v + (1-b2)*g*g``.  The decoupled decay starts\n"
+          "    with step 2, as the reference's."))
+AdEMAMix = _method_class("AdEMAMix", "ademamix", _doc(
+    "AdEMAMix (Pagliardini et al., 2024): Adam with a slow momentum mixed in, "
+    "apple/ml-ademamix's semantics.",
+    """    betas : tuple of float, default (0.9, 0.999, 0.9999)
+        ``(beta1, beta2, beta3)``: decay rates of the fast momentum, the second
+        moment and the slow momentum, in [0, 1).
+    alpha : float, default 2.0
+        Weight of the slow momentum, >= 0 (optax's default is 5).
+    alpha_warmup : int, optional
+        Steps over which alpha grows linearly from 0.
+    beta3_warmup : int, optional
+        Steps over which beta3 grows from beta1 (its half-life linearly).
+""", _EPS_DOC, _WD_DOC, kind="The reference's (``wd*x`` added to the update)",
+    example="AdEMAMix", example_lr=0.05,
+    notes="``x -= lr*((m1/bc1 + alpha*m2) / (sqrt(v)/sqrt(bc2) + eps) + wd*x)``;\n"
+          "    the slow momentum ``m2`` (rate beta3) has no bias correction.  Use the\n"
+          "    warmups when beta3 is close to 1 (the paper: both about the run's\n"
+          "    length)."))

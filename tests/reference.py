@@ -29,6 +29,10 @@ DEFAULTS = {
                     initial_accumulator_value=0.0, eps=1e-10, maximize=False),
     "lion": dict(lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0,
                  decoupled_weight_decay=False, maximize=False),
+    "adopt": dict(lr=1e-3, betas=(0.9, 0.9999), eps=1e-6, weight_decay=0.0,
+                  decoupled_weight_decay=False, use_clipping=True, maximize=False),
+    "ademamix": dict(lr=1e-3, betas=(0.9, 0.999, 0.9999), alpha=2.0, alpha_warmup=None,
+                     beta3_warmup=None, eps=1e-8, weight_decay=0.0, maximize=False),
     "adabelief": dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-16, eps_root=1e-16,
                       weight_decay=0.0, maximize=False),
     "yogi": dict(lr=1e-2, betas=(0.9, 0.999), eps=1e-3, eps_root=0.0,
@@ -38,7 +42,7 @@ DEFAULTS = {
 }
 
 #: methods whose weight decay is part of their own rule (not the prologue's)
-OWN_DECAY = ("lion", "adan")
+OWN_DECAY = ("lion", "adan", "adopt", "ademamix")
 
 
 class Reference:
@@ -178,6 +182,45 @@ class Reference:
         self.x = x - o["lr"] * np.sign(c)
         self.m = b2 * self.m + (1 - b2) * g
 
+    def _adopt(self, x, g, t):
+        o = self.o
+        b1, b2 = o["betas"]
+        wd = o["weight_decay"]
+        if wd and not o["decoupled_weight_decay"]:
+            g = g + wd * x
+        if t == 1:                                  # v = g*g and nothing else
+            self.v = self.v + g * g
+            self.x = x
+            return
+        if wd and o["decoupled_weight_decay"]:
+            x = x * (1 - o["lr"] * wd)
+        gh = g / np.maximum(np.sqrt(self.v), o["eps"])
+        if o["use_clipping"]:
+            c = (t - 1) ** 0.25
+            gh = np.clip(gh, -c, c)
+        self.m = b1 * self.m + (1 - b1) * gh
+        self.x = x - o["lr"] * self.m
+        self.v = b2 * self.v + (1 - b2) * g * g
+
+    def _ademamix(self, x, g, t):
+        o = self.o
+        b1, b2, b3 = o["betas"]
+        alpha = o["alpha"]
+        if o["alpha_warmup"] and t < o["alpha_warmup"]:
+            alpha = alpha * t / o["alpha_warmup"]
+        if o["beta3_warmup"] and t < o["beta3_warmup"]:
+            def f(b):
+                return math.log(0.5) / math.log(b + 1e-8) - 1
+
+            a = t / o["beta3_warmup"]
+            b3 = 0.5 ** (1 / ((1 - a) * f(b1) + a * f(b3) + 1))
+        self.m = b1 * self.m + (1 - b1) * g
+        self.buf = b3 * self.buf + (1 - b3) * g
+        self.v = b2 * self.v + (1 - b2) * g * g
+        denom = np.sqrt(self.v / (1 - b2 ** t)) + o["eps"]
+        u = (self.m / (1 - b1 ** t) + alpha * self.buf) / denom
+        self.x = x - o["lr"] * (u + o["weight_decay"] * x)
+
     def _adabelief(self, x, g, t):
         o = self.o
         b1, b2 = o["betas"]
@@ -231,6 +274,10 @@ class Reference:
             return st
         if self.method == "lion":
             return {"exp_avg": self.m}
+        if self.method == "adopt":
+            return {"exp_avg": self.m, "exp_avg_sq": self.v}
+        if self.method == "ademamix":
+            return {"exp_avg_fast": self.m, "exp_avg_slow": self.buf, "exp_avg_sq": self.v}
         if self.method in ("adabelief",):
             return {"exp_avg": self.m, "exp_avg_var": self.v}
         if self.method == "yogi":

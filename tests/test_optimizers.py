@@ -10,7 +10,8 @@ from cases import CASES, case_id
 CLASSES = {"adam": numadam.Adam, "adamw": numadam.AdamW, "amsgrad": numadam.AMSGrad,
            "adamax": numadam.Adamax, "nadam": numadam.NAdam, "radam": numadam.RAdam,
            "sgd": numadam.SGD, "rmsprop": numadam.RMSprop, "adagrad": numadam.Adagrad,
-           "lion": numadam.Lion, "adabelief": numadam.AdaBelief, "yogi": numadam.Yogi,
+           "lion": numadam.Lion, "adopt": numadam.ADOPT, "ademamix": numadam.AdEMAMix,
+           "adabelief": numadam.AdaBelief, "yogi": numadam.Yogi,
            "adan": numadam.Adan}
 
 

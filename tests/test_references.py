@@ -1,6 +1,6 @@
 """The second family against the implementations ALGORITHMS.md names for them.
 
-Each method runs 300 steps next to its reference (lion-pytorch, optax) on
+Each method runs 300 steps next to its reference (lion-pytorch, torch-adopt, optax) on
 two problems -- Rosenbrock in 40 dimensions and a logistic regression on
 dense features (not separable across coordinates) -- each evaluating the
 gradient at its own iterate; the iterates must agree to 1e-9 (float64) and
@@ -22,6 +22,12 @@ CASES = [
     ("lion", {}),
     ("lion", {"betas": (0.95, 0.98), "weight_decay": 0.3}),
     ("lion", {"weight_decay": 0.3, "decoupled_weight_decay": True}),
+    ("adopt", {}),
+    ("adopt", {"betas": (0.8, 0.99), "eps": 1e-4, "weight_decay": 0.1}),
+    ("adopt", {"weight_decay": 0.1, "decoupled_weight_decay": True, "use_clipping": False}),
+    ("ademamix", {}),
+    ("ademamix", {"betas": (0.8, 0.99, 0.999), "alpha": 5.0, "alpha_warmup": 100,
+                  "beta3_warmup": 150, "weight_decay": 0.1, "eps": 1e-6}),
     ("adabelief", {}),
     ("adabelief", {"betas": (0.8, 0.99), "eps": 1e-8, "eps_root": 0.0,
                    "weight_decay": 0.1}),
@@ -37,8 +43,10 @@ CASES = [
 #: step is about lr*sign(g) (Lion; Adan, Yogi with a small root) oscillate
 #: chaotically: every implementation, the NumPy reference too, then parts
 #: from every other within a few steps
-LR = {"rosenbrock40": {"lion": 1e-3, "adabelief": 1e-2, "yogi": 1e-2, "adan": 1e-2},
-      "logistic": {"lion": 3e-4, "adabelief": 1e-3, "yogi": 1e-3, "adan": 1e-3}}
+LR = {"rosenbrock40": {"lion": 1e-3, "adopt": 1e-2, "ademamix": 1e-3, "adabelief": 1e-2,
+                      "yogi": 1e-2, "adan": 1e-2},
+      "logistic": {"lion": 3e-4, "adopt": 1e-3, "ademamix": 1e-3, "adabelief": 1e-3,
+                   "yogi": 1e-3, "adan": 1e-3}}
 
 
 def _rosenbrock_problem(dtype):
@@ -76,6 +84,43 @@ def _lion(x0, o):
         lr=o["lr"], betas=o.get("betas", (0.9, 0.99)),
         weight_decay=o.get("weight_decay", 0.0),
         decoupled_weight_decay=o.get("decoupled_weight_decay", False)))
+
+
+def _adopt(x0, o):
+    """torch-adopt, the authors' package (iShohei220/adopt)."""
+    adopt = pytest.importorskip("adopt")
+    return _torch_reference(adopt.ADOPT, x0, dict(
+        lr=o["lr"], betas=o.get("betas", (0.9, 0.9999)), eps=o.get("eps", 1e-6),
+        weight_decay=o.get("weight_decay", 0.0),
+        decouple=o.get("decoupled_weight_decay", False),
+        **({} if o.get("use_clipping", True) else {"clip_lambda": None})))
+
+
+def _ademamix(x0, o):
+    """optax.contrib.ademamix, the authors' optax port of apple/ml-ademamix (whose
+    PyTorch file is not a package), with alpha 2 and the PyTorch file's warmups
+    as schedules of optax's 0-based count."""
+    optax = pytest.importorskip("optax")
+    jnp = pytest.importorskip("jax.numpy")
+    import math
+    b1, b2, b3 = o.get("betas", (0.9, 0.999, 0.9999))
+    alpha = o.get("alpha", 2.0)
+    ta, tb = o.get("alpha_warmup"), o.get("beta3_warmup")
+
+    def f(b):
+        return math.log(0.5) / math.log(b + 1e-8) - 1
+
+    def alpha_at(k):   # (optax's count is int32: in float64 before dividing)
+        t = jnp.asarray(k, jnp.float64) + 1
+        return jnp.where(t < ta, alpha * t / ta, alpha)
+
+    def b3_at(k):
+        t = jnp.asarray(k, jnp.float64) + 1
+        a = t / tb
+        return jnp.where(t < tb, 0.5 ** (1 / ((1 - a) * f(b1) + a * f(b3) + 1)), b3)
+    return _optax(x0, optax.contrib.ademamix(
+        o["lr"], b1, b2, b3_at if tb else b3, alpha_at if ta else alpha,
+        o.get("eps", 1e-8), 0.0, weight_decay=o.get("weight_decay", 0.0)))
 
 
 def _optax(x0, tx):
@@ -128,7 +173,8 @@ def _adan(x0, o):
                                  o.get("eps_root", 1e-8), o.get("weight_decay", 0.0)))
 
 
-REFERENCES = {"lion": _lion, "adabelief": _adabelief, "yogi": _yogi, "adan": _adan}
+REFERENCES = {"lion": _lion, "adopt": _adopt, "ademamix": _ademamix,
+              "adabelief": _adabelief, "yogi": _yogi, "adan": _adan}
 
 
 def _case_id(case):
@@ -161,6 +207,10 @@ def test_defaults_are_the_references():
     paper's, optax.yogi has none)."""
     import inspect
     m = {name: numadam.METHODS[name].defaults for name in REFERENCES}
+
+    def of(fn, *names):
+        ps = inspect.signature(fn).parameters
+        return tuple(ps[n].default for n in names)
     lion_pytorch = pytest.importorskip("lion_pytorch")
     ref = inspect.signature(lion_pytorch.Lion).parameters
     assert (m["lion"]["lr"], m["lion"]["betas"], m["lion"]["weight_decay"],
@@ -168,10 +218,17 @@ def test_defaults_are_the_references():
         ref["lr"].default, ref["betas"].default, ref["weight_decay"].default,
         ref["decoupled_weight_decay"].default)
     optax = pytest.importorskip("optax")
-
-    def of(fn, *names):
-        ps = inspect.signature(fn).parameters
-        return tuple(ps[n].default for n in names)
+    adopt = pytest.importorskip("adopt")
+    ref = inspect.signature(adopt.ADOPT).parameters
+    assert (m["adopt"]["lr"], m["adopt"]["betas"], m["adopt"]["eps"],
+            m["adopt"]["weight_decay"], m["adopt"]["decoupled_weight_decay"]) == (
+        ref["lr"].default, ref["betas"].default, ref["eps"].default,
+        ref["weight_decay"].default, ref["decouple"].default)
+    # AdEMAMix: the PyTorch reference's defaults (apple/ml-ademamix, not a package):
+    # optax's port agrees but for alpha (5 in optax.contrib.ademamix)
+    assert of(optax.contrib.ademamix, "b1", "b2", "b3", "eps") == (
+        *m["ademamix"]["betas"], m["ademamix"]["eps"])
+    assert m["ademamix"]["alpha"] == 2.0 and m["ademamix"]["lr"] == 1e-3
     assert of(optax.scale_by_belief, "b1", "b2", "eps", "eps_root") == (
         *m["adabelief"]["betas"], m["adabelief"]["eps"], m["adabelief"]["eps_root"])
     assert of(optax.scale_by_yogi, "b1", "b2", "eps", "eps_root",
