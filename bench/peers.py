@@ -8,9 +8,9 @@ allows it:
   would, with in-place ufuncs and one scratch array (no per-step allocations);
 * ``torch foreach`` and ``torch fused``: ``torch.optim`` with ``foreach=True``
   and ``fused=True`` (fused exists on the CPU for Adam, AdamW, SGD and
-  Adagrad only); for Lion, which torch.optim lacks, ``torch foreach`` is its
-  torch-based reference, lion-pytorch (``lion_pytorch.Lion``: in-place tensor
-  operations, one parameter tensor);
+  Adagrad only); for Lion and ADOPT, which torch.optim lacks, ``torch
+  foreach`` is their torch-based reference (``lion_pytorch.Lion``, and
+  torch-adopt's ``ADOPT`` with ``foreach=True``);
 * ``optax``: the optax transformation and ``optax.apply_updates`` in one
   ``jax.jit``-compiled function whose parameter and state buffers are donated,
   so XLA may update them in place.  optax's ``nadam``, ``radam`` and ``adagrad`` are their
@@ -31,13 +31,13 @@ RUNS = [("adam", "adam", {}), ("adamw", "adamw", {}), ("amsgrad", "amsgrad", {})
         ("adamax", "adamax", {}), ("nadam", "nadam", {}), ("radam", "radam", {}),
         ("sgd", "sgd", {}), ("sgd+momentum", "sgd", {"momentum": 0.9}),
         ("rmsprop", "rmsprop", {}), ("adagrad", "adagrad", {}),
-        ("lion", "lion", {}), ("adabelief", "adabelief", {}), ("yogi", "yogi", {}),
-        ("adan", "adan", {})]
+        ("lion", "lion", {}), ("adopt", "adopt", {}), ("ademamix", "ademamix", {}),
+        ("adabelief", "adabelief", {}), ("yogi", "yogi", {}), ("adan", "adan", {})]
 #: words moved per parameter by each step (reads + writes, x and g included):
 #: x and each state array read and written, g read
 WORDS = {"adam": 7, "adamw": 7, "amsgrad": 9, "adamax": 7, "nadam": 7, "radam": 7,
          "sgd": 3, "sgd+momentum": 5, "rmsprop": 5, "adagrad": 5,
-         "lion": 5, "adabelief": 7, "yogi": 7, "adan": 11}
+         "lion": 5, "adopt": 7, "ademamix": 9, "adabelief": 7, "yogi": 7, "adan": 11}
 PEERS = ("numpy", "torch foreach", "torch fused", "optax")
 B1, B2 = 0.9, 0.999
 
@@ -81,7 +81,8 @@ def numpy_step(label, x, g):
     dt = x.dtype.type
     lr = dt({"adamax": 2e-3, "nadam": 2e-3, "rmsprop": 1e-2, "adagrad": 1e-2, "lion": 1e-4,
              "yogi": 1e-2}.get(label, 1e-3))
-    eps = dt({"adagrad": 1e-10, "adabelief": 1e-16, "yogi": 1e-3}.get(label, 1e-8))
+    eps = dt({"adagrad": 1e-10, "adabelief": 1e-16, "yogi": 1e-3, "adopt": 1e-6}.get(label,
+                                                                                  1e-8))
     m, v, vmax, tmp = (np.zeros_like(x) for _ in range(4))
     if label == "yogi":
         m[:] = v[:] = dt(1e-6)
@@ -203,6 +204,39 @@ def numpy_step(label, x, g):
         np.multiply(g, dt(0.01), out=tmp)
         np.add(m, tmp, out=m)
 
+    def adopt():
+        state["t"] += 1
+        t = state["t"]
+        if t == 1:                                  # v = g*g, no parameter step
+            np.multiply(g, g, out=v)
+            return
+        np.sqrt(v, out=tmp)                         # gh = clip(g / max(sqrt(v), eps))
+        np.maximum(tmp, eps, out=tmp)
+        np.divide(g, tmp, out=tmp)
+        c = dt((t - 1) ** 0.25)
+        np.clip(tmp, -c, c, out=tmp)
+        np.subtract(tmp, m, out=tmp)                # m += (1-b1)*(gh - m)
+        np.multiply(tmp, c1, out=tmp)
+        np.add(m, tmp, out=m)
+        descend(m, lr)
+        average(v, dt(0.9999), dt(1 - 0.9999), True)
+
+    slow, g_prev = np.zeros_like(x), np.zeros_like(x)
+
+    def ademamix():
+        state["t"] += 1
+        t = state["t"]
+        moments()
+        average(slow, dt(0.9999), dt(1 - 0.9999), False)
+        np.sqrt(v, out=tmp)                         # denominator
+        np.multiply(tmp, dt(1 / math.sqrt(1 - B2 ** t)), out=tmp)
+        np.add(tmp, eps, out=tmp)
+        np.multiply(m, dt(1 / (1 - B1 ** t)), out=vmax)   # vmax: the numerator
+        np.multiply(slow, dt(2.0), out=g_prev)            # g_prev: scratch here
+        np.add(vmax, g_prev, out=vmax)
+        np.divide(vmax, tmp, out=tmp)
+        descend(tmp, lr)
+
     def bias_corrected_step(second, eps_root=0.0):
         """x -= lr/bc1 * m / (sqrt(second/bc2 + eps_root) + eps)."""
         t = state["t"]
@@ -236,7 +270,7 @@ def numpy_step(label, x, g):
         np.subtract(v, tmp, out=v)
         bias_corrected_step(v)
 
-    n_avg, g_prev = np.zeros_like(x), np.zeros_like(x)
+    n_avg = np.zeros_like(x)
     b3, bb2 = dt(0.99), dt(0.92)
 
     def adan():
@@ -268,7 +302,7 @@ def numpy_step(label, x, g):
         descend(tmp, lr)
         g_prev[:] = g
 
-    step = {"lion": lion, "adabelief": adabelief, "yogi": yogi, "adan": adan,
+    step = {"lion": lion, "adopt": adopt, "ademamix": ademamix, "adabelief": adabelief, "yogi": yogi, "adan": adan,
             "adam": adam, "adamw": lambda: adam(decay=1e-2),
             "amsgrad": lambda: adam(amsgrad=True), "adamax": adamax, "nadam": nadam,
             "radam": radam, "sgd": sgd, "sgd+momentum": sgd_momentum,
@@ -289,14 +323,19 @@ def torch_step(label, x, g, fused):
     import torch
     p = torch.from_numpy(x.copy()).requires_grad_(True)
     p.grad = torch.from_numpy(g.copy())
-    if label == "lion":
+    if label in ("lion", "adopt"):   # the torch-based references (no fused path)
         try:
-            from lion_pytorch import Lion
+            if label == "lion":
+                from lion_pytorch import Lion as cls
+                kw = {}
+            else:
+                from adopt import ADOPT as cls
+                kw = {"foreach": True}
         except ImportError:
             return None
         if fused:
             return None
-        opt = Lion([p])
+        opt = cls([p], **kw)
         return opt.step, lambda: p.detach().numpy()
     if label not in _TORCH:
         return None
@@ -323,6 +362,8 @@ _OPTAX = {"adam": ("adam", {"learning_rate": 1e-3}),
           "adagrad": ("adagrad", {"learning_rate": 1e-2, "eps": 1e-10,
                                   "initial_accumulator_value": 0.0}),
           "lion": ("lion", {"learning_rate": 1e-4, "weight_decay": 0.0}),
+          "adopt": ("contrib.adopt", {"learning_rate": 1e-3}),
+          "ademamix": ("contrib.ademamix", {"learning_rate": 1e-3, "alpha": 2.0}),
           "adabelief": ("adabelief", {"learning_rate": 1e-3}),
           "yogi": ("yogi", {"learning_rate": 1e-2}),
           "adan": ("adan", {"learning_rate": 1e-3})}
@@ -342,7 +383,10 @@ def optax_step(label, x, g):
     import optax
     enable_jax_x64()
     name, kw = _OPTAX[label]
-    tx = getattr(optax, name)(**kw)
+    tx = optax
+    for part in name.split("."):    # optax.contrib.adopt, ...
+        tx = getattr(tx, part)
+    tx = tx(**kw)
 
     def step(params, state, grads):
         updates, state = tx.update(grads, state, params)
