@@ -31,13 +31,14 @@ RUNS = [("adam", "adam", {}), ("adamw", "adamw", {}), ("amsgrad", "amsgrad", {})
         ("adamax", "adamax", {}), ("nadam", "nadam", {}), ("radam", "radam", {}),
         ("sgd", "sgd", {}), ("sgd+momentum", "sgd", {"momentum": 0.9}),
         ("rmsprop", "rmsprop", {}), ("adagrad", "adagrad", {}),
+        ("adadelta", "adadelta", {}), ("rprop", "rprop", {}), ("asgd", "asgd", {}),
         ("lion", "lion", {}), ("adopt", "adopt", {}), ("ademamix", "ademamix", {}),
         ("adabelief", "adabelief", {}), ("yogi", "yogi", {}), ("adan", "adan", {})]
 #: words moved per parameter by each step (reads + writes, x and g included):
 #: x and each state array read and written, g read
 WORDS = {"adam": 7, "adamw": 7, "amsgrad": 9, "adamax": 7, "nadam": 7, "radam": 7,
          "sgd": 3, "sgd+momentum": 5, "rmsprop": 5, "adagrad": 5,
-         "lion": 5, "adopt": 7, "ademamix": 9, "adabelief": 7, "yogi": 7, "adan": 11}
+         "adadelta": 7, "rprop": 7, "asgd": 5, "lion": 5, "adopt": 7, "ademamix": 9, "adabelief": 7, "yogi": 7, "adan": 11}
 PEERS = ("numpy", "torch foreach", "torch fused", "optax")
 B1, B2 = 0.9, 0.999
 
@@ -80,7 +81,7 @@ def numpy_step(label, x, g):
     """``(step, params)``: one in-place NumPy step of ``label`` on ``x``, and the parameters."""
     dt = x.dtype.type
     lr = dt({"adamax": 2e-3, "nadam": 2e-3, "rmsprop": 1e-2, "adagrad": 1e-2, "lion": 1e-4,
-             "yogi": 1e-2}.get(label, 1e-3))
+             "yogi": 1e-2, "adadelta": 1.0, "rprop": 1e-2, "asgd": 1e-2}.get(label, 1e-3))
     eps = dt({"adagrad": 1e-10, "adabelief": 1e-16, "yogi": 1e-3, "adopt": 1e-6}.get(label,
                                                                                   1e-8))
     m, v, vmax, tmp = (np.zeros_like(x) for _ in range(4))
@@ -204,6 +205,51 @@ def numpy_step(label, x, g):
         np.multiply(g, dt(0.01), out=tmp)
         np.add(m, tmp, out=m)
 
+    def adadelta():
+        average(v, dt(0.9), dt(0.1), True)          # E[g^2]
+        np.add(m, dt(1e-6), out=tmp)                # d = sqrt(E[dx^2] + eps) / sqrt(E[g^2] + eps) * g
+        np.sqrt(tmp, out=tmp)
+        np.add(v, dt(1e-6), out=vmax)
+        np.sqrt(vmax, out=vmax)
+        np.divide(tmp, vmax, out=tmp)
+        np.multiply(tmp, g, out=tmp)
+        np.multiply(m, dt(0.9), out=m)              # E[dx^2] = rho*E[dx^2] + (1-rho)*d*d
+        np.multiply(tmp, tmp, out=vmax)
+        np.multiply(vmax, dt(0.1), out=vmax)
+        np.add(m, vmax, out=m)
+        descend(tmp, lr)
+
+    steps = np.full_like(x, lr)
+
+    def rprop():
+        # with s = sign(g * previous g) in {-1, 0, 1}, no comparison (each would
+        # allocate a boolean array): the factor 1 + s*(0.35 - 0.15*s) is 1.2, 1
+        # or 0.5, and 1 - s*(s-1)/2 keeps the gradient unless s = -1
+        np.multiply(g, m, out=tmp)                  # m: the previous gradient
+        np.sign(tmp, out=tmp)
+        np.multiply(tmp, dt(-0.15), out=vmax)
+        np.add(vmax, dt(0.35), out=vmax)
+        np.multiply(vmax, tmp, out=vmax)
+        np.add(vmax, dt(1.0), out=vmax)
+        np.multiply(steps, vmax, out=steps)
+        np.clip(steps, dt(1e-6), dt(50.0), out=steps)
+        np.subtract(tmp, dt(1.0), out=m)
+        np.multiply(m, tmp, out=m)
+        np.multiply(m, dt(-0.5), out=m)
+        np.add(m, dt(1.0), out=m)
+        np.multiply(m, g, out=m)
+        np.sign(m, out=tmp)
+        np.multiply(tmp, steps, out=tmp)
+        np.subtract(x, tmp, out=x)
+
+    def asgd():
+        state["t"] += 1
+        t = state["t"]
+        eta = float(lr) / (1 + 1e-4 * float(lr) * (t - 1)) ** 0.75
+        np.multiply(x, dt(1 - 1e-4 * eta), out=x)
+        descend(g, dt(eta))
+        np.copyto(m, x)                             # the average: a copy until t0 = 1e6
+
     def adopt():
         state["t"] += 1
         t = state["t"]
@@ -302,7 +348,8 @@ def numpy_step(label, x, g):
         descend(tmp, lr)
         g_prev[:] = g
 
-    step = {"lion": lion, "adopt": adopt, "ademamix": ademamix, "adabelief": adabelief, "yogi": yogi, "adan": adan,
+    step = {"adadelta": adadelta, "rprop": rprop, "asgd": asgd,
+            "lion": lion, "adopt": adopt, "ademamix": ademamix, "adabelief": adabelief, "yogi": yogi, "adan": adan,
             "adam": adam, "adamw": lambda: adam(decay=1e-2),
             "amsgrad": lambda: adam(amsgrad=True), "adamax": adamax, "nadam": nadam,
             "radam": radam, "sgd": sgd, "sgd+momentum": sgd_momentum,
@@ -314,7 +361,8 @@ def numpy_step(label, x, g):
 _TORCH = {"adam": ("Adam", {}), "adamw": ("AdamW", {}), "amsgrad": ("Adam", {"amsgrad": True}),
           "adamax": ("Adamax", {}), "nadam": ("NAdam", {}), "radam": ("RAdam", {}),
           "sgd": ("SGD", {"lr": 1e-3}), "sgd+momentum": ("SGD", {"lr": 1e-3, "momentum": 0.9}),
-          "rmsprop": ("RMSprop", {}), "adagrad": ("Adagrad", {})}
+          "rmsprop": ("RMSprop", {}), "adagrad": ("Adagrad", {}),
+          "adadelta": ("Adadelta", {}), "rprop": ("Rprop", {}), "asgd": ("ASGD", {})}
 
 
 def torch_step(label, x, g, fused):
@@ -361,6 +409,8 @@ _OPTAX = {"adam": ("adam", {"learning_rate": 1e-3}),
                                   "eps_in_sqrt": False}),
           "adagrad": ("adagrad", {"learning_rate": 1e-2, "eps": 1e-10,
                                   "initial_accumulator_value": 0.0}),
+          "adadelta": ("adadelta", {"learning_rate": 1.0, "rho": 0.9, "eps": 1e-6}),
+          "rprop": ("rprop", {"learning_rate": 1e-2}),
           "lion": ("lion", {"learning_rate": 1e-4, "weight_decay": 0.0}),
           "adopt": ("contrib.adopt", {"learning_rate": 1e-3}),
           "ademamix": ("contrib.ademamix", {"learning_rate": 1e-3, "alpha": 2.0}),
@@ -414,5 +464,5 @@ def peer_step(peer, label, x, g):
     if peer in ("torch foreach", "torch fused"):
         return torch_step(label, x, g, fused=peer == "torch fused")
     if peer == "optax":
-        return optax_step(label, x, g)
+        return optax_step(label, x, g) if label in _OPTAX else None
     raise ValueError(peer)

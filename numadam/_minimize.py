@@ -298,6 +298,13 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
         options = {**saved["options"], **options}   # the call's options win
     spec.check_known(options, loop=MINIMIZE_OPTIONS)
     loop = _loop_options(options, data is not None)
+    if data is not None and spec.full_batch:
+        import warnings
+        warnings.warn(f"method {spec.name!r} is a full-batch method: it adapts each "
+                      "step size to the sign of consecutive gradients, which minibatch "
+                      "noise flips at random; give it the whole data set (fun with "
+                      "args=..., no data=) or use a stochastic method such as adam",
+                      UserWarning, stacklevel=2)
     return _run(fun, jac, fused, x0, spec, args, options, loop, callback, bounds, data,
                 rng, saved, given)
 

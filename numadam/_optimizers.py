@@ -17,7 +17,8 @@ from ._methods import get_method
 from .schedules import check_lr
 
 __all__ = ["Optimizer", "Adam", "AdamW", "AMSGrad", "Adamax", "NAdam", "RAdam",
-           "Lion", "ADOPT", "AdEMAMix", "AdaBelief", "Yogi", "Adan",
+           "Adadelta", "Rprop", "ASGD", "Lion", "ADOPT", "AdEMAMix", "AdaBelief", "Yogi",
+           "Adan",
            "SGD", "RMSprop", "Adagrad"]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -720,3 +721,37 @@ AdEMAMix = _method_class("AdEMAMix", "ademamix", _doc(
           "    the slow momentum ``m2`` (rate beta3) has no bias correction.  Use the\n"
           "    warmups when beta3 is close to 1 (the paper: both about the run's\n"
           "    length)."))
+Adadelta = _method_class("Adadelta", "adadelta", _doc(
+    "Adadelta (Zeiler, 2012) with torch.optim.Adadelta's defaults.",
+    """    rho : float, default 0.9
+        Decay rate of the running averages of ``g**2`` and of the squared
+        steps, in [0, 1).
+""", _EPS_DOC, _WD_DOC, lr=1.0, eps=1e-6, example="Adadelta", example_lr=10.0,
+    notes="``E[g2] = rho*E[g2] + (1-rho)*g*g``; ``d = sqrt(E[dx2] + eps) /\n"
+          "    sqrt(E[g2] + eps) * g``; ``E[dx2] = rho*E[dx2] + (1-rho)*d*d``;\n"
+          "    ``x -= lr*d``.  The first steps are about ``sqrt(eps)`` in size."))
+Rprop = _method_class("Rprop", "rprop", _doc(
+    "Rprop (Riedmiller & Braun, 1993) with torch.optim.Rprop's defaults.",
+    """    etas : tuple of float, default (0.5, 1.2)
+        ``(etaminus, etaplus)``: the step size's factors where the gradient's
+        sign flipped and where it held, ``0 < etaminus < 1 < etaplus``.
+    step_sizes : tuple of float, default (1e-06, 50.0)
+        ``(min, max)`` bounds of every element's step size.
+""", _WD_DOC, lr=1e-2, example="Rprop", example_lr=0.1,
+    notes="``lr`` is the initial step size of every element (a number, not a\n"
+          "    schedule).  A full-batch method: ``minimize`` warns when it gets\n"
+          "    minibatches.  Where the gradient's sign flipped the element does not\n"
+          "    move that step (torch's Rprop, not iRprop+'s backtracking)."))
+ASGD = _method_class("ASGD", "asgd", _doc(
+    "Averaged SGD (Polyak & Juditsky, 1992) with torch.optim.ASGD's defaults.",
+    """    lambd : float, default 0.0001
+        Decay term of the step size, >= 0.
+    alpha : float, default 0.75
+        Power of the step size's decay, >= 0.
+    t0 : float, default 1000000.0
+        The step from which the average starts.
+""", _WD_DOC, lr=1e-2, example="ASGD", example_lr=0.1,
+    notes="``eta = lr/(1 + lambd*lr*(t-1))**alpha``; ``x = x*(1 - lambd*eta) -\n"
+          "    eta*g``; the average ``ax`` (``state['ax']``) follows ``x`` until step\n"
+          "    ``t0`` and averages it from then on.  eta and mu are computed in\n"
+          "    float64 (torch: in its default dtype)."))

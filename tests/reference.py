@@ -29,6 +29,10 @@ DEFAULTS = {
                     initial_accumulator_value=0.0, eps=1e-10, maximize=False),
     "lion": dict(lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0,
                  decoupled_weight_decay=False, maximize=False),
+    "adadelta": dict(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, maximize=False),
+    "rprop": dict(lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50.0), weight_decay=0.0,
+                  maximize=False),
+    "asgd": dict(lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0.0, maximize=False),
     "adopt": dict(lr=1e-3, betas=(0.9, 0.9999), eps=1e-6, weight_decay=0.0,
                   decoupled_weight_decay=False, use_clipping=True, maximize=False),
     "ademamix": dict(lr=1e-3, betas=(0.9, 0.999, 0.9999), alpha=2.0, alpha_warmup=None,
@@ -63,6 +67,8 @@ class Reference:
             self.m = np.full_like(self.x, self.o["initial_accumulator_value"])
             self.v = self.m.copy()
         self.n, self.g_prev = z.copy(), z.copy()
+        if method == "rprop":
+            self.s = np.full_like(self.x, self.o["lr"])      # the step sizes
 
     def step(self, g):
         o, x = self.o, self.x
@@ -170,6 +176,34 @@ class Reference:
         self.s = self.s + g * g
         self.x = x - clr * g / (np.sqrt(self.s) + o["eps"])
 
+    # torch.optim's Adadelta, Rprop and ASGD
+    def _adadelta(self, x, g, t):
+        o = self.o
+        rho, eps = o["rho"], o["eps"]
+        self.v = rho * self.v + (1 - rho) * g * g            # E[g^2]
+        d = np.sqrt(self.buf + eps) / np.sqrt(self.v + eps) * g
+        self.buf = rho * self.buf + (1 - rho) * d * d       # E[dx^2]
+        self.x = x - o["lr"] * d
+
+    def _rprop(self, x, g, t):
+        o = self.o
+        eta_minus, eta_plus = o["etas"]
+        lo, hi = o["step_sizes"]
+        s = g * self.g_prev
+        factor = np.where(s > 0, eta_plus, np.where(s < 0, eta_minus, 1.0))
+        self.s = np.clip(self.s * factor, lo, hi)
+        g = np.where(s < 0, 0.0, g)
+        self.x = x - np.sign(g) * self.s
+        self.g_prev = g
+
+    def _asgd(self, x, g, t):
+        o = self.o
+        lr, lambd = o["lr"], o["lambd"]
+        eta = lr / (1 + lambd * lr * (t - 1)) ** o["alpha"]
+        mu = 1 / max(1, t - 1 - o["t0"])
+        self.x = x * (1 - lambd * eta) - eta * g
+        self.m = self.m + (self.x - self.m) * mu if mu != 1 else self.x.copy()   # ax
+
     # the second family (ALGORITHMS.md, "The second family")
     def _lion(self, x, g, t):
         o = self.o
@@ -274,6 +308,12 @@ class Reference:
             return st
         if self.method == "lion":
             return {"exp_avg": self.m}
+        if self.method == "adadelta":
+            return {"square_avg": self.v, "acc_delta": self.buf}
+        if self.method == "rprop":
+            return {"prev": self.g_prev, "step_size": self.s}
+        if self.method == "asgd":
+            return {"ax": self.m}
         if self.method == "adopt":
             return {"exp_avg": self.m, "exp_avg_sq": self.v}
         if self.method == "ademamix":

@@ -12,6 +12,7 @@ the methods share, and minimize's loop options.
 from . import adam  # noqa: F401, I001 - each module declares its methods
 from . import adamax, nadam, radam, sgd, rmsprop, adagrad  # noqa: F401
 from . import lion, adopt, ademamix, adabelief, yogi, adan  # noqa: F401
+from . import adadelta, rprop, asgd  # noqa: F401
 from ._declare import (METHODS, Host, Method, Rule, State, common, get_method, register,
                        unregister)
 from ._options import LOOP_OPTIONS, MINIMIZE_OPTIONS

@@ -186,9 +186,14 @@ class Method:
         ``clip_norm``, ``clip_value`` and ``nan_policy`` are added.
     fixed : dict, optional
         Options this method sets itself (e.g. adamw's decoupled decay).
+    full_batch : bool, default False
+        The method was designed for exact gradients (Rprop): ``minimize``
+        warns when it is given minibatches (``data``).
     """
 
-    def __init__(self, name, title, rule, defaults, reference, fixed=None):
+    def __init__(self, name, title, rule, defaults, reference, fixed=None,
+                 full_batch=False):
+        self.full_batch = full_batch
         self.name = name
         self.title = title
         self.rule = rule
