@@ -1,6 +1,7 @@
 """Checks of numadam.mpi, run by tests/test_mpi.py under ``mpiexec -n P``.
 
-``mpiexec -n P python tests/mpi_check.py OUT MODE`` with MODE one of
+``mpiexec -n P python tests/mpi_check.py OUT MODE [METHOD]`` (METHOD
+default adamw) with MODE one of
 
 * ``compare``: replicated and sharded runs on a logistic regression whose
   1003 samples are split unevenly; rank 0 compares both with single-process
@@ -18,7 +19,7 @@ import sys
 import numpy as np
 
 
-def main(out, mode):
+def main(out, mode, method="adamw"):
     import numadam
     import numadam.mpi
     from numadam.problems import logistic_loss, make_logistic_regression
@@ -32,13 +33,13 @@ def main(out, mode):
     x0 = np.zeros(6)
     ckpt = os.path.join(out, "run.ckpt")
     report = {"nprocs": size}
-    ref = numadam.minimize(logistic_loss, True, x0, data=(X, y), rng=7, method="adamw",
+    ref = numadam.minimize(logistic_loss, True, x0, data=(X, y), rng=7, method=method,
                            options=opts)
     if mode == "compare":
         rep = numadam.mpi.minimize(logistic_loss, True, x0, shard, comm=comm, rng=7,
-                                   method="adamw", options=opts)
+                                   method=method, options=opts)
         sh = numadam.mpi.minimize(logistic_loss, True, x0, shard, comm=comm, rng=7,
-                                  method="adamw", options=opts, sharded=True)
+                                  method=method, options=opts, sharded=True)
         same = comm.allgather(rep.x.tobytes())
         report.update(nit=[rep.nit, sh.nit, ref.nit],
                       replicas_bitwise_equal=len(set(same)) == 1,
@@ -48,12 +49,12 @@ def main(out, mode):
                       fun=[rep.fun, sh.fun, ref.fun], status=[rep.status, sh.status])
     elif mode == "write":
         res = numadam.mpi.minimize(logistic_loss, True, x0, shard, comm=comm, rng=7,
-                                   method="adamw", options=dict(opts, maxiter=30,
+                                   method=method, options=dict(opts, maxiter=30,
                                                                 checkpoint=ckpt))
         report.update(nit=res.nit, status=res.status)
     elif mode == "resume":
         res = numadam.mpi.minimize(logistic_loss, True, x0, shard, comm=comm, rng=7,
-                                   method="adamw", sharded=True,
+                                   method=method, sharded=True,
                                    options=dict(opts, resume=ckpt))
         report.update(nit=[res.nit, ref.nit], status=res.status,
                       err=float(np.max(np.abs(res.x - ref.x))))
@@ -63,4 +64,4 @@ def main(out, mode):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(*sys.argv[1:])

@@ -58,8 +58,8 @@ def launch(nprocs, script, *argv, timeout=TIMEOUT):
     return out
 
 
-def mpirun(nprocs, out, mode):
-    launch(nprocs, SCRIPT, out, mode)
+def mpirun(nprocs, out, mode, *method):
+    launch(nprocs, SCRIPT, out, mode, *method)
     return json.loads((out / f"{mode}-{nprocs}.json").read_text())
 
 
@@ -81,6 +81,16 @@ def test_data_parallel_equals_single_process_run(nprocs, tmp_path):
     assert r["err_sharded"] < 1e-12
     assert r["sharded_vs_replicated"] < 1e-12
     assert abs(r["fun"][0] - r["fun"][2]) < 1e-12
+    assert r["status"] == [2, 2]
+
+
+@pytest.mark.parametrize("method", ["adan", "rprop"])
+def test_the_second_family_runs_data_parallel(method, tmp_path):
+    # Adan: four state arrays, sharded; Rprop: per-element step sizes (a
+    # full-batch method on minibatches: the rank-0 run warns, the others agree)
+    r = mpirun(3, tmp_path, "compare", method)
+    assert r["nit"] == [48, 48, 48] and r["replicas_bitwise_equal"]
+    assert r["err_replicated"] < 1e-12 and r["err_sharded"] < 1e-12
     assert r["status"] == [2, 2]
 
 
