@@ -8,9 +8,10 @@ allows it:
   would, with in-place ufuncs and one scratch array (no per-step allocations);
 * ``torch foreach`` and ``torch fused``: ``torch.optim`` with ``foreach=True``
   and ``fused=True`` (fused exists on the CPU for Adam, AdamW, SGD and
-  Adagrad only); for Lion and ADOPT, which torch.optim lacks, ``torch
-  foreach`` is their torch-based reference (``lion_pytorch.Lion``, and
-  torch-adopt's ``ADOPT`` with ``foreach=True``);
+  Adagrad only); for Schedule-Free AdamW, Lion and ADOPT, which torch.optim
+  lacks, ``torch foreach`` is their torch-based reference
+  (``schedulefree.AdamWScheduleFree`` with ``foreach=True``,
+  ``lion_pytorch.Lion``, and torch-adopt's ``ADOPT`` with ``foreach=True``);
 * ``optax``: the optax transformation and ``optax.apply_updates`` in one
   ``jax.jit``-compiled function whose parameter and state buffers are donated,
   so XLA may update them in place.  optax's ``nadam``, ``radam`` and ``adagrad`` are their
@@ -31,6 +32,7 @@ RUNS = [("adam", "adam", {}), ("adamw", "adamw", {}), ("amsgrad", "amsgrad", {})
         ("adamax", "adamax", {}), ("nadam", "nadam", {}), ("radam", "radam", {}),
         ("sgd", "sgd", {}), ("sgd+momentum", "sgd", {"momentum": 0.9}),
         ("rmsprop", "rmsprop", {}), ("adagrad", "adagrad", {}),
+        ("schedule_free_adamw", "schedule_free_adamw", {}),
         ("adadelta", "adadelta", {}), ("rprop", "rprop", {}), ("asgd", "asgd", {}),
         ("lion", "lion", {}), ("adopt", "adopt", {}), ("ademamix", "ademamix", {}),
         ("adabelief", "adabelief", {}), ("yogi", "yogi", {}), ("adan", "adan", {})]
@@ -38,7 +40,7 @@ RUNS = [("adam", "adam", {}), ("adamw", "adamw", {}), ("amsgrad", "amsgrad", {})
 #: x and each state array read and written, g read
 WORDS = {"adam": 7, "adamw": 7, "amsgrad": 9, "adamax": 7, "nadam": 7, "radam": 7,
          "sgd": 3, "sgd+momentum": 5, "rmsprop": 5, "adagrad": 5,
-         "adadelta": 7, "rprop": 7, "asgd": 5, "lion": 5, "adopt": 7, "ademamix": 9, "adabelief": 7, "yogi": 7, "adan": 11}
+         "schedule_free_adamw": 7, "adadelta": 7, "rprop": 7, "asgd": 5, "lion": 5, "adopt": 7, "ademamix": 9, "adabelief": 7, "yogi": 7, "adan": 11}
 PEERS = ("numpy", "torch foreach", "torch fused", "optax")
 B1, B2 = 0.9, 0.999
 
@@ -81,7 +83,8 @@ def numpy_step(label, x, g):
     """``(step, params)``: one in-place NumPy step of ``label`` on ``x``, and the parameters."""
     dt = x.dtype.type
     lr = dt({"adamax": 2e-3, "nadam": 2e-3, "rmsprop": 1e-2, "adagrad": 1e-2, "lion": 1e-4,
-             "yogi": 1e-2, "adadelta": 1.0, "rprop": 1e-2, "asgd": 1e-2}.get(label, 1e-3))
+             "yogi": 1e-2, "adadelta": 1.0, "rprop": 1e-2, "asgd": 1e-2,
+             "schedule_free_adamw": 2.5e-3}.get(label, 1e-3))
     eps = dt({"adagrad": 1e-10, "adabelief": 1e-16, "yogi": 1e-3, "adopt": 1e-6}.get(label,
                                                                                   1e-8))
     m, v, vmax, tmp = (np.zeros_like(x) for _ in range(4))
@@ -204,6 +207,33 @@ def numpy_step(label, x, g):
         np.multiply(m, dt(0.99), out=m)
         np.multiply(g, dt(0.01), out=tmp)
         np.add(m, tmp, out=m)
+
+    z = x.copy()
+    sf = {"lr_max": 0.0, "weight_sum": 0.0}
+
+    def schedule_free_adamw():
+        state["t"] += 1
+        t = state["t"]
+        sf["lr_max"] = max(sf["lr_max"], float(lr))
+        weight = sf["lr_max"] ** 2
+        sf["weight_sum"] += weight
+        c = weight / sf["weight_sum"]
+        average(v, b2, c2, True)
+        np.multiply(v, dt(1 / (1 - B2 ** t)), out=tmp)     # gn = g / (sqrt(v/bc2) + eps)
+        np.sqrt(tmp, out=tmp)
+        np.add(tmp, eps, out=tmp)
+        np.divide(g, tmp, out=tmp)
+        np.subtract(z, x, out=vmax)                         # y = lerp(y, z, c)
+        if c < 0.5:
+            np.multiply(vmax, dt(c), out=vmax)
+            np.add(x, vmax, out=x)
+        else:
+            np.multiply(vmax, dt(1 - c), out=vmax)
+            np.subtract(z, vmax, out=x)
+        np.multiply(tmp, dt(float(lr) * (B1 * (1 - c) - 1)), out=vmax)
+        np.add(x, vmax, out=x)                              # y += lr*(b1*(1-c) - 1)*gn
+        np.multiply(tmp, lr, out=tmp)                       # z -= lr*gn
+        np.subtract(z, tmp, out=z)
 
     def adadelta():
         average(v, dt(0.9), dt(0.1), True)          # E[g^2]
@@ -348,7 +378,7 @@ def numpy_step(label, x, g):
         descend(tmp, lr)
         g_prev[:] = g
 
-    step = {"adadelta": adadelta, "rprop": rprop, "asgd": asgd,
+    step = {"schedule_free_adamw": schedule_free_adamw, "adadelta": adadelta, "rprop": rprop, "asgd": asgd,
             "lion": lion, "adopt": adopt, "ademamix": ademamix, "adabelief": adabelief, "yogi": yogi, "adan": adan,
             "adam": adam, "adamw": lambda: adam(decay=1e-2),
             "amsgrad": lambda: adam(amsgrad=True), "adamax": adamax, "nadam": nadam,
@@ -371,19 +401,24 @@ def torch_step(label, x, g, fused):
     import torch
     p = torch.from_numpy(x.copy()).requires_grad_(True)
     p.grad = torch.from_numpy(g.copy())
-    if label in ("lion", "adopt"):   # the torch-based references (no fused path)
+    if label in ("lion", "adopt", "schedule_free_adamw"):   # torch-based references
         try:
             if label == "lion":
                 from lion_pytorch import Lion as cls
                 kw = {}
-            else:
+            elif label == "adopt":
                 from adopt import ADOPT as cls
+                kw = {"foreach": True}
+            else:
+                from schedulefree import AdamWScheduleFree as cls
                 kw = {"foreach": True}
         except ImportError:
             return None
         if fused:
             return None
         opt = cls([p], **kw)
+        if label == "schedule_free_adamw":
+            opt.train()
         return opt.step, lambda: p.detach().numpy()
     if label not in _TORCH:
         return None
@@ -413,6 +448,7 @@ _OPTAX = {"adam": ("adam", {"learning_rate": 1e-3}),
           "rprop": ("rprop", {"learning_rate": 1e-2}),
           "lion": ("lion", {"learning_rate": 1e-4, "weight_decay": 0.0}),
           "adopt": ("contrib.adopt", {"learning_rate": 1e-3}),
+          "schedule_free_adamw": ("contrib.schedule_free_adamw", {"learning_rate": 2.5e-3}),
           "ademamix": ("contrib.ademamix", {"learning_rate": 1e-3, "alpha": 2.0}),
           "adabelief": ("adabelief", {"learning_rate": 1e-3}),
           "yogi": ("yogi", {"learning_rate": 1e-2}),

@@ -381,6 +381,13 @@ class Run:
     def finish(self, f, g, batch):
         """The final evaluation, the end-of-run nan_policy and the result."""
         src, nit = self.src, self.nit
+        if self.opt.mode == "train":
+            # Schedule-Free: the run evaluated y; the result is the average x,
+            # evaluated once more there (the run's counts include it).  A
+            # source whose optimizer holds part of x (MPI, sharded) gathers it
+            getattr(src, "to_eval_point", self.opt.eval)()
+            if self.batches is None:
+                f, g = src.evaluate_both(batch)
         if self.batches is not None:
             # report the objective and gradient on the whole data set
             f, g = src.evaluate_both(self.batches.arrays)

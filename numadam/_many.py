@@ -174,7 +174,11 @@ def _minimize_many(fun, jac, x0, data, args, method, options, bounds, device,
     out = _out_argument(fun if fused else jac, len(P.data), len(args))
     status = _Loop(P, fun, jac, fused, out, args).solve()
     _raise_for_codes(P, fun, jac, fused, out, args, status, name, index_offset)
-    return P.result(P.X, P.F, P.G, P.nits, status, nfev=P.nfev(fused), njev=P.nits + 1,
+    if P.to_eval_point():
+        ends = _Loop(P, fun, jac, fused, out, args).solve()
+        P.evaluated()
+        _raise_for_codes(P, fun, jac, fused, out, args, ends, name, index_offset)
+    return P.result(P.X, P.F, P.G, P.nits, status, nfev=P.nfev(fused), njev=P.njev(),
                     nskip=P.nskip)
 
 
@@ -197,7 +201,10 @@ def _minimize_many_c(fun, jac, x0, data, args, method, options, bounds):
     cobj = from_pointer(fun, P.X.dtype, many=True)
     args = (np.int64(cobj.fg), np.int64(cobj.user_data))
     status = _Loop(P, None, None, True, False, args).solve()
-    return P.result(P.X, P.F, P.G, P.nits, status, nfev=P.nfev(True), njev=P.nits + 1,
+    if P.to_eval_point():
+        _Loop(P, None, None, True, False, args).solve()
+        P.evaluated()
+    return P.result(P.X, P.F, P.G, P.nits, status, nfev=P.nfev(True), njev=P.njev(),
                     nskip=P.nskip)
 
 
@@ -481,18 +488,31 @@ def _minimize_many_cuda(fun, jac, x0, data, args, method, options, bounds):
         cuda.to_device(np.zeros((1, 0))),)
     Dd = tuple(cuda.to_device(a) for a in P.data) or (cuda.to_device(np.zeros(1)),)
     lb, ub = P.box if P.box is not None else (np.zeros(0, X.dtype), np.zeros(0, X.dtype))
-    out_f = cuda.to_device(np.zeros(n_problems))
-    out_nit = cuda.to_device(np.zeros(n_problems, np.int64))
-    out_status = cuda.to_device(np.zeros(n_problems, np.int64))
     threads = 16 if K.config.ENABLE_CUDASIM else 128
     blocks = (n_problems + threads - 1) // threads
-    kernel[blocks, threads](Xd, Gd, *arrays, *Dd, P.hyper, P.host0, P.lr_const,
-                            cuda.to_device(P.lr_table), P.clip_norm, P.maxiter, P.gtol,
-                            P.box is not None, cuda.to_device(lb), cuda.to_device(ub),
-                            P.gsign, P.policy == "skip", out_f, out_nit, out_status)
-    cuda.synchronize()
-    return P.result(Xd.copy_to_host(), out_f.copy_to_host(), Gd.copy_to_host(),
-                    out_nit.copy_to_host(), out_status.copy_to_host(), device="cuda")
+
+    def launch(Xd):
+        """Run the kernel for P.maxiter steps: (f, nit, status) on the host."""
+        out_f = cuda.to_device(np.zeros(n_problems))
+        out_nit = cuda.to_device(np.zeros(n_problems, np.int64))
+        out_status = cuda.to_device(np.zeros(n_problems, np.int64))
+        kernel[blocks, threads](Xd, Gd, *arrays, *Dd, P.hyper, P.host0, P.lr_const,
+                                cuda.to_device(P.lr_table), P.clip_norm, P.maxiter, P.gtol,
+                                P.box is not None, cuda.to_device(lb), cuda.to_device(ub),
+                                P.gsign, P.policy == "skip", out_f, out_nit, out_status)
+        cuda.synchronize()
+        return out_f.copy_to_host(), out_nit.copy_to_host(), out_status.copy_to_host()
+
+    f, nit, status = launch(Xd)
+    if P.spec.modes is not None:
+        # Schedule-Free: every problem's eval point, evaluated there (maxiter 0)
+        P.X = Xd.copy_to_host()
+        P.arrays = tuple(a.copy_to_host() for a in arrays[:len(P.arrays)])
+        P.to_eval_point()
+        Xd = cuda.to_device(P.X)
+        f = launch(Xd)[0]
+        P.evaluated()
+    return P.result(Xd.copy_to_host(), f, Gd.copy_to_host(), nit, status, device="cuda")
 
 
 
@@ -539,11 +559,16 @@ class _Problems:
         names = spec.state_names(opts)
         init = spec.init_state(opts, X[0])
         self._names = names
-        self.arrays = tuple(np.repeat(init[k][None, :], n_problems, axis=0)
-                            for k in names)
         self.box = None if bounds is None else _bounds(bounds, X[0])
         if self.box is not None:
             X[...] = np.clip(X, self.box[0], self.box[1])
+        from ._methods import PARAMS
+        starts = {s.name: s.init is PARAMS for s in spec.rule.present(opts)}
+        # each problem's own copy of its start where the state begins as one
+        # (Schedule-Free's z), else the state's initial value repeated
+        self.arrays = tuple(X.copy() if starts[k] else
+                            np.repeat(init[k][None, :], n_problems, axis=0)
+                            for k in names)
         schedule = opts["lr"] if callable(opts["lr"]) else None
         if schedule is not None:
             if self.maxiter > 1 << 24:
@@ -563,6 +588,7 @@ class _Problems:
         self.G = np.zeros_like(X)
         self.nits = np.zeros(n_problems, np.int64)
         self.nskip = np.zeros(n_problems, np.int64)
+        self.extra_evals = 0
         self.scalar_fn = spec.scalar_fn(opts)
         self.hyper, self.host0 = spec.hyper(opts), spec.init_host(opts)
         self.gsign = -1.0 if opts["maximize"] else 1.0
@@ -570,8 +596,33 @@ class _Problems:
 
     def nfev(self, fused):
         """Objective evaluations per problem: one per iteration and the first
-        with ``jac=True``, else one at the end."""
-        return self.nits + 1 if fused else np.ones_like(self.nits)
+        with ``jac=True``, else one at the end (and one more at Schedule-Free's
+        eval point)."""
+        return (self.nits + 1 if fused else np.ones_like(self.nits)) + self.extra_evals
+
+    def njev(self):
+        """Gradient evaluations per problem."""
+        return self.nits + 1 + self.extra_evals
+
+    def to_eval_point(self):
+        """For a method with train and eval points (Schedule-Free): move every
+        problem's parameters to its eval point and set up one evaluation there
+        (a pass of the loop with ``maxiter = 0``: each problem's ``F`` and
+        ``G`` at the point returned).  False for the other methods."""
+        modes = self.spec.modes
+        if modes is None:
+            return False
+        state = {name: a.reshape(-1) for name, a in zip(self._names, self.arrays)}
+        modes.to_eval(self.X.reshape(-1), state, self.opts)
+        self._kept = (self.nits.copy(), self.nskip.copy(), self.maxiter)
+        self.maxiter = 0
+        return True
+
+    def evaluated(self):
+        """After the evaluation pass: the run's own counts back."""
+        nits, nskip, self.maxiter = self._kept
+        self.nits[:], self.nskip[:] = nits, nskip
+        self.extra_evals = 1
 
     def result(self, x, f, g, nit, status, **extra):
         from scipy.optimize import OptimizeResult

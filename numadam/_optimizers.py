@@ -17,7 +17,7 @@ from ._methods import get_method
 from .schedules import check_lr
 
 __all__ = ["Optimizer", "Adam", "AdamW", "AMSGrad", "Adamax", "NAdam", "RAdam",
-           "Adadelta", "Rprop", "ASGD", "Lion", "ADOPT", "AdEMAMix", "AdaBelief", "Yogi",
+           "ScheduleFreeAdamW", "Adadelta", "Rprop", "ASGD", "Lion", "ADOPT", "AdEMAMix", "AdaBelief", "Yogi",
            "Adan",
            "SGD", "RMSprop", "Adagrad"]
 
@@ -192,11 +192,22 @@ class Optimizer:
         self.t = 0
         #: steps skipped because of a non-finite gradient (``nan_policy="skip"``)
         self.skipped = 0
+        #: "train" or "eval": which point the parameters hold, for a method
+        #: with both (Schedule-Free); None for the others
+        self.mode = None if self._spec.modes is None else "train"
         self._bind()
 
     def _device_state(self, opts):
-        init = self._spec.init_state(opts, np.zeros(1, self._flat.dtype))
-        return {k: self._dev.zeros(self._flat.size, float(v[0])) for k, v in init.items()}
+        from ._methods import PARAMS
+        out = {}
+        for s in self._spec.rule.present(opts):
+            if s.init is PARAMS:          # a copy of the parameters, device to device
+                arr = self._dev.zeros(self._flat.size)
+                arr.copy_to_device(self._flat)
+            else:
+                arr = self._dev.zeros(self._flat.size, float(s.initial(opts)))
+            out[s.name] = arr
+        return out
 
     def _bind(self):
         n = self._flat.size
@@ -312,6 +323,10 @@ class Optimizer:
         the extra pass of clip_norm/skip.
         """
         t = self.t
+        if self.mode == "eval":
+            raise RuntimeError(
+                f"{self.method}: the optimizer is in eval mode (the parameters hold the "
+                "averaged point); call opt.train() before opt.step()")
         lr = self._lr if self._schedule is None else check_lr(self._schedule, t)
         clip = self._clip_norm
         if norm is None and (clip is not None or self._skip):
@@ -334,6 +349,41 @@ class Optimizer:
                 "updated")
         return lr
 
+    # -- train and eval points (Schedule-Free) ------------------------------
+    def eval(self):
+        """Move the parameters to the point to evaluate (Schedule-Free's x).
+
+        For a method whose parameters hold another point while training than
+        the one to evaluate or return (``schedule_free_adamw``: y while
+        training, the average x to evaluate): call before computing a
+        validation loss, saving or using the parameters, and :meth:`train`
+        before the next :meth:`step`.  Idempotent.  Other methods raise
+        ``TypeError``.
+        """
+        self._switch("eval")
+
+    def train(self):
+        """Move the parameters back to the training point (see :meth:`eval`);
+        idempotent, harmless before the first step."""
+        self._switch("train")
+
+    def _switch(self, mode):
+        modes = self._spec.modes
+        if modes is None:
+            raise TypeError(f"method {self.method!r} has one point only: eval() and "
+                            "train() belong to methods whose parameters hold another "
+                            "point while training (schedule_free_adamw)")
+        if self.mode == mode:
+            return
+        move = modes.to_eval if mode == "eval" else modes.to_train
+        if self._dev is None:
+            move(self._flat, self.state, self._opts)
+        else:   # on the host (a rare call): the parameters and the state round trip
+            flat = self._flat.copy_to_host()
+            move(flat, {k: v.copy_to_host() for k, v in self.state.items()}, self._opts)
+            self._flat.copy_to_device(flat)
+        self.mode = mode
+
     # -- checkpoints -------------------------------------------------------
     def state_dict(self):
         """Everything needed to resume exactly: a dict of copies.
@@ -343,10 +393,12 @@ class Optimizer:
         dict
             ``method``, ``t``, ``options`` (the hyperparameters), ``dtype``,
             ``size``, ``state`` (name -> flat array copy) and ``host`` (scalar
-            state such as NAdam's ``mu_product``).  Arrays are copies: later
-            steps do not change a saved dict.
+            state such as NAdam's ``mu_product``); for a method with train
+            and eval points, ``mode`` (which one the parameters hold).
+            Arrays are copies: later steps do not change a saved dict.
         """
-        return {
+        extra = {} if self.mode is None else {"mode": self.mode}
+        return {**extra,
             "method": self.method,
             "t": self.t,
             "options": self._user_options(),
@@ -422,8 +474,17 @@ class Optimizer:
         except ValueError as exc:
             raise ValueError(f"state_dict is not a reachable {self.method} state: "
                              f"{exc}") from None
+        mode = state_dict.get("mode")
+        if self._spec.modes is None:
+            if mode is not None:
+                raise ValueError(f"state_dict has a mode ({mode!r}); method "
+                                 f"{self.method!r} has none")
+        elif mode not in ("train", "eval"):
+            raise ValueError("state_dict['mode'] must be 'train' or 'eval' (which point "
+                             f"the parameters hold); got {mode!r}")
         # everything checked: load
         self._opts = opts
+        self.mode = mode
         if self._dev is None:
             self.state = StateView({name: np.array(saved[name], copy=True)
                                     for name in names})
@@ -461,7 +522,7 @@ class Optimizer:
         from . import _checkpoint
         sd = self.state_dict()
         meta = {"kind": "optimizer", "method": sd["method"], "t": sd["t"],
-                "skipped": self.skipped,
+                "skipped": self.skipped, **({"mode": sd["mode"]} if "mode" in sd else {}),
                 "options": _checkpoint.encode_options(sd["options"]),
                 "dtype": sd["dtype"], "size": sd["size"], "host": sd["host"]}
         return meta, {prefix + k: v for k, v in sd["state"].items()}
@@ -489,7 +550,8 @@ class Optimizer:
                   "size": meta["size"], "host": meta["host"],
                   "options": _checkpoint.decode_options(meta["options"]),
                   "state": {k[len(prefix):]: v for k, v in arrays.items()
-                            if k.startswith(prefix)}}
+                            if k.startswith(prefix)},
+                  **({"mode": meta["mode"]} if "mode" in meta else {})}
             skipped = int(meta.get("skipped", 0))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"checkpoint {str(path)!r} is not a valid optimizer "
@@ -755,3 +817,19 @@ ASGD = _method_class("ASGD", "asgd", _doc(
           "    eta*g``; the average ``ax`` (``state['ax']``) follows ``x`` until step\n"
           "    ``t0`` and averages it from then on.  eta and mu are computed in\n"
           "    float64 (torch: in its default dtype)."))
+ScheduleFreeAdamW = _method_class("ScheduleFreeAdamW", "schedule_free_adamw", _doc(
+    "Schedule-Free AdamW (Defazio et al., 2024): an average of the iterates in "
+    "place of a learning-rate schedule; schedulefree.AdamWScheduleFree's semantics.",
+    _BETAS_DOC, _EPS_DOC, _WD_DOC, """    warmup_steps : int, default 0
+        Steps of the linear learning-rate warmup.
+    r : float, default 0
+        Power of the step count in the average's weights.
+    weight_lr_power : float, default 2
+        Power of the largest learning rate so far in the average's weights.
+""", lr=0.0025, kind="The reference's (``wd*y`` added to the normalised gradient)",
+    example="ScheduleFreeAdamW", example_lr=0.1,
+    notes="The parameters hold y while training (the point to take gradients at)\n"
+          "    and x, the average to evaluate and keep, after :meth:`eval`; call\n"
+          "    :meth:`train` before the next step.  The optimizer starts in train mode\n"
+          "    (the reference starts in eval mode).  ``state['z']`` starts as a copy of\n"
+          "    the parameters.  No schedule is needed: ``warmup_steps`` is the warmup."))

@@ -668,6 +668,16 @@ class _MPISource:
             raise FloatingPointError(f"step {self.run.nit + 1}: the update of some "
                                      "elements was NaN or infinite")
 
+    def to_eval_point(self):
+        """Schedule-Free's eval point: each process moves its part of the
+        parameters (its shard, or all of them), then the shards are gathered."""
+        c = self.c
+        self.opt.eval()
+        if c.sharded:
+            MPI = _mpi()
+            c.comm.Allgatherv(MPI.IN_PLACE, [c.flat, c.part_counts, c.part_displs,
+                                             c.mpitype])
+
     def stop_requested(self):
         """A callback's StopIteration: every process stops after the next
         ``Allreduce`` (which carries it); go on until then."""

@@ -33,6 +33,9 @@ DEFAULTS = {
     "rprop": dict(lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50.0), weight_decay=0.0,
                   maximize=False),
     "asgd": dict(lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0.0, maximize=False),
+    "schedule_free_adamw": dict(lr=0.0025, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                                warmup_steps=0, r=0.0, weight_lr_power=2.0,
+                                maximize=False),
     "adopt": dict(lr=1e-3, betas=(0.9, 0.9999), eps=1e-6, weight_decay=0.0,
                   decoupled_weight_decay=False, use_clipping=True, maximize=False),
     "ademamix": dict(lr=1e-3, betas=(0.9, 0.999, 0.9999), alpha=2.0, alpha_warmup=None,
@@ -46,7 +49,7 @@ DEFAULTS = {
 }
 
 #: methods whose weight decay is part of their own rule (not the prologue's)
-OWN_DECAY = ("lion", "adan", "adopt", "ademamix")
+OWN_DECAY = ("lion", "adan", "adopt", "ademamix", "schedule_free_adamw")
 
 
 class Reference:
@@ -67,6 +70,9 @@ class Reference:
             self.m = np.full_like(self.x, self.o["initial_accumulator_value"])
             self.v = self.m.copy()
         self.n, self.g_prev = z.copy(), z.copy()
+        if method == "schedule_free_adamw":    # z starts as a copy of x0
+            self.buf = self.x.copy()
+            self.lr_max, self.weight_sum = 0.0, 0.0
         if method == "rprop":
             self.s = np.full_like(self.x, self.o["lr"])      # the step sizes
 
@@ -204,6 +210,28 @@ class Reference:
         self.x = x * (1 - lambd * eta) - eta * g
         self.m = self.m + (self.x - self.m) * mu if mu != 1 else self.x.copy()   # ax
 
+    def _schedule_free_adamw(self, y, g, t):
+        """Train mode: the parameters are y, ``self.buf`` is z."""
+        o = self.o
+        b1, b2 = o["betas"]
+        k = t - 1
+        warmup = o["warmup_steps"]
+        lr = o["lr"] * ((k + 1) / warmup if k < warmup else 1.0)
+        self.lr_max = max(self.lr_max, lr)
+        weight = (k + 1) ** o["r"] * self.lr_max ** o["weight_lr_power"]
+        self.weight_sum += weight
+        c = weight / self.weight_sum
+        self.v = b2 * self.v + (1 - b2) * g * g
+        gh = g / (np.sqrt(self.v / (1 - b2 ** (k + 1))) + o["eps"]) + o["weight_decay"] * y
+        y = (1 - c) * y + c * self.buf
+        self.x = y + lr * (b1 * (1 - c) - 1) * gh
+        self.buf = self.buf - lr * gh
+
+    def eval_point(self):
+        """Schedule-Free's x = (1 - w) y + w z with w = 1 - 1/beta1."""
+        w = 1 - 1 / self.o["betas"][0]
+        return (1 - w) * self.x + w * self.buf
+
     # the second family (ALGORITHMS.md, "The second family")
     def _lion(self, x, g, t):
         o = self.o
@@ -308,6 +336,8 @@ class Reference:
             return st
         if self.method == "lion":
             return {"exp_avg": self.m}
+        if self.method == "schedule_free_adamw":
+            return {"z": self.buf, "exp_avg_sq": self.v}
         if self.method == "adadelta":
             return {"square_avg": self.v, "acc_delta": self.buf}
         if self.method == "rprop":

@@ -16,7 +16,7 @@ def test_demo_prints_both_tables(capsys):
     out = capsys.readouterr().out
     assert "Rosenbrock" in out and "Logistic regression" in out
     for method in ("adam", "adamw", "amsgrad", "adamax", "nadam", "radam", "sgd",
-                   "rmsprop", "adagrad", "adadelta", "rprop", "asgd", "lion", "adopt", "ademamix", "adabelief", "yogi", "adan",
+                   "rmsprop", "adagrad", "schedule_free_adamw", "adadelta", "rprop", "asgd", "lion", "adopt", "ademamix", "adabelief", "yogi", "adan",
                    "L-BFGS-B"):
         assert f" {method} " in out or out.count(method) >= 2
 

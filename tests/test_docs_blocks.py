@@ -587,3 +587,48 @@ def test_the_out_figures_are_those_of_their_results_file():
         assert len(figures) >= 4, (page, figures)
         for fig in figures:
             assert fig in results, (page, fig)
+
+
+SECOND_FAMILY_RESULTS = {
+    "bench/results/cpu-vm-20261206-issue16-step.md": ("lion", "adabelief", "yogi", "adan"),
+    "bench/results/cpu-vm-20261206-issue16-step-adopt-ademamix.md": ("adopt", "ademamix"),
+    "bench/results/cpu-vm-20261206-issue16-step-torch-trio.md": ("adadelta", "rprop",
+                                                                 "asgd"),
+}
+
+
+def _rows_at(text, size):
+    """``{(method, dtype): {column: cell}}`` of a results file's step tables at ``size``."""
+    rows = {}
+    for sec in re.split(r"\n### ", text)[1:]:
+        dt, n = re.match(r"(float\d+), n = (\S+)", sec.splitlines()[0]).groups()
+        if n != size:
+            continue
+        lines = [ln for ln in sec.splitlines() if ln.startswith("|")]
+        cols = [c.strip() for c in lines[0].strip("|").split("|")]
+        for ln in lines[2:]:
+            cells = [c.strip() for c in ln.strip("|").split("|")]
+            rows[cells[0], dt] = dict(zip(cols, cells))
+    return rows
+
+
+def test_the_second_family_table_is_its_results_files():
+    """docs/benchmarks.md's 1e7 table of the new methods, cell for cell."""
+    import sys
+    sys.path.insert(0, str(ROOT))
+    from bench.peers import WORDS
+    page = read("docs/benchmarks.md")
+    torch_ref = ("adadelta", "rprop", "asgd", "lion", "adopt")
+    for path, methods in SECOND_FAMILY_RESULTS.items():
+        assert rel(ROOT / path).split("/")[-1] in page
+        rows = _rows_at(read(path), "1e+07")
+        for m in methods:
+            cells = [m, str(WORDS[m])]
+            for dt in ("float32", "float64"):
+                r = rows[m, dt]
+                ref = r["torch foreach us (x)" if m in torch_ref else "optax us (x)"]
+                cells += [r["of ceiling"],
+                          re.search(r"\(([\d.]+x)\)", r["numpy us (x)"]).group(1),
+                          re.search(r"\(([\d.]+x)\)", ref).group(1)]
+            assert "| " + " | ".join(cells) + " |" in page, m
+            assert float(rows[m, "float64"]["of ceiling"]) >= 0.95, m

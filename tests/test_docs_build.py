@@ -85,7 +85,7 @@ def test_no_page_shows_unrendered_directives_or_roles(html_dir):
 
 def test_method_pages_render_their_options_table(html_dir):
     for name in ("adam", "adamw", "amsgrad", "adamax", "nadam", "radam", "sgd", "rmsprop",
-                 "adagrad", "adadelta", "rprop", "asgd", "lion", "adopt", "ademamix", "adabelief", "yogi", "adan"):
+                 "adagrad", "schedule_free_adamw", "adadelta", "rprop", "asgd", "lion", "adopt", "ademamix", "adabelief", "yogi", "adan"):
         page = (html_dir / "methods" / f"{name}.html").read_text(encoding="utf-8")
         assert "<table" in page and "<th" in page and ">default<" in page, name
         assert "<code class=\"docutils literal" in page, name

@@ -84,10 +84,11 @@ def test_data_parallel_equals_single_process_run(nprocs, tmp_path):
     assert r["status"] == [2, 2]
 
 
-@pytest.mark.parametrize("method", ["adan", "rprop"])
+@pytest.mark.parametrize("method", ["adan", "rprop", "schedule_free_adamw"])
 def test_the_second_family_runs_data_parallel(method, tmp_path):
     # Adan: four state arrays, sharded; Rprop: per-element step sizes (a
-    # full-batch method on minibatches: the rank-0 run warns, the others agree)
+    # full-batch method on minibatches: the rank-0 run warns, the others agree);
+    # Schedule-Free: the result is the eval point of every shard
     r = mpirun(3, tmp_path, "compare", method)
     assert r["nit"] == [48, 48, 48] and r["replicas_bitwise_equal"]
     assert r["err_replicated"] < 1e-12 and r["err_sharded"] < 1e-12

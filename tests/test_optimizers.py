@@ -10,7 +10,7 @@ from cases import CASES, case_id
 CLASSES = {"adam": numadam.Adam, "adamw": numadam.AdamW, "amsgrad": numadam.AMSGrad,
            "adamax": numadam.Adamax, "nadam": numadam.NAdam, "radam": numadam.RAdam,
            "sgd": numadam.SGD, "rmsprop": numadam.RMSprop, "adagrad": numadam.Adagrad,
-           "adadelta": numadam.Adadelta, "rprop": numadam.Rprop, "asgd": numadam.ASGD,
+           "schedule_free_adamw": numadam.ScheduleFreeAdamW, "adadelta": numadam.Adadelta, "rprop": numadam.Rprop, "asgd": numadam.ASGD,
            "lion": numadam.Lion, "adopt": numadam.ADOPT, "ademamix": numadam.AdEMAMix,
            "adabelief": numadam.AdaBelief, "yogi": numadam.Yogi,
            "adan": numadam.Adan}

@@ -28,6 +28,9 @@ CASES = [
     ("ademamix", {}),
     ("ademamix", {"betas": (0.8, 0.99, 0.999), "alpha": 5.0, "alpha_warmup": 100,
                   "beta3_warmup": 150, "weight_decay": 0.1, "eps": 1e-6}),
+    ("schedule_free_adamw", {}),
+    ("schedule_free_adamw", {"betas": (0.95, 0.99), "weight_decay": 0.1, "warmup_steps": 50,
+                             "r": 0.5, "weight_lr_power": 1.0}),
     ("adabelief", {}),
     ("adabelief", {"betas": (0.8, 0.99), "eps": 1e-8, "eps_root": 0.0,
                    "weight_decay": 0.1}),
@@ -43,9 +46,9 @@ CASES = [
 #: step is about lr*sign(g) (Lion; Adan, Yogi with a small root) oscillate
 #: chaotically: every implementation, the NumPy reference too, then parts
 #: from every other within a few steps
-LR = {"rosenbrock40": {"lion": 1e-3, "adopt": 1e-2, "ademamix": 1e-3, "adabelief": 1e-2,
+LR = {"rosenbrock40": {"schedule_free_adamw": 2.5e-3, "lion": 1e-3, "adopt": 1e-2, "ademamix": 1e-3, "adabelief": 1e-2,
                       "yogi": 1e-2, "adan": 1e-2},
-      "logistic": {"lion": 3e-4, "adopt": 1e-3, "ademamix": 1e-3, "adabelief": 1e-3,
+      "logistic": {"schedule_free_adamw": 1e-3, "lion": 3e-4, "adopt": 1e-3, "ademamix": 1e-3, "adabelief": 1e-3,
                    "yogi": 1e-3, "adan": 1e-3}}
 
 
@@ -66,10 +69,12 @@ PROBLEMS = {"rosenbrock40": _rosenbrock_problem, "logistic": _logistic_problem}
 
 
 # -- the references, each a function step(grad) -> params of that reference --
-def _torch_reference(cls, x0, opts):
+def _torch_reference(cls, x0, opts, train=False):
     torch = pytest.importorskip("torch")
     p = torch.tensor(x0.copy(), requires_grad=True)
     opt = cls([p], **opts)
+    if train:          # schedulefree's optimizers start in eval mode
+        opt.train()
 
     def step(g):
         p.grad = torch.from_numpy(np.array(g, dtype=x0.dtype))
@@ -123,6 +128,19 @@ def _ademamix(x0, o):
         o.get("eps", 1e-8), 0.0, weight_decay=o.get("weight_decay", 0.0)))
 
 
+def _schedule_free_adamw(x0, o):
+    """schedulefree.AdamWScheduleFree (the memory-efficient form; the per-tensor
+    loop, foreach=False: the foreach one is the same arithmetic); the step
+    function returns y, the point the gradient is taken at."""
+    schedulefree = pytest.importorskip("schedulefree")
+    step = _torch_reference(schedulefree.AdamWScheduleFree, x0, dict(
+        lr=o["lr"], betas=o.get("betas", (0.9, 0.999)), eps=o.get("eps", 1e-8),
+        weight_decay=o.get("weight_decay", 0.0), warmup_steps=o.get("warmup_steps", 0),
+        r=o.get("r", 0.0), weight_lr_power=o.get("weight_lr_power", 2.0), foreach=False),
+        train=True)
+    return step
+
+
 def _optax(x0, tx):
     jax = pytest.importorskip("jax")
     jax.config.update("jax_enable_x64", True)
@@ -173,7 +191,7 @@ def _adan(x0, o):
                                  o.get("eps_root", 1e-8), o.get("weight_decay", 0.0)))
 
 
-REFERENCES = {"lion": _lion, "adopt": _adopt, "ademamix": _ademamix,
+REFERENCES = {"schedule_free_adamw": _schedule_free_adamw, "lion": _lion, "adopt": _adopt, "ademamix": _ademamix,
               "adabelief": _adabelief, "yogi": _yogi, "adan": _adan}
 
 
@@ -200,6 +218,34 @@ def test_matches_its_reference_implementation(case, problem, dtype):
     assert np.max(np.abs(x - x0)) > 1e-2          # the run moved
     err = np.max(np.abs(x.astype(np.float64) - xr)) / np.max(np.abs(xr))
     assert err <= TOL[dtype], f"{method} {opts} {problem}: relative error {err:.3g}"
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_schedule_free_eval_point_is_the_reference_s(dtype):
+    """After the run, eval() on both: the point to evaluate agrees too; and
+    train() brings both back to their training points."""
+    torch = pytest.importorskip("torch")
+    schedulefree = pytest.importorskip("schedulefree")
+    x0, grad = PROBLEMS["rosenbrock40"](dtype)
+    p = torch.tensor(x0.copy(), requires_grad=True)
+    ref = schedulefree.AdamWScheduleFree([p], lr=2.5e-3, warmup_steps=20, foreach=False)
+    ref.train()
+    x = x0.copy()
+    opt = numadam.ScheduleFreeAdamW(x, lr=2.5e-3, warmup_steps=20)
+    for _ in range(STEPS):
+        opt.step(grad(x))
+        p.grad = torch.from_numpy(grad(p.detach().numpy()))
+        ref.step()
+    opt.eval()
+    ref.eval()
+    xr = p.detach().numpy()
+
+    def err(a, b):
+        return np.max(np.abs(a.astype(np.float64) - b)) / np.max(np.abs(b))
+    assert err(x, xr) <= TOL[dtype]
+    opt.train()
+    ref.train()
+    assert err(x, p.detach().numpy()) <= TOL[dtype]
 
 
 def test_defaults_are_the_references():
@@ -229,6 +275,13 @@ def test_defaults_are_the_references():
     assert of(optax.contrib.ademamix, "b1", "b2", "b3", "eps") == (
         *m["ademamix"]["betas"], m["ademamix"]["eps"])
     assert m["ademamix"]["alpha"] == 2.0 and m["ademamix"]["lr"] == 1e-3
+    schedulefree = pytest.importorskip("schedulefree")
+    ref = inspect.signature(schedulefree.AdamWScheduleFree).parameters
+    sf = m["schedule_free_adamw"]
+    assert {k: sf[k] for k in ("lr", "betas", "eps", "weight_decay", "warmup_steps", "r",
+                               "weight_lr_power")} == {
+        k: ref[k].default for k in ("lr", "betas", "eps", "weight_decay", "warmup_steps",
+                                    "r", "weight_lr_power")}
     assert of(optax.scale_by_belief, "b1", "b2", "eps", "eps_root") == (
         *m["adabelief"]["betas"], m["adabelief"]["eps"], m["adabelief"]["eps_root"])
     assert of(optax.scale_by_yogi, "b1", "b2", "eps", "eps_root",

@@ -15,7 +15,7 @@ import numadam
 from numadam.problems import logistic_loss, make_logistic_regression, rosenbrock
 
 _FG = {}
-NEW = ("adadelta", "rprop", "asgd", "lion", "adopt", "ademamix", "adabelief", "yogi",
+NEW = ("schedule_free_adamw", "adadelta", "rprop", "asgd", "lion", "adopt", "ademamix", "adabelief", "yogi",
        "adan")
 
 
@@ -107,3 +107,78 @@ def test_minimize_many_gives_minimize_s_iterates(method):
         one = numadam.minimize(fg, True, X0[i], args=(A[i],), method=method,
                                options=dict(opts, compiled=False))
         assert np.array_equal(many.x[i], one.x), method
+
+
+# -- Schedule-Free AdamW: train and eval points ----------------------------------
+def test_schedule_free_train_and_eval_points():
+    x0 = np.array([1.0, -2.0, 0.5])
+    x = x0.copy()
+    opt = numadam.ScheduleFreeAdamW(x, lr=0.1)
+    assert opt.mode == "train" and np.array_equal(opt.state["z"], x0)
+    for _ in range(20):
+        opt.step(2 * x)                     # the gradient at y, the training point
+    y, z = x.copy(), opt.state["z"].copy()
+    opt.eval()
+    assert opt.mode == "eval"
+    w = 1 - 1 / 0.9
+    assert np.allclose(x, (1 - w) * y + w * z, rtol=1e-15, atol=0)
+    with pytest.raises(RuntimeError, match="eval mode"):
+        opt.step(2 * x)
+    opt.eval()                              # idempotent
+    sd = opt.state_dict()
+    assert sd["mode"] == "eval"
+    opt.train()
+    assert np.allclose(x, y, rtol=1e-14, atol=1e-16) and opt.mode == "train"
+    opt2 = numadam.ScheduleFreeAdamW(np.zeros(3), lr=0.1)
+    opt2.load_state_dict(sd)
+    assert opt2.mode == "eval"
+    with pytest.raises(ValueError, match="mode"):
+        opt2.load_state_dict(dict(sd, mode="sideways"))
+    with pytest.raises(TypeError, match="one point only"):
+        numadam.Adam(np.zeros(2)).eval()
+
+
+def test_schedule_free_checkpoint_records_the_mode(tmp_path):
+    x = np.array([1.0, -2.0])
+    opt = numadam.ScheduleFreeAdamW(x, lr=0.1)
+    opt.step(2 * x)
+    opt.eval()
+    opt.save(tmp_path / "sf.npz")
+    other = numadam.ScheduleFreeAdamW(np.zeros(2), lr=0.1)
+    other.load(tmp_path / "sf.npz")
+    assert other.mode == "eval" and other.t == 1
+    assert np.array_equal(other.state["z"], opt.state["z"])
+
+
+def test_schedule_free_minimize_returns_the_eval_point():
+    x0 = np.array([-1.2, 1.0])
+    opts = {"lr": 1e-2, "maxiter": 300, "gtol": 0}
+    res = numadam.minimize(rosenbrock, True, x0, method="schedule_free_adamw",
+                           options=opts)
+    # the same steps by hand: y after 300 steps, then x = lerp(y, z, 1 - 1/b1)
+    y = x0.copy()
+    opt = numadam.ScheduleFreeAdamW(y, lr=1e-2)
+    for _ in range(300):
+        opt.step(rosenbrock(y)[1])
+    opt.eval()
+    assert np.array_equal(res.x, y) and res.nit == 300
+    f, g = rosenbrock(res.x)
+    assert res.fun == f and np.array_equal(res.jac, g)
+    assert res.nfev == 302 and res.njev == 302     # the start, 300 steps, x at the end
+
+
+def test_schedule_free_run_resumes_from_its_checkpoint(tmp_path):
+    """A run's checkpoint holds the training point y (mode "train"), the end of
+    the run included: the resumed run goes on from y, bit for bit."""
+    from scipy.optimize import rosen, rosen_der
+    opts = {"lr": 1e-2, "gtol": 0}
+    full = numadam.minimize(rosen, rosen_der, [-1.2, 1.0], method="schedule_free_adamw",
+                            options=dict(opts, maxiter=500))
+    path = tmp_path / "sf.npz"
+    first = numadam.minimize(rosen, rosen_der, [-1.2, 1.0], method="schedule_free_adamw",
+                             options=dict(opts, maxiter=300, checkpoint=path,
+                                          checkpoint_every=300))
+    res = numadam.minimize(rosen, rosen_der, [-1.2, 1.0], method="schedule_free_adamw",
+                           options=dict(opts, maxiter=500, resume=path))
+    assert res.nit == 500 and np.array_equal(res.x, full.x)
+    assert not np.array_equal(first.x, res.x)

@@ -13,11 +13,12 @@ from . import adam  # noqa: F401, I001 - each module declares its methods
 from . import adamax, nadam, radam, sgd, rmsprop, adagrad  # noqa: F401
 from . import lion, adopt, ademamix, adabelief, yogi, adan  # noqa: F401
 from . import adadelta, rprop, asgd  # noqa: F401
-from ._declare import (METHODS, Host, Method, Rule, State, common, get_method, register,
-                       unregister)
+from . import schedule_free  # noqa: F401
+from ._declare import (METHODS, PARAMS, Host, Method, Modes, Rule, State, common,
+                       get_method, register, unregister)
 from ._options import LOOP_OPTIONS, MINIMIZE_OPTIONS
 
-__all__ = ["METHODS", "Method", "Rule", "State", "Host", "common", "get_method", "register",
+__all__ = ["METHODS", "Method", "Rule", "State", "Host", "Modes", "PARAMS", "common", "get_method", "register",
            "unregister", "show_options", "LOOP_OPTIONS", "MINIMIZE_OPTIONS"]
 
 

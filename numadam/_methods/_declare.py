@@ -33,8 +33,11 @@ import numpy as np
 
 from . import _options
 
-__all__ = ["METHODS", "Method", "Rule", "State", "Host", "get_method", "register",
-           "unregister"]
+__all__ = ["METHODS", "Method", "Rule", "State", "Host", "Modes", "PARAMS", "get_method",
+           "register", "unregister"]
+
+#: a state array's initial value: a copy of the parameters (Schedule-Free's z)
+PARAMS = "<a copy of the parameters>"
 
 #: every declared method by name (lower case)
 METHODS = {}
@@ -43,29 +46,38 @@ METHODS = {}
 class State:
     """A state array of a method: torch's name, initial value, constraints.
 
-    ``init`` is a number or the name of an option holding it; ``when`` the
-    flag without which the array does not exist; ``nonnegative`` that no run
-    makes it negative (second moments, accumulators: loaded state is checked).
+    ``init`` is a number, the name of an option holding it, or
+    :data:`PARAMS` (a copy of the parameters); ``when`` the flag without
+    which the array does not exist; ``nonnegative`` that no run makes it
+    negative (second moments, accumulators: loaded state is checked).
     """
 
     def __init__(self, name, init=0.0, when=None, nonnegative=False):
         self.name, self.init, self.when, self.nonnegative = name, init, when, nonnegative
 
     def initial(self, opts):
+        """The initial value (a number; not for :data:`PARAMS`)."""
         return opts[self.init] if isinstance(self.init, str) else self.init
+
+    def fill(self, opts, flat):
+        """The initial array for the parameters ``flat`` (a fresh array)."""
+        if self.init is PARAMS:
+            return flat.copy()
+        return np.full_like(flat, self.initial(opts))
 
 
 class Host:
     """A scalar carried between steps on the host (e.g. ``beta1 ** t``).
 
     ``kind`` is ``"power"`` for a product of betas (in ``[0, 1]``, exactly 1
-    before the first step) or ``"product"`` for another running product in
-    ``(0, 1]`` (NAdam's mu product).
+    before the first step), ``"product"`` for another running product in
+    ``(0, 1]`` (NAdam's mu product) or ``"sum"`` for a running sum or maximum
+    that is ``>= 0`` (Schedule-Free's weight sum).
     """
 
     def __init__(self, name, init=1.0, kind="power"):
-        if kind not in ("power", "product"):
-            raise ValueError(f"Host kind must be 'power' or 'product'; got {kind!r}")
+        if kind not in ("power", "product", "sum"):
+            raise ValueError(f"Host kind must be 'power', 'product' or 'sum'; got {kind!r}")
         self.name, self.init, self.kind = name, init, kind
 
     def check(self, value, t):
@@ -76,6 +88,11 @@ class Host:
                 raise ValueError(
                     f"host[{self.name!r}] is {value!r}: a product of betas, it must be "
                     "in [0, 1]" + (" and 1 before the first step" if t == 0 else ""))
+        elif self.kind == "sum":
+            if value < 0.0 or (t == 0 and value != self.init):
+                raise ValueError(f"host[{self.name!r}] must be >= 0" + (
+                    f" and {self.init} before the first step" if t == 0 else "")
+                    + f"; got {value!r}")
         elif not 0.0 < value <= 1.0:
             raise ValueError(f"host[{self.name!r}] must be in (0, 1]; got {value!r}")
 
@@ -171,6 +188,21 @@ class Rule:
             return self._kernels[values]
 
 
+class Modes:
+    """A method whose parameter array holds another point while it trains than
+    the one it returns (Schedule-Free: y while training, the average x to
+    evaluate).
+
+    ``to_eval(params, state, opts)`` and ``to_train(params, state, opts)``
+    move the parameters (a flat host array) between the two, in place; the
+    stateful optimizer starts in train mode, and its ``eval()`` / ``train()``
+    call them.  ``minimize`` and ``minimize_many`` return the eval point.
+    """
+
+    def __init__(self, to_eval, to_train):
+        self.to_eval, self.to_train = to_eval, to_train
+
+
 class Method:
     """One named method: a :class:`Rule` with defaults and a reference.
 
@@ -189,11 +221,14 @@ class Method:
     full_batch : bool, default False
         The method was designed for exact gradients (Rprop): ``minimize``
         warns when it is given minibatches (``data``).
+    modes : Modes, optional
+        Train and eval points (Schedule-Free).
     """
 
     def __init__(self, name, title, rule, defaults, reference, fixed=None,
-                 full_batch=False):
+                 full_batch=False, modes=None):
         self.full_batch = full_batch
+        self.modes = modes
         self.name = name
         self.title = title
         self.rule = rule
@@ -265,8 +300,7 @@ class Method:
 
     def init_state(self, opts, flat):
         """Fresh state arrays shaped like the flat parameters."""
-        return {s.name: np.full_like(flat, s.initial(opts))
-                for s in self.rule.present(opts)}
+        return {s.name: s.fill(opts, flat) for s in self.rule.present(opts)}
 
     def init_host(self, opts):
         """Scalar state kept on the host (e.g. ``beta1 ** t``), a tuple."""
