@@ -594,6 +594,7 @@ SECOND_FAMILY_RESULTS = {
     "bench/results/cpu-vm-20261206-issue16-step-adopt-ademamix.md": ("adopt", "ademamix"),
     "bench/results/cpu-vm-20261206-issue16-step-torch-trio.md": ("adadelta", "rprop",
                                                                  "asgd"),
+    "bench/results/cpu-vm-20261206-issue16-step-schedule-free.md": ("schedule_free_adamw",),
 }
 
 
@@ -618,7 +619,7 @@ def test_the_second_family_table_is_its_results_files():
     sys.path.insert(0, str(ROOT))
     from bench.peers import WORDS
     page = read("docs/benchmarks.md")
-    torch_ref = ("adadelta", "rprop", "asgd", "lion", "adopt")
+    torch_ref = ("schedule_free_adamw", "adadelta", "rprop", "asgd", "lion", "adopt")
     for path, methods in SECOND_FAMILY_RESULTS.items():
         assert rel(ROOT / path).split("/")[-1] in page
         rows = _rows_at(read(path), "1e+07")
