@@ -20,7 +20,8 @@ def update(x, g, m, s, gmul, clip, wd, b1, c1, b2, c2, eps_root, lr_bc1, inv_bc2
 
 def scalars(h, t, lr, gscale, host):
     """``h = (maximize, clip, wd, b1, b2, eps, eps_root)``,
-    ``host = (b1**(t-1), b2**(t-1))``."""
+    ``host = (b1**(t-1), b2**(t-1))``; Yogi's too (optax's two share their
+    bias-corrected form)."""
     maximize, clip, wd, b1, b2, eps, eps_root = h
     gmul, clip, wdc, _ = prologue(maximize, clip, wd, False, lr, gscale)
     p1 = host[0] * b1

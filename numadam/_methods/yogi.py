@@ -2,12 +2,12 @@
 import math
 
 from .._kernels._math import grad_in, signed
-from .._kernels._scalars import prologue
 from ._declare import Host, Method, Rule, State, common, register
 from ._options import _nonnegative
+from .adabelief import scalars  # the same scalars (b2 unused here)
 
 
-def update(x, g, m, v, gmul, clip, wd, b1, c1, c2, eps_root, lr_bc1, inv_bc2, eps):
+def update(x, g, m, v, gmul, clip, wd, b1, c1, b2, c2, eps_root, lr_bc1, inv_bc2, eps):
     """``m = b1*m + (1-b1)*g``; ``v -= (1-b2)*sign(v - g*g)*g*g``;
     ``x -= lr * (m/bc1) / (sqrt(v/bc2 + eps_root) + eps)`` (optax.scale_by_yogi)."""
     g = grad_in(x, g, gmul, clip, wd)
@@ -16,17 +16,6 @@ def update(x, g, m, v, gmul, clip, wd, b1, c1, c2, eps_root, lr_bc1, inv_bc2, ep
     v = v - c2 * signed(g2, v - g2)
     x = x - lr_bc1 * m / (math.sqrt(v * inv_bc2 + eps_root) + eps)
     return x, m, v
-
-
-def scalars(h, t, lr, gscale, host):
-    """``h = (maximize, clip, wd, b1, b2, eps, eps_root)``,
-    ``host = (b1**(t-1), b2**(t-1))``."""
-    maximize, clip, wd, b1, b2, eps, eps_root = h
-    gmul, clip, wdc, _ = prologue(maximize, clip, wd, False, lr, gscale)
-    p1 = host[0] * b1
-    p2 = host[1] * b2
-    return ((gmul, clip, wdc, b1, 1.0 - b1, 1.0 - b2, eps_root, lr / (1.0 - p1),
-             1.0 / (1.0 - p2), eps), (p1, p2))
 
 
 RULE = Rule(
