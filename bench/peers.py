@@ -12,6 +12,8 @@ allows it:
   lacks, ``torch foreach`` is their torch-based reference
   (``schedulefree.AdamWScheduleFree`` with ``foreach=True``,
   ``lion_pytorch.Lion``, and torch-adopt's ``ADOPT`` with ``foreach=True``);
+  for the cautious rows, timm's ``AdamWLegacy`` and ``Lion`` with
+  ``caution=True, foreach=True``;
 * ``optax``: the optax transformation and ``optax.apply_updates`` in one
   ``jax.jit``-compiled function whose parameter and state buffers are donated,
   so XLA may update them in place.  optax's ``nadam``, ``radam`` and ``adagrad`` are their
@@ -33,6 +35,8 @@ RUNS = [("adam", "adam", {}), ("adamw", "adamw", {}), ("amsgrad", "amsgrad", {})
         ("sgd", "sgd", {}), ("sgd+momentum", "sgd", {"momentum": 0.9}),
         ("rmsprop", "rmsprop", {}), ("adagrad", "adagrad", {}),
         ("schedule_free_adamw", "schedule_free_adamw", {}),
+        ("adamw+cautious", "adamw", {"cautious": True}),
+        ("lion+cautious", "lion", {"cautious": True}),
         ("adadelta", "adadelta", {}), ("rprop", "rprop", {}), ("asgd", "asgd", {}),
         ("lion", "lion", {}), ("adopt", "adopt", {}), ("ademamix", "ademamix", {}),
         ("adabelief", "adabelief", {}), ("yogi", "yogi", {}), ("adan", "adan", {})]
@@ -40,7 +44,7 @@ RUNS = [("adam", "adam", {}), ("adamw", "adamw", {}), ("amsgrad", "amsgrad", {})
 #: x and each state array read and written, g read
 WORDS = {"adam": 7, "adamw": 7, "amsgrad": 9, "adamax": 7, "nadam": 7, "radam": 7,
          "sgd": 3, "sgd+momentum": 5, "rmsprop": 5, "adagrad": 5,
-         "schedule_free_adamw": 7, "adadelta": 7, "rprop": 7, "asgd": 5, "lion": 5, "adopt": 7, "ademamix": 9, "adabelief": 7, "yogi": 7, "adan": 11}
+         "schedule_free_adamw": 7, "adamw+cautious": 9, "lion+cautious": 7, "adadelta": 7, "rprop": 7, "asgd": 5, "lion": 5, "adopt": 7, "ademamix": 9, "adabelief": 7, "yogi": 7, "adan": 11}
 PEERS = ("numpy", "torch foreach", "torch fused", "optax")
 B1, B2 = 0.9, 0.999
 
@@ -83,6 +87,7 @@ def numpy_step(label, x, g):
     """``(step, params)``: one in-place NumPy step of ``label`` on ``x``, and the parameters."""
     dt = x.dtype.type
     lr = dt({"adamax": 2e-3, "nadam": 2e-3, "rmsprop": 1e-2, "adagrad": 1e-2, "lion": 1e-4,
+             "lion+cautious": 1e-4,
              "yogi": 1e-2, "adadelta": 1.0, "rprop": 1e-2, "asgd": 1e-2,
              "schedule_free_adamw": 2.5e-3}.get(label, 1e-3))
     eps = dt({"adagrad": 1e-10, "adabelief": 1e-16, "yogi": 1e-3, "adopt": 1e-6}.get(label,
@@ -120,7 +125,19 @@ def numpy_step(label, x, g):
         average(m, b1, c1, False)
         average(v, b2, c2, True)
 
-    def adam(amsgrad=False, decay=0.0):
+    agree = np.zeros(x.shape, np.bool_)
+    factor = np.zeros_like(x)
+
+    def caution(d):
+        """The cautious mask of an update with d's sign, rescaled, into factor."""
+        np.multiply(d, g, out=factor)
+        np.greater(factor, 0, out=agree)
+        kept = np.count_nonzero(agree) / agree.size
+        np.copyto(factor, agree)
+        np.multiply(factor, dt(1 / max(kept, 1e-3)), out=factor)
+        return factor
+
+    def adam(amsgrad=False, decay=0.0, cautious=False):
         state["t"] += 1
         t = state["t"]
         if decay:
@@ -134,6 +151,8 @@ def numpy_step(label, x, g):
         np.multiply(tmp, dt(1 / math.sqrt(1 - B2 ** t)), out=tmp)
         np.add(tmp, eps, out=tmp)
         np.divide(m, tmp, out=tmp)
+        if cautious:
+            np.multiply(tmp, caution(m), out=tmp)
         descend(tmp, dt(float(lr) / (1 - B1 ** t)))
 
     def adamax():
@@ -198,11 +217,15 @@ def numpy_step(label, x, g):
         np.add(v, tmp, out=v)
         descend_rms(g, lr)
 
-    def lion():
+    def lion(cautious=False):
         np.multiply(m, b1, out=tmp)                 # c = b1*m + (1-b1)*g
         np.multiply(g, c1, out=vmax)                # vmax as a second scratch
         np.add(tmp, vmax, out=tmp)
+        if cautious:
+            caution(tmp)
         np.sign(tmp, out=tmp)
+        if cautious:
+            np.multiply(tmp, factor, out=tmp)
         descend(tmp, lr)
         np.multiply(m, dt(0.99), out=m)
         np.multiply(g, dt(0.01), out=tmp)
@@ -378,7 +401,9 @@ def numpy_step(label, x, g):
         descend(tmp, lr)
         g_prev[:] = g
 
-    step = {"schedule_free_adamw": schedule_free_adamw, "adadelta": adadelta, "rprop": rprop, "asgd": asgd,
+    step = {"adamw+cautious": lambda: adam(decay=1e-2, cautious=True),
+            "lion+cautious": lambda: lion(cautious=True),
+            "schedule_free_adamw": schedule_free_adamw, "adadelta": adadelta, "rprop": rprop, "asgd": asgd,
             "lion": lion, "adopt": adopt, "ademamix": ademamix, "adabelief": adabelief, "yogi": yogi, "adan": adan,
             "adam": adam, "adamw": lambda: adam(decay=1e-2),
             "amsgrad": lambda: adam(amsgrad=True), "adamax": adamax, "nadam": nadam,
@@ -393,6 +418,32 @@ _TORCH = {"adam": ("Adam", {}), "adamw": ("AdamW", {}), "amsgrad": ("Adam", {"am
           "sgd": ("SGD", {"lr": 1e-3}), "sgd+momentum": ("SGD", {"lr": 1e-3, "momentum": 0.9}),
           "rmsprop": ("RMSprop", {}), "adagrad": ("Adagrad", {}),
           "adadelta": ("Adadelta", {}), "rprop": ("Rprop", {}), "asgd": ("ASGD", {})}
+
+
+def timm_class(module, cls):
+    """One of timm's optimizer classes (the cautious optimizers' reference),
+    imported without timm's package init, which imports torchvision: its
+    optimizer modules need torch alone (``pip install --no-deps timm``).
+    None when timm is not installed."""
+    import importlib
+    import importlib.util
+    import os
+    import sys
+    import types
+    if "timm" not in sys.modules:
+        spec = importlib.util.find_spec("timm")
+        if spec is None:
+            return None
+        root = os.path.dirname(spec.origin)
+        for name, path in (("timm", root), ("timm.optim", os.path.join(root, "optim"))):
+            stub = types.ModuleType(name)
+            stub.__path__ = [path]
+            sys.modules[name] = stub
+    return getattr(importlib.import_module(f"timm.optim.{module}"), cls)
+
+
+#: the cautious rows' torch peer: timm's optimizers with caution=True
+_TIMM = {"adamw+cautious": ("adamw", "AdamWLegacy"), "lion+cautious": ("lion", "Lion")}
 
 
 def torch_step(label, x, g, fused):
@@ -419,6 +470,12 @@ def torch_step(label, x, g, fused):
         opt = cls([p], **kw)
         if label == "schedule_free_adamw":
             opt.train()
+        return opt.step, lambda: p.detach().numpy()
+    if label in _TIMM:
+        cls = None if fused else timm_class(*_TIMM[label])
+        if cls is None:
+            return None
+        opt = cls([p], caution=True, foreach=True)
         return opt.step, lambda: p.detach().numpy()
     if label not in _TORCH:
         return None

@@ -59,9 +59,10 @@ class _Plan:
         self.jargs = src.args + (() if src.fused else out)
         self.launch = (cpu.parallel_launch if n >= cpu.PARALLEL_THRESHOLD
                        else contextlib.nullcontext)
+        self.agree = opt._agree
         self.features = (src.box is not None, opt._schedule is not None,
                          self.clip_norm > 0.0, run.loop["history"] > 0, self.policy,
-                         self.need_norm)
+                         self.need_norm, self.agree is not None)
         self.kernels, self.n, self.src = opt._spec.kernel(opt._opts), n, src
         # the objective: a user's C pointer, else the njit functions compiled
         # into the loop (cached on disk when they are cache=True)
@@ -105,7 +106,9 @@ class _Plan:
         state.update(fun=self.fun, jac=self.jac, evaluate=self.evaluate,
                      value=self.value, fargs=self.fargs, jargs=self.jargs,
                      view=self.view, kernel=self.kernel, scalar_fn=self.scalar_fn,
-                     norm=self.norms[0], pnorm=self.norms[1], project=self.norms[2])
+                     norm=self.norms[0], pnorm=self.norms[1], project=self.norms[2],
+                     caution=self.agree is not None,
+                     agree=self.kernel if self.agree is None else self.agree)
         if self.loop is not None and self.cobj is None:
             from numba.core.errors import NumbaError
             try:

@@ -75,6 +75,16 @@ class DeviceState:
         """``(s, r)`` with ``||g|| = s * r``, as the CPU norm kernels (``s = 1``)."""
         return 1.0, math.sqrt(self.sumsq(g))
 
+    def agree(self, kernels, flat, g, arrays, scalars):
+        """The count pass of a cautious variant on the device (how many
+        elements' update agrees in sign with the gradient)."""
+        T = self.T
+        typed = tuple(s if isinstance(s, (bool, np.bool_)) else T(s) for s in scalars)
+        self.bad[0] = 0
+        kernels.cuda_agree[self.config](flat, g, *arrays, self.bad, *typed, T(0))
+        self.cuda.synchronize()
+        return int(self.bad[0])
+
     def launch(self, kernels, flat, g, arrays, scalars):
         """Run the CUDA kernel of a method's generated ``kernels``
         (:class:`numadam._kernels.generate.MethodKernels`); returns the guard's

@@ -235,7 +235,7 @@ class _Loop:
         spec, opts = P.spec, P.opts
         kernels = spec.kernel(opts)
         features = (P.box is not None, P.clip_norm > 0.0, P.policy == "skip",
-                    P.gtol > 0.0)
+                    P.gtol > 0.0, kernels.agree(1) is not None)
         self.module = None
         # numba's thread count (NUMBA_NUM_THREADS, numba.set_num_threads), no
         # more than there are blocks
@@ -480,8 +480,10 @@ def _minimize_many_cuda(fun, jac, x0, data, args, method, options, bounds):
     n_problems = X.shape[0]
     n_scalars = len(P.scalar_fn(P.hyper, 1, 1e-3, 1.0, P.host0)[0])
     loop.scalar_fn(P.scalar_fn)   # registered for numba.cuda too
-    kernel = K.many_kernel(fun, jac, fused, spec.kernel(opts).at, P.scalar_fn, n_scalars,
-                           spec.bools(), len(P.arrays), len(P.data), X.dtype)
+    kernels = spec.kernel(opts)
+    kernel = K.many_kernel(fun, jac, fused, kernels.at, P.scalar_fn, n_scalars,
+                           spec.bools(), len(P.arrays), len(P.data), X.dtype,
+                           kernels.agree_at)
     Xd = cuda.to_device(X)
     Gd = cuda.to_device(np.zeros_like(X))
     arrays = tuple(cuda.to_device(a) for a in P.arrays) or (

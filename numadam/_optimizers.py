@@ -192,6 +192,9 @@ class Optimizer:
         self.t = 0
         #: steps skipped because of a non-finite gradient (``nan_policy="skip"``)
         self.skipped = 0
+        #: for a cautious method whose parameters are one shard of several
+        #: (numadam.mpi, sharded): ``count -> (global count, global size)``
+        self._shards = None
         #: "train" or "eval": which point the parameters hold, for a method
         #: with both (Schedule-Free); None for the others
         self.mode = None if self._spec.modes is None else "train"
@@ -214,6 +217,7 @@ class Optimizer:
         self._arrays = self._spec.kernel_arrays(self._opts, self.state, self._flat)
         self._kernels = self._spec.kernel(self._opts)
         self._kernel = self._kernels.pick(n)
+        self._agree = self._kernels.agree(n)
         self._hyper = self._spec.hyper(self._opts)
         self._scalar_fn = self._spec.scalar_fn(self._opts)
         lr = self._opts["lr"]
@@ -336,6 +340,14 @@ class Optimizer:
             return None
         gscale = 1.0 if clip is None else _scalars.clip_scale(clip, *norm)
         scalars, self._host = self._scalar_fn(self._hyper, t + 1, lr, gscale, self._host)
+        if self._agree is not None:
+            count = (self._agree(self._flat, g, *self._arrays, *scalars) if self._dev is None
+                     else self._dev.agree(self._kernels, self._flat, g, self._arrays,
+                                          scalars))
+            n = g.size
+            if self._shards is not None:   # MPI, sharded: the mean over every shard
+                count, n = self._shards(count)
+            scalars = _scalars.with_caution(scalars, count, n)
         self.t = t + 1
         if self._dev is None:
             bad = self._kernel(self._flat, g, *self._arrays, *scalars)
@@ -620,6 +632,13 @@ _DWD_DOC = """    decoupled_weight_decay : bool, default False
         Decay the parameters directly (``x *= 1 - lr*weight_decay``, as
         AdamW) instead of adding ``weight_decay * x`` to the gradient.
 """
+_CAUTIOUS_DOC = """    cautious : bool, default False
+        The Cautious Optimizers' mask (Liang et al., 2024; timm's
+        ``caution=True``): the update is zeroed where its sign differs from
+        the gradient's and the rest scaled by ``1 / max(fraction kept,
+        1e-3)``; weight decay is not masked.  A read of two or three words
+        per element before the step counts the fraction.
+"""
 _AMS_DOC = """    amsgrad : bool, default False
         Use the running maximum of the raw second moment (AMSGrad, torch's
         form: the maximum is divided by the current bias correction).
@@ -649,18 +668,18 @@ def _doc(summary, *parts, notes="", lr=1e-3, eps=1e-8, wd=0, kind="Coupled (L2)"
 
 Adam = _method_class("Adam", "adam", _doc(
     "Adam (Kingma & Ba, 2014), with torch.optim.Adam's defaults and semantics.",
-    _BETAS_DOC, _EPS_DOC, _WD_DOC, _AMS_DOC, _DWD_DOC,
+    _BETAS_DOC, _EPS_DOC, _WD_DOC, _AMS_DOC, _DWD_DOC, _CAUTIOUS_DOC,
     notes="Step ``t``: ``m = b1*m + (1-b1)*g``, ``v = b2*v + (1-b2)*g*g``,\n"
           "    ``x -= lr/(1-b1**t) * m / (sqrt(v)/sqrt(1-b2**t) + eps)``."))
 AdamW = _method_class("AdamW", "adamw", _doc(
     "AdamW (Loshchilov & Hutter): Adam with decoupled weight decay.",
-    _BETAS_DOC, _EPS_DOC, _WD_DOC, _AMS_DOC, wd=0.01, kind="Decoupled",
+    _BETAS_DOC, _EPS_DOC, _WD_DOC, _AMS_DOC, _CAUTIOUS_DOC, wd=0.01, kind="Decoupled",
     example="AdamW",
     notes="``x *= 1 - lr*weight_decay`` first (the full scheduled lr, as torch\n"
           "    and optax; the paper scales by the schedule multiplier only)."))
 AMSGrad = _method_class("AMSGrad", "amsgrad", _doc(
     "AMSGrad (Reddi et al., 2018): Adam with the running maximum of ``v``.",
-    _BETAS_DOC, _EPS_DOC, _WD_DOC, _DWD_DOC, example="AMSGrad",
+    _BETAS_DOC, _EPS_DOC, _WD_DOC, _DWD_DOC, _CAUTIOUS_DOC, example="AMSGrad",
     notes="Same as ``Adam(amsgrad=True)``; torch semantics (maximum of the raw\n"
           "    ``v``; optax maxes the bias-corrected ``v`` instead)."))
 Adamax = _method_class("Adamax", "adamax", _doc(
@@ -672,7 +691,7 @@ NAdam = _method_class("NAdam", "nadam", _doc(
     _BETAS_DOC, _EPS_DOC, _WD_DOC,
     """    momentum_decay : float, default 0.004
         The momentum schedule's psi, >= 0.
-""", _DWD_DOC, lr=2e-3, example="NAdam",
+""", _DWD_DOC, _CAUTIOUS_DOC, lr=2e-3, example="NAdam",
     notes="``mu_t = b1*(1 - 0.5*0.96**(t*psi))``; optax's nadam is a different\n"
           "    algorithm."))
 RAdam = _method_class("RAdam", "radam", _doc(
@@ -717,7 +736,7 @@ Lion = _method_class("Lion", "lion", _doc(
 """, _WD_DOC, """    decoupled_weight_decay : bool, default False
         lion-pytorch's option: decay by ``weight_decay * lr / lr0`` (``lr0`` the
         first step's learning rate), independent of the learning rate's scale.
-""", lr=1e-4, kind="Decoupled", example="Lion", example_lr=0.01,
+""", _CAUTIOUS_DOC, lr=1e-4, kind="Decoupled", example="Lion", example_lr=0.01,
     notes="``x *= 1 - lr*wd``; ``c = b1*m + (1-b1)*g``; ``x -= lr*sign(c)``;\n"
           "    ``m = b2*m + (1-b2)*g`` (``sign(0) = 0``).  Use a learning rate 3-10x\n"
           "    smaller than AdamW's and a weight decay 3-10x larger.  optax's lion\n"
@@ -760,7 +779,7 @@ ADOPT = _method_class("ADOPT", "adopt", _doc(
         Clip the normalised gradient to ``[-(t-1)**0.25, (t-1)**0.25]`` (the
         reference's default ``clip_lambda``); False: the paper's first,
         unclipped version.  Other clip schedules are not supported.
-""", eps=1e-6, example="ADOPT", example_lr=0.05,
+""", _CAUTIOUS_DOC, eps=1e-6, example="ADOPT", example_lr=0.05,
     notes="Step 1 only sets ``v = g*g`` (no parameter step; ``nit`` counts it).  Then\n"
           "    ``gh = clip(g / max(sqrt(v), eps))``, ``m += (1-b1)*(gh - m)``,\n"
           "    ``x -= lr*m``, ``v = b2*v + (1-b2)*g*g``.  The decoupled decay starts\n"
@@ -777,7 +796,8 @@ AdEMAMix = _method_class("AdEMAMix", "ademamix", _doc(
         Steps over which alpha grows linearly from 0.
     beta3_warmup : int, optional
         Steps over which beta3 grows from beta1 (its half-life linearly).
-""", _EPS_DOC, _WD_DOC, kind="The reference's (``wd*x`` added to the update)",
+""", _EPS_DOC, _WD_DOC, _CAUTIOUS_DOC,
+    kind="The reference's (``wd*x`` added to the update)",
     example="AdEMAMix", example_lr=0.05,
     notes="``x -= lr*((m1/bc1 + alpha*m2) / (sqrt(v)/sqrt(bc2) + eps) + wd*x)``;\n"
           "    the slow momentum ``m2`` (rate beta3) has no bias correction.  Use the\n"

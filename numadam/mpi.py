@@ -817,6 +817,8 @@ def _prepare(c):
         c.p_lo, c.p_hi = slices[c.rank]
         c.clip_norm = c.options.pop("clip_norm", None) if c.sharded else None
         opt = Optimizer(c.flat[c.p_lo:c.p_hi], method=c.spec.name, **c.options)
+        if c.sharded:   # a cautious step's mask is averaged over every shard
+            opt._shards = lambda count: (c.comm.allreduce(int(count)), c.n)
         c.part_counts = [hi - lo for lo, hi in slices]
         c.part_displs = [lo for lo, _ in slices]
         c.buf = np.zeros(c.n + 3)   # [weighted gradient..., loss, failures, stops]

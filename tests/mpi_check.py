@@ -20,6 +20,7 @@ import numpy as np
 
 
 def main(out, mode, method="adamw"):
+    # "lion" runs cautious: its mask's mean is over every shard
     import numadam
     import numadam.mpi
     from numadam.problems import logistic_loss, make_logistic_regression
@@ -30,6 +31,8 @@ def main(out, mode, method="adamw"):
     lo, hi = numadam.mpi.shard_range(len(X), comm)
     shard = (X[lo:hi], y[lo:hi])
     opts = {"batch_size": 64, "epochs": 3, "lr": 0.05, "gtol": 0, "clip_norm": 1.0}
+    if method == "lion":
+        opts.update(lr=0.01, cautious=True)
     x0 = np.zeros(6)
     ckpt = os.path.join(out, "run.ckpt")
     report = {"nprocs": size}

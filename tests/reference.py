@@ -9,16 +9,16 @@ import numpy as np
 
 DEFAULTS = {
     "adam": dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 amsgrad=False, decoupled_weight_decay=False, maximize=False),
+                 amsgrad=False, decoupled_weight_decay=False, cautious=False, maximize=False),
     "adamw": dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-                  amsgrad=False, decoupled_weight_decay=True, maximize=False),
+                  amsgrad=False, decoupled_weight_decay=True, cautious=False, maximize=False),
     "amsgrad": dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                    amsgrad=True, decoupled_weight_decay=False, maximize=False),
+                    amsgrad=True, decoupled_weight_decay=False, cautious=False, maximize=False),
     "adamax": dict(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                    maximize=False),
     "nadam": dict(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                   momentum_decay=4e-3, decoupled_weight_decay=False,
-                  maximize=False),
+                  cautious=False, maximize=False),
     "radam": dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                   decoupled_weight_decay=False, maximize=False),
     "sgd": dict(lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
@@ -28,7 +28,7 @@ DEFAULTS = {
     "adagrad": dict(lr=1e-2, lr_decay=0.0, weight_decay=0.0,
                     initial_accumulator_value=0.0, eps=1e-10, maximize=False),
     "lion": dict(lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0,
-                 decoupled_weight_decay=False, maximize=False),
+                 decoupled_weight_decay=False, cautious=False, maximize=False),
     "adadelta": dict(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, maximize=False),
     "rprop": dict(lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50.0), weight_decay=0.0,
                   maximize=False),
@@ -37,9 +37,9 @@ DEFAULTS = {
                                 warmup_steps=0, r=0.0, weight_lr_power=2.0,
                                 maximize=False),
     "adopt": dict(lr=1e-3, betas=(0.9, 0.9999), eps=1e-6, weight_decay=0.0,
-                  decoupled_weight_decay=False, use_clipping=True, maximize=False),
+                  decoupled_weight_decay=False, use_clipping=True, cautious=False, maximize=False),
     "ademamix": dict(lr=1e-3, betas=(0.9, 0.999, 0.9999), alpha=2.0, alpha_warmup=None,
-                     beta3_warmup=None, eps=1e-8, weight_decay=0.0, maximize=False),
+                     beta3_warmup=None, eps=1e-8, weight_decay=0.0, cautious=False, maximize=False),
     "adabelief": dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-16, eps_root=1e-16,
                       weight_decay=0.0, maximize=False),
     "yogi": dict(lr=1e-2, betas=(0.9, 0.999), eps=1e-3, eps_root=0.0,
@@ -107,7 +107,7 @@ class Reference:
             self.vmax = np.maximum(self.vmax, self.v)
             v = self.vmax
         denom = np.sqrt(v) / math.sqrt(bc2) + o["eps"]
-        self.x = x - (o["lr"] / bc1) * self.m / denom
+        self.x = x - (o["lr"] / bc1) * self.m / denom * self._caution(self.m, g)
 
     _adamw = _adam
     _amsgrad = _adam
@@ -130,8 +130,10 @@ class Reference:
         self.m = b1 * self.m + (1 - b1) * g
         self.v = b2 * self.v + (1 - b2) * g * g
         denom = np.sqrt(self.v / (1 - b2 ** t)) + o["eps"]
-        self.x = (x - lr * (1 - mu_t) / (1 - self.mu_prod) * g / denom
-                  - lr * mu_t1 / (1 - self.mu_prod * mu_t1) * self.m / denom)
+        cg = (1 - mu_t) / (1 - self.mu_prod)
+        cm = mu_t1 / (1 - self.mu_prod * mu_t1)
+        f = self._caution(cg * g + cm * self.m, g)
+        self.x = x - lr * cg * g / denom * f - lr * cm * self.m / denom * f
 
     def _radam(self, x, g, t):
         o = self.o
@@ -181,6 +183,15 @@ class Reference:
         clr = o["lr"] / (1 + (t - 1) * o["lr_decay"])
         self.s = self.s + g * g
         self.x = x - clr * g / (np.sqrt(self.s) + o["eps"])
+
+    def _caution(self, d, g):
+        """The Cautious Optimizers' mask (timm's caution) for an update whose
+        sign is d's: 1/max(mean(mask), 1e-3) where d*g > 0, else 0; 1 when
+        the option is off."""
+        if not self.o.get("cautious"):
+            return 1.0
+        mask = (d * g > 0).astype(np.float64)
+        return mask / max(mask.mean(), 1e-3)
 
     # torch.optim's Adadelta, Rprop and ASGD
     def _adadelta(self, x, g, t):
@@ -241,7 +252,7 @@ class Reference:
             wd = wd / self.o.get("lr0", o["lr"])
         x = x * (1 - o["lr"] * wd)
         c = b1 * self.m + (1 - b1) * g
-        self.x = x - o["lr"] * np.sign(c)
+        self.x = x - o["lr"] * np.sign(c) * self._caution(c, g)
         self.m = b2 * self.m + (1 - b2) * g
 
     def _adopt(self, x, g, t):
@@ -261,7 +272,7 @@ class Reference:
             c = (t - 1) ** 0.25
             gh = np.clip(gh, -c, c)
         self.m = b1 * self.m + (1 - b1) * gh
-        self.x = x - o["lr"] * self.m
+        self.x = x - o["lr"] * self.m * self._caution(self.m, g)
         self.v = b2 * self.v + (1 - b2) * g * g
 
     def _ademamix(self, x, g, t):
@@ -280,7 +291,8 @@ class Reference:
         self.buf = b3 * self.buf + (1 - b3) * g
         self.v = b2 * self.v + (1 - b2) * g * g
         denom = np.sqrt(self.v / (1 - b2 ** t)) + o["eps"]
-        u = (self.m / (1 - b1 ** t) + alpha * self.buf) / denom
+        d = self.m / (1 - b1 ** t) + alpha * self.buf
+        u = d / denom * self._caution(d, g)
         self.x = x - o["lr"] * (u + o["weight_decay"] * x)
 
     def _adabelief(self, x, g, t):

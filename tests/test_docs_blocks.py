@@ -65,6 +65,10 @@ THIRD_PARTY = {
     # numba's TBB threading layer (reliability guide, Threads): runs parallel
     # steps of several threads concurrently; a package of the index, not numadam
     "tbb",
+    # timm, the cautious optimizers' reference: installed without its
+    # dependencies (torchvision would replace torch's CPU build); the tests
+    # import its optimizer modules, which need torch alone
+    "timm",
 }
 
 _EXTRAS = r"\[(?P<extras>[A-Za-z0-9_,{}\- ]+)\]"
@@ -76,7 +80,7 @@ ALLOWED_TARGETS = [
                rf"(?:-py3-none-any)?\.whl(?:{_EXTRAS})?$"),
 ]
 # the one option that goes with a target: -e (editable); a wheel takes none
-OPTIONS = {"-e", "--editable", "-q", "--quiet"}
+OPTIONS = {"-e", "--editable", "-q", "--quiet", "--no-deps"}
 _STRIP = "\"'`,;:)("
 
 

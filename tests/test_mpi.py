@@ -84,7 +84,7 @@ def test_data_parallel_equals_single_process_run(nprocs, tmp_path):
     assert r["status"] == [2, 2]
 
 
-@pytest.mark.parametrize("method", ["adan", "rprop", "schedule_free_adamw"])
+@pytest.mark.parametrize("method", ["adan", "rprop", "schedule_free_adamw", "lion"])
 def test_the_second_family_runs_data_parallel(method, tmp_path):
     # Adan: four state arrays, sharded; Rprop: per-element step sizes (a
     # full-batch method on minibatches: the rank-0 run warns, the others agree);

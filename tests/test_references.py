@@ -8,11 +8,17 @@ gradient at its own iterate; the iterates must agree to 1e-9 (float64) and
 (``pip install -e ".[refs]"``, installed in CI); a missing one skips its
 cases.
 """
+import pathlib
+import sys
+
 import numpy as np
 import pytest
 
 import numadam
 from numadam.problems import logistic_loss, make_logistic_regression, rosenbrock
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from bench.peers import timm_class  # noqa: E402
 
 STEPS = 300
 TOL = {np.float64: 1e-9, np.float32: 2e-4}
@@ -32,6 +38,13 @@ CASES = [
     ("schedule_free_adamw", {"betas": (0.95, 0.99), "weight_decay": 0.1, "warmup_steps": 50,
                              "r": 0.5, "weight_lr_power": 1.0}),
     ("adabelief", {}),
+    # cautious=True: timm's optimizers with caution=True
+    ("adamw", {"cautious": True}),
+    ("adamw", {"cautious": True, "betas": (0.8, 0.99), "weight_decay": 0.1}),
+    ("lion", {"cautious": True}),
+    ("lion", {"cautious": True, "weight_decay": 0.3}),
+    ("adopt", {"cautious": True}),
+    ("adopt", {"cautious": True, "weight_decay": 0.1}),
     ("adabelief", {"betas": (0.8, 0.99), "eps": 1e-8, "eps_root": 0.0,
                    "weight_decay": 0.1}),
     ("yogi", {}),
@@ -46,9 +59,9 @@ CASES = [
 #: step is about lr*sign(g) (Lion; Adan, Yogi with a small root) oscillate
 #: chaotically: every implementation, the NumPy reference too, then parts
 #: from every other within a few steps
-LR = {"rosenbrock40": {"schedule_free_adamw": 2.5e-3, "lion": 1e-3, "adopt": 1e-2, "ademamix": 1e-3, "adabelief": 1e-2,
+LR = {"rosenbrock40": {"adamw": 1e-2, "schedule_free_adamw": 2.5e-3, "lion": 1e-3, "adopt": 1e-2, "ademamix": 1e-3, "adabelief": 1e-2,
                       "yogi": 1e-2, "adan": 1e-2},
-      "logistic": {"schedule_free_adamw": 1e-3, "lion": 3e-4, "adopt": 1e-3, "ademamix": 1e-3, "adabelief": 1e-3,
+      "logistic": {"adamw": 1e-3, "schedule_free_adamw": 1e-3, "lion": 3e-4, "adopt": 1e-3, "ademamix": 1e-3, "adabelief": 1e-3,
                    "yogi": 1e-3, "adan": 1e-3}}
 
 
@@ -141,6 +154,34 @@ def _schedule_free_adamw(x0, o):
     return step
 
 
+def _timm(module, cls):
+    """timm's optimizer class (bench.peers.timm_class: without timm's package
+    init), or skip."""
+    found = timm_class(module, cls)
+    if found is None:
+        pytest.skip("timm is not installed (pip install --no-deps timm)")
+    return found
+
+
+def _cautious(x0, o):
+    """timm's caution=True: AdamWLegacy, Lion, Adopt (its clip_exp 0.25 is
+    torch-adopt's clipping)."""
+    method = o["method"]
+    kw = dict(lr=o["lr"], weight_decay=o.get("weight_decay", 0.0), caution=True)
+    if method == "adamw":
+        cls = _timm("adamw", "AdamWLegacy")
+        kw.update(betas=o.get("betas", (0.9, 0.999)), eps=o.get("eps", 1e-8),
+                  weight_decay=o.get("weight_decay", 1e-2))
+    elif method == "lion":
+        cls = _timm("lion", "Lion")
+        kw.update(betas=o.get("betas", (0.9, 0.99)))
+    else:
+        cls = _timm("adopt", "Adopt")
+        kw.update(betas=o.get("betas", (0.9, 0.9999)), eps=o.get("eps", 1e-6),
+                  clip_exp=0.25, decoupled=o.get("decoupled_weight_decay", False))
+    return _torch_reference(cls, x0, kw)
+
+
 def _optax(x0, tx):
     jax = pytest.importorskip("jax")
     jax.config.update("jax_enable_x64", True)
@@ -207,7 +248,8 @@ def test_matches_its_reference_implementation(case, problem, dtype):
     method, opts = case
     opts = dict(opts, lr=opts.get("lr", LR[problem][method]))
     x0, grad = PROBLEMS[problem](dtype)
-    reference = REFERENCES[method](x0, opts)
+    reference = (_cautious(x0, dict(opts, method=method)) if opts.get("cautious")
+                 else REFERENCES[method](x0, opts))
     x = x0.copy()
     opt = numadam.Optimizer(x, method=method, **opts)
     xr = x0.copy()

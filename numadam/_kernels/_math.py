@@ -64,3 +64,12 @@ def signed(s, a):
     that stops the loop vectorising)."""
     zero = s - s
     return s if a > zero else (-s if a < zero else a * s)
+
+
+def caution_factor(d, g, cscale):
+    """The Cautious Optimizers' mask, rescaled: ``cscale`` where ``d`` (a value
+    with the update's sign; the count pass tests the same one) agrees in sign
+    with the gradient ``g``, else 0 (NaN for a NaN ``d``, so the guard sees
+    it); ``cscale`` is ``1 / max(mean(mask), 1e-3)``."""
+    zero = d - d
+    return cscale if d * g > zero else zero

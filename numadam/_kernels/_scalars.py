@@ -88,6 +88,12 @@ def stop_status(gn, f_ok, skip, gtol, nit, maxiter):
     return 99, bad
 
 
+def with_caution(scalars, count, n):
+    """The kernel's scalars with the cautious step's scale, ``1 / max(mean(mask),
+    1e-3)`` (the last scalar; ``count`` of the ``n`` elements agree)."""
+    return scalars[:-1] + (1.0 / max(count / n, 1e-3),)
+
+
 #: helpers shared by the compiled loops (CPU and CUDA), the optimizers and the
 #: methods' scalar functions
-HELPERS = (prologue, norm_value, clip_scale, lr_at, stop_status)
+HELPERS = (prologue, norm_value, clip_scale, lr_at, stop_status, with_caution)

@@ -33,6 +33,7 @@ from {smod} import {sname} as _rule_scalars
 
 {objective}
 kernel = {kernel_expr}
+agree = {agree_expr}
 scalar_fn = njit(inline="always", error_model="numpy")(_rule_scalars)
 norm = {norm}
 pnorm = {pnorm}
@@ -80,13 +81,14 @@ def value(fun, view, fargs):
 
 #: loop.run's arguments that the cached loop takes as globals or constants
 _LOOP_GLOBALS = ("evaluate", "value", "kernel", "scalar_fn", "norm", "pnorm", "project",
-                 "jac", "view", "jargs")
+                 "jac", "view", "jargs", "agree")
 #: ... with an inlined objective, which reads x's view and the jac's args
 _INLINED_GLOBALS = ("evaluate", "value", "kernel", "scalar_fn", "norm", "pnorm",
-                    "project", "fun", "jac")
+                    "project", "fun", "jac", "agree")
 
 #: the features a cached loop is specialised to (constants of its module)
-LOOP_FEATURES = ("has_box", "use_table", "clipping", "hist", "policy", "need_norm")
+LOOP_FEATURES = ("has_box", "use_table", "clipping", "hist", "policy", "need_norm",
+                 "caution")
 
 #: the cached loop's kinds by problem size: the norm's and the step's kernels
 _LOOP_KINDS = {
@@ -152,13 +154,20 @@ def loop_module(rule, values, kind, features, objective=None):
     star = "kernel(flat, g, *arrays, *scalars)"
     if kind == "small" and star in body:
         body = body.replace(star, call)
+        body = body.replace("agree(flat, g, *arrays, *scalars)",
+                            call.replace("kernel(", "agree(", 1))
     kernel_expr = (f'njit(inline="always", error_model="numpy")(_k.{v}_serial.py_func)'
                    if kind == "small" else f"_k.{v}_{kern}")
+    # the cautious variants' count pass (else the kernel: a branch never taken)
+    has_agree = hasattr(rule.cpu_module(), f"{v}_agree_serial")
+    agree_expr = ("kernel" if not has_agree else
+                  f'njit(inline="always", error_model="numpy")(_k.{v}_agree_serial.py_func)'
+                  if kind == "small" else f"_k.{v}_agree_{kern}")
     source = _LOOP.format(
         v=v, kind=kind, kmod=rule.cpu_module().__name__, smod=fn.__module__,
         sname=fn.__name__, inlined=hashlib.sha256(text.encode()).hexdigest()[:16],
         names=", ".join(names), body=body, kernel=kern, norm=norm, pnorm=pnorm,
-        kernel_expr=kernel_expr,
+        kernel_expr=kernel_expr, agree_expr=agree_expr,
         features=feats, params=kept, signature=", ".join(kept), cache=cache,
         objective=text_obj, preamble=preamble,
         constants="".join(f"{k} = {val!r}\n" for k, val in feats.items()))

@@ -168,6 +168,11 @@ def many_kernel(X, G, {states}, {data}, hyper, host0, lr_const, lr_table, clip_n
                     cn2 += gk * gk
                 gscale = CLIP_SCALE(clip_norm, 1.0, math.sqrt(cn2))
             scalars, host = SCALARS(hyper, t + 1, lr, gscale, host)
+            if CAUTION:   # the cautious step's count pass over this problem
+                na = 0
+                for k in range(n):
+                    na += AGREE(k, x, g{state_rows}, {cast_scalars}, zero)
+                scalars = WITH_CAUTION(scalars, na, n)
             t += 1
             nb = 0
             for k in range(n):
@@ -187,7 +192,7 @@ def many_kernel(X, G, {states}, {data}, hyper, host0, lr_const, lr_table, clip_n
 
 
 def many_kernel(fun, jac, fused, at, scalar_fn, n_scalars, bools, n_states, n_data,
-                dtype):
+                dtype, agree_at=None):
     """Build the one-thread-per-problem kernel for these device functions.
 
     ``at`` is the method's generated guarded element update
@@ -195,7 +200,8 @@ def many_kernel(fun, jac, fused, at, scalar_fn, n_scalars, bools, n_states, n_da
     ``scalar_fn`` its per-step scalar function; the ``n_scalars`` scalars are cast to the parameters' dtype except the
     positions in ``bools``.  The kernel's source is generated for the number
     of state and data arrays, so it compiles for the device without tuple
-    tricks.
+    tricks.  ``agree_at``, a cautious variant's one-element agreement, adds
+    the count pass before every step.
     """
     states = ", ".join(f"S{k}" for k in range(n_states)) or "S_unused"
     data = ", ".join(f"D{k}" for k in range(n_data)) or "D_unused"
@@ -216,9 +222,14 @@ def many_kernel(fun, jac, fused, at, scalar_fn, n_scalars, bools, n_states, n_da
             else evaluate
 
     from . import _scalars
+
+    def device(fn):
+        return fn.py_func if config.ENABLE_CUDASIM else fn
     scope = {"cuda": cuda, "math": math, "np": np, "T": T, "EVAL": evaluate,
-             "AT": at.py_func if config.ENABLE_CUDASIM else at, "SCALARS": scalar_fn,
+             "AT": device(at), "SCALARS": scalar_fn,
              "STOP": _scalars.stop_status, "LR_AT": _scalars.lr_at,
-             "CLIP_SCALE": _scalars.clip_scale}
+             "CLIP_SCALE": _scalars.clip_scale, "CAUTION": agree_at is not None,
+             "AGREE": device(agree_at if agree_at is not None else at),
+             "WITH_CAUTION": _scalars.with_caution}
     exec(compile(src, f"<numadam many kernel {at.__name__}>", "exec"), scope)
     return scope["many_kernel"]

@@ -51,6 +51,10 @@ PENDING = {}
 #: the names of the scalars that the common step passes as constants
 PLAIN = ("gmul", "clip", "wd")
 
+#: the flag of a rule's cautious variants (option ``cautious``): they get a
+#: count pass, ``<v>_agree_serial`` / ``_parallel``
+CAUTIOUS = "cautious_step"
+
 
 def cache_dir():
     """Where the generated modules (and numba's cache of them) are written.
@@ -159,7 +163,7 @@ def _helper_functions():
 
 def _reserved():
     return {f.__name__ for f in _helper_functions()} | {"math", "np", "update", "njit",
-                                                         "prange", "cuda"}
+                                                         "prange", "cuda", "caution_sign"}
 
 
 def _check_globals(update):
@@ -276,12 +280,75 @@ def _helpers():
                    for f in _helper_functions())
 
 
-def cpu_source(name, update, sig, whens):
-    """The source of the CPU module of one method's update function."""
+_AGREE = '''
+
+@njit(inline="always")
+def {v}_agree_at(_i, x, g, {args}_zero):
+    """1 when element ``_i``'s update agrees in sign with the gradient."""
+    return np.int64(caution_sign({call}) > _zero)
+
+
+@njit(**_KERNEL)
+def {v}_agree_serial({params}):
+    _T = x.dtype.type
+{casts}
+    _zero = _T(0)
+    _n = 0
+{plain}
+    for _i in range(x.size):
+        _n += {v}_agree_at(_i, x, g, {args}_zero)
+    return _n
+
+
+@njit(parallel=True, **_KERNEL)
+def {v}_agree_parallel(x, g, {states}*_scalars):
+    _nch, _size = _chunking(x.size)
+    _parts = np.zeros(_nch, np.int64)
+    for _c in prange(_nch):
+        _lo, _hi = _c * _size, min(_c * _size + _size, x.size)
+        _parts[_c] = {v}_agree_serial(x[_lo:_hi], g[_lo:_hi], {slices}*_scalars)
+    return _parts.sum()
+'''
+
+_AGREE_PLAIN = '''    if _plain(gmul, clip, wd):  # the common case, its scalars as constants
+        _one, _inf = _T(1), _T(np.inf)
+        for _i in range(x.size):
+            _n += {v}_agree_at(_i, x, g, {plain_args}_zero)
+        return _n
+'''
+
+
+def _agree_source(v, caution, sig, have, casts, values):
+    """``<v>_agree_at`` (one element), ``<v>_agree_serial`` and ``_parallel``:
+    how many elements' update agrees in sign with the gradient
+    (``caution_sign(...) > 0``), read from the arrays ``caution`` names only
+    (the cautious step's count pass)."""
+    flags = {f: str(val) for f, val in zip(sig.flags, values)}
+    call = [f"{p}[_i]" if p in ("x", "g") or p in have else
+            "_zero" if p in sig.states else flags.get(p, p)
+            for p in inspect.signature(caution).parameters]
+    plain = ""
+    if sig.plain:
+        consts = {"gmul": "_one", "clip": "_inf", "wd": "_zero"}
+        plain = _AGREE_PLAIN.format(v=v, plain_args=_join(
+            have + [consts.get(s, s) for s in sig.scalars]))
+    return _AGREE.format(v=v, params=", ".join(["x", "g"] + have + sig.scalars),
+                         args=_join(have + sig.scalars), casts=casts or "    pass",
+                         plain=plain, call=", ".join(call), states=_join(have),
+                         slices=_join(f"{s}[_lo:_hi]" for s in have))
+
+
+def cpu_source(name, update, sig, whens, caution=None):
+    """The source of the CPU module of one method's update function (and of
+    its ``caution`` sign function, for the cautious step's count pass)."""
     src = textwrap.dedent(inspect.getsource(update))
     src = src.replace(f"def {update.__name__}(", "def update(", 1)
     lines = [_CPU_HEADER.format(qualname=f"{update.__module__}.{update.__qualname__}",
                                 helpers=_helpers(), update=src.rstrip())]
+    if caution is not None:
+        csrc = textwrap.dedent(inspect.getsource(caution))
+        csrc = csrc.replace(f"def {caution.__name__}(", "def caution_sign(", 1)
+        lines.append(f'\n\n@njit(inline="always")\n{csrc.rstrip()}\n')
     for values in variants(sig.flags):
         v = variant_name(name, sig.flags, values)
         have = present(sig, whens, values)
@@ -316,6 +383,8 @@ def cpu_source(name, update, sig, whens):
                                         params=", ".join(params + extra)))
         lines.append(_PARALLEL.format(v=v, states=_join(have),
                                       slices=_join(f"{s}[_lo:_hi]" for s in have)))
+        if caution is not None and dict(zip(sig.flags, values)).get(CAUTIOUS):
+            lines.append(_agree_source(v, caution, sig, have, casts, values))
     return "".join(lines)
 
 
@@ -348,12 +417,31 @@ def {v}(x, g, {states}_bad, {scalars}_zero):
 '''
 
 
-def cuda_source(cpu_module, name, sig, whens):
+_CUDA_AGREE = '''
+
+_{v}_agree_at = _device_fn(_cpu.{v}_agree_at)
+
+
+@cuda.jit
+def {v}_agree(x, g, {states}_count, {scalars}_zero):
+    _n = 0
+    for _i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        _n += _{v}_agree_at(_i, x, g, {states}{scalars}_zero)
+    if _n:
+        cuda.atomic.add(_count, 0, _n)
+'''
+
+
+def cuda_source(cpu_module, name, sig, whens, caution=None):
     lines = [_CUDA_HEADER.format(cpu=cpu_module)]
     for values in variants(sig.flags):
-        lines.append(_CUDA_KERNEL.format(
-            v=variant_name(name, sig.flags, values),
-            states=_join(present(sig, whens, values)), scalars=_join(sig.scalars)))
+        v = variant_name(name, sig.flags, values)
+        have = present(sig, whens, values)
+        lines.append(_CUDA_KERNEL.format(v=v, states=_join(have),
+                                         scalars=_join(sig.scalars)))
+        if caution is not None and dict(zip(sig.flags, values)).get(CAUTIOUS):
+            lines.append(_CUDA_AGREE.format(v=v, states=_join(have),
+                                            scalars=_join(sig.scalars)))
     return "".join(lines)
 
 
@@ -377,6 +465,12 @@ class MethodKernels:
         self.at = getattr(module, self.name + "_at")
         self._pair = KernelPair(None, getattr(module, self.name + "_parallel"),
                                 getattr(module, self.name + "_serial"))
+        # the cautious step's count pass (variants with the cautious flag)
+        self._agree = (KernelPair(None, getattr(module, self.name + "_agree_parallel"),
+                                  getattr(module, self.name + "_agree_serial"))
+                       if hasattr(module, self.name + "_agree_serial") else None)
+        #: one element's agreement (``_i, x, g, *states, *scalars, zero``), or None
+        self.agree_at = getattr(module, self.name + "_agree_at", None)
         self.serial = self._pair.serial
         self.parallel = self._pair.parallel
         self._cuda = None
@@ -386,9 +480,23 @@ class MethodKernels:
         """The serial or the parallel kernel, see ``KernelPair.pick``."""
         return self._pair.pick(size, guarded)
 
+    def agree(self, size, guarded=True):
+        """The count pass of a cautious variant (serial or parallel by size):
+        ``agree(x, g, *states, *scalars)`` -> how many elements' update agrees
+        in sign with the gradient; None for other variants."""
+        return None if self._agree is None else self._agree.pick(size, guarded)
+
     @property
     def cuda(self):
         """The CUDA kernel (``x, g, *states, bad, *scalars, zero``)."""
         if self._cuda is None:
             self._cuda = getattr(self.rule.cuda_module(), self.name)
         return self._cuda
+
+    @property
+    def cuda_agree(self):
+        """The CUDA count pass of a cautious variant (``x, g, *states, count,
+        *scalars, zero``), or None."""
+        if self._agree is None:
+            return None
+        return getattr(self.rule.cuda_module(), self.name + "_agree")

@@ -131,7 +131,7 @@ def step_scalars(scalar_fn, hyper, host, t, lr, clipping, clip_norm, s, r):
 def run(fun, jac, evaluate, value, fargs, jargs, view, flat, arrays, kernel, scalar_fn,
         hyper, host, t, lr_const, lr_table, use_table, clipping, clip_norm, maxiter, gtol,
         need_norm, norm, pnorm, project, has_box, lb, ub, gsign, policy, hist, hist_every,
-        hist_base, last_chunk, h_step, h_loss, h_gn, h_lr, f, g, have_f):
+        hist_base, last_chunk, h_step, h_loss, h_gn, h_lr, f, g, have_f, caution, agree):
     """Run up to ``maxiter`` iterations from the evaluated point ``(f, g)``.
 
     The same iteration as minimize's ordinary loop: the gradient norm, the
@@ -144,7 +144,8 @@ def run(fun, jac, evaluate, value, fargs, jargs, view, flat, arrays, kernel, sca
     since ``t``); one beyond it returns ``NEED_LR`` before the iteration
     does anything.  Returns ``(code, nit, nskip, t, host, f, have_f, g, nrec,
     nfev, njev)``; ``code`` is minimize's status (0, 1, 3) or a negative code
-    for the caller.
+    for the caller.  With ``caution`` (a cautious method) ``agree``, the
+    method's count pass, runs before every step.
     """
     nit = 0
     nskip = 0
@@ -213,6 +214,9 @@ def run(fun, jac, evaluate, value, fargs, jargs, view, flat, arrays, kernel, sca
                                          _scalars.lr_at(lr_const, lr_table, t - t0),
                                          clipping, clip_norm, s, r)
             t += 1
+            if caution:   # the cautious step: its count pass first
+                scalars = _scalars.with_caution(scalars, agree(flat, g, *arrays, *scalars),
+                                                g.size)
             nbad = kernel(flat, g, *arrays, *scalars)
             if nbad > 0:
                 return (RAISE_OVERFLOW if policy == 1 else 3, nit, nskip, t, host, f,

@@ -40,7 +40,7 @@ from .generate import _LOCK, PENDING, load, present, variant_name
 __all__ = ["many_module", "FEATURES", "ACTIVE", "block_size"]
 
 #: the features a loop is specialised to (constants of its module)
-FEATURES = ("HAS_BOX", "CLIPPING", "SKIP", "NEED_NORM")
+FEATURES = ("HAS_BOX", "CLIPPING", "SKIP", "NEED_NORM", "CAUTION")
 
 #: a problem that is still running
 ACTIVE = 99
@@ -76,6 +76,7 @@ from numadam._kernels import _pointers as _P
 _scalar_fn = njit(inline="always", error_model="numpy")(_rule_scalars)
 _run_kernel = _k.{v}_flagged
 _row_kernel = _k.{v}_serial
+_agree_kernel = {agree}
 _project = _cpu.PROJECT.serial
 _norm_big = _cpu.NORM.serial
 _pnorm_big = _cpu.PROJECTED_NORM.serial
@@ -173,6 +174,12 @@ def _step_run(X, G, states, i, j, n, sc, flags):
 @njit(inline="always", error_model="numpy")
 def _step_row(X, G, states, i, n, sc):
     return _row_kernel(_view(X, i, n), _view(G, i, n), {row_states}{scalars})
+
+
+@njit(inline="always", error_model="numpy")
+def _agree_row(X, G, states, i, n, sc):
+    """The cautious step's count on row ``i``."""
+    return _agree_kernel(_view(X, i, n), _view(G, i, n), {row_states}{scalars})
 
 
 @njit(inline="always", error_model="numpy")
@@ -282,7 +289,7 @@ def _block(b, B, X, G, F, states, data, args, hyper, lr_const, lr_table, maxiter
             sc, h_next = _L.step_scalars(_scalar_fn, hyper, h, t + 1, 0.0, False,
                                          0.0, 1.0, 0.0)
         i = lo
-        if whole and main_ok and not CLIPPING:
+        if whole and main_ok and not (CLIPPING or CAUTION):
             i = hi
             if _step_run(X, G, states, lo, hi, n, sc, fb) > 0:
                 _overflowed(X, G, F, data, args, status, nits, lo, hi, n, fb, nit)
@@ -291,7 +298,7 @@ def _block(b, B, X, G, F, states, data, args, hyper, lr_const, lr_table, maxiter
                 for k in range(lo, hi):
                     if status[k] == ACTIVE:
                         _project(_view(X, k, n), lb, ub)
-        while i < hi and not CLIPPING:
+        while i < hi and not (CLIPPING or CAUTION):
             if status[i] != ACTIVE or own[i]:
                 i += 1
                 continue
@@ -310,9 +317,10 @@ def _block(b, B, X, G, F, states, data, args, hyper, lr_const, lr_table, maxiter
                     if status[k] == ACTIVE:
                         _project(_view(X, k, n), lb, ub)
             i = j
-        # problems on their own step count, and every problem when clipping
-        for i in range(lo, hi if CLIPPING or not whole else lo):
-            if status[i] != ACTIVE or not (CLIPPING or own[i]):
+        # problems on their own step count, and every problem when clipping or
+        # cautious (each its own norm, or count of agreeing elements)
+        for i in range(lo, hi if CLIPPING or CAUTION or not whole else lo):
+            if status[i] != ACTIVE or not (CLIPPING or CAUTION or own[i]):
                 continue
             ti = t
             hs = h
@@ -328,6 +336,8 @@ def _block(b, B, X, G, F, states, data, args, hyper, lr_const, lr_table, maxiter
             sci, hn = _L.step_scalars(_scalar_fn, hyper, hs, ti + 1,
                                       _S.lr_at(lr_const, lr_table, ti), CLIPPING,
                                       clip_norm, s, r)
+            if CAUTION:
+                sci = _S.with_caution(sci, _agree_row(X, G, states, i, n, sci), n)
             if _step_row(X, G, states, i, n, sci) > 0:
                 _finish(X, G, F, data, args, status, nits, i, n, 3, False, nit)
                 continue
@@ -493,6 +503,8 @@ def many_module(rule, values, features, fun, jac, fused, out, data, n_args, dtyp
         sname=fn.__name__, key=key,
         objective=objective.replace("{key!r}", repr(key)),
         dtype=dtype.name, itemsize=dtype.itemsize, active=ACTIVE, skipping=_SKIPPING,
+        agree=(f"_k.{v}_agree_serial" if hasattr(rule.cpu_module(), f"{v}_agree_serial")
+               else "_row_kernel"),
         constants="".join(f"{k} = {val!r}\n" for k, val in consts.items()),
         evaluate=evaluate, value=value,
         run_states="".join(f"_run(states[{k}], i, j, n), " for k in range(n_states)),

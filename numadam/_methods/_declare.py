@@ -128,12 +128,21 @@ class Rule:
     options : dict, optional
         Options of this rule not in the shared table: ``name -> (check,
         description)``.
+    caution : callable, optional
+        For rules with the ``cautious`` flag (the Cautious Optimizers' mask):
+        ``caution(x, g, <states>, <scalars>)``, a subset of ``update``'s
+        parameters, returns a value whose sign is that of (the update before
+        the learning rate, without weight decay) times (the gradient the
+        method sees); the generator makes the count pass of it, reading only
+        the arrays it names.  ``update`` then takes the scalar ``cscale``
+        (``1 / max(mean(mask), 1e-3)``, filled in by the loops).
     """
 
     def __init__(self, name, update, scalars, hyper, states=(), host=(), flags=None,
-                 bools=(), check=None, options=None):
+                 bools=(), check=None, options=None, caution=None):
         from .._kernels.generate import Signature
         self.name, self.update, self.scalars, self.hyper = name, update, scalars, hyper
+        self.caution = caution
         self.states, self.host = tuple(states), tuple(host)
         self.flags = dict(flags or {})
         self.check = check
@@ -158,10 +167,11 @@ class Rule:
             if kind not in self._modules:
                 whens = [s.when for s in self.states]
                 if kind == "cpu":
-                    src = G.cpu_source(self.name, self.update, self.signature, whens)
+                    src = G.cpu_source(self.name, self.update, self.signature, whens,
+                                       self.caution)
                 else:
                     src = G.cuda_source(self.cpu_module().__name__, self.name,
-                                        self.signature, whens)
+                                        self.signature, whens, self.caution)
                 self._modules[kind] = G.load(src, self.name + ("" if kind == "cpu"
                                                                 else "_cuda"))
             return self._modules[kind]

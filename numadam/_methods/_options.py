@@ -113,6 +113,7 @@ _CHECKS = {
     "eps": _positive,
     "weight_decay": _nonnegative,
     "amsgrad": _flag,
+    "cautious": _flag,
     "maximize": _flag,
     "decoupled_weight_decay": _flag,
     "momentum": _unit,
@@ -175,6 +176,8 @@ _DESCRIPTIONS = {
     "eps": "term added to the denominator for numerical stability, > 0",
     "weight_decay": "weight decay coefficient, >= 0",
     "amsgrad": "use the running maximum of the second moment (AMSGrad)",
+    "cautious": "mask the update where its sign differs from the gradient's, rescaled "
+                "by the fraction that agrees (Cautious Optimizers, timm's caution)",
     "maximize": "maximize the objective instead of minimizing",
     "decoupled_weight_decay": "decay the parameters directly (AdamW-style) "
                               "instead of adding an L2 term to the gradient",

@@ -1,23 +1,33 @@
 """AdEMAMix: Adam with a second, slow momentum mixed in (apple/ml-ademamix)."""
 import math
 
-from .._kernels._math import grad_in
+from .._kernels._math import caution_factor, grad_in
 from .._kernels._scalars import prologue
 from ._declare import Host, Method, Rule, State, common, register
 from ._options import _nonnegative, betas_n
 
 
 def update(x, g, m1, m2, v, gmul, clip, wd, b1, c1, b3, c3, b2, c2, inv_bc1, alpha,
-           inv_sbc2, eps, lr, dwd):
+           inv_sbc2, eps, lr, dwd, cscale, cautious_step):
     """``m1``, ``m2`` (slow, ``b3``) and ``v`` averages;
-    ``x -= lr*((m1/bc1 + alpha*m2) / (sqrt(v)/sqrt(bc2) + eps) + wd*x)``."""
+    ``x -= lr*((m1/bc1 + alpha*m2) / (sqrt(v)/sqrt(bc2) + eps) + wd*x)``
+    (cautious: the first term masked where its sign differs from g's)."""
     g = grad_in(x, g, gmul, clip, wd)
     m1 = b1 * m1 + c1 * g
     m2 = b3 * m2 + c3 * g
     v = b2 * v + c2 * g * g
-    u = (m1 * inv_bc1 + alpha * m2) / (math.sqrt(v) * inv_sbc2 + eps)
+    d = m1 * inv_bc1 + alpha * m2
+    u = d / (math.sqrt(v) * inv_sbc2 + eps)
+    if cautious_step:
+        u = u * caution_factor(d, g, cscale)
     x = x - lr * (u + dwd * x)
     return x, m1, m2, v
+
+
+def caution(x, g, m1, m2, gmul, clip, wd, b1, c1, b3, c3, inv_bc1, alpha):
+    """The update's numerator (its sign) times the gradient."""
+    g = grad_in(x, g, gmul, clip, wd)
+    return ((b1 * m1 + c1 * g) * inv_bc1 + alpha * (b3 * m2 + c3 * g)) * g
 
 
 def half_life(b):
@@ -41,7 +51,7 @@ def scalars(h, t, lr, gscale, host):
         a = float(t) / t_beta3
         b3 = 0.5 ** (1.0 / ((1.0 - a) * f1 + a * f3 + 1.0))
     return ((gmul, clip, wdc, b1, 1.0 - b1, b3, 1.0 - b3, b2, 1.0 - b2, 1.0 / (1.0 - p1),
-             alpha, 1.0 / math.sqrt(1.0 - p2), eps, lr, wd), (p1, p2))
+             alpha, 1.0 / math.sqrt(1.0 - p2), eps, lr, wd, 1.0), (p1, p2))
 
 
 def _warmup(name, value):
@@ -68,6 +78,7 @@ RULE = Rule(
     states=(State("exp_avg_fast"), State("exp_avg_slow"),
             State("exp_avg_sq", nonnegative=True)),
     host=(Host("beta1_power"), Host("beta2_power")),
+    flags={"cautious_step": lambda o: o["cautious"]}, caution=caution,
     options={"betas": (betas_n(3), "decay rates (beta1, beta2, beta3) of the fast "
                                    "momentum, the second moment and the slow momentum, "
                                    "each in [0, 1)"),
@@ -82,6 +93,7 @@ RULE = Rule(
 register(Method("ademamix", "AdEMAMix (Adam with a mixture of a fast and a slow momentum)",
                 RULE,
                 dict(lr=1e-3, betas=(0.9, 0.999, 0.9999), alpha=2.0, alpha_warmup=None,
-                     beta3_warmup=None, eps=1e-8, weight_decay=0.0, maximize=False),
+                     beta3_warmup=None, eps=1e-8, weight_decay=0.0, cautious=False,
+                     maximize=False),
                 "Pagliardini, Ablin & Grangier (2024), The AdEMAMix Optimizer: Better, "
                 "Faster, Older; apple/ml-ademamix pytorch/ademamix.py"))

@@ -179,7 +179,8 @@ def _quad_host(x, a, b):
 @pytest.mark.parametrize("method, opts", [("adam", {"lr": 0.05}),
                                           ("rmsprop", {"lr": 0.01, "centered": True}),
                                           ("nadam", {"lr": 0.02, "clip_norm": 1.0}),
-                                          ("schedule_free_adamw", {"lr": 0.05})])
+                                          ("schedule_free_adamw", {"lr": 0.05}),
+                                          ("adopt", {"lr": 0.05, "cautious": True})])
 def test_minimize_many_on_the_device_matches_the_cpu(method, opts):
     rng = np.random.default_rng(0)
     P, p = 40, 3
