@@ -78,21 +78,20 @@ class DeviceState:
     def agree(self, kernels, flat, g, arrays, scalars):
         """The count pass of a cautious variant on the device (how many
         elements' update agrees in sign with the gradient)."""
-        T = self.T
-        typed = tuple(s if isinstance(s, (bool, np.bool_)) else T(s) for s in scalars)
-        self.bad[0] = 0
-        kernels.cuda_agree[self.config](flat, g, *arrays, self.bad, *typed, T(0))
-        self.cuda.synchronize()
-        return int(self.bad[0])
+        return self._counted(kernels.cuda_agree, flat, g, arrays, scalars)
 
     def launch(self, kernels, flat, g, arrays, scalars):
         """Run the CUDA kernel of a method's generated ``kernels``
         (:class:`numadam._kernels.generate.MethodKernels`); returns the guard's
         count."""
+        return self._counted(kernels.cuda, flat, g, arrays, scalars)
+
+    def _counted(self, kernel, flat, g, arrays, scalars):
+        """Launch ``kernel(x, g, *states, count, *scalars, zero)``; the count."""
         T = self.T
         typed = tuple(s if isinstance(s, (bool, np.bool_)) else T(s) for s in scalars)
         self.bad[0] = 0
-        kernels.cuda[self.config](flat, g, *arrays, self.bad, *typed, T(0))
+        kernel[self.config](flat, g, *arrays, self.bad, *typed, T(0))
         self.cuda.synchronize()
         return int(self.bad[0])
 

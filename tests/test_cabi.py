@@ -265,7 +265,8 @@ import numpy as np, numadam, user
 from numadam._methods import get_method
 res = numadam.minimize(user.rosen_out, True, np.array([-1.2, 1.0]),
                        options={"lr": 1e-2, "maxiter": 2000, "gtol": 0})
-kern = get_method("adam").rule.kernels_for((False,))
+spec = get_method("adam")
+kern = spec.kernel(spec.resolve({}))
 ((loop, _),) = kern._loop.values()
 st = loop.run.stats
 print(res.compiled, len(st.cache_hits), len(st.cache_misses))

@@ -257,6 +257,8 @@ _PLAIN_LOOP = '''    if _plain(gmul, clip, wd):  # the common case, its scalars 
 #: of them overflowed)
 _FLAG = "{pad}_flags[_i] = np.int8(_b)\n"
 
+#: fixed chunks of a serial loop under prange, the counts summed (the step's
+#: guard, or the cautious count pass: ``{v}`` then ends with ``_agree``)
 _PARALLEL = '''
 
 @njit(parallel=True, **_KERNEL)
@@ -298,16 +300,6 @@ def {v}_agree_serial({params}):
     for _i in range(x.size):
         _n += {v}_agree_at(_i, x, g, {args}_zero)
     return _n
-
-
-@njit(parallel=True, **_KERNEL)
-def {v}_agree_parallel(x, g, {states}*_scalars):
-    _nch, _size = _chunking(x.size)
-    _parts = np.zeros(_nch, np.int64)
-    for _c in prange(_nch):
-        _lo, _hi = _c * _size, min(_c * _size + _size, x.size)
-        _parts[_c] = {v}_agree_serial(x[_lo:_hi], g[_lo:_hi], {slices}*_scalars)
-    return _parts.sum()
 '''
 
 _AGREE_PLAIN = '''    if _plain(gmul, clip, wd):  # the common case, its scalars as constants
@@ -332,10 +324,11 @@ def _agree_source(v, caution, sig, have, casts, values):
         consts = {"gmul": "_one", "clip": "_inf", "wd": "_zero"}
         plain = _AGREE_PLAIN.format(v=v, plain_args=_join(
             have + [consts.get(s, s) for s in sig.scalars]))
-    return _AGREE.format(v=v, params=", ".join(["x", "g"] + have + sig.scalars),
-                         args=_join(have + sig.scalars), casts=casts or "    pass",
-                         plain=plain, call=", ".join(call), states=_join(have),
-                         slices=_join(f"{s}[_lo:_hi]" for s in have))
+    return (_AGREE.format(v=v, params=", ".join(["x", "g"] + have + sig.scalars),
+                          args=_join(have + sig.scalars), casts=casts or "    pass",
+                          plain=plain, call=", ".join(call))
+            + _PARALLEL.format(v=v + "_agree", states=_join(have),
+                               slices=_join(f"{s}[_lo:_hi]" for s in have)))
 
 
 def cpu_source(name, update, sig, whens, caution=None):

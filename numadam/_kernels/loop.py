@@ -147,11 +147,7 @@ def run(fun, jac, evaluate, value, fargs, jargs, view, flat, arrays, kernel, sca
     for the caller.  With ``caution`` (a cautious method) ``agree``, the
     method's count pass, runs before every step.
     """
-    nit = 0
-    nskip = 0
-    nrec = 0
-    nfev = 0
-    njev = 0
+    nit = nskip = nrec = nfev = njev = 0
     t0 = t
     s, r = 1.0, 0.0
     while True:
