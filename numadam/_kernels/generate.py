@@ -287,7 +287,7 @@ _AGREE = '''
 @njit(inline="always")
 def {v}_agree_at(_i, x, g, {args}_zero):
     """1 when element ``_i``'s update agrees in sign with the gradient."""
-    return np.int64(caution_sign({call}) > _zero)
+    return np.int32(caution_sign({call}) > _zero)
 
 
 @njit(**_KERNEL)
@@ -295,17 +295,17 @@ def {v}_agree_serial({params}):
     _T = x.dtype.type
 {casts}
     _zero = _T(0)
-    _n = 0
+    _n = _ZERO32   # an int32 count (int64 halves the vector width), as the step's guard
 {plain}
     for _i in range(x.size):
-        _n += {v}_agree_at(_i, x, g, {args}_zero)
+        _n = _iadd32(_n, {v}_agree_at(_i, x, g, {args}_zero))
     return _n
 '''
 
 _AGREE_PLAIN = '''    if _plain(gmul, clip, wd):  # the common case, its scalars as constants
         _one, _inf = _T(1), _T(np.inf)
         for _i in range(x.size):
-            _n += {v}_agree_at(_i, x, g, {plain_args}_zero)
+            _n = _iadd32(_n, {v}_agree_at(_i, x, g, {plain_args}_zero))
         return _n
 '''
 
