@@ -617,6 +617,19 @@ def _rows_at(text, size):
     return rows
 
 
+def test_the_cautious_table_is_its_results_file():
+    page = read("docs/benchmarks.md")
+    path = "bench/results/cpu-vm-20261206-issue16-step-cautious.md"
+    assert path.split("/")[-1] in page
+    text = read(path)
+    rows = {size: _rows_at(text, size) for size in ("1e+07", "3e+07")}
+    for m, words in (("adamw", 7), ("adamw+cautious", 9), ("lion", 5),
+                     ("lion+cautious", 7)):
+        cells = [rows[size][m, dt]["of ceiling"] for dt in ("float32", "float64")
+                 for size in ("1e+07", "3e+07")]
+        assert f"| {m} ({words} words) | " + " | ".join(cells) + " |" in page, m
+
+
 def test_the_second_family_table_is_its_results_files():
     """docs/benchmarks.md's 1e7 table of the new methods, cell for cell."""
     import sys
