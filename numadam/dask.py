@@ -41,12 +41,14 @@ def _solve_chunk(fun, jac, x0, data, args, method, options, bounds, first=0):
 
 def _scatter(client, pieces, attempts=20):
     """``client.scatter(pieces)``, again after a pause while it fails because it
-    picked a worker that has just died (the scheduler has not yet removed it)."""
+    picked a worker that has just died (the scheduler has not yet removed it:
+    the send fails, or the scheduler, recording where the data went, no
+    longer knows the worker -- a KeyError naming its address, seen in CI)."""
     import time
     for attempt in range(attempts):
         try:
             return client.scatter(pieces, hash=False)
-        except OSError:            # distributed's CommClosedError is one
+        except (OSError, KeyError):   # distributed's CommClosedError is an OSError
             if attempt == attempts - 1:
                 raise
             time.sleep(0.5)
