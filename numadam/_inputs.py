@@ -332,3 +332,55 @@ def _scalar(f, name="fun"):
             else f"{type(f).__name__} {np.shape(f)}" if isinstance(f, np.ndarray)
             else f"{type(f).__name__} {f!r}"[:120])
     raise TypeError(f"{name} must return a real scalar; got {what}")
+
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def flat_gradient(grad, shape, dtype, name="grad"):
+    """``grad`` as a flat C-contiguous array of ``dtype``: refused unless it
+    holds real numbers and has the parameters' ``shape`` (no copy when it is
+    already such an array)."""
+    if (type(grad) is np.ndarray and grad.dtype == dtype and grad.shape == shape
+            and grad.flags.c_contiguous):
+        return grad if grad.ndim == 1 else grad.reshape(-1)
+    try:
+        arr = np.asarray(grad)
+    except Exception as exc:  # noqa: BLE001 - report what it was
+        raise TypeError(f"{name} must be an array of real numbers; got "
+                        f"{type(grad).__name__}") from exc
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must hold real numbers; got dtype {arr.dtype}")
+    if arr.shape != shape:
+        raise ValueError(f"{name} must have the parameters' shape {shape}; got shape "
+                         f"{arr.shape}")
+    return np.ascontiguousarray(arr, dtype=dtype).reshape(-1)
+
+
+def check_params(params, name="params"):
+    """Refuse anything the optimizer could not update in place, visibly."""
+    if not isinstance(params, np.ndarray):
+        raise TypeError(
+            f"{name} must be a numpy.ndarray that the optimizer updates in "
+            f"place; got {type(params).__name__}. Make an array first "
+            "(x = np.array(...)) and keep a reference to it")
+    if params.dtype not in _FLOATS:
+        if params.dtype.kind == "f" and not params.dtype.isnative:
+            raise TypeError(
+                f"{name} has non-native byte order (dtype {params.dtype.str}); the "
+                "kernels update native float32/float64 in place: pass "
+                f"x = x.astype(x.dtype.newbyteorder('=')) and optimise that array")
+        raise TypeError(f"{name} must have dtype float32 or float64; got "
+                        f"{params.dtype}")
+    if params.size == 0:
+        raise ValueError(f"{name} must not be empty")
+    if not params.flags.c_contiguous:
+        raise ValueError(
+            f"{name} must be C-contiguous; got a strided view of shape "
+            f"{params.shape}. Updating a contiguous copy would leave your array "
+            "unchanged: pass np.ascontiguousarray(...) and use that array")
+    if not params.flags.writeable:
+        raise ValueError(f"{name} is read-only; the optimizer updates it in "
+                         "place")
+    if not np.isfinite(params).all():
+        raise ValueError(f"{name} contains NaN or infinity")

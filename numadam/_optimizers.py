@@ -13,6 +13,7 @@ import numpy as np
 
 from . import _kernels
 from ._kernels import _scalars
+from ._inputs import check_params, flat_gradient
 from ._methods import get_method
 from .schedules import check_lr
 
@@ -20,9 +21,6 @@ __all__ = ["Optimizer", "Adam", "AdamW", "AMSGrad", "Adamax", "NAdam", "RAdam",
            "ScheduleFreeAdamW", "Adadelta", "Rprop", "ASGD", "Lion", "ADOPT", "AdEMAMix", "AdaBelief", "Yogi",
            "Adan",
            "SGD", "RMSprop", "Adagrad"]
-
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
 
 def _real_number(v):
     if isinstance(v, (str, bytes, bool, np.bool_)):
@@ -67,53 +65,33 @@ class StateView(Mapping):
         return f"StateView({self._arrays!r})"
 
 
-def flat_gradient(grad, shape, dtype, name="grad"):
-    """``grad`` as a flat C-contiguous array of ``dtype``: refused unless it
-    holds real numbers and has the parameters' ``shape`` (no copy when it is
-    already such an array)."""
-    if (type(grad) is np.ndarray and grad.dtype == dtype and grad.shape == shape
-            and grad.flags.c_contiguous):
-        return grad if grad.ndim == 1 else grad.reshape(-1)
-    try:
-        arr = np.asarray(grad)
-    except Exception as exc:  # noqa: BLE001 - report what it was
-        raise TypeError(f"{name} must be an array of real numbers; got "
-                        f"{type(grad).__name__}") from exc
-    if arr.dtype.kind not in "fiub":
-        raise TypeError(f"{name} must hold real numbers; got dtype {arr.dtype}")
-    if arr.shape != shape:
-        raise ValueError(f"{name} must have the parameters' shape {shape}; got shape "
-                         f"{arr.shape}")
-    return np.ascontiguousarray(arr, dtype=dtype).reshape(-1)
+def _lr_at(binding, t):
+    """The learning rate of the step after ``t`` of an optimizer or a group."""
+    return binding._lr if binding._schedule is None else check_lr(binding._schedule, t)
 
 
-def check_params(params, name="params"):
-    """Refuse anything the optimizer could not update in place, visibly."""
-    if not isinstance(params, np.ndarray):
-        raise TypeError(
-            f"{name} must be a numpy.ndarray that the optimizer updates in "
-            f"place; got {type(params).__name__}. Make an array first "
-            "(x = np.array(...)) and keep a reference to it")
-    if params.dtype not in _FLOATS:
-        if params.dtype.kind == "f" and not params.dtype.isnative:
-            raise TypeError(
-                f"{name} has non-native byte order (dtype {params.dtype.str}); the "
-                "kernels update native float32/float64 in place: pass "
-                f"x = x.astype(x.dtype.newbyteorder('=')) and optimise that array")
-        raise TypeError(f"{name} must have dtype float32 or float64; got "
-                        f"{params.dtype}")
-    if params.size == 0:
-        raise ValueError(f"{name} must not be empty")
-    if not params.flags.c_contiguous:
-        raise ValueError(
-            f"{name} must be C-contiguous; got a strided view of shape "
-            f"{params.shape}. Updating a contiguous copy would leave your array "
-            "unchanged: pass np.ascontiguousarray(...) and use that array")
-    if not params.flags.writeable:
-        raise ValueError(f"{name} is read-only; the optimizer updates it in "
-                         "place")
-    if not np.isfinite(params).all():
-        raise ValueError(f"{name} contains NaN or infinity")
+def _overflow(t, bad, n):
+    return FloatingPointError(
+        f"step {t + 1}: the update of {bad} of {n} elements was NaN or infinite (a "
+        "non-finite gradient, or an overflow); those elements and their state kept "
+        "their old values, the others were updated")
+
+
+def _combined_norm(parts):
+    """The norm kernels' ``(s, r)`` of several arrays combined into one."""
+    if len(parts) == 1:
+        return parts[0]
+    if all(s == 1.0 for s, _ in parts):
+        total = sum(r * r for _, r in parts)
+        if total < math.inf:
+            return 1.0, math.sqrt(total)
+    norms = [s * r if r < math.inf else r for s, r in parts]
+    if not all(math.isfinite(n) for n in norms):
+        return 1.0, math.inf if all(n == n for n in norms) else math.nan
+    big = max(norms)
+    if big == 0.0:
+        return 1.0, 0.0
+    return big, math.sqrt(sum((n / big) ** 2 for n in norms))
 
 
 class Optimizer:
@@ -175,6 +153,11 @@ class Optimizer:
         self._opts = self._spec.resolve(options)
         from ._device import is_device_array
         self._dev = None
+        #: the arrays and groups of an optimizer over several arrays, else None
+        self._groups = None
+        if not isinstance(params, np.ndarray) and not is_device_array(params):
+            self._init_groups(params, options)
+            return
         if is_device_array(params):
             from ._device import DeviceState, as_device
             view = as_device(params, "params")
@@ -199,6 +182,60 @@ class Optimizer:
         #: with both (Schedule-Free); None for the others
         self.mode = None if self._spec.modes is None else "train"
         self._bind()
+
+    def _init_groups(self, params, options):
+        """Several arrays, or parameter groups (see :mod:`numadam._groups`)."""
+        from ._groups import Groups
+        self._groups = Groups(self._spec, options, params)
+        self.params = params
+        self._host = None
+        self.t = 0
+        self.skipped = 0
+        self._shards = None
+        self.mode = None if self._spec.modes is None else "train"
+        self._bind_groups()
+
+    def _bind_groups(self):
+        self._clip_norm = self._opts["clip_norm"]
+        self._skip = self._opts["nan_policy"] == "skip"
+        self.state = StateView({
+            name: StateView(pack.views(j)) for g in self._groups.groups
+            for pack in g.packs for j, name in enumerate(pack.names)})
+
+    @property
+    def param_groups(self):
+        """The parameter groups, torch.optim's ``param_groups``: a list of live
+        mappings (:class:`numadam._groups.ParamGroup`) with the group's arrays
+        (``"params"``), their names (``"names"``) and its options; setting an
+        option (``opt.param_groups[0]["lr"] = 1e-4``) takes effect from the
+        next step.  One group for an optimizer built on one array, a list or
+        a dict."""
+        from ._groups import ParamGroup
+        n = 1 if self._groups is None else len(self._groups.groups)
+        return [ParamGroup(self, k) for k in range(n)]
+
+    def _group_options(self, k):
+        if self._groups is None:
+            return self._user_options()
+        return self._groups.groups[k].user_options()
+
+    def _group_arrays(self, k):
+        if self._groups is None:
+            return [0], [self.params]
+        g = self._groups.groups[k]
+        return g.names, g.arrays
+
+    def _set_group_option(self, k, key, value):
+        if self._groups is None:
+            self._replace_options({**self._user_options(), key: value})
+            return
+        from ._groups import OPTIMIZER_WIDE
+        if key in OPTIMIZER_WIDE:
+            raise ValueError(f"param_groups[{k}][{key!r}]: {key} is an option of the whole "
+                             "optimizer, not of a group")
+        self._spec.check_known({key: value})
+        g = self._groups.groups[k]
+        g.replace({**g.user_options(), key: value}, f"param_groups[{k}]")
 
     def _device_state(self, opts):
         from ._methods import PARAMS
@@ -241,12 +278,20 @@ class Optimizer:
         With a schedule this is ``schedule(t)``; the schedule itself is
         ``options["lr"]``.
         """
-        if self._schedule is None:
-            return self._lr
-        return check_lr(self._schedule, self.t)
+        if self._groups is not None:
+            groups = self._groups.groups
+            if len(groups) > 1:
+                raise TypeError("this optimizer has several parameter groups, each with "
+                                "its learning rate: read opt.param_groups[k]['lr']")
+            return _lr_at(groups[0], self.t)
+        return _lr_at(self, self.t)
 
     @lr.setter
     def lr(self, value):
+        if self._groups is not None:   # every group's
+            for k in range(len(self._groups.groups)):
+                self._set_group_option(k, "lr", value)
+            return
         self._opts = self._spec.resolve({**self._user_options(), "lr": value})
         self._bind()
 
@@ -308,6 +353,8 @@ class Optimizer:
         """
         if self._dev is not None:
             return self._step_flat(self._dev.check_grad(grad, self._view)) is not None
+        if self._groups is not None:
+            return self._step_groups(grad) is not None
         if not self.params.flags.writeable:
             raise ValueError("params became read-only after the optimizer was built; "
                              "the optimizer updates it in place (make it writeable "
@@ -327,11 +374,8 @@ class Optimizer:
         the extra pass of clip_norm/skip.
         """
         t = self.t
-        if self.mode == "eval":
-            raise RuntimeError(
-                f"{self.method}: the optimizer is in eval mode (the parameters hold the "
-                "averaged point); call opt.train() before opt.step()")
-        lr = self._lr if self._schedule is None else check_lr(self._schedule, t)
+        self._check_train()
+        lr = _lr_at(self, t)
         clip = self._clip_norm
         if norm is None and (clip is not None or self._skip):
             norm = self._norm(g)
@@ -354,12 +398,55 @@ class Optimizer:
         else:
             bad = self._dev.launch(self._kernels, self._flat, g, self._arrays, scalars)
         if bad:
-            raise FloatingPointError(
-                f"step {t + 1}: the update of {bad} of {self._flat.size} elements was "
-                "NaN or infinite (a non-finite gradient, or an overflow); those "
-                "elements and their state kept their old values, the others were "
-                "updated")
+            raise _overflow(t, bad, self._flat.size)
         return lr
+
+    def _check_train(self):
+        if self.mode == "eval":
+            raise RuntimeError(
+                f"{self.method}: the optimizer is in eval mode (the parameters hold the "
+                "averaged point); call opt.train() before opt.step()")
+
+    def _step_groups(self, grads):
+        """One step over several arrays: one fused pass per group and dtype.
+        Returns the groups' learning rates, or None when skipped."""
+        groups = self._groups.groups
+        flat = self._groups.gradients(grads)
+        for a, name in zip(self._groups.arrays, self._groups.names):
+            if not a.flags.writeable:
+                raise ValueError(f"params[{name!r}] became read-only after the optimizer "
+                                 "was built; the optimizer updates it in place")
+        t = self.t
+        self._check_train()
+        lrs = [_lr_at(g, t) for g in groups]
+        gps = self._groups.addresses(flat)
+        clip = self._clip_norm
+        norm = None
+        if clip is not None or self._skip:
+            cpu = _kernels.load_cpu()
+            norm = _combined_norm([cpu.MULTI_NORM.pick(p.size)(gp, p.blocks, p.proto)
+                                   for g, gpg in zip(groups, gps)
+                                   for p, gp in zip(g.packs, gpg)])
+        if self._skip and not math.isfinite(norm[1]):
+            self.skipped += 1
+            return None
+        gscale = 1.0 if clip is None else _scalars.clip_scale(clip, *norm)
+        bad = 0
+        for g, lr, gpg in zip(groups, lrs, gps):
+            scalars, g._host = g._scalar_fn(g._hyper, t + 1, lr, gscale, g._host)
+            for p, gp in zip(g.packs, gpg):
+                cs = p.ones
+                if p.agree is not None:   # the cautious step: each array's own mean
+                    parts = p.agree(p.xp, gp, p.blocks, p.proto, cs, *p.kernel_arrays,
+                                    *scalars)
+                    counts = np.bincount(p.blocks[:, 0], parts, len(p.arrays))
+                    cs = np.array([_scalars.with_caution((0.0,), c, n)[0]
+                                   for c, n in zip(counts, np.diff(p.offsets))])
+                bad += p.kernel(p.xp, gp, p.blocks, p.proto, cs, *p.kernel_arrays, *scalars)
+        self.t = t + 1
+        if bad:
+            raise _overflow(t, bad, self._groups.size)
+        return lrs
 
     # -- train and eval points (Schedule-Free) ------------------------------
     def eval(self):
@@ -388,7 +475,12 @@ class Optimizer:
         if self.mode == mode:
             return
         move = modes.to_eval if mode == "eval" else modes.to_train
-        if self._dev is None:
+        if self._groups is not None:   # array by array, each with its group's options
+            for g in self._groups.groups:
+                for pack in g.packs:
+                    for j in range(len(pack.arrays)):
+                        move(pack.flat(j), pack.views(j), g._opts)
+        elif self._dev is None:
             move(self._flat, self.state, self._opts)
         else:   # on the host (a rare call): the parameters and the state round trip
             flat = self._flat.copy_to_host()
@@ -410,6 +502,17 @@ class Optimizer:
             Arrays are copies: later steps do not change a saved dict.
         """
         extra = {} if self.mode is None else {"mode": self.mode}
+        if self._groups is not None:
+            G = self._groups
+            return {**extra, "method": self.method, "t": self.t,
+                    "options": self._user_options(), "structure": G.kind,
+                    "groups": [{"names": list(g.names), "options": g.user_options()}
+                               for g in G.groups],
+                    "arrays": {n: {"dtype": a.dtype.name, "shape": a.shape}
+                               for n, a in zip(G.names, G.arrays)},
+                    "state": {n: {k: v.copy() for k, v in self.state[n].items()}
+                              for n in G.names},
+                    "host": [dict(zip(self._spec.host_names, g._host)) for g in G.groups]}
         return {**extra,
             "method": self.method,
             "t": self.t,
@@ -442,58 +545,36 @@ class Optimizer:
         if not isinstance(state_dict, dict):
             raise TypeError("state_dict must be a dict from state_dict(); got "
                             f"{type(state_dict).__name__}")
-        missing = {"method", "t", "options", "dtype", "size", "state",
-                   "host"} - set(state_dict)
+        several = "groups" in state_dict
+        if several != (self._groups is not None):
+            raise ValueError("state_dict is of an optimizer over "
+                             + ("several arrays" if several else "one array")
+                             + ", this one is over "
+                             + ("one array" if several else "several arrays"))
+        missing = ({"method", "t", "options", "state", "host"}
+                   | ({"groups", "arrays"} if several else {"dtype", "size"})
+                   ) - set(state_dict)
         if missing:
             raise ValueError(f"state_dict lacks {', '.join(sorted(missing))}")
         if state_dict["method"] != self.method:
             raise ValueError(f"state_dict is for method {state_dict['method']!r},"
                              f" this optimizer runs {self.method!r}")
+        if several:
+            self._load_groups(state_dict)
+            return
         if state_dict["dtype"] != self._flat.dtype.name:
             raise ValueError(f"state_dict has dtype {state_dict['dtype']}, the "
                              f"parameters have {self._flat.dtype.name}")
         if state_dict["size"] != self._flat.size:
             raise ValueError(f"state_dict is for {state_dict['size']} parameters,"
                              f" this optimizer has {self._flat.size}")
-        t = state_dict["t"]
-        if (isinstance(t, (bool, np.bool_)) or not isinstance(t, (int, np.integer))
-                or not 0 <= t < 2 ** 62):
-            raise ValueError(f"state_dict['t'] must be an int >= 0; got {t!r}")
+        t = self._saved_t(state_dict)
         opts = self._spec.resolve(dict(state_dict["options"]))
         names = self._spec.state_names(opts)
-        saved = state_dict["state"]
-        if set(saved) != set(names):
-            raise ValueError(f"state_dict['state'] has {sorted(saved)}; the "
-                             f"options need {sorted(names)}")
-        for name in names:
-            arr = np.asarray(saved[name])
-            if arr.shape != (self._flat.size,) or arr.dtype != self._flat.dtype:
-                raise ValueError(
-                    f"state_dict['state'][{name!r}] must be a flat "
-                    f"{self._flat.dtype.name} array of {self._flat.size}; got "
-                    f"{arr.dtype} of shape {arr.shape}")
-        host = dict(state_dict["host"])
-        host_names = self._spec.host_names
-        if set(host) != set(host_names):
-            raise ValueError(f"state_dict['host'] has {sorted(host)}, expected "
-                             f"{sorted(host_names)}")
-        try:
-            host = tuple(_real_number(host[k]) for k in host_names)
-        except (TypeError, ValueError):
-            raise ValueError(f"state_dict['host'] must hold numbers; got {host!r}") from None
-        try:
-            self._spec.check_state_values(opts, {n: saved[n] for n in names}, host, int(t))
-        except ValueError as exc:
-            raise ValueError(f"state_dict is not a reachable {self.method} state: "
-                             f"{exc}") from None
-        mode = state_dict.get("mode")
-        if self._spec.modes is None:
-            if mode is not None:
-                raise ValueError(f"state_dict has a mode ({mode!r}); method "
-                                 f"{self.method!r} has none")
-        elif mode not in ("train", "eval"):
-            raise ValueError("state_dict['mode'] must be 'train' or 'eval' (which point "
-                             f"the parameters hold); got {mode!r}")
+        saved = self._saved_state(state_dict["state"], names, self._flat.dtype,
+                                  self._flat.size, "state_dict['state']")
+        host = self._saved_host(state_dict["host"], opts, saved, t, "state_dict['host']")
+        mode = self._saved_mode(state_dict)
         # everything checked: load
         self._opts = opts
         self.mode = mode
@@ -507,6 +588,101 @@ class Optimizer:
         self._host = host
         self.t = int(t)
         self._bind()
+
+    # -- the checks of a saved state, shared by one and several arrays --------
+    @staticmethod
+    def _saved_t(state_dict):
+        t = state_dict["t"]
+        if (isinstance(t, (bool, np.bool_)) or not isinstance(t, (int, np.integer))
+                or not 0 <= t < 2 ** 62):
+            raise ValueError(f"state_dict['t'] must be an int >= 0; got {t!r}")
+        return int(t)
+
+    @staticmethod
+    def _saved_state(saved, names, dtype, size, where):
+        """The state arrays of ``names`` in ``saved``, each flat, of ``dtype``
+        and ``size``."""
+        if not isinstance(saved, Mapping) or set(saved) != set(names):
+            have = sorted(saved) if isinstance(saved, Mapping) else type(saved).__name__
+            raise ValueError(f"{where} has {have}; the options need {sorted(names)}")
+        for name in names:
+            arr = np.asarray(saved[name])
+            if arr.shape != (size,) or arr.dtype != dtype:
+                raise ValueError(
+                    f"{where}[{name!r}] must be a flat {dtype.name} array of {size}; got "
+                    f"{arr.dtype} of shape {arr.shape}")
+        return {n: saved[n] for n in names}
+
+    def _saved_host(self, host, opts, state, t, where):
+        """The host scalars, checked with the state they go with."""
+        host = dict(host)
+        host_names = self._spec.host_names
+        if set(host) != set(host_names):
+            raise ValueError(f"{where} has {sorted(host)}, expected {sorted(host_names)}")
+        try:
+            host = tuple(_real_number(host[k]) for k in host_names)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where} must hold numbers; got {host!r}") from None
+        try:
+            self._spec.check_state_values(opts, state, host, t)
+        except ValueError as exc:
+            raise ValueError(f"state_dict is not a reachable {self.method} state: "
+                             f"{exc}") from None
+        return host
+
+    def _saved_mode(self, state_dict):
+        mode = state_dict.get("mode")
+        if self._spec.modes is None:
+            if mode is not None:
+                raise ValueError(f"state_dict has a mode ({mode!r}); method "
+                                 f"{self.method!r} has none")
+        elif mode not in ("train", "eval"):
+            raise ValueError("state_dict['mode'] must be 'train' or 'eval' (which point "
+                             f"the parameters hold); got {mode!r}")
+        return mode
+
+    def _load_groups(self, sd):
+        """:meth:`load_state_dict` of an optimizer over several arrays: the
+        saved structure must be this one's (names, groups, shapes, dtypes);
+        state is matched by name."""
+        from ._groups import structure_difference
+        G = self._groups
+        diff = structure_difference(G, sd["groups"], sd["arrays"])
+        if diff:
+            raise ValueError(f"state_dict is of other arrays: {diff}")
+        t = self._saved_t(sd)
+        top = self._spec.resolve(dict(sd["options"]))
+        hosts = sd["host"]
+        if not isinstance(hosts, (list, tuple)) or len(hosts) != len(G.groups):
+            raise ValueError(f"state_dict['host'] must be a list of {len(G.groups)} "
+                             "dicts, one per group")
+        loaded = []
+        for k, (g, saved) in enumerate(zip(G.groups, sd["groups"])):
+            try:
+                opts = self._spec.resolve(dict(saved["options"]))
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"state_dict['groups'][{k}]['options']: {exc}") from None
+            names = self._spec.state_names(opts)
+            state = {n: self._saved_state(sd["state"].get(n, {}), names, a.dtype, a.size,
+                                          f"state_dict['state'][{n!r}]")
+                     for n, a in zip(g.names, g.arrays)}
+            host = [self._saved_host(hosts[k], opts, state[n], t,
+                                     f"state_dict['host'][{k}]") for n in g.names][0]
+            loaded.append((opts, state, host))
+        mode = self._saved_mode(sd)
+        # everything checked: load
+        self._opts = top
+        for g, (opts, state, host) in zip(G.groups, loaded):
+            g.user, g._opts, g._host = {k: v for k, v in opts.items()
+                                        if k in self._spec.defaults}, opts, host
+            for pack in g.packs:
+                pack.state = {k: np.concatenate([np.asarray(state[n][k], pack.dtype)
+                                                 for n in pack.names])
+                              for k in self._spec.state_names(opts)}
+            g.bind()
+        self.mode = mode
+        self.t = t
+        self._bind_groups()
 
     def save(self, path):
         """Write :meth:`state_dict` to the checkpoint file ``path`` (``.npz``).
@@ -535,9 +711,20 @@ class Optimizer:
         sd = self.state_dict()
         meta = {"kind": "optimizer", "method": sd["method"], "t": sd["t"],
                 "skipped": self.skipped, **({"mode": sd["mode"]} if "mode" in sd else {}),
-                "options": _checkpoint.encode_options(sd["options"]),
-                "dtype": sd["dtype"], "size": sd["size"], "host": sd["host"]}
-        return meta, {prefix + k: v for k, v in sd["state"].items()}
+                "options": _checkpoint.encode_options(sd["options"]), "host": sd["host"]}
+        if self._groups is None:
+            meta.update(dtype=sd["dtype"], size=sd["size"])
+            return meta, {prefix + k: v for k, v in sd["state"].items()}
+        # several arrays: the names in the metadata (a JSON list keeps integer
+        # names), the arrays' state under their positions
+        names = self._groups.names
+        meta.update(structure=sd["structure"], groups=[
+            {"names": g["names"], "options": _checkpoint.encode_options(g["options"])}
+            for g in sd["groups"]], arrays=[
+            {"name": n, "dtype": sd["arrays"][n]["dtype"],
+             "shape": list(sd["arrays"][n]["shape"])} for n in names])
+        return meta, {f"{prefix}{i}.{k}": v for i, n in enumerate(names)
+                      for k, v in sd["state"][n].items()}
 
     def load(self, path):
         """Restore a checkpoint written by :meth:`save`.
@@ -558,12 +745,22 @@ class Optimizer:
     def _load_checkpoint_parts(self, meta, arrays, path, prefix=""):
         from . import _checkpoint
         try:
-            sd = {"method": meta["method"], "t": meta["t"], "dtype": meta["dtype"],
-                  "size": meta["size"], "host": meta["host"],
+            sd = {"method": meta["method"], "t": meta["t"], "host": meta["host"],
                   "options": _checkpoint.decode_options(meta["options"]),
-                  "state": {k[len(prefix):]: v for k, v in arrays.items()
-                            if k.startswith(prefix)},
                   **({"mode": meta["mode"]} if "mode" in meta else {})}
+            state = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+            if "groups" in meta:
+                names = [a["name"] for a in meta["arrays"]]
+                sd.update(structure=meta["structure"], groups=[
+                    {"names": g["names"],
+                     "options": _checkpoint.decode_options(g["options"])}
+                    for g in meta["groups"]],
+                    arrays={a["name"]: a for a in meta["arrays"]},
+                    state={n: {k.split(".", 1)[1]: v for k, v in state.items()
+                               if k.split(".", 1)[0] == str(i)}
+                           for i, n in enumerate(names)})
+            else:
+                sd.update(dtype=meta["dtype"], size=meta["size"], state=state)
             skipped = int(meta.get("skipped", 0))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"checkpoint {str(path)!r} is not a valid optimizer "
@@ -577,8 +774,13 @@ class Optimizer:
 
     def __repr__(self):
         opts = ", ".join(f"{k}={v!r}" for k, v in self._user_options().items())
-        return (f"{type(self).__name__}(<{self._flat.dtype.name} array of "
-                f"shape {self.params.shape}>, {opts}) at step {self.t}")
+        if self._groups is not None:
+            G = self._groups
+            what = (f"<{len(G.names)} arrays of {G.size} elements in "
+                    f"{len(G.groups)} group{'s' if len(G.groups) > 1 else ''}>")
+        else:
+            what = f"<{self._flat.dtype.name} array of shape {self.params.shape}>"
+        return f"{type(self).__name__}({what}, {opts}) at step {self.t}"
 
 
 def _method_class(name, method, doc):

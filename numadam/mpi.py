@@ -606,7 +606,7 @@ class _MPISource:
 
     def _local(self, rows, weight_of):
         from ._inputs import _scalar
-        from ._optimizers import flat_gradient
+        from ._inputs import flat_gradient
         c, n = self.c, self.c.n
         mine = rows[(rows >= c.row_lo) & (rows < c.row_hi)] - c.row_lo
         if mine.size:

@@ -18,7 +18,9 @@ import threading
 import types
 
 import numpy as np
-from numba import njit, prange
+from numba import carray, njit, prange
+
+from ._pointers import as_pointer
 
 #: Arrays with at least this many elements use the parallel kernel.
 PARALLEL_THRESHOLD = 32768
@@ -153,6 +155,40 @@ def norm(g):
     return _finish(g, g, g, g, 1.0, False, total)
 
 
+def multi_norm(gp, blocks, proto):
+    """:func:`norm` over several arrays (parameter groups) as ``(s, r)``:
+    ``gp`` their addresses, ``blocks`` the step's blocks (``(array, lo, hi,
+    offset)``, at most ``SUMSQ_BLOCK`` elements each), ``proto`` an empty
+    array of their dtype.  Block sums added in block order; an overflowed sum
+    of finite elements is rescaled by the largest ``|g_i|``."""
+    T = proto.dtype.type
+    nb = blocks.shape[0]
+    parts = np.empty(nb)
+    for b in prange(nb):
+        g = carray(as_pointer(gp[blocks[b, 0]], T), blocks[b, 2])
+        parts[b] = _block_sumsq(g, blocks[b, 1], blocks[b, 2])
+    total = 0.0
+    for b in range(nb):
+        total += parts[b]
+    if total < np.inf:
+        return 1.0, np.sqrt(total)
+    s = 0.0   # the rare second pass (see _rescaled)
+    for b in range(nb):
+        g = carray(as_pointer(gp[blocks[b, 0]], T), blocks[b, 2])
+        for i in range(blocks[b, 1], blocks[b, 2]):
+            a = abs(np.float64(g[i]))
+            if not a < np.inf:
+                return 1.0, np.sqrt(total)
+            s = max(s, a)
+    acc = 0.0
+    for b in range(nb):
+        g = carray(as_pointer(gp[blocks[b, 0]], T), blocks[b, 2])
+        for i in range(blocks[b, 1], blocks[b, 2]):
+            q = np.float64(g[i]) / s
+            acc += q * q
+    return s, np.sqrt(acc)
+
+
 def stream_ceiling(x, g, m, v, a):
     """Adam's memory traffic (read 4 arrays, write 3) with trivial math.
 
@@ -256,6 +292,7 @@ class KernelPair:
 
 STREAM_CEILING = KernelPair(stream_ceiling)
 NORM = KernelPair(norm)
+MULTI_NORM = KernelPair(multi_norm)
 
 
 def project(x, lb, ub):

@@ -1,0 +1,332 @@
+"""Several arrays per optimizer and parameter groups (torch.optim's convention).
+
+``numadam.AdamW([W, b])``, ``numadam.AdamW({"W": W, "b": b})`` or
+``numadam.AdamW([{"params": {"W": W}}, {"params": {"b": b}, "weight_decay": 0}])``:
+the optimizer updates every array in place, one fused pass per group and
+dtype per step (a generated ``<variant>_multi`` kernel walks a table of the
+arrays' addresses in blocks, :data:`numadam._kernels.generate._MULTI`), with
+the state of each group and dtype in one flat buffer per state array.  Each
+array has a name: its key (dict input) or its position among all the
+arrays (list input); state dicts and checkpoints key the state by it.
+"""
+from collections.abc import Mapping, MutableMapping
+
+import numpy as np
+
+from . import _kernels
+
+#: options that belong to the optimizer, not to a group (the clip norm is over
+#: every array; a skipped step skips every array)
+OPTIMIZER_WIDE = ("clip_norm", "nan_policy")
+
+
+def _is_group_list(params):
+    return (isinstance(params, (list, tuple)) and len(params) > 0
+            and all(isinstance(p, Mapping) for p in params))
+
+
+def parse(params):
+    """``(kind, [(overrides, [(name, array), ...]), ...])`` of a ``params``
+    that is not one array: ``kind`` is ``"list"``, ``"dict"`` or ``"groups"``."""
+    if isinstance(params, Mapping):
+        if "params" in params:
+            raise TypeError("params: a single parameter group must be passed in a list "
+                            "([{'params': ..., 'lr': ...}]); a dict is read as name -> "
+                            "array")
+        return "dict", [({}, _members(params, "params", 0))]
+    if not isinstance(params, (list, tuple)):
+        raise TypeError(
+            "params must be a numpy.ndarray, a list of arrays, a dict name -> array, or "
+            f"a list of parameter groups (dicts with a 'params' entry); got "
+            f"{type(params).__name__}")
+    if not params:
+        raise ValueError("params is an empty list: give the optimizer at least one array")
+    if not _is_group_list(params):
+        if any(isinstance(p, Mapping) for p in params):
+            raise TypeError("params: a list mixes parameter groups (dicts) with arrays; "
+                            "put every array in a group")
+        return "list", [({}, _members(params, "params", 0))]
+    groups, start = [], 0
+    for k, group in enumerate(params):
+        if "params" not in group:
+            raise ValueError(f"params[{k}] (a parameter group) has no 'params' entry; "
+                             f"its keys are {sorted(map(str, group))}")
+        wide = [key for key in group if key in OPTIMIZER_WIDE]
+        if wide:
+            raise ValueError(
+                f"params[{k}] sets {wide[0]!r}, an option of the whole optimizer (the "
+                "clip norm is over every array, a skipped step skips them all): pass it "
+                "to the optimizer, not to a group")
+        members = _members(group["params"], f"params[{k}]['params']", start)
+        start += len(members)
+        groups.append(({key: v for key, v in group.items() if key != "params"}, members))
+    return "groups", groups
+
+
+def _members(arrays, where, start):
+    """``[(name, array)]`` of a group's arrays: a dict's keys, else positions
+    counted over every group (from ``start``)."""
+    from ._inputs import check_params
+    if isinstance(arrays, np.ndarray):
+        arrays = [arrays]
+    if isinstance(arrays, Mapping):
+        bad = [k for k in arrays if not isinstance(k, str)]
+        if bad:
+            raise TypeError(f"{where}: array names must be strings; got {bad[0]!r}")
+        items = list(arrays.items())
+    elif isinstance(arrays, (list, tuple)):
+        items = [(start + i, a) for i, a in enumerate(arrays)]
+    else:
+        raise TypeError(f"{where} must be an array, a list of arrays or a dict name -> "
+                        f"array; got {type(arrays).__name__}")
+    if not items:
+        raise ValueError(f"{where} is empty: every group needs at least one array")
+    from ._device import is_device_array
+    for name, arr in items:
+        if is_device_array(arr):
+            raise TypeError(
+                f"{where}[{name!r}] is a device array: an optimizer over several arrays "
+                "runs on the CPU; optimise one device array per optimizer")
+        check_params(arr, f"{where}[{name!r}]")
+    return items
+
+
+def _blocks(sizes, offsets, block):
+    """The step's blocks: ``(array, lo, hi, offset)``, at most ``block`` elements."""
+    rows = [(j, lo, min(lo + block, n), off)
+            for j, (n, off) in enumerate(zip(sizes, offsets))
+            for lo in range(0, n, block)]
+    return np.array(rows, np.int64).reshape(-1, 4)
+
+
+class Pack:
+    """The arrays of one dtype in a group: their addresses, blocks and the
+    group's state for them (one flat buffer per state array)."""
+
+    def __init__(self, spec, opts, members):
+        cpu = _kernels.load_cpu()
+        self.index = [i for i, _, _ in members]
+        self.names = [name for _, name, _ in members]
+        self.arrays = [a for _, _, a in members]
+        self.dtype = self.arrays[0].dtype
+        self.proto = np.empty(0, self.dtype)
+        sizes = [a.size for a in self.arrays]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self.size = int(self.offsets[-1])
+        self.xp = np.array([a.ctypes.data for a in self.arrays], np.int64)
+        self.blocks = _blocks(sizes, self.offsets[:-1], cpu.SUMSQ_BLOCK)
+        self.ones = np.ones(len(self.arrays))   # the cautious scales of other methods
+        self.state = spec.init_state(opts, np.concatenate([a.reshape(-1)
+                                                           for a in self.arrays]))
+
+    def views(self, j):
+        """Array ``j``'s state: views of the buffers."""
+        lo, hi = self.offsets[j], self.offsets[j + 1]
+        return {k: v[lo:hi] for k, v in self.state.items()}
+
+    def flat(self, j):
+        return self.arrays[j].reshape(-1)
+
+
+class Group:
+    """One parameter group: its options, kernels, host scalars and packs."""
+
+    def __init__(self, spec, user, members):
+        self._spec = spec
+        self.user = dict(user)
+        self._opts = spec.resolve(self.user)
+        self.names = [name for _, name, _ in members]
+        self.arrays = [a for _, _, a in members]
+        by_dtype = {}
+        for m in members:
+            by_dtype.setdefault(m[2].dtype, []).append(m)
+        self.packs = [Pack(spec, self._opts, ms) for ms in by_dtype.values()]
+        self._host = spec.init_host(self._opts)
+        self.bind()
+
+    def bind(self):
+        spec, opts = self._spec, self._opts
+        self._kernels = spec.kernel(opts)
+        self._hyper = spec.hyper(opts)
+        self._scalar_fn = spec.scalar_fn(opts)
+        lr = opts["lr"]
+        self._schedule = lr if callable(lr) else None
+        self._lr = None if callable(lr) else lr
+        for p in self.packs:
+            p.kernel = self._kernels.multi(p.size)
+            p.agree = self._kernels.agree_multi(p.size)
+            p.kernel_arrays = spec.kernel_arrays(opts, p.state, None)
+
+    def user_options(self):
+        return {k: v for k, v in self._opts.items() if k in self._spec.defaults}
+
+    def replace(self, user, where):
+        """New options from the next step on (checked); the state stays."""
+        opts = self._spec.resolve(dict(user))
+        if self._spec.state_names(opts) != self._spec.state_names(self._opts):
+            diff = [k for k in user if user[k] != self.user_options().get(k)]
+            raise ValueError(
+                f"{where}: option{'s' if len(diff) > 1 else ''} "
+                f"{', '.join(map(repr, diff))} would change the state arrays "
+                f"({sorted(self._spec.state_names(self._opts))} -> "
+                f"{sorted(self._spec.state_names(opts))}); they cannot change")
+        self.user, self._opts = dict(user), opts
+        self.bind()
+
+
+class ParamGroup(MutableMapping):
+    """One parameter group's options, live: ``opt.param_groups[k]["lr"] = 0.01``
+    changes the learning rate from the next step on (checked as the
+    constructor checks it), as in torch.optim.
+
+    Keys: ``"params"`` (the group's arrays, read-only), ``"names"`` (their
+    names) and every option of the method.  Options that would change the
+    state arrays (``amsgrad``) and the optimizer-wide ``clip_norm`` and
+    ``nan_policy`` of a group among several cannot be set here.
+    """
+
+    __slots__ = ("_owner", "_k")
+
+    def __init__(self, owner, k):
+        self._owner, self._k = owner, k
+
+    def _options(self):
+        return self._owner._group_options(self._k)
+
+    def __getitem__(self, key):
+        if key == "params":
+            return list(self._owner._group_arrays(self._k)[1])
+        if key == "names":
+            return list(self._owner._group_arrays(self._k)[0])
+        return self._options()[key]
+
+    def __setitem__(self, key, value):
+        if key in ("params", "names"):
+            raise TypeError(f"param_groups[{self._k}][{key!r}] cannot be replaced: build "
+                            "a new optimizer for other arrays")
+        self._owner._set_group_option(self._k, key, value)
+
+    def __delitem__(self, key):
+        raise TypeError(f"param_groups[{self._k}][{key!r}] cannot be deleted (set another "
+                        "value instead)")
+
+    def __iter__(self):
+        yield "params"
+        yield "names"
+        yield from self._options()
+
+    def __len__(self):
+        return 2 + len(self._options())
+
+    def __repr__(self):
+        return f"ParamGroup({dict(self)!r})"
+
+
+class Groups:
+    """The arrays of a several-array optimizer: their groups, names and
+    structure (``kind``: ``"list"``, ``"dict"`` or ``"groups"``)."""
+
+    def __init__(self, spec, options, params):
+        self.kind, parsed = parse(params)
+        self.groups = []
+        self.names, self.arrays = [], []
+        index = 0
+        for k, (overrides, members) in enumerate(parsed):
+            spec.check_known(overrides)
+            numbered = [(index + i, name, arr) for i, (name, arr) in enumerate(members)]
+            index += len(members)
+            try:
+                self.groups.append(Group(spec, {**options, **overrides}, numbered))
+            except (TypeError, ValueError) as exc:
+                if self.kind != "groups":
+                    raise
+                raise type(exc)(f"params[{k}]: {exc}") from None
+            self.names += [n for _, n, _ in numbered]
+            self.arrays += [a for _, _, a in numbered]
+        self._check_distinct()
+        self.where = {n: (k, p, j) for k, g in enumerate(self.groups)
+                      for p, pack in enumerate(g.packs) for j, n in enumerate(pack.names)}
+        self.size = sum(a.size for a in self.arrays)
+
+    def _check_distinct(self):
+        seen = {}
+        for name, arr in zip(self.names, self.arrays):
+            if name in seen:
+                raise ValueError(f"params: the name {name!r} is used twice")
+            seen[name] = arr
+        spans = sorted((a.ctypes.data, a.ctypes.data + a.nbytes, n)
+                       for n, a in zip(self.names, self.arrays))
+        for (_, end, n1), (start, _, n2) in zip(spans, spans[1:]):
+            if start < end:
+                raise ValueError(
+                    f"params: arrays {n1!r} and {n2!r} share memory (the same array "
+                    "twice, or overlapping views); each array must appear once")
+
+    # -- gradients ---------------------------------------------------------
+    def gradients(self, grads):
+        """The gradients in the arrays' order, checked and converted (a list
+        of flat arrays of the parameters' dtypes)."""
+        from ._inputs import flat_gradient
+        n = len(self.names)
+        if isinstance(grads, Mapping):
+            if self.kind == "list" or not all(isinstance(k, str) for k in self.names):
+                raise TypeError("grads: a dict of gradients needs arrays given by name "
+                                "(params a dict); give a list in the arrays' order")
+            if len(grads) != n or not all(k in grads for k in self.names):
+                missing = [k for k in self.names if k not in grads]
+                extra = [k for k in grads if k not in self.where]
+                raise ValueError(
+                    "grads must have one gradient per array, by name: "
+                    + "; ".join(filter(None, [
+                        f"missing {missing}" if missing else "",
+                        f"not arrays of this optimizer: {extra}" if extra else ""])))
+            seq = [grads[k] for k in self.names]
+        elif isinstance(grads, (list, tuple)):
+            if len(grads) != n:
+                raise ValueError(f"grads must be a list of {n} gradients, one per array in "
+                                 f"the order {self.names}; got {len(grads)}")
+            seq = grads
+        else:
+            raise TypeError(f"grads must be a list of {n} arrays"
+                            + (" or a dict name -> array" if self.kind != "list" else "")
+                            + f" (the parameters' structure); got {type(grads).__name__}")
+        return [flat_gradient(g, a.shape, a.dtype, f"grads[{name!r}]")
+                for g, a, name in zip(seq, self.arrays, self.names)]
+
+    def addresses(self, flat):
+        """Each pack's table of gradient addresses."""
+        return [[np.array([flat[i].ctypes.data for i in p.index], np.int64)
+                 for p in g.packs] for g in self.groups]
+
+
+def structure_difference(groups, saved_groups, saved_arrays):
+    """What differs between the arrays of ``groups`` (a :class:`Groups`) and a
+    state dict's ``groups`` and ``arrays`` entries, in words; "" when nothing."""
+    try:
+        saved = [list(g["names"]) for g in saved_groups]
+        meta = {n: (np.dtype(saved_arrays[n]["dtype"]), tuple(saved_arrays[n]["shape"]))
+                for names in saved for n in names}
+    except (KeyError, TypeError, ValueError) as exc:
+        return f"its 'groups' and 'arrays' entries are malformed ({exc!r})"
+    ours = [g.names for g in groups.groups]
+    flat_saved = [n for names in saved for n in names]
+    missing = [n for n in groups.names if n not in meta]
+    extra = [n for n in flat_saved if n not in groups.where]
+    if missing or extra:
+        return "; ".join(filter(None, [
+            f"this optimizer's arrays {missing} are not in it" if missing else "",
+            f"its arrays {extra} are not in this optimizer" if extra else ""]))
+    if len(saved) != len(ours):
+        return f"it has {len(saved)} parameter groups, this optimizer {len(ours)}"
+    for k, (a, b) in enumerate(zip(saved, ours)):
+        if set(a) != set(b):
+            moved = sorted(set(a) ^ set(b), key=str)
+            return f"group {k} holds {a} there and {b} here (moved: {moved})"
+    for n, arr in zip(groups.names, groups.arrays):
+        dtype, shape = meta[n]
+        if (dtype, shape) != (arr.dtype, arr.shape):
+            return (f"array {n!r} is {dtype.name} of shape {shape} there and "
+                    f"{arr.dtype.name} of shape {arr.shape} here"
+                    + (" (a list of arrays in another order? state goes by position)"
+                       if isinstance(n, int) else ""))
+    return ""
