@@ -13,6 +13,10 @@ Sections (all by default; ``--sections`` picks some):
     small-problem overhead of every path on 2-D Rosenbrock (compiled loop,
     ordinary loop, many-problems) and the peers' loops, and many-problems
     throughput (:mod:`bench.loops`);
+``arrays``
+    one Adam step over 1, 10, 100 and 1000 arrays totalling 1e5 and 1e7
+    float32 elements, against torch's foreach and fused Adam over the same
+    arrays (:mod:`bench.arrays`);
 ``latency``
     ``import`` time and the first call's compile latency, cold and cached,
     in fresh processes (:mod:`bench.latency`);
@@ -43,7 +47,8 @@ from .peers import PEERS, RUNS, available
 from .step import SIZES, machine, minimize_large, minimize_overhead, step_section
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SECTIONS = ("step", "overhead", "loops", "latency", "convergence", "distributed")
+SECTIONS = ("step", "overhead", "loops", "arrays", "latency", "convergence",
+            "distributed")
 
 
 def parse(argv):
@@ -156,6 +161,10 @@ def main(argv=None):
                              rounds=1 if args.smoke else 3 if args.quick else 5,
                              smoke=args.smoke)
         figures.append(plots.overhead(times, args.plots))
+    if "arrays" in args.sections:
+        from . import arrays
+        arrays.report(emit, checks, args.peers, rounds=3 if args.quick else 5,
+                      smoke=args.smoke)
     if "latency" in args.sections:
         from . import latency
         latency.report(emit, checks, args.peers, smoke=args.smoke)

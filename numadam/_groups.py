@@ -317,7 +317,8 @@ def structure_difference(groups, saved_groups, saved_arrays):
             f"this optimizer's arrays {missing} are not in it" if missing else "",
             f"its arrays {extra} are not in this optimizer" if extra else ""]))
     if len(saved) != len(ours):
-        return f"it has {len(saved)} parameter groups, this optimizer {len(ours)}"
+        return (f"it has {len(saved)} parameter group{'s' if len(saved) > 1 else ''}, "
+                f"this optimizer {len(ours)}")
     for k, (a, b) in enumerate(zip(saved, ours)):
         if set(a) != set(b):
             moved = sorted(set(a) ^ set(b), key=str)

@@ -216,7 +216,9 @@ class Reference:
     def _asgd(self, x, g, t):
         o = self.o
         lr, lambd = o["lr"], o["lambd"]
-        eta = lr / (1 + lambd * lr * (t - 1)) ** o["alpha"]
+        # torch's eta: computed at the end of the previous step with its lr
+        eta = lr if t == 1 else self.eta_next
+        self.eta_next = lr / (1 + lambd * lr * t) ** o["alpha"]
         mu = 1 / max(1, t - 1 - o["t0"])
         self.x = x * (1 - lambd * eta) - eta * g
         self.m = self.m + (self.x - self.m) * mu if mu != 1 else self.x.copy()   # ax

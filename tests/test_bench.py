@@ -59,8 +59,9 @@ SMOKE_PARTS = {
          "## Targets"),
         ("step_throughput.png", "step_speedups.png", "convergence.png"),
         ["PASS: minimize overhead", "FAIL: minimize overhead"]),
-    "loops": (
-        ("## Rosenbrock, 2,000 Adam steps", "## Many problems: 500 convex", "## Targets"),
+    "loops,arrays": (
+        ("## Rosenbrock, 2,000 Adam steps", "## Many problems: 500 convex",
+         "## Many arrays: one Adam step", "## Targets"),
         ("overhead.png",),
         ["| numadam compiled loop (njit fun) | "]),
 }
@@ -77,6 +78,8 @@ def test_suite_runs_without_peers_and_writes_results_and_plots(tmp_path, section
     for heading in headings:
         assert heading in text, heading
     assert any(line in text for line in any_of), any_of
+    if "arrays" in sections:
+        assert "| 1e+05 | 1000 | " in text and "100 arrays of 1e3 elements / one" in text
     if "step" in sections:
         for label, _, _ in peers.RUNS:
             assert f"\n| {label} | " in text

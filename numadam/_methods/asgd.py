@@ -1,7 +1,7 @@
 """ASGD: SGD with Polyak-Ruppert averaging (torch.optim.ASGD)."""
 from .._kernels._math import grad_in
 from .._kernels._scalars import prologue
-from ._declare import Method, Rule, State, common, register
+from ._declare import Host, Method, Rule, State, common, register
 from ._options import _nonnegative, _real
 
 
@@ -22,15 +22,20 @@ def scalars(h, t, lr, gscale, host):
     maximize, clip, wd, lambd, alpha, t0 = h
     gmul, clip, wdc, _ = prologue(maximize, clip, wd, False, lr, gscale)
     s = float(t - 1)
-    eta = lr / (1.0 + lambd * lr * s) ** alpha
+    # torch computes the next step's eta at the end of a step, with that
+    # step's lr: a changed lr (a schedule, a group's lr set by hand) enters
+    # eta one step later; ``host[0]`` is that eta (the first step's is lr)
+    eta = lr if t == 1 else host[0]
     mu = 1.0 / max(1.0, s - t0)
-    return (gmul, clip, wdc, 1.0 - lambd * eta, eta, mu, mu != 1.0), host
+    return ((gmul, clip, wdc, 1.0 - lambd * eta, eta, mu, mu != 1.0),
+            (lr / (1.0 + lambd * lr * float(t)) ** alpha,))
 
 
 RULE = Rule(
     "asgd", update, scalars,
     hyper=lambda o: common(o) + (o["lambd"], o["alpha"], o["t0"]),
     states=(State("ax"),),
+    host=(Host("eta", init=0.0, kind="sum"),),
     bools=("average",),
     options={"lambd": (_nonnegative, "decay term of the step size eta, >= 0"),
              "alpha": (_nonnegative, "power of the step size's decay, >= 0"),
