@@ -55,7 +55,7 @@ def measure(total, count, rounds, peers, dtype=np.float32):
     return times
 
 
-def report(emit, checks, peers=(), rounds=5, smoke=False):
+def report(emit, checks, peers=(), rounds=9, smoke=False):
     """The "many arrays" section; returns ``{(total, count): {label: seconds}}``."""
     totals = (100_000,) if smoke else TOTALS
     rounds = 1 if smoke else rounds

@@ -163,7 +163,7 @@ def main(argv=None):
         figures.append(plots.overhead(times, args.plots))
     if "arrays" in args.sections:
         from . import arrays
-        arrays.report(emit, checks, args.peers, rounds=3 if args.quick else 5,
+        arrays.report(emit, checks, args.peers, rounds=5 if args.quick else 9,
                       smoke=args.smoke)
     if "latency" in args.sections:
         from . import latency

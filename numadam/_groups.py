@@ -41,6 +41,11 @@ def parse(params):
             f"{type(params).__name__}")
     if not params:
         raise ValueError("params is an empty list: give the optimizer at least one array")
+    if all(isinstance(p, (int, float, np.number)) for p in params):
+        raise TypeError(
+            "params must be a numpy.ndarray that the optimizer updates in place (or a list "
+            "of arrays); got a list of numbers. Make an array first (x = np.array(...)) "
+            "and keep a reference to it")
     if not _is_group_list(params):
         if any(isinstance(p, Mapping) for p in params):
             raise TypeError("params: a list mixes parameter groups (dicts) with arrays; "
@@ -105,7 +110,7 @@ class Pack:
 
     def __init__(self, spec, opts, members):
         cpu = _kernels.load_cpu()
-        self.index = [i for i, _, _ in members]
+        self.index = np.array([i for i, _, _ in members], np.int64)
         self.names = [name for _, name, _ in members]
         self.arrays = [a for _, _, a in members]
         self.dtype = self.arrays[0].dtype
@@ -162,15 +167,8 @@ class Group:
 
     def replace(self, user, where):
         """New options from the next step on (checked); the state stays."""
-        opts = self._spec.resolve(dict(user))
-        if self._spec.state_names(opts) != self._spec.state_names(self._opts):
-            diff = [k for k in user if user[k] != self.user_options().get(k)]
-            raise ValueError(
-                f"{where}: option{'s' if len(diff) > 1 else ''} "
-                f"{', '.join(map(repr, diff))} would change the state arrays "
-                f"({sorted(self._spec.state_names(self._opts))} -> "
-                f"{sorted(self._spec.state_names(opts))}); they cannot change")
-        self.user, self._opts = dict(user), opts
+        self._opts = self._spec.replace(self._opts, user, f"{where}: ")
+        self.user = dict(user)
         self.bind()
 
 
@@ -247,6 +245,8 @@ class Groups:
         self.where = {n: (k, p, j) for k, g in enumerate(self.groups)
                       for p, pack in enumerate(g.packs) for j, n in enumerate(pack.names)}
         self.size = sum(a.size for a in self.arrays)
+        self.dtypes = [a.dtype for a in self.arrays]
+        self.shapes = [a.shape for a in self.arrays]
 
     def _check_distinct(self):
         seen = {}
@@ -264,9 +264,7 @@ class Groups:
 
     # -- gradients ---------------------------------------------------------
     def gradients(self, grads):
-        """The gradients in the arrays' order, checked and converted (a list
-        of flat arrays of the parameters' dtypes)."""
-        from ._inputs import flat_gradient
+        """The gradients in the arrays' order (a list), their structure checked."""
         n = len(self.names)
         if isinstance(grads, Mapping):
             if self.kind == "list" or not all(isinstance(k, str) for k in self.names):
@@ -290,13 +288,80 @@ class Groups:
             raise TypeError(f"grads must be a list of {n} arrays"
                             + (" or a dict name -> array" if self.kind != "list" else "")
                             + f" (the parameters' structure); got {type(grads).__name__}")
-        return [flat_gradient(g, a.shape, a.dtype, f"grads[{name!r}]")
-                for g, a, name in zip(seq, self.arrays, self.names)]
+        return seq
 
-    def addresses(self, flat):
-        """Each pack's table of gradient addresses."""
-        return [[np.array([flat[i].ctypes.data for i in p.index], np.int64)
-                 for p in g.packs] for g in self.groups]
+    def addresses(self, grads):
+        """``(gradients, tables)``: the gradients ``grads`` checked and
+        converted (a list in the arrays' order, of the parameters' shapes and
+        dtypes, C-contiguous) and each pack's table of their addresses.
+
+        The common case is checked in bulk, a fraction of a microsecond per
+        array (a step over many small arrays cannot afford the microsecond of
+        ``ndarray.ctypes``): the types, dtypes and shapes in Python, the
+        addresses and the flags (the gradients C-contiguous, the parameters
+        still writable) read from the objects in one compiled call."""
+        from ._inputs import flat_gradient
+        seq = self.gradients(grads)
+        n = len(seq)
+        fields = None
+        if (list(map(type, seq)).count(np.ndarray) == n
+                and list(map(_DTYPE, seq)) == self.dtypes
+                and list(map(_SHAPE, seq)) == self.shapes):
+            fields = object_fields(seq + self.arrays)
+        if fields is None or not (fields[1][:n] & _C_CONTIGUOUS).all():
+            seq = [flat_gradient(g, a.shape, a.dtype, f"grads[{name!r}]")
+                   for g, a, name in zip(seq, self.arrays, self.names)]
+            fields = object_fields(seq + self.arrays)
+        addr, flags = fields
+        if not (flags[n:] & _WRITEABLE).all():
+            k = int(np.flatnonzero(~flags[n:] & _WRITEABLE)[0])
+            raise ValueError(f"params[{self.names[k]!r}] became read-only after the "
+                             "optimizer was built; the optimizer updates it in place")
+        return seq, [[addr[p.index] for p in g.packs] for g in self.groups]
+
+
+#: NumPy's flags (``NPY_ARRAY_C_CONTIGUOUS``, ``NPY_ARRAY_WRITEABLE``)
+_C_CONTIGUOUS, _WRITEABLE = 0x1, 0x400
+_DTYPE = np.ndarray.dtype.__get__
+_SHAPE = np.ndarray.shape.__get__
+_LAYOUT = []
+
+
+def _layout():
+    """Where an ndarray object holds its data pointer and its flags (NumPy's
+    ``PyArrayObject_fields``: the object header, then ``data``, ``nd``,
+    ``dimensions``, ``strides``, ``base``, ``descr``, ``flags``, the ABI that
+    ``PyArray_DATA`` and ``PyArray_FLAGS`` read), checked once against
+    ``ndarray.ctypes.data`` and ``ndarray.flags`` on probes; None when the
+    check fails (the slow way is then taken)."""
+    if not _LAYOUT:
+        head = object.__basicsize__
+        data, flags = head, head + 48
+        probes = [np.arange(4.0), np.arange(8.0)[::2], np.arange(3.0)]
+        probes[2].flags.writeable = False
+        try:
+            addr, got = _kernels.load_cpu().read_fields(
+                np.array([id(p) for p in probes], np.int64), data, flags)
+            ok = all(a == p.ctypes.data
+                     and bool(f & _C_CONTIGUOUS) == p.flags.c_contiguous
+                     and bool(f & _WRITEABLE) == p.flags.writeable
+                     for a, f, p in zip(addr, got, probes))
+        except Exception:  # noqa: BLE001 - any failure: the slow way
+            ok = False
+        _LAYOUT.append((data, flags) if ok else None)
+    return _LAYOUT[0]
+
+
+def object_fields(arrays):
+    """``(addresses, flags)`` of ``arrays`` (ndarrays the caller keeps
+    alive), int64 arrays; see :func:`_layout`."""
+    layout = _layout()
+    if layout is None:
+        return (np.array([a.ctypes.data for a in arrays], np.int64),
+                np.array([_C_CONTIGUOUS * a.flags.c_contiguous
+                          + _WRITEABLE * a.flags.writeable for a in arrays], np.int64))
+    ids = np.fromiter(map(id, arrays), np.int64, len(arrays))
+    return _kernels.load_cpu().read_fields(ids, *layout)
 
 
 def structure_difference(groups, saved_groups, saved_arrays):

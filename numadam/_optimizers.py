@@ -297,14 +297,7 @@ class Optimizer:
 
     def _replace_options(self, options):
         """New hyperparameters from the next step on (checked); the state stays."""
-        opts = self._spec.resolve(dict(options))
-        if self._spec.state_names(opts) != self._spec.state_names(self._opts):
-            diff = [k for k in options if options[k] != self._user_options().get(k)]
-            raise ValueError(
-                f"option{'s' if len(diff) > 1 else ''} {', '.join(map(repr, diff))} "
-                f"would change the state arrays ({sorted(self._spec.state_names(self._opts))}"
-                f" -> {sorted(self._spec.state_names(opts))}); they cannot change")
-        self._opts = opts
+        self._opts = self._spec.replace(self._opts, options)
         self._bind()
 
     def _user_options(self):
@@ -411,15 +404,10 @@ class Optimizer:
         """One step over several arrays: one fused pass per group and dtype.
         Returns the groups' learning rates, or None when skipped."""
         groups = self._groups.groups
-        flat = self._groups.gradients(grads)
-        for a, name in zip(self._groups.arrays, self._groups.names):
-            if not a.flags.writeable:
-                raise ValueError(f"params[{name!r}] became read-only after the optimizer "
-                                 "was built; the optimizer updates it in place")
+        flat, gps = self._groups.addresses(grads)   # (flat: kept alive for the kernels)
         t = self.t
         self._check_train()
         lrs = [_lr_at(g, t) for g in groups]
-        gps = self._groups.addresses(flat)
         clip = self._clip_norm
         norm = None
         if clip is not None or self._skip:

@@ -1,5 +1,6 @@
 """The README's demo and the example scripts run and reach their answers."""
 import pathlib
+import re
 import runpy
 import subprocess
 
@@ -96,6 +97,20 @@ def test_example_scripts_run_from_anywhere_and_write_only_there(script, capsys, 
         assert f"saved {FIGURES[script]}" in out and str(tmp_path) not in out
     else:
         assert list(tmp_path.iterdir()) == []
+
+
+def test_the_mlp_example_trains_both_networks_and_plots_them(capsys, tmp_path, monkeypatch):
+    """examples/mlp_digits.py with a few epochs: both networks learn, the
+    figure is saved where asked."""
+    pytest.importorskip("sklearn")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", ["mlp_digits.py", "loss.png", "--epochs", "8"])
+    runpy.run_path(str(ROOT / "examples" / "mlp_digits.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    acc = [float(a) for a in re.findall(r"test accuracy ([\d.]+)", out)]
+    assert len(acc) == 2 and min(acc) > 0.85, out
+    assert (tmp_path / "loss.png").read_bytes()[:4] == b"\x89PNG"
+    assert "saved loss.png" in out
 
 
 def test_plotting_examples_save_where_the_command_line_says(capsys, tmp_path, monkeypatch):

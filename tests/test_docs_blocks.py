@@ -650,3 +650,18 @@ def test_the_second_family_table_is_its_results_files():
                           re.search(r"\(([\d.]+x)\)", ref).group(1)]
             assert "| " + " | ".join(cells) + " |" in page, m
             assert float(rows[m, "float64"]["of ceiling"]) >= 0.95, m
+
+
+def test_the_many_arrays_table_is_its_results_file():
+    page = read("docs/benchmarks.md")
+    path = "bench/results/cpu-vm-20261206-issue17-arrays.md"
+    assert path in page
+    text = read(path)
+    rows = [line for line in text.splitlines() if line.startswith("| 1e+0")]
+    assert len(rows) == 8
+    for row in rows:
+        assert row in page, row
+        assert float(row.split("|")[-2]) >= 1.0, row      # >= torch fused
+    ratio = re.search(r"100 arrays of 1e3 elements / one array of 1e5: ([\d.]+)x", text)
+    assert f"cost {ratio.group(1)}x one array of 1e5" in page
+    assert float(ratio.group(1)) <= 2.0

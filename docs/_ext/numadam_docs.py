@@ -32,7 +32,7 @@ def reset_argv(gallery_conf, script_vars):
     name = os.path.basename(script_vars["src_file"])
     if name == "many_curves.py":
         return ["2000"]
-    if name in ("adam_paper_logistic.py", "amsgrad_counterexample.py"):
+    if name in ("adam_paper_logistic.py", "amsgrad_counterexample.py", "mlp_digits.py"):
         return [saved_path(name)]
     return []
 

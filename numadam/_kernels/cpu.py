@@ -189,6 +189,19 @@ def multi_norm(gp, blocks, proto):
     return s, np.sqrt(acc)
 
 
+@njit(cache=True, nogil=True)
+def read_fields(ids, data, flags):
+    """The data pointers (an int64 at ``ids[i] + data``) and flags (an int32
+    at ``ids[i] + flags``) of ndarray objects at the addresses ``ids`` (see
+    ``numadam._groups._layout``)."""
+    addr = np.empty(ids.size, np.int64)
+    flag = np.empty(ids.size, np.int64)
+    for i in range(ids.size):
+        addr[i] = carray(as_pointer(ids[i] + data, np.int64), 1)[0]
+        flag[i] = carray(as_pointer(ids[i] + flags, np.int32), 1)[0]
+    return addr, flag
+
+
 def stream_ceiling(x, g, m, v, a):
     """Adam's memory traffic (read 4 arrays, write 3) with trivial math.
 

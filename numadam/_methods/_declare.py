@@ -303,6 +303,19 @@ class Method:
                             "the loop); it takes " + listed)
         raise TypeError(_options.unknown_option_message(name, self.name, valid, listed))
 
+    def replace(self, current, options, where=""):
+        """``options`` resolved to replace the resolved ``current`` ones from
+        the next step on: refused when they would change the state arrays
+        (``where`` prefixes the message)."""
+        opts = self.resolve(dict(options))
+        if self.state_names(opts) != self.state_names(current):
+            diff = [k for k in options if options[k] != current.get(k)]
+            raise ValueError(
+                f"{where}option{'s' if len(diff) > 1 else ''} {', '.join(map(repr, diff))} "
+                f"would change the state arrays ({sorted(self.state_names(current))} -> "
+                f"{sorted(self.state_names(opts))}); they cannot change")
+        return opts
+
     # -- state ----------------------------------------------------------
     def state_names(self, opts):
         """Names of the per-parameter state arrays (torch's names)."""
