@@ -120,7 +120,9 @@ class Pack:
         self.size = int(self.offsets[-1])
         self.xp = np.array([a.ctypes.data for a in self.arrays], np.int64)
         self.blocks = _blocks(sizes, self.offsets[:-1], cpu.SUMSQ_BLOCK)
-        self.ones = np.ones(len(self.arrays))   # the cautious scales of other methods
+        #: the last scalar of the step per array: a cautious step's scale or a
+        #: two-pass rule's per-array scalar (LAMB's step); else unused
+        self.last = np.ones(len(self.arrays))
         self.state = spec.init_state(opts, np.concatenate([a.reshape(-1)
                                                            for a in self.arrays]))
 
@@ -160,6 +162,7 @@ class Group:
         for p in self.packs:
             p.kernel = self._kernels.multi(p.size)
             p.agree = self._kernels.agree_multi(p.size)
+            p.first = self._kernels.first_multi(p.size)
             p.kernel_arrays = spec.kernel_arrays(opts, p.state, None)
 
     def user_options(self):
@@ -263,6 +266,40 @@ class Groups:
                     "twice, or overlapping views); each array must appear once")
 
     # -- gradients ---------------------------------------------------------
+    def first_passes(self, gps, t, lrs, steps):
+        """The first passes of a two-pass rule (else nothing): every pack's,
+        then its ``between`` per array (LAMB: each array's scalar into
+        ``pack.last``) or once over all the sums (Prodigy), which replaces the
+        groups' scalars ``steps`` in place.  Returns the first passes' count
+        of non-finite elements."""
+        rule = self.groups[0]._spec.rule
+        if rule.first is None:
+            return 0
+        cpu = _kernels.load_cpu()
+        bad, total = 0, np.zeros(len(rule.sums))
+        sums = []
+        for g, scalars, gpg in zip(self.groups, steps, gps):
+            for p, gp in zip(g.packs, gpg):
+                b, s = cpu.array_sums(p.first(p.xp, gp, p.blocks, p.proto, *p.kernel_arrays,
+                                              *scalars), p.blocks, len(p.arrays))
+                bad = max(bad, b)
+                sums.append(s)
+                for row in s:          # the arrays in order
+                    total += row
+        k = 0
+        for i, (g, lr) in enumerate(zip(self.groups, lrs)):
+            for p in g.packs:
+                s, k = sums[k], k + 1
+                if rule.per_array:
+                    for j, row in enumerate(s):
+                        out, _ = rule.between(g._hyper, t + 1, lr, tuple(row), g._host,
+                                              steps[i])
+                        p.last[j] = out[-1]
+            if not rule.per_array:
+                steps[i], g._host = rule.between(g._hyper, t + 1, lr, tuple(total),
+                                                 g._host, steps[i])
+        return bad
+
     def gradients(self, grads):
         """The gradients in the arrays' order (a list), their structure checked."""
         n = len(self.names)

@@ -526,6 +526,7 @@ class _Problems:
         from ._optimizers import Optimizer
 
         self.spec = spec = get_method(method)
+        spec.refuse_two_pass("minimize_many")
         options = {} if options is None else dict(options)
         from ._methods import MINIMIZE_OPTIONS
         spec.check_known(options, loop=MINIMIZE_OPTIONS)

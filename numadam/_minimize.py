@@ -334,7 +334,7 @@ def _run(fun, jac, fused, x0, spec, args, options, loop, callback, bounds, data,
     jkw = {"rng": user_rng} if not fused and _takes_rng(jac) else {}
     out, out_at = None, _out_position(fun if fused else jac)
     compiled = _compiled_path(fun, jac, fused, loop, callback, data, bool(fkw or jkw),
-                              out_at is None or out_at == 1 + len(args))
+                              out_at is None or out_at == 1 + len(args), spec.two_pass)
     if out_at is not None:   # numpy's out=: the gradient is written into one array
         out = np.empty(x.shape, x.dtype)
         (fkw if fused else jkw)["out"] = out

@@ -19,7 +19,7 @@ from .schedules import check_lr
 
 __all__ = ["Optimizer", "Adam", "AdamW", "AMSGrad", "Adamax", "NAdam", "RAdam",
            "ScheduleFreeAdamW", "Adadelta", "Rprop", "ASGD", "Lion", "ADOPT", "AdEMAMix", "AdaBelief", "Yogi",
-           "Adan",
+           "Adan", "LAMB",
            "SGD", "RMSprop", "Adagrad"]
 
 def _real_number(v):
@@ -159,6 +159,7 @@ class Optimizer:
             self._init_groups(params, options)
             return
         if is_device_array(params):
+            self._spec.refuse_two_pass("the optimizers over device arrays")
             from ._device import DeviceState, as_device
             view = as_device(params, "params")
             self._view = view
@@ -255,6 +256,7 @@ class Optimizer:
         self._kernels = self._spec.kernel(self._opts)
         self._kernel = self._kernels.pick(n)
         self._agree = self._kernels.agree(n)
+        self._first = self._kernels.first(n)
         self._hyper = self._spec.hyper(self._opts)
         self._scalar_fn = self._spec.scalar_fn(self._opts)
         lr = self._opts["lr"]
@@ -385,9 +387,14 @@ class Optimizer:
             if self._shards is not None:   # MPI, sharded: the mean over every shard
                 count, n = self._shards(count)
             scalars = _scalars.with_caution(scalars, count, n)
+        bad1 = 0
+        if self._first is not None:   # a two-pass rule: its sums, then the step's scalars
+            bad1, *sums = self._first(self._flat, g, *self._arrays, *scalars)
+            scalars, self._host = self._spec.rule.between(self._hyper, t + 1, lr,
+                                                          tuple(sums), self._host, scalars)
         self.t = t + 1
         if self._dev is None:
-            bad = self._kernel(self._flat, g, *self._arrays, *scalars)
+            bad = max(bad1, self._kernel(self._flat, g, *self._arrays, *scalars))
         else:
             bad = self._dev.launch(self._kernels, self._flat, g, self._arrays, scalars)
         if bad:
@@ -419,18 +426,22 @@ class Optimizer:
             self.skipped += 1
             return None
         gscale = 1.0 if clip is None else _scalars.clip_scale(clip, *norm)
-        bad = 0
-        for g, lr, gpg in zip(groups, lrs, gps):
+        steps = []
+        for g, lr in zip(groups, lrs):
             scalars, g._host = g._scalar_fn(g._hyper, t + 1, lr, gscale, g._host)
+            steps.append(scalars)
+        bad = self._groups.first_passes(gps, t, lrs, steps)   # two-pass rules
+        for g, scalars, gpg in zip(groups, steps, gps):
             for p, gp in zip(g.packs, gpg):
-                cs = p.ones
+                cs = p.last
                 if p.agree is not None:   # the cautious step: each array's own mean
                     parts = p.agree(p.xp, gp, p.blocks, p.proto, cs, *p.kernel_arrays,
                                     *scalars)
                     counts = np.bincount(p.blocks[:, 0], parts, len(p.arrays))
                     cs = np.array([_scalars.with_caution((0.0,), c, n)[0]
                                    for c, n in zip(counts, np.diff(p.offsets))])
-                bad += p.kernel(p.xp, gp, p.blocks, p.proto, cs, *p.kernel_arrays, *scalars)
+                bad = max(bad, p.kernel(p.xp, gp, p.blocks, p.proto, cs, *p.kernel_arrays,
+                                        *scalars))
         self.t = t + 1
         if bad:
             raise _overflow(t, bad, self._groups.size)
@@ -1043,3 +1054,16 @@ ScheduleFreeAdamW = _method_class("ScheduleFreeAdamW", "schedule_free_adamw", _d
           "    :meth:`train` before the next step.  The optimizer starts in train mode\n"
           "    (the reference starts in eval mode).  ``state['z']`` starts as a copy of\n"
           "    the parameters.  No schedule is needed: ``warmup_steps`` is the warmup."))
+LAMB = _method_class("LAMB", "lamb", _doc(
+    "LAMB (You et al., 2019): Adam's update scaled per array by a trust ratio, "
+    "optax.lamb's definition.",
+    _BETAS_DOC, _EPS_DOC, """    eps_root : float, default 0
+        Added to the bias-corrected second moment under the square root, >= 0.
+""", _WD_DOC, eps=1e-6, kind="Decoupled (``wd*x`` added to the update before the "
+    "trust ratio, optax's)", example="LAMB", example_lr=0.1,
+    notes="``u = (m/bc1) / (sqrt(v/bc2 + eps_root) + eps) + weight_decay*x``;\n"
+          "    ``x -= lr * (||x|| / ||u||) * u`` with the norms of each array (the ratio\n"
+          "    is 1 when either is 0).  Over several arrays the ratio is per array, as\n"
+          "    optax's per leaf.  Two passes per step (the norms between them): one\n"
+          "    more read of x, m and v than Adam.  No compiled loop, minimize_many or\n"
+          "    GPU path yet."))

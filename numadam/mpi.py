@@ -804,6 +804,8 @@ def _prepare(c):
     c.n_rows = sum(c.counts)
     if c.n_rows == 0:
         raise ValueError("data holds no samples on any process")
+    if c.sharded:
+        c.spec.refuse_two_pass("numadam.mpi.minimize with sharded=True")
     if c.sharded and c.n < c.size:
         raise ValueError(f"sharded=True needs at least one parameter per process: x0 "
                          f"has {c.n} elements for {c.size} processes")

@@ -56,7 +56,13 @@ CASES = [
     ("yogi", {"weight_decay": 0.1, "eps_root": 1e-8, "initial_accumulator_value": 0.5}),
     ("adan", {}),
     ("adan", {"weight_decay": 0.1, "betas": (0.9, 0.8, 0.95), "maximize": True}),
+    ("lamb", {}),
+    ("lamb", {"weight_decay": 0.1, "eps_root": 1e-8, "maximize": True, "betas": (0.8, 0.99)}),
 ]
+
+#: the cases of the methods whose step is one pass (the compiled loops,
+#: minimize_many and the GPU run these; LAMB and Prodigy are two passes)
+ONE_PASS = [c for c in CASES if c[0] not in ("lamb", "prodigy")]
 
 
 def case_id(case):

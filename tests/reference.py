@@ -46,10 +46,12 @@ DEFAULTS = {
                  initial_accumulator_value=1e-6, weight_decay=0.0, maximize=False),
     "adan": dict(lr=1e-3, betas=(0.98, 0.92, 0.99), eps=1e-8, eps_root=1e-8,
                  weight_decay=0.0, maximize=False),
+    "lamb": dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-6, eps_root=0.0, weight_decay=0.0,
+                 maximize=False),
 }
 
 #: methods whose weight decay is part of their own rule (not the prologue's)
-OWN_DECAY = ("lion", "adan", "adopt", "ademamix", "schedule_free_adamw")
+OWN_DECAY = ("lion", "adan", "adopt", "ademamix", "schedule_free_adamw", "lamb")
 
 
 class Reference:
@@ -213,6 +215,18 @@ class Reference:
         self.x = x - np.sign(g) * self.s
         self.g_prev = g
 
+    def _lamb(self, x, g, t):
+        """optax.lamb: Adam's update plus the decay, scaled by ||x|| / ||u||."""
+        o = self.o
+        b1, b2 = o["betas"]
+        self.m = b1 * self.m + (1 - b1) * g
+        self.v = b2 * self.v + (1 - b2) * g * g
+        u = ((self.m / (1 - b1 ** t)) / (np.sqrt(self.v / (1 - b2 ** t) + o["eps_root"])
+                                         + o["eps"]) + o["weight_decay"] * x)
+        xn, un = np.linalg.norm(x), np.linalg.norm(u)
+        ratio = 1.0 if xn == 0 or un == 0 else xn / un
+        self.x = x - o["lr"] * ratio * u
+
     def _asgd(self, x, g, t):
         o = self.o
         lr, lambd = o["lr"], o["lambd"]
@@ -364,7 +378,7 @@ class Reference:
             return {"exp_avg_fast": self.m, "exp_avg_slow": self.buf, "exp_avg_sq": self.v}
         if self.method in ("adabelief",):
             return {"exp_avg": self.m, "exp_avg_var": self.v}
-        if self.method == "yogi":
+        if self.method in ("yogi", "lamb"):
             return {"exp_avg": self.m, "exp_avg_sq": self.v}
         if self.method == "adan":
             return {"exp_avg": self.m, "exp_avg_diff": self.v, "exp_avg_sq": self.n,

@@ -52,6 +52,8 @@ CASES = [
               "weight_decay": 0.1}),
     ("adan", {}),
     ("adan", {"betas": (0.9, 0.8, 0.95), "eps_root": 0.0, "weight_decay": 0.05}),
+    ("lamb", {}),
+    ("lamb", {"betas": (0.8, 0.99), "eps": 1e-8, "eps_root": 1e-10, "weight_decay": 0.1}),
 ]
 
 #: each method's learning rate on each problem: steps that move the iterate
@@ -60,9 +62,9 @@ CASES = [
 #: chaotically: every implementation, the NumPy reference too, then parts
 #: from every other within a few steps
 LR = {"rosenbrock40": {"adamw": 1e-2, "schedule_free_adamw": 2.5e-3, "lion": 1e-3, "adopt": 1e-2, "ademamix": 1e-3, "adabelief": 1e-2,
-                      "yogi": 1e-2, "adan": 1e-2},
+                      "yogi": 1e-2, "adan": 1e-2, "lamb": 1e-2},
       "logistic": {"adamw": 1e-3, "schedule_free_adamw": 1e-3, "lion": 3e-4, "adopt": 1e-3, "ademamix": 1e-3, "adabelief": 1e-3,
-                   "yogi": 1e-3, "adan": 1e-3}}
+                   "yogi": 1e-3, "adan": 1e-3, "lamb": 1e-3}}
 
 
 def _rosenbrock_problem(dtype):
@@ -232,8 +234,15 @@ def _adan(x0, o):
                                  o.get("eps_root", 1e-8), o.get("weight_decay", 0.0)))
 
 
+def _lamb(x0, o):
+    optax = pytest.importorskip("optax")
+    b1, b2 = o.get("betas", (0.9, 0.999))
+    return _optax(x0, optax.lamb(o["lr"], b1, b2, o.get("eps", 1e-6), o.get("eps_root", 0.0),
+                                 o.get("weight_decay", 0.0)))
+
+
 REFERENCES = {"schedule_free_adamw": _schedule_free_adamw, "lion": _lion, "adopt": _adopt, "ademamix": _ademamix,
-              "adabelief": _adabelief, "yogi": _yogi, "adan": _adan}
+              "adabelief": _adabelief, "yogi": _yogi, "adan": _adan, "lamb": _lamb}
 
 
 def _case_id(case):
@@ -333,3 +342,44 @@ def test_defaults_are_the_references():
     assert of(optax.adan, "b1", "b2", "b3", "eps", "eps_root", "weight_decay") == (
         *m["adan"]["betas"], m["adan"]["eps"], m["adan"]["eps_root"],
         m["adan"]["weight_decay"])
+    assert of(optax.lamb, "b1", "b2", "eps", "eps_root", "weight_decay") == (
+        *m["lamb"]["betas"], m["lamb"]["eps"], m["lamb"]["eps_root"],
+        m["lamb"]["weight_decay"])
+
+
+@pytest.mark.parametrize("dtype", [np.float64])
+def test_lamb_over_several_arrays_is_optax_per_leaf(dtype):
+    """Over a dict of arrays (one 2-D) LAMB's trust ratio is per array, as
+    optax's per leaf of the pytree; 200 steps of a problem coupling them
+    (float64: in float32 this problem amplifies the last bits of the norms,
+    optax's in float32 and numadam's in float64, to 1e-2 by step 200; the
+    one-array cases above compare float32)."""
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+    optax = pytest.importorskip("optax")
+    rng = np.random.default_rng(4)
+    A = rng.standard_normal((30, 8))
+    y = rng.standard_normal(30)
+    params = {"W": rng.standard_normal((8, 3)).astype(dtype), "b": np.zeros(3, dtype),
+              "c": rng.standard_normal(5).astype(dtype) * 100}
+
+    def grads(p):
+        r = A @ p["W"] @ np.ones(3) + p["b"].sum() - y
+        return {"W": (np.outer(A.T @ r, np.ones(3)) / 30).astype(dtype),
+                "b": np.full(3, r.sum() / 30, dtype), "c": (0.01 * p["c"]).astype(dtype)}
+    tx = optax.lamb(1e-2, weight_decay=0.01)
+    ref = {k: jnp.asarray(v) for k, v in params.items()}
+    state = tx.init(ref)
+    mine = {k: v.copy() for k, v in params.items()}
+    opt = numadam.LAMB(mine, lr=1e-2, weight_decay=0.01)
+    for _ in range(200):
+        opt.step(grads(mine))
+        u, state = tx.update({k: jnp.asarray(v) for k, v in
+                              grads({k: np.asarray(v) for k, v in ref.items()}).items()},
+                             state, ref)
+        ref = optax.apply_updates(ref, u)
+    for k in params:
+        r = np.asarray(ref[k])
+        assert mine[k].dtype == dtype
+        assert np.max(np.abs(mine[k] - r)) / np.max(np.abs(r)) <= TOL[dtype], k

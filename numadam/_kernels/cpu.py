@@ -190,6 +190,20 @@ def multi_norm(gp, blocks, proto):
 
 
 @njit(cache=True, nogil=True)
+def array_sums(parts, blocks, n):
+    """``(bad, sums)``: the first pass's block columns ``parts`` (``(bad,
+    *sums)`` per block) added per array in block order, ``sums[j]`` the
+    ``n`` arrays' rows."""
+    sums = np.zeros((n, parts.shape[0] - 1))
+    bad = 0
+    for b in range(blocks.shape[0]):
+        bad += np.int64(parts[0, b])
+        for k in range(parts.shape[0] - 1):
+            sums[blocks[b, 0], k] += parts[k + 1, b]
+    return bad, sums
+
+
+@njit(cache=True, nogil=True)
 def read_fields(ids, data, flags):
     """The data pointers (an int64 at ``ids[i] + data``) and flags (an int32
     at ``ids[i] + flags``) of ndarray objects at the addresses ``ids`` (see

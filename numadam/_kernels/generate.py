@@ -163,7 +163,8 @@ def _helper_functions():
 
 def _reserved():
     return {f.__name__ for f in _helper_functions()} | {"math", "np", "update", "njit",
-                                                         "prange", "cuda", "caution_sign"}
+                                                         "prange", "cuda", "caution_sign",
+                                                         "first_pass"}
 
 
 def _check_globals(update):
@@ -306,6 +307,130 @@ def _multi_source(v, have, cautious, agree=False):
                                 ("parallel", "parallel=True, ", "prange")))
 
 
+#: the first pass of a two-pass rule (``Rule.first``: a reduction between
+#: the passes, LAMB's norms, Prodigy's dot products): each element's new state
+#: values (guarded: the old ones kept, and no contribution, when one is not
+#: finite) and its contributions to the sums, added in float64 in blocks of
+#: ``SUMSQ_BLOCK`` elements (four interleaved accumulators per sum), the
+#: blocks' sums in order: the same bits serial, parallel or block by block
+_FIRST = '''
+
+@njit(inline="always")
+def {v}_first_at(_i, x, g, {args}_zero):
+{reads}
+    {news}, {contribs} = first_pass(x[_i], g[_i], {call}{flags})
+    _ok = {ok} == _zero
+{stores}
+    if _ok:
+        return 0, ({f64})
+    return 1, ({zeros})
+
+
+@njit(inline="always")
+def {v}_first_block(_lo, _hi, x, g, {args}_zero):
+    _bad = 0
+{acc_init}
+    _i = _lo
+    while _i + 4 <= _hi:
+{acc4}
+        _i += 4
+    while _i < _hi:
+        _b, _c = {v}_first_at(_i, x, g, {args}_zero)
+        _bad += _b
+{acc1}
+        _i += 1
+    return _bad, ({acc_total})
+
+
+@njit(**_KERNEL)
+def {v}_first_serial({params}):
+    _T = x.dtype.type
+{casts}
+    _zero = _T(0)
+    _bad = 0
+{tot_init}
+    for _lo in range(0, x.size, {block}):
+        _b, _p = {v}_first_block(_lo, min(_lo + {block}, x.size), x, g, {args}_zero)
+        _bad += _b
+{tot_add}
+    return (_bad, {tot})
+
+
+@njit(parallel=True, **_KERNEL)
+def {v}_first_parallel(x, g, {states}*_scalars):
+    _nb = (x.size + {block} - 1) // {block}
+    _parts = np.zeros(({k1}, _nb))
+    for _c in prange(_nb):
+        _lo, _hi = _c * {block}, min(_c * {block} + {block}, x.size)
+        _r = {v}_first_serial(x[_lo:_hi], g[_lo:_hi], {slices}*_scalars)
+{parts_store}
+    _bad = 0
+{tot_init}
+    for _c in range(_nb):
+        _bad += np.int64(_parts[0, _c])
+{tot_parts}
+    return (_bad, {tot})
+'''
+
+#: the first pass over several arrays: each block's ``(bad, *sums)`` as a
+#: column (``cpu.array_sums`` adds each array's blocks in order)
+_FIRST_MULTI = '''
+
+@njit({par}**_KERNEL)
+def {v}_first_multi_{kind}(xp, gp, blocks, proto, {states}*_scalars):
+    _T = proto.dtype.type
+    _parts = np.zeros(({k1}, blocks.shape[0]))
+    for _b in {loop}(blocks.shape[0]):
+        _j, _lo, _hi, _o = blocks[_b, 0], blocks[_b, 1], blocks[_b, 2], blocks[_b, 3]
+        _x = carray(as_pointer(xp[_j], _T), _hi)[_lo:]
+        _g = carray(as_pointer(gp[_j], _T), _hi)[_lo:]
+        _r = {v}_first_serial(_x, _g, {mslices}*_scalars)
+{mparts_store}
+    return _parts
+'''
+
+
+def _first_source(v, sig, have, casts, values, sums):
+    """The first pass of a two-pass rule (see :data:`_FIRST`)."""
+    from .cpu import SUMSQ_BLOCK
+    k = len(sums)
+    flags = ", ".join(map(str, values))
+    call = _join([f"_{s}_old" if s in have else "_zero" for s in sig.states] + sig.scalars)
+    c = [f"_c{i}" for i in range(k)]
+    acc = [[f"_a{i}_{j}" for j in range(4)] for i in range(k)]
+    acc4 = []
+    for j in range(4):
+        acc4.append(f"        _b, _c = {v}_first_at(_i + {j}, x, g, {_join(have + sig.scalars)}"
+                    "_zero)\n        _bad += _b")
+        acc4 += [f"        {acc[i][j]} += _c[{i}]" for i in range(k)]
+    tup = lambda items: ", ".join(items) + ("," if len(items) == 1 else "")  # noqa: E731
+    return _FIRST.format(
+        v=v, args=_join(have + sig.scalars), call=call, flags=flags, block=SUMSQ_BLOCK,
+        reads="\n".join(f"    _{s}_old = {s}[_i]" for s in have) or "    pass",
+        news=", ".join(f"_{s}_new" for s in sig.states), contribs=", ".join(c),
+        ok=" + ".join([f"excess(_{s}_new)" for s in have] or ["_zero"]),
+        stores="\n".join(f"    {s}[_i] = keep(_ok, _{s}_new, _{s}_old)" for s in have)
+        or "    pass",
+        f64=tup([f"np.float64({x})" for x in c]), zeros=tup(["0.0"] * k),
+        acc_init="\n".join(f"    {a} = 0.0" for row in acc for a in row),
+        acc4="\n".join(acc4),
+        acc1="\n".join(f"        {acc[i][0]} += _c[{i}]" for i in range(k)),
+        acc_total=tup([f"({a[0]} + {a[1]}) + ({a[2]} + {a[3]})" for a in acc]),
+        params=", ".join(["x", "g"] + have + sig.scalars), casts=casts or "    pass",
+        tot_init="\n".join(f"    _t{i} = 0.0" for i in range(k)),
+        tot_add="\n".join(f"        _t{i} += _p[{i}]" for i in range(k)),
+        tot=tup([f"_t{i}" for i in range(k)]), states=_join(have), k1=k + 1,
+        slices=_join(f"{s}[_lo:_hi]" for s in have),
+        parts_store="\n".join(f"        _parts[{i}, _c] = _r[{i}]" for i in range(k + 1)),
+        tot_parts="\n".join(f"        _t{i} += _parts[{i + 1}, _c]" for i in range(k))
+    ) + "".join(_FIRST_MULTI.format(
+        v=v, kind=kind, par=par, loop=loop, states=_join(have), k1=k + 1,
+        mslices=_join(f"{s}[_o + _lo:_o + _hi]" for s in have),
+        mparts_store="\n".join(f"        _parts[{i}, _b] = _r[{i}]" for i in range(k + 1)))
+        for kind, par, loop in (("serial", "", "range"),
+                                ("parallel", "parallel=True, ", "prange")))
+
+
 def _join(names):
     return "".join(f"{n}, " for n in names)
 
@@ -365,9 +490,11 @@ def _agree_source(v, caution, sig, have, casts, values):
                                slices=_join(f"{s}[_lo:_hi]" for s in have)))
 
 
-def cpu_source(name, update, sig, whens, caution=None):
+def cpu_source(name, update, sig, whens, caution=None, first=None, per_array=False):
     """The source of the CPU module of one method's update function (and of
-    its ``caution`` sign function, for the cautious step's count pass)."""
+    its ``caution`` sign function, for the cautious step's count pass; of the
+    first pass ``first = (function, sums)`` of a two-pass rule, whose update
+    takes its last scalar per array over several arrays when ``per_array``)."""
     src = textwrap.dedent(inspect.getsource(update))
     src = src.replace(f"def {update.__name__}(", "def update(", 1)
     lines = [_CPU_HEADER.format(qualname=f"{update.__module__}.{update.__qualname__}",
@@ -376,6 +503,10 @@ def cpu_source(name, update, sig, whens, caution=None):
         csrc = textwrap.dedent(inspect.getsource(caution))
         csrc = csrc.replace(f"def {caution.__name__}(", "def caution_sign(", 1)
         lines.append(f'\n\n@njit(inline="always")\n{csrc.rstrip()}\n')
+    if first is not None:
+        fsrc = textwrap.dedent(inspect.getsource(first[0]))
+        fsrc = fsrc.replace(f"def {first[0].__name__}(", "def first_pass(", 1)
+        lines.append(f'\n\n@njit(inline="always")\n{fsrc.rstrip()}\n')
     for values in variants(sig.flags):
         v = variant_name(name, sig.flags, values)
         have = present(sig, whens, values)
@@ -411,7 +542,9 @@ def cpu_source(name, update, sig, whens, caution=None):
         lines.append(_PARALLEL.format(v=v, states=_join(have),
                                       slices=_join(f"{s}[_lo:_hi]" for s in have)))
         cautious = caution is not None and dict(zip(sig.flags, values)).get(CAUTIOUS)
-        lines.append(_multi_source(v, have, cautious))
+        lines.append(_multi_source(v, have, cautious or per_array))
+        if first is not None:
+            lines.append(_first_source(v, sig, have, casts, values, first[1]))
         if cautious:
             lines.append(_agree_source(v, caution, sig, have, casts, values))
             lines.append(_multi_source(v, have, cautious, agree=True))
@@ -506,6 +639,14 @@ class MethodKernels:
                                         getattr(module, self.name + "_agree_multi_parallel"),
                                         getattr(module, self.name + "_agree_multi_serial"))
                              if self._agree is not None else None)
+        # the first pass of a two-pass rule, one array and several
+        self._first = self._first_multi = None
+        if hasattr(module, self.name + "_first_serial"):
+            self._first = KernelPair(None, getattr(module, self.name + "_first_parallel"),
+                                     getattr(module, self.name + "_first_serial"))
+            self._first_multi = KernelPair(
+                None, getattr(module, self.name + "_first_multi_parallel"),
+                getattr(module, self.name + "_first_multi_serial"))
         #: one element's agreement (``_i, x, g, *states, *scalars, zero``), or None
         self.agree_at = getattr(module, self.name + "_agree_at", None)
         self.serial = self._pair.serial
@@ -533,6 +674,16 @@ class MethodKernels:
         """The count pass over several arrays (a cautious variant; else None):
         the arguments of :meth:`multi`, returns the count of every block."""
         return None if self._agree_multi is None else self._agree_multi.pick(size)
+
+    def first(self, size):
+        """The first pass of a two-pass rule (else None): ``first(x, g, *states,
+        *scalars)`` -> ``(bad, *sums)``."""
+        return None if self._first is None else self._first.pick(size)
+
+    def first_multi(self, size):
+        """The first pass over several arrays (else None): ``(xp, gp, blocks,
+        proto, *states, *scalars)`` -> each block's ``(bad, *sums)``, columns."""
+        return None if self._first_multi is None else self._first_multi.pick(size)
 
     @property
     def cuda(self):

@@ -128,6 +128,21 @@ class Rule:
     options : dict, optional
         Options of this rule not in the shared table: ``name -> (check,
         description)``.
+    first, sums, between : optional
+        A two-pass rule (LAMB, Prodigy): ``first(x, g, *states, *scalars,
+        *flags) -> (*states, *contributions)`` (``update``'s parameters) is
+        the first pass, updating the states and returning each element's
+        contributions to the float64 ``sums`` (their names); then
+        ``between(hyper, t, lr, sums, host, scalars) -> (scalars, host)``
+        gives ``update`` (the second pass) its scalars from the sums.
+    per_array : bool, default False
+        The sums are per array (LAMB's norms): over several arrays
+        ``between`` sees each array's sums, and only the last scalar it
+        returns may differ between arrays; else the sums are over every
+        array of the optimizer (Prodigy's dot products).
+    shared : sequence of str
+        Options every parameter group must share (a two-pass rule whose sums
+        are over all arrays adapts one quantity for all of them).
     caution : callable, optional
         For rules with the ``cautious`` flag (the Cautious Optimizers' mask):
         ``caution(x, g, <states>, <scalars>)``, a subset of ``update``'s
@@ -139,9 +154,20 @@ class Rule:
     """
 
     def __init__(self, name, update, scalars, hyper, states=(), host=(), flags=None,
-                 bools=(), check=None, options=None, caution=None):
-        from .._kernels.generate import Signature
+                 bools=(), check=None, options=None, caution=None, first=None, sums=(),
+                 between=None, per_array=False, shared=()):
+        from .._kernels.generate import Signature, _check_globals
         self.name, self.update, self.scalars, self.hyper = name, update, scalars, hyper
+        if (first is None) != (between is None) or (first is not None and not sums):
+            raise TypeError(f"rule {name!r}: a two-pass rule needs first, sums and between")
+        if first is not None:
+            import inspect
+            if (list(inspect.signature(first).parameters)
+                    != list(inspect.signature(update).parameters)):
+                raise TypeError(f"rule {name!r}: first takes update's parameters")
+            _check_globals(first)
+        self.first, self.sums, self.between = first, tuple(sums), between
+        self.per_array, self.shared = bool(per_array), tuple(shared)
         self.caution = caution
         self.states, self.host = tuple(states), tuple(host)
         self.flags = dict(flags or {})
@@ -168,7 +194,8 @@ class Rule:
                 whens = [s.when for s in self.states]
                 if kind == "cpu":
                     src = G.cpu_source(self.name, self.update, self.signature, whens,
-                                       self.caution)
+                                       self.caution, None if self.first is None
+                                       else (self.first, self.sums), self.per_array)
                 else:
                     src = G.cuda_source(self.cpu_module().__name__, self.name,
                                         self.signature, whens, self.caution)
@@ -315,6 +342,22 @@ class Method:
                 f"would change the state arrays ({sorted(self.state_names(current))} -> "
                 f"{sorted(self.state_names(opts))}); they cannot change")
         return opts
+
+    @property
+    def two_pass(self):
+        """Whether the step is two passes with a reduction between (LAMB,
+        Prodigy): the stateful optimizers on the CPU and minimize's ordinary
+        loop run it; the compiled loops, minimize_many, the GPU and sharded MPI
+        do not (yet)."""
+        return self.rule.first is not None
+
+    def refuse_two_pass(self, where):
+        """Raise for a two-pass method where only one-pass steps run."""
+        if self.two_pass:
+            raise ValueError(
+                f"method {self.name!r} is not supported by {where}: its step is two passes "
+                "with a reduction over the parameters between them (run it with "
+                "numadam.minimize on the CPU, or its stateful optimizer)")
 
     # -- state ----------------------------------------------------------
     def state_names(self, opts):

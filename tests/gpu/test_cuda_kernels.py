@@ -12,7 +12,7 @@ import pytest
 from numba import config, cuda
 
 import numadam
-from cases import CASES, case_id
+from cases import ONE_PASS as CASES, case_id
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 from bench.loops import quad_into  # noqa: E402 - the bench's objective, one source
