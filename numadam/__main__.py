@@ -29,6 +29,8 @@ ROSENBROCK_RUNS = [
     ("adabelief", {"lr": 1e-2}),
     ("yogi", {"lr": 3e-2}),
     ("adan", {"lr": 1e-2}),
+    ("lamb", {"lr": 1e-3}),   # a step of lr*||x|| every step: small, to settle
+    ("prodigy", {"lr": 1.0}),
 ]
 #: (method, options) for the logistic regression run
 LOGISTIC_RUNS = [
@@ -51,6 +53,8 @@ LOGISTIC_RUNS = [
     ("adabelief", {"lr": 0.05}),
     ("yogi", {"lr": 0.05}),
     ("adan", {"lr": 0.02}),
+    ("lamb", {"lr": 0.05}),
+    ("prodigy", {"lr": 1.0}),
 ]
 
 

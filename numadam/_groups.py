@@ -245,11 +245,24 @@ class Groups:
             self.names += [n for _, n, _ in numbered]
             self.arrays += [a for _, _, a in numbered]
         self._check_distinct()
+        self.check_shared()
         self.where = {n: (k, p, j) for k, g in enumerate(self.groups)
                       for p, pack in enumerate(g.packs) for j, n in enumerate(pack.names)}
         self.size = sum(a.size for a in self.arrays)
         self.dtypes = [a.dtype for a in self.arrays]
         self.shapes = [a.shape for a in self.arrays]
+
+    def check_shared(self):
+        """A rule whose sums are over every array adapts one quantity for all
+        of them: its ``shared`` options must be the same in every group."""
+        g0 = self.groups[0]
+        for key in g0._spec.rule.shared:
+            for k, g in enumerate(self.groups[1:], 1):
+                if g._opts[key] != g0._opts[key]:
+                    raise ValueError(
+                        f"method {g0._spec.name!r} adapts one step size for every array: "
+                        f"option {key!r} must be the same in every parameter group; group "
+                        f"0 has {g0._opts[key]!r}, group {k} {g._opts[key]!r}")
 
     def _check_distinct(self):
         seen = {}

@@ -19,7 +19,7 @@ from .schedules import check_lr
 
 __all__ = ["Optimizer", "Adam", "AdamW", "AMSGrad", "Adamax", "NAdam", "RAdam",
            "ScheduleFreeAdamW", "Adadelta", "Rprop", "ASGD", "Lion", "ADOPT", "AdEMAMix", "AdaBelief", "Yogi",
-           "Adan", "LAMB",
+           "Adan", "LAMB", "Prodigy",
            "SGD", "RMSprop", "Adagrad"]
 
 def _real_number(v):
@@ -236,7 +236,13 @@ class Optimizer:
                              "optimizer, not of a group")
         self._spec.check_known({key: value})
         g = self._groups.groups[k]
-        g.replace({**g.user_options(), key: value}, f"param_groups[{k}]")
+        before = g.user_options()
+        g.replace({**before, key: value}, f"param_groups[{k}]")
+        try:
+            self._groups.check_shared()
+        except ValueError:
+            g.replace(before, f"param_groups[{k}]")
+            raise
 
     def _device_state(self, opts):
         from ._methods import PARAMS
@@ -1067,3 +1073,28 @@ LAMB = _method_class("LAMB", "lamb", _doc(
           "    optax's per leaf.  Two passes per step (the norms between them): one\n"
           "    more read of x, m and v than Adam.  No compiled loop, minimize_many or\n"
           "    GPU path yet."))
+Prodigy = _method_class("Prodigy", "prodigy", _doc(
+    "Prodigy (Mishchenko & Defazio, 2023): Adam with a step size d learnt from the "
+    "run, prodigyopt.Prodigy's definition.",
+    _BETAS_DOC, """    beta3 : float, optional
+        Decay rate of ``s``, in [0, 1); None (default): ``sqrt(beta2)``.
+""", _EPS_DOC, _WD_DOC, """    decouple : bool, default True
+        Decoupled weight decay (AdamW's, scaled by ``d*lr``); False adds
+        ``weight_decay * x`` to the gradient.
+    use_bias_correction : bool, default False
+        Adam's bias correction in the step size.
+    safeguard_warmup : bool, default False
+        Leave ``lr`` out of ``s``'s update (for warmup schedules).
+    d0 : float, default 1e-06
+        The initial estimate of ``d``, > 0.
+    d_coef : float, default 1
+        Multiplier of the estimate of ``d``.
+    growth_rate : float, default inf
+        The most ``d`` may grow by per step, >= 1.
+""", lr=1.0, kind="Decoupled (``decouple=True``)", example="Prodigy", example_lr=1.0,
+    notes="``lr`` multiplies the learnt step size ``d``: leave it at 1 (use a schedule's\n"
+          "    shape, not its scale).  ``d`` grows from ``d0`` by the ratio of ``<g, x0 -\n"
+          "    x>`` to ``sum |s|`` over every array (one ``d`` for all arrays and\n"
+          "    groups, as prodigyopt: groups may differ in weight_decay and eps only).\n"
+          "    Two passes per step (the sums between them); no compiled loop,\n"
+          "    minimize_many or GPU path yet.  prodigyopt's ``slice_p`` is not offered."))

@@ -58,6 +58,11 @@ CASES = [
     ("adan", {"weight_decay": 0.1, "betas": (0.9, 0.8, 0.95), "maximize": True}),
     ("lamb", {}),
     ("lamb", {"weight_decay": 0.1, "eps_root": 1e-8, "maximize": True, "betas": (0.8, 0.99)}),
+    ("prodigy", {}),
+    ("prodigy", {"weight_decay": 0.1, "decouple": False, "use_bias_correction": True,
+                 "safeguard_warmup": True, "d_coef": 2.0, "growth_rate": 1.5, "maximize": True}),
+    ("prodigy", {"weight_decay": 0.05, "betas": (0.0, 0.99), "beta3": 0.9, "d0": 1e-4,
+                 "eps": 1e-6}),
 ]
 
 #: the cases of the methods whose step is one pass (the compiled loops,

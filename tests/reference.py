@@ -48,10 +48,14 @@ DEFAULTS = {
                  weight_decay=0.0, maximize=False),
     "lamb": dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-6, eps_root=0.0, weight_decay=0.0,
                  maximize=False),
+    "prodigy": dict(lr=1.0, betas=(0.9, 0.999), beta3=None, eps=1e-8, weight_decay=0.0,
+                    decouple=True, use_bias_correction=False, safeguard_warmup=False,
+                    d0=1e-6, d_coef=1.0, growth_rate=math.inf, maximize=False),
 }
 
 #: methods whose weight decay is part of their own rule (not the prologue's)
-OWN_DECAY = ("lion", "adan", "adopt", "ademamix", "schedule_free_adamw", "lamb")
+OWN_DECAY = ("lion", "adan", "adopt", "ademamix", "schedule_free_adamw", "lamb",
+             "prodigy")
 
 
 class Reference:
@@ -77,6 +81,11 @@ class Reference:
             self.lr_max, self.weight_sum = 0.0, 0.0
         if method == "rprop":
             self.s = np.full_like(self.x, self.o["lr"])      # the step sizes
+        if method == "prodigy":
+            self.s = z.copy()
+            self.p0 = self.x.copy()
+            self.d = self.d_max = self.o["d0"]
+            self.d_num = 0.0
 
     def step(self, g):
         o, x = self.o, self.x
@@ -226,6 +235,35 @@ class Reference:
         xn, un = np.linalg.norm(x), np.linalg.norm(u)
         ratio = 1.0 if xn == 0 or un == 0 else xn / un
         self.x = x - o["lr"] * ratio * u
+
+    def _prodigy(self, x, g, t):
+        """prodigyopt.Prodigy (one parameter group, slice_p 1)."""
+        o = self.o
+        b1, b2 = o["betas"]
+        b3 = o["beta3"] if o["beta3"] is not None else math.sqrt(b2)
+        d, d0, lr, wd = self.d, o["d0"], o["lr"], o["weight_decay"]
+        if wd and not o["decouple"]:
+            g = g + wd * x
+        bc = math.sqrt(1 - b2 ** t) / (1 - b1 ** t) if o["use_bias_correction"] else 1.0
+        dlr = d * lr * bc
+        num = self.d_num * b3 + (d / d0) * dlr * np.dot(g, self.p0 - x)
+        self.m = b1 * self.m + (1 - b1) * d * g
+        self.v = b2 * self.v + (1 - b2) * d * d * g * g
+        self.s = b3 * self.s + (d / d0) * (d if o["safeguard_warmup"] else dlr) * g
+        den = np.abs(self.s).sum()
+        if den == 0:
+            self.x = x
+            return
+        d_hat = o["d_coef"] * num / den
+        if d == d0:
+            d = max(d, d_hat)
+        self.d_max = max(self.d_max, d_hat)
+        self.d = d = min(self.d_max, d * o["growth_rate"])
+        self.d_num = num
+        if wd and o["decouple"]:
+            x = x * (1 - wd * dlr)
+        step = self.m if b1 > 0 else d * g
+        self.x = x - dlr * step / (np.sqrt(self.v) + d * o["eps"])
 
     def _asgd(self, x, g, t):
         o = self.o
@@ -378,6 +416,8 @@ class Reference:
             return {"exp_avg_fast": self.m, "exp_avg_slow": self.buf, "exp_avg_sq": self.v}
         if self.method in ("adabelief",):
             return {"exp_avg": self.m, "exp_avg_var": self.v}
+        if self.method == "prodigy":
+            return {"s": self.s, "p0": self.p0, "exp_avg": self.m, "exp_avg_sq": self.v}
         if self.method in ("yogi", "lamb"):
             return {"exp_avg": self.m, "exp_avg_sq": self.v}
         if self.method == "adan":

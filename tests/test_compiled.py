@@ -60,7 +60,7 @@ def test_rosenbrock_every_method(case):
     assert_same(a, b)
 
 
-@pytest.mark.parametrize("method", ["lamb"])
+@pytest.mark.parametrize("method", ["lamb", "prodigy"])
 def test_a_two_pass_method_runs_the_ordinary_loop(method):
     """LAMB's step needs its norms between two passes: no compiled loop (yet);
     auto falls back, compiled=True says why."""

@@ -38,8 +38,15 @@ def run_pair(method, opts, dtype, n=257, steps=STEPS, seed=0):
 def test_matches_reference(case, dtype):
     method, opts = case
     x, opt, ref = run_pair(method, opts, dtype)
+    tol = TOL[dtype]
+    if method == "prodigy" and dtype == np.float32:
+        # Prodigy learns its step size d from sums of the float32 state: the
+        # float32 run's d parts from the float64 reference's by about 1.5%
+        # (prodigyopt's float32 run agrees with numadam's to 2e-6:
+        # tests/test_references.py)
+        tol = 0.05
     assert x.dtype == dtype
-    assert rel_err(x, ref.x) < TOL[dtype]
+    assert rel_err(x, ref.x) < tol
     # the run really moved the parameters (a test that cannot fail is a defect)
     x0 = np.random.default_rng(1).standard_normal(x.size)
     assert np.max(np.abs(ref.x - x0)) > 1e-4
@@ -47,7 +54,7 @@ def test_matches_reference(case, dtype):
     assert set(opt.state) == set(expected)
     for name, arr in opt.state.items():
         assert arr.dtype == dtype
-        assert rel_err(arr, expected[name]) < TOL[dtype], name
+        assert rel_err(arr, expected[name]) < tol, name
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)

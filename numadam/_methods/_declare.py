@@ -71,18 +71,32 @@ class Host:
 
     ``kind`` is ``"power"`` for a product of betas (in ``[0, 1]``, exactly 1
     before the first step), ``"product"`` for another running product in
-    ``(0, 1]`` (NAdam's mu product) or ``"sum"`` for a running sum or maximum
-    that is ``>= 0`` (Schedule-Free's weight sum).
+    ``(0, 1]`` (NAdam's mu product), ``"sum"`` for a running sum or maximum
+    that is ``>= 0`` (Schedule-Free's weight sum), ``"positive"`` for any
+    value > 0 or ``"real"`` for any finite value (Prodigy's step size and
+    numerator).  ``init`` is a number or the name of the option holding it.
     """
 
+    KINDS = ("power", "product", "sum", "positive", "real")
+
     def __init__(self, name, init=1.0, kind="power"):
-        if kind not in ("power", "product", "sum"):
-            raise ValueError(f"Host kind must be 'power', 'product' or 'sum'; got {kind!r}")
+        if kind not in self.KINDS:
+            raise ValueError(f"Host kind must be one of {self.KINDS}; got {kind!r}")
         self.name, self.init, self.kind = name, init, kind
+
+    def initial(self, opts):
+        """The value before the first step."""
+        return float(opts[self.init]) if isinstance(self.init, str) else self.init
 
     def check(self, value, t):
         if not math.isfinite(value):
             raise ValueError(f"host[{self.name!r}] must be finite; got {value}")
+        if self.kind == "real":
+            return
+        if self.kind == "positive":
+            if not value > 0.0:
+                raise ValueError(f"host[{self.name!r}] must be > 0; got {value!r}")
+            return
         if self.kind == "power":
             if not 0.0 <= value <= 1.0 or (t == 0 and value != 1.0):
                 raise ValueError(
@@ -370,7 +384,7 @@ class Method:
 
     def init_host(self, opts):
         """Scalar state kept on the host (e.g. ``beta1 ** t``), a tuple."""
-        return tuple(h.init for h in self.rule.host)
+        return tuple(h.initial(opts) for h in self.rule.host)
 
     def check_state_values(self, opts, state, host, t):
         """Refuse loaded state that no run of this method can reach.
