@@ -29,7 +29,7 @@ ROSENBROCK_RUNS = [
     ("adabelief", {"lr": 1e-2}),
     ("yogi", {"lr": 3e-2}),
     ("adan", {"lr": 1e-2}),
-    ("lamb", {"lr": 1e-3}),   # a step of lr*||x|| every step: small, to settle
+    ("lamb", {"lr": 1e-2}),   # a step of about lr*||x|| every step: it hovers
     ("prodigy", {"lr": 1.0}),
 ]
 #: (method, options) for the logistic regression run
