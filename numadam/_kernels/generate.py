@@ -390,10 +390,11 @@ def {v}_first_multi_{kind}(xp, gp, blocks, proto, {states}*_scalars):
 '''
 
 
-def _first_source(v, sig, have, casts, values, sums):
+def _first_source(v, sig, have, casts, values, first, sums):
     """The first pass of a two-pass rule (see :data:`_FIRST`)."""
     from .cpu import SUMSQ_BLOCK
     k = len(sums)
+    same = _passthrough(first, sig, lead=0, extra=k)
     flags = ", ".join(map(str, values))
     call = _join([f"_{s}_old" if s in have else "_zero" for s in sig.states] + sig.scalars)
     c = [f"_c{i}" for i in range(k)]
@@ -409,7 +410,8 @@ def _first_source(v, sig, have, casts, values, sums):
         reads="\n".join(f"    _{s}_old = {s}[_i]" for s in have) or "    pass",
         news=", ".join(f"_{s}_new" for s in sig.states), contribs=", ".join(c),
         ok=" + ".join([f"excess(_{s}_new)" for s in have] or ["_zero"]),
-        stores="\n".join(f"    {s}[_i] = keep(_ok, _{s}_new, _{s}_old)" for s in have)
+        stores="\n".join(f"    {s}[_i] = keep(_ok, _{s}_new, _{s}_old)" for s in have
+                          if s not in same)
         or "    pass",
         f64=tup([f"np.float64({x})" for x in c]), zeros=tup(["0.0"] * k),
         acc_init="\n".join(f"    {a} = 0.0" for row in acc for a in row),
@@ -490,6 +492,26 @@ def _agree_source(v, caution, sig, have, casts, values):
                                slices=_join(f"{s}[_lo:_hi]" for s in have)))
 
 
+def _passthrough(update, sig, lead=1, extra=0):
+    """The states that ``update`` returns unchanged (its parameter, never
+    assigned, in their place in every ``return``): their stores are left out
+    (a second pass that only moves x writes nothing else).  ``lead`` values
+    come before the states in the return (x), ``extra`` after them (a first
+    pass's contributions)."""
+    import ast
+    tree = ast.parse(textwrap.dedent(inspect.getsource(update)))
+    rets = [n.value for n in ast.walk(tree) if isinstance(n, ast.Return)]
+    assigned = {n.id for n in ast.walk(tree)
+                if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del))}
+    same = set(sig.states) - assigned
+    for r in rets:
+        if not isinstance(r, ast.Tuple) or len(r.elts) != lead + len(sig.states) + extra:
+            return set()
+        same &= {st for st, e in zip(sig.states, r.elts[lead:])
+                 if isinstance(e, ast.Name) and e.id == st}
+    return same
+
+
 def cpu_source(name, update, sig, whens, caution=None, first=None, per_array=False):
     """The source of the CPU module of one method's update function (and of
     its ``caution`` sign function, for the cautious step's count pass; of the
@@ -507,6 +529,7 @@ def cpu_source(name, update, sig, whens, caution=None, first=None, per_array=Fal
         fsrc = textwrap.dedent(inspect.getsource(first[0]))
         fsrc = fsrc.replace(f"def {first[0].__name__}(", "def first_pass(", 1)
         lines.append(f'\n\n@njit(inline="always")\n{fsrc.rstrip()}\n')
+    same = _passthrough(update, sig)
     for values in variants(sig.flags):
         v = variant_name(name, sig.flags, values)
         have = present(sig, whens, values)
@@ -518,7 +541,8 @@ def cpu_source(name, update, sig, whens, caution=None, first=None, per_array=Fal
             reads="\n".join(f"    _{s}_old = {s}[_i]" for s in have) or "    pass",
             news=", ".join(["_x_new"] + [f"_{s}_new" for s in sig.states]),
             ok=" + ".join(f"excess(_{s}_new)" for s in ["x"] + have),
-            stores="\n".join(f"    {s}[_i] = keep(_ok, _{s}_new, _{s}_old)" for s in have)
+            stores="\n".join(f"    {s}[_i] = keep(_ok, _{s}_new, _{s}_old)" for s in have
+                              if s not in same)
             or "    pass"))
         casts = "\n".join(f"    {s} = _T({s})" for s in sig.scalars if s not in sig.bools)
         plain_scalars = []
@@ -544,7 +568,7 @@ def cpu_source(name, update, sig, whens, caution=None, first=None, per_array=Fal
         cautious = caution is not None and dict(zip(sig.flags, values)).get(CAUTIOUS)
         lines.append(_multi_source(v, have, cautious or per_array))
         if first is not None:
-            lines.append(_first_source(v, sig, have, casts, values, first[1]))
+            lines.append(_first_source(v, sig, have, casts, values, *first))
         if cautious:
             lines.append(_agree_source(v, caution, sig, have, casts, values))
             lines.append(_multi_source(v, have, cautious, agree=True))
