@@ -39,12 +39,16 @@ RUNS = [("adam", "adam", {}), ("adamw", "adamw", {}), ("amsgrad", "amsgrad", {})
         ("lion+cautious", "lion", {"cautious": True}),
         ("adadelta", "adadelta", {}), ("rprop", "rprop", {}), ("asgd", "asgd", {}),
         ("lion", "lion", {}), ("adopt", "adopt", {}), ("ademamix", "ademamix", {}),
-        ("adabelief", "adabelief", {}), ("yogi", "yogi", {}), ("adan", "adan", {})]
+        ("adabelief", "adabelief", {}), ("yogi", "yogi", {}), ("adan", "adan", {}),
+        ("lamb", "lamb", {}), ("prodigy", "prodigy", {})]
 #: words moved per parameter by each step (reads + writes, x and g included):
 #: x and each state array read and written, g read
 WORDS = {"adam": 7, "adamw": 7, "amsgrad": 9, "adamax": 7, "nadam": 7, "radam": 7,
          "sgd": 3, "sgd+momentum": 5, "rmsprop": 5, "adagrad": 5,
-         "schedule_free_adamw": 7, "adamw+cautious": 9, "lion+cautious": 7, "adadelta": 7, "rprop": 7, "asgd": 5, "lion": 5, "adopt": 7, "ademamix": 9, "adabelief": 7, "yogi": 7, "adan": 11}
+         "schedule_free_adamw": 7, "adamw+cautious": 9, "lion+cautious": 7, "adadelta": 7, "rprop": 7, "asgd": 5, "lion": 5, "adopt": 7, "ademamix": 9, "adabelief": 7, "yogi": 7, "adan": 11,
+         # two passes: LAMB reads x, g, m, v and writes m, v, then reads x, g, m, v and
+         # writes x; Prodigy's first pass also reads p0 and reads and writes s
+         "lamb": 11, "prodigy": 14}
 PEERS = ("numpy", "torch foreach", "torch fused", "optax")
 B1, B2 = 0.9, 0.999
 
@@ -89,9 +93,9 @@ def numpy_step(label, x, g):
     lr = dt({"adamax": 2e-3, "nadam": 2e-3, "rmsprop": 1e-2, "adagrad": 1e-2, "lion": 1e-4,
              "lion+cautious": 1e-4,
              "yogi": 1e-2, "adadelta": 1.0, "rprop": 1e-2, "asgd": 1e-2,
-             "schedule_free_adamw": 2.5e-3}.get(label, 1e-3))
-    eps = dt({"adagrad": 1e-10, "adabelief": 1e-16, "yogi": 1e-3, "adopt": 1e-6}.get(label,
-                                                                                  1e-8))
+             "schedule_free_adamw": 2.5e-3, "prodigy": 1.0}.get(label, 1e-3))
+    eps = dt({"adagrad": 1e-10, "adabelief": 1e-16, "yogi": 1e-3, "adopt": 1e-6,
+              "lamb": 1e-6}.get(label, 1e-8))
     m, v, vmax, tmp = (np.zeros_like(x) for _ in range(4))
     if label == "yogi":
         m[:] = v[:] = dt(1e-6)
@@ -401,7 +405,52 @@ def numpy_step(label, x, g):
         descend(tmp, lr)
         g_prev[:] = g
 
+    def lamb():
+        """optax.lamb: u = mhat/(sqrt(vhat) + eps); x -= lr * ||x||/||u|| * u."""
+        state["t"] += 1
+        t = state["t"]
+        moments()
+        np.multiply(v, dt(1 / (1 - B2 ** t)), out=tmp)
+        np.sqrt(tmp, out=tmp)
+        np.add(tmp, eps, out=tmp)
+        np.divide(m, tmp, out=tmp)
+        np.multiply(tmp, dt(1 / (1 - B1 ** t)), out=tmp)
+        xn, un = np.linalg.norm(x), np.linalg.norm(tmp)
+        descend(tmp, dt(float(lr) * (xn / un if xn > 0 and un > 0 else 1.0)))
+
+    s_p, p0 = np.zeros_like(x), x.copy()
+    prod = {"d": 1e-6, "d_max": 1e-6, "num": 0.0}
+
+    def prodigy():
+        """prodigyopt.Prodigy's defaults: d from <g, x0 - x> / sum|s|."""
+        d = prod["d"]
+        dlr = d * float(lr)
+        np.subtract(p0, x, out=tmp)
+        prod["num"] = prod["num"] * math.sqrt(B2) + (d / 1e-6) * dlr * float(np.dot(g, tmp))
+        np.multiply(m, b1, out=m)                   # m = b1*m + (1-b1)*d*g
+        np.multiply(g, dt(d * (1 - B1)), out=tmp)
+        np.add(m, tmp, out=m)
+        np.multiply(v, b2, out=v)                   # v = b2*v + (1-b2)*d*d*g*g
+        np.multiply(g, g, out=tmp)
+        np.multiply(tmp, dt(d * d * (1 - B2)), out=tmp)
+        np.add(v, tmp, out=v)
+        np.multiply(s_p, dt(math.sqrt(B2)), out=s_p)   # s = b3*s + (d/d0)*dlr*g
+        np.multiply(g, dt((d / 1e-6) * dlr), out=tmp)
+        np.add(s_p, tmp, out=s_p)
+        den = float(np.abs(s_p).sum())
+        if den > 0:
+            d_hat = prod["num"] / den
+            if d == 1e-6:
+                d = max(d, d_hat)
+            prod["d_max"] = max(prod["d_max"], d_hat)
+            prod["d"] = min(prod["d_max"], d * math.inf)
+        np.sqrt(v, out=tmp)
+        np.add(tmp, dt(prod["d"] * 1e-8), out=tmp)
+        np.divide(m, tmp, out=tmp)
+        descend(tmp, dt(dlr))
+
     step = {"adamw+cautious": lambda: adam(decay=1e-2, cautious=True),
+            "lamb": lamb, "prodigy": prodigy,
             "lion+cautious": lambda: lion(cautious=True),
             "schedule_free_adamw": schedule_free_adamw, "adadelta": adadelta, "rprop": rprop, "asgd": asgd,
             "lion": lion, "adopt": adopt, "ademamix": ademamix, "adabelief": adabelief, "yogi": yogi, "adan": adan,
@@ -452,10 +501,13 @@ def torch_step(label, x, g, fused):
     import torch
     p = torch.from_numpy(x.copy()).requires_grad_(True)
     p.grad = torch.from_numpy(g.copy())
-    if label in ("lion", "adopt", "schedule_free_adamw"):   # torch-based references
+    if label in ("lion", "adopt", "schedule_free_adamw", "prodigy"):   # torch-based references
         try:
             if label == "lion":
                 from lion_pytorch import Lion as cls
+                kw = {}
+            elif label == "prodigy":
+                from prodigyopt import Prodigy as cls
                 kw = {}
             elif label == "adopt":
                 from adopt import ADOPT as cls
@@ -509,7 +561,8 @@ _OPTAX = {"adam": ("adam", {"learning_rate": 1e-3}),
           "ademamix": ("contrib.ademamix", {"learning_rate": 1e-3, "alpha": 2.0}),
           "adabelief": ("adabelief", {"learning_rate": 1e-3}),
           "yogi": ("yogi", {"learning_rate": 1e-2}),
-          "adan": ("adan", {"learning_rate": 1e-3})}
+          "adan": ("adan", {"learning_rate": 1e-3}),
+          "lamb": ("lamb", {"learning_rate": 1e-3})}
 
 
 def enable_jax_x64():

@@ -665,3 +665,20 @@ def test_the_many_arrays_table_is_its_results_file():
     ratio = re.search(r"100 arrays of 1e3 elements / one array of 1e5: ([\d.]+)x", text)
     assert f"cost {ratio.group(1)}x one array of 1e5" in page
     assert float(ratio.group(1)) <= 2.0
+
+
+def test_the_two_pass_table_is_its_results_file():
+    """docs/benchmarks.md's LAMB and Prodigy rows, cell for cell."""
+    page = read("docs/benchmarks.md")
+    path = "bench/results/cpu-vm-20261206-issue17-step-two-pass.md"
+    assert path in page
+    rows = _rows_at(read(path), "1e+07")
+    ref = {"lamb": "optax us (x)", "prodigy": "torch foreach us (x)"}
+    for m, words in (("lamb", 11), ("prodigy", 14)):
+        cells = [m, str(words)]
+        for dt in ("float32", "float64"):
+            r = rows[m, dt]
+            cells += [r["of ceiling"],
+                      re.search(r"\(([\d.]+x)\)", r["numpy us (x)"]).group(1),
+                      re.search(r"\(([\d.]+x)\)", r[ref[m]]).group(1)]
+        assert "| " + " | ".join(cells) + " |" in page, m

@@ -70,6 +70,8 @@ def test_parallel_kernel_equals_serial(case):
         opt = numadam.Optimizer(x, method=method, **opts)
         pair = opt._spec.kernel(opt._opts)
         opt._kernel = getattr(pair, variant)
+        if pair._first is not None:   # a two-pass rule: its first pass too
+            opt._first = getattr(pair._first, variant)
         for gi in g:
             opt.step(gi)
         xs.append((x, opt.state))

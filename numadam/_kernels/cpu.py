@@ -108,6 +108,37 @@ def _block_sumsq(g, lo, hi):
 _block_sumsq = njit(inline="always", error_model="numpy")(_block_sumsq)
 
 
+def _finite_or_zero(a):
+    return a if a - a == 0.0 else 0.0
+
+
+_finite_or_zero = njit(inline="always", error_model="numpy")(_finite_or_zero)
+
+
+def _row_sum(a, n):
+    """The float64 sum of the finite elements of ``a[:n]``, four interleaved
+    accumulators (the first pass's block sums of two-pass rules: an element
+    whose contribution is not finite adds nothing)."""
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    a3 = 0.0
+    i = 0
+    while i + 4 <= n:
+        a0 += _finite_or_zero(a[i])
+        a1 += _finite_or_zero(a[i + 1])
+        a2 += _finite_or_zero(a[i + 2])
+        a3 += _finite_or_zero(a[i + 3])
+        i += 4
+    while i < n:
+        a0 += _finite_or_zero(a[i])
+        i += 1
+    return (a0 + a1) + (a2 + a3)
+
+
+_row_sum = njit(inline="always", error_model="numpy")(_row_sum)
+
+
 def _finish(x, g, lb, ub, gsign, bounded, total):
     """``(1, sqrt(total))``, or the rescaled norm when ``total`` overflowed."""
     if total < np.inf:

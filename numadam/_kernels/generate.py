@@ -209,7 +209,7 @@ import numpy as np
 from numba import carray, njit, prange
 
 from numadam._kernels._pointers import as_pointer
-from numadam._kernels.cpu import _ZERO32, _chunking, _iadd32, _plain  # noqa: F401
+from numadam._kernels.cpu import _ZERO32, _chunking, _iadd32, _plain, _row_sum  # noqa: F401
 
 _KERNEL = dict(error_model="numpy", cache=True, nogil=True)
 {helpers}
@@ -309,49 +309,54 @@ def _multi_source(v, have, cautious, agree=False):
 
 #: the first pass of a two-pass rule (``Rule.first``: a reduction between
 #: the passes, LAMB's norms, Prodigy's dot products): each element's new state
-#: values (guarded: the old ones kept, and no contribution, when one is not
-#: finite) and its contributions to the sums, added in float64 in blocks of
-#: ``SUMSQ_BLOCK`` elements (four interleaved accumulators per sum), the
-#: blocks' sums in order: the same bits serial, parallel or block by block
+#: values (guarded: the old ones kept when one is not finite) and its
+#: contributions to the sums, added in float64 in blocks of ``SUMSQ_BLOCK``
+#: elements (four interleaved accumulators per sum; a non-finite contribution
+#: adds nothing), the blocks' sums in order: the same bits serial, parallel or
+#: block by block
 _FIRST = '''
 
 @njit(inline="always")
-def {v}_first_at(_i, x, g, {args}_zero):
+def {v}_first_at(_i, x, g, _buf, {args}_zero):
+    """Element ``_i``'s first pass; its contributions into ``_buf``'s rows
+    (as they are: a select here would stop vectorisation; the row sums leave
+    out the non-finite ones); 1 where a new state value is not finite."""
 {reads}
     {news}, {contribs} = first_pass(x[_i], g[_i], {call}{flags})
     _ok = {ok} == _zero
 {stores}
-    if _ok:
-        return 0, ({f64})
-    return 1, ({zeros})
-
-
-@njit(inline="always")
-def {v}_first_block(_lo, _hi, x, g, {args}_zero):
-    _bad = 0
-{acc_init}
-    _i = _lo
-    while _i + 4 <= _hi:
-{acc4}
-        _i += 4
-    while _i < _hi:
-        _b, _c = {v}_first_at(_i, x, g, {args}_zero)
-        _bad += _b
-{acc1}
-        _i += 1
-    return _bad, ({acc_total})
+{buf_store}
+    return 0 if _ok else 1
 
 
 @njit(**_KERNEL)
-def {v}_first_serial({params}):
+def {v}_first_block({bparams}):
+    """One block (at most {block} elements): the element loop, every index
+    the loop's own (it vectorises: no reduction in it but the int32 count),
+    then the float64 sums of ``_buf``'s rows, four interleaved accumulators."""
     _T = x.dtype.type
 {casts}
     _zero = _T(0)
+    _bad = _ZERO32
+    if {has_plain} and _plain(gmul, clip, wd):  # the common case, scalars as constants
+        _one, _inf = _T(1), _T(np.inf)
+        for _i in range(x.size):
+            _bad = _iadd32(_bad, np.int32({v}_first_at(_i, x, g, _buf, {plain_args}_zero)))
+    else:
+        for _i in range(x.size):
+            _bad = _iadd32(_bad, np.int32({v}_first_at(_i, x, g, _buf, {args}_zero)))
+    return (np.int64(_bad), {block_sums})
+
+
+@njit(**_KERNEL)
+def {v}_first_serial(x, g, {states}*_scalars):
+    _buf = np.empty({k} * {block})
     _bad = 0
 {tot_init}
     for _lo in range(0, x.size, {block}):
-        _b, _p = {v}_first_block(_lo, min(_lo + {block}, x.size), x, g, {args}_zero)
-        _bad += _b
+        _hi = min(_lo + {block}, x.size)
+        _p = {v}_first_block(x[_lo:_hi], g[_lo:_hi], _buf, {slices}*_scalars)
+        _bad += _p[0]
 {tot_add}
     return (_bad, {tot})
 
@@ -362,7 +367,7 @@ def {v}_first_parallel(x, g, {states}*_scalars):
     _parts = np.zeros(({k1}, _nb))
     for _c in prange(_nb):
         _lo, _hi = _c * {block}, min(_c * {block} + {block}, x.size)
-        _r = {v}_first_serial(x[_lo:_hi], g[_lo:_hi], {slices}*_scalars)
+        _r = {v}_first_block(x[_lo:_hi], g[_lo:_hi], np.empty({k} * {block}), {slices}*_scalars)
 {parts_store}
     _bad = 0
 {tot_init}
@@ -384,7 +389,7 @@ def {v}_first_multi_{kind}(xp, gp, blocks, proto, {states}*_scalars):
         _j, _lo, _hi, _o = blocks[_b, 0], blocks[_b, 1], blocks[_b, 2], blocks[_b, 3]
         _x = carray(as_pointer(xp[_j], _T), _hi)[_lo:]
         _g = carray(as_pointer(gp[_j], _T), _hi)[_lo:]
-        _r = {v}_first_serial(_x, _g, {mslices}*_scalars)
+        _r = {v}_first_block(_x, _g, np.empty({k} * {block}), {mslices}*_scalars)
 {mparts_store}
     return _parts
 '''
@@ -398,13 +403,9 @@ def _first_source(v, sig, have, casts, values, first, sums):
     flags = ", ".join(map(str, values))
     call = _join([f"_{s}_old" if s in have else "_zero" for s in sig.states] + sig.scalars)
     c = [f"_c{i}" for i in range(k)]
-    acc = [[f"_a{i}_{j}" for j in range(4)] for i in range(k)]
-    acc4 = []
-    for j in range(4):
-        acc4.append(f"        _b, _c = {v}_first_at(_i + {j}, x, g, {_join(have + sig.scalars)}"
-                    "_zero)\n        _bad += _b")
-        acc4 += [f"        {acc[i][j]} += _c[{i}]" for i in range(k)]
     tup = lambda items: ", ".join(items) + ("," if len(items) == 1 else "")  # noqa: E731
+    plain_args = _join(have + [{"gmul": "_one", "clip": "_inf", "wd": "_zero"}.get(s, s)
+                               for s in sig.scalars]) if sig.plain else _join(have + sig.scalars)
     return _FIRST.format(
         v=v, args=_join(have + sig.scalars), call=call, flags=flags, block=SUMSQ_BLOCK,
         reads="\n".join(f"    _{s}_old = {s}[_i]" for s in have) or "    pass",
@@ -413,21 +414,19 @@ def _first_source(v, sig, have, casts, values, first, sums):
         stores="\n".join(f"    {s}[_i] = keep(_ok, _{s}_new, _{s}_old)" for s in have
                           if s not in same)
         or "    pass",
-        f64=tup([f"np.float64({x})" for x in c]), zeros=tup(["0.0"] * k),
-        acc_init="\n".join(f"    {a} = 0.0" for row in acc for a in row),
-        acc4="\n".join(acc4),
-        acc1="\n".join(f"        {acc[i][0]} += _c[{i}]" for i in range(k)),
-        acc_total=tup([f"({a[0]} + {a[1]}) + ({a[2]} + {a[3]})" for a in acc]),
-        params=", ".join(["x", "g"] + have + sig.scalars), casts=casts or "    pass",
+        buf_store="\n".join(f"    _buf[{i * SUMSQ_BLOCK} + _i] = _c{i}" for i in range(k)),
+        block_sums=tup([f"_row_sum(_buf[{i * SUMSQ_BLOCK}:], x.size)" for i in range(k)]),
+        bparams=", ".join(["x", "g", "_buf"] + have + sig.scalars), casts=casts or "    pass",
+        has_plain=sig.plain, plain_args=plain_args,
         tot_init="\n".join(f"    _t{i} = 0.0" for i in range(k)),
-        tot_add="\n".join(f"        _t{i} += _p[{i}]" for i in range(k)),
-        tot=tup([f"_t{i}" for i in range(k)]), states=_join(have), k1=k + 1,
+        tot_add="\n".join(f"        _t{i} += _p[{i + 1}]" for i in range(k)),
+        tot=tup([f"_t{i}" for i in range(k)]), states=_join(have), k=k, k1=k + 1,
         slices=_join(f"{s}[_lo:_hi]" for s in have),
         parts_store="\n".join(f"        _parts[{i}, _c] = _r[{i}]" for i in range(k + 1)),
         tot_parts="\n".join(f"        _t{i} += _parts[{i + 1}, _c]" for i in range(k))
     ) + "".join(_FIRST_MULTI.format(
-        v=v, kind=kind, par=par, loop=loop, states=_join(have), k1=k + 1,
-        mslices=_join(f"{s}[_o + _lo:_o + _hi]" for s in have),
+        v=v, kind=kind, par=par, loop=loop, states=_join(have), k=k, k1=k + 1,
+        block=SUMSQ_BLOCK, mslices=_join(f"{s}[_o + _lo:_o + _hi]" for s in have),
         mparts_store="\n".join(f"        _parts[{i}, _b] = _r[{i}]" for i in range(k + 1)))
         for kind, par, loop in (("serial", "", "range"),
                                 ("parallel", "parallel=True, ", "prange")))
