@@ -180,12 +180,13 @@ def _out_position(fn):
 
 
 def _compiled_path(fun, jac, fused, loop, callback, data, takes_rng, out_ok=True,
-                   two_pass=False):
-    """Whether minimize runs the whole loop in nopython mode (see its Notes)."""
+                   blocked=()):
+    """Whether minimize runs the whole loop in nopython mode (see its Notes);
+    ``blocked``: further reasons it cannot (a two-pass method, several arrays)."""
     wanted = loop["compiled"]
     if wanted is False:
         return False
-    reasons = ["a two-pass method (LAMB, Prodigy)"] if two_pass else []
+    reasons = list(blocked)
     c_objective = getattr(fun, "_numadam_c", None) is not None
     if not (c_objective or _is_dispatcher(fun) and (fused or _is_dispatcher(jac))):
         reasons.append("fun and jac are not numba.njit functions or a C function")
@@ -199,7 +200,7 @@ def _compiled_path(fun, jac, fused, loop, callback, data, takes_rng, out_ok=True
             reasons.append(name)
     if reasons and wanted is True:
         raise ValueError("option compiled=True needs numba.njit fun/jac (or a C "
-                         "function) and none of a two-pass method, "
+                         "function), one array x0, a one-pass method and none of "
                          "callback, data, patience, disp, checkpoint, resume, an "
                          "rng parameter, or an out parameter that is not the one "
                          f"after args; here: {', '.join(reasons)}")

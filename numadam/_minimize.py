@@ -76,12 +76,22 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
         out)`` when fused), so no step allocates.  The compiled loop needs
         ``out`` to be the parameter right after ``args``; the result's
         ``jac`` is a copy.
-    x0 : array_like
+    x0 : array_like, dict or list of arrays
         Starting point, any shape.  float32 stays float32 (the whole run is
-        in float32), float64 stays float64, integers become float64.
+        in float32), float64 stays float64, integers become float64.  Several
+        arrays: a dict name -> array or a list of ndarrays (of one dtype);
+        ``fun`` and ``jac`` then receive the same structure (views of the
+        iterate), ``jac`` returns it (with ``out=``, a structure of views of
+        one buffer is passed to write into), the callback sees it and
+        ``result.x`` and ``result.jac`` have it; ``bounds`` may be given per
+        array (a dict or list like ``x0``, an entry a ``(low, high)`` pair for
+        every element, that array's bounds, or None).  What a method does per
+        array (the cautious mask, LAMB's trust ratio) is per array; no
+        compiled loop yet.  A list of numbers or of lists is one array.
     method : str, default "adam"
-        One of ``adam``, ``adamw``, ``amsgrad``, ``adamax``, ``nadam``,
-        ``radam``, ``sgd``, ``rmsprop``, ``adagrad`` (case-insensitive).
+        A method's name (case-insensitive): ``adam``, ``adamw``, ``amsgrad``,
+        ``adamax``, ``nadam``, ``radam``, ``sgd``, ``rmsprop``, ``adagrad``
+        and the others of :data:`numadam.METHODS`.
     args : tuple, optional
         Extra arguments passed whole to ``fun`` and ``jac`` after the batch.
     options : dict, optional
@@ -286,6 +296,14 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
     options = dict(options)
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device must be 'cpu' or 'cuda'; got {device!r}")
+    from ._structured import structure_of
+    if structure_of(x0) is not None:
+        if device != "cpu":
+            raise ValueError("device: minimize over several arrays (x0 a dict or a list of "
+                             "arrays) runs on the CPU; on the GPU give one array")
+        if is_pointer(fun):
+            raise TypeError("x0: a C objective takes one array (n, x, grad, user_data); "
+                            "give x0 as one array")
     if device == "cuda":
         from ._device_minimize import minimize_device
         return minimize_device(fun, jac, x0, spec, args, options, callback, bounds, data)
@@ -316,10 +334,18 @@ def _run(fun, jac, fused, x0, spec, args, options, loop, callback, bounds, data,
 
     from ._driver import HostSource, Run
     from ._optimizers import Optimizer
-    x = _as_x0(x0)
+    from ._structured import structure_of
+    st = structure_of(x0)
+    x = _as_x0(x0 if st is None else st.start)
     from ._cabi import from_pointer, is_pointer
     if is_pointer(fun):   # called through ctypes outside the compiled loop
         fun = from_pointer(fun, x.dtype).python()
+    if st is not None:   # several arrays: the run over one flat array, see _structured
+        if bounds is not None:
+            bounds = st.bounds(bounds)
+        fun = st.wrap(fun, True if fused else None, "fun's gradient")
+        jac = jac if fused else st.wrap(jac, False, "jac")
+        callback = st.wrap_callback(callback)
     box = None if bounds is None else _bounds(bounds, x)
     style = _callback_style(callback)
     root = _as_rng(rng)
@@ -329,12 +355,18 @@ def _run(fun, jac, fused, x0, spec, args, options, loop, callback, bounds, data,
         from ._data import Batches
         batches = Batches(data, loop["batch_size"], loop["shuffle"], loop["drop_last"],
                           shuffle_rng)
-    opt = Optimizer(x, method=spec.name, **options)
+    if st is None:
+        opt = Optimizer(x, method=spec.name, **options)
+    else:   # per-array semantics (cautious, LAMB) over views of the flat iterate
+        opt = Optimizer(st.views(x), method=spec.name, **options)
+        opt._use_flat(x)
     fkw = {"rng": user_rng} if _takes_rng(fun) else {}
     jkw = {"rng": user_rng} if not fused and _takes_rng(jac) else {}
     out, out_at = None, _out_position(fun if fused else jac)
+    blocked = ((["a two-pass method (LAMB, Prodigy)"] if spec.two_pass else [])
+               + (["x0 of several arrays"] if st is not None else []))
     compiled = _compiled_path(fun, jac, fused, loop, callback, data, bool(fkw or jkw),
-                              out_at is None or out_at == 1 + len(args), spec.two_pass)
+                              out_at is None or out_at == 1 + len(args), blocked)
     if out_at is not None:   # numpy's out=: the gradient is written into one array
         out = np.empty(x.shape, x.dtype)
         (fkw if fused else jkw)["out"] = out
@@ -353,6 +385,10 @@ def _run(fun, jac, fused, x0, spec, args, options, loop, callback, bounds, data,
     if compiled:
         from ._compiled import run_compiled
     result = run.run(run_compiled if compiled else None)
+    if st is not None:
+        result.x = st.copies(result.x)
+        if result.get("jac") is not None:
+            result.jac = st.copies(result.jac)
     if saved is not None:
         result.resumed = {"path": os.fspath(loop["resume"]),
                           "nit": int(saved["meta"]["nit"]), "changed": changed}

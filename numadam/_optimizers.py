@@ -196,6 +196,18 @@ class Optimizer:
         self.mode = None if self._spec.modes is None else "train"
         self._bind_groups()
 
+    def _use_flat(self, flat):
+        """The arrays are views, in order and end to end, of the flat array
+        ``flat`` (minimize over several arrays): ``_step_flat`` then takes one
+        flat gradient, and the run loop reads ``_flat``."""
+        G = self._groups
+        starts = np.cumsum([0] + [a.size for a in G.arrays[:-1]])
+        if not (flat.ndim == 1 and flat.size == G.size and all(
+                a.ctypes.data == flat[s:].ctypes.data for a, s in zip(G.arrays, starts))):
+            raise ValueError("the arrays are not views of this flat array in order")
+        self._flat = flat
+        self._splits = [(s, s + a.size, a.shape) for a, s in zip(G.arrays, starts)]
+
     def _bind_groups(self):
         self._clip_norm = self._opts["clip_norm"]
         self._skip = self._opts["nan_policy"] == "skip"
@@ -306,6 +318,11 @@ class Optimizer:
     def _replace_options(self, options):
         """New hyperparameters from the next step on (checked); the state stays."""
         self._opts = self._spec.replace(self._opts, options)
+        if self._groups is not None:   # (minimize: one group, the optimizer's options)
+            for g in self._groups.groups:
+                g.replace(options, "options")
+            self._bind_groups()
+            return
         self._bind()
 
     def _user_options(self):
@@ -363,6 +380,8 @@ class Optimizer:
         return self._step_flat(self._check_grad(grad)) is not None
 
     def _check_grad(self, grad, name="grad"):
+        if self._groups is not None:   # minimize over several arrays: one flat gradient
+            return flat_gradient(grad, self._flat.shape, self._flat.dtype, name)
         if self._dev is not None:
             return self._dev.check_grad(grad, self._view, name)
         return flat_gradient(grad, self.params.shape, self.params.dtype, name)
@@ -374,6 +393,10 @@ class Optimizer:
         the norm kernel's ``(s, r)`` of ``g`` when the caller knows it, spares
         the extra pass of clip_norm/skip.
         """
+        if self._groups is not None:   # several arrays over one flat array
+            lrs = self._step_groups([g[lo:hi].reshape(shape) for lo, hi, shape in
+                                     self._splits], norm)
+            return None if lrs is None else lrs[0]
         t = self.t
         self._check_train()
         lr = _lr_at(self, t)
@@ -413,17 +436,17 @@ class Optimizer:
                 f"{self.method}: the optimizer is in eval mode (the parameters hold the "
                 "averaged point); call opt.train() before opt.step()")
 
-    def _step_groups(self, grads):
+    def _step_groups(self, grads, norm=None):
         """One step over several arrays: one fused pass per group and dtype.
-        Returns the groups' learning rates, or None when skipped."""
+        Returns the groups' learning rates, or None when skipped.  ``norm``:
+        the gradients' norm as ``(s, r)`` when the caller knows it."""
         groups = self._groups.groups
         flat, gps = self._groups.addresses(grads)   # (flat: kept alive for the kernels)
         t = self.t
         self._check_train()
         lrs = [_lr_at(g, t) for g in groups]
         clip = self._clip_norm
-        norm = None
-        if clip is not None or self._skip:
+        if norm is None and (clip is not None or self._skip):
             cpu = _kernels.load_cpu()
             norm = _combined_norm([cpu.MULTI_NORM.pick(p.size)(gp, p.blocks, p.proto)
                                    for g, gpg in zip(groups, gps)
