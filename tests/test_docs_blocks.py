@@ -168,7 +168,7 @@ def test_every_pip_install_line_works_from_a_checkout(group):
 
 def test_the_install_checker_finds_the_lines_and_refuses_bad_ones(tmp_path):
     _, hits = _install_problems(ROOT / "README.md")
-    assert '.[test,mpi,dask,refs]' in hits and ".[docs]" in hits
+    assert '.[test,mpi,dask,refs,examples]' in hits and ".[docs]" in hits
     bad = tmp_path / "bad.md"
     bad.write_text('`pip install "numadam[cuda]"`\n\n```\npython -m pip install numadam\n'
                    'python -m pip install -e ".[gpu]"\npip install torch\n```\n'
