@@ -96,6 +96,22 @@ def _members(arrays, where, start):
     return items
 
 
+def _group_method(spec, overrides, k):
+    """``(the group's method, its other keys)``: a group may name its own
+    ``method`` (Muon's 2-D arrays beside AdamW's others)."""
+    if "method" not in overrides:
+        return spec, overrides
+    from ._methods import get_method
+    try:
+        gspec = get_method(overrides["method"])
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"params[{k}]['method']: {exc}") from None
+    if gspec.two_pass and gspec is not spec and gspec.rule.first is not None:
+        raise ValueError(f"params[{k}]['method']: {gspec.name!r} (two passes, sums over "
+                         "its arrays) must be the optimizer's own method")
+    return gspec, {key: v for key, v in overrides.items() if key != "method"}
+
+
 def _blocks(sizes, offsets, block):
     """The step's blocks: ``(array, lo, hi, offset)``, at most ``block`` elements."""
     rows = [(j, lo, min(lo + block, n), off)
@@ -140,8 +156,11 @@ class Group:
 
     def __init__(self, spec, user, members):
         self._spec = spec
+        self.method = spec.name
         self.user = dict(user)
         self._opts = spec.resolve(self.user)
+        for _, name, arr in members:
+            spec.check_shape(arr.shape, f"params[{name!r}]")
         self.names = [name for _, name, _ in members]
         self.arrays = [a for _, _, a in members]
         by_dtype = {}
@@ -159,6 +178,9 @@ class Group:
         lr = opts["lr"]
         self._schedule = lr if callable(lr) else None
         self._lr = None if callable(lr) else lr
+        #: a matrix rule's compiled step of one array (Muon), else None
+        self._array_step = (None if spec.rule.array_step is None
+                            else spec.rule.array_step())
         for p in self.packs:
             p.kernel = self._kernels.multi(p.size)
             p.agree = self._kernels.agree_multi(p.size)
@@ -199,10 +221,12 @@ class ParamGroup(MutableMapping):
             return list(self._owner._group_arrays(self._k)[1])
         if key == "names":
             return list(self._owner._group_arrays(self._k)[0])
+        if key == "method":
+            return self._owner._group_method(self._k)
         return self._options()[key]
 
     def __setitem__(self, key, value):
-        if key in ("params", "names"):
+        if key in ("params", "names", "method"):
             raise TypeError(f"param_groups[{self._k}][{key!r}] cannot be replaced: build "
                             "a new optimizer for other arrays")
         self._owner._set_group_option(self._k, key, value)
@@ -214,10 +238,11 @@ class ParamGroup(MutableMapping):
     def __iter__(self):
         yield "params"
         yield "names"
+        yield "method"
         yield from self._options()
 
     def __len__(self):
-        return 2 + len(self._options())
+        return 3 + len(self._options())
 
     def __repr__(self):
         return f"ParamGroup({dict(self)!r})"
@@ -229,15 +254,21 @@ class Groups:
 
     def __init__(self, spec, options, params):
         self.kind, parsed = parse(params)
+        self.spec = spec
         self.groups = []
         self.names, self.arrays = [], []
         index = 0
         for k, (overrides, members) in enumerate(parsed):
-            spec.check_known(overrides)
+            gspec, overrides = _group_method(spec, overrides, k)
+            gspec.check_known(overrides)
             numbered = [(index + i, name, arr) for i, (name, arr) in enumerate(members)]
             index += len(members)
+            # the optimizer's options are its method's: a group of another method
+            # starts from that method's defaults (and the optimizer-wide options)
+            base = (options if gspec is spec else
+                    {k2: v for k2, v in options.items() if k2 in OPTIMIZER_WIDE})
             try:
-                self.groups.append(Group(spec, {**options, **overrides}, numbered))
+                self.groups.append(Group(gspec, {**base, **overrides}, numbered))
             except (TypeError, ValueError) as exc:
                 if self.kind != "groups":
                     raise
@@ -254,11 +285,12 @@ class Groups:
 
     def check_shared(self):
         """A rule whose sums are over every array adapts one quantity for all
-        of them: its ``shared`` options must be the same in every group."""
+        of them: its ``shared`` options must be the same in every group of
+        that method."""
         g0 = self.groups[0]
         for key in g0._spec.rule.shared:
             for k, g in enumerate(self.groups[1:], 1):
-                if g._opts[key] != g0._opts[key]:
+                if g._spec is g0._spec and g._opts[key] != g0._opts[key]:
                     raise ValueError(
                         f"method {g0._spec.name!r} adapts one step size for every array: "
                         f"option {key!r} must be the same in every parameter group; group "
@@ -285,13 +317,15 @@ class Groups:
         ``pack.last``) or once over all the sums (Prodigy), which replaces the
         groups' scalars ``steps`` in place.  Returns the first passes' count
         of non-finite elements."""
-        rule = self.groups[0]._spec.rule
-        if rule.first is None:
+        rule = self.spec.rule
+        if rule.first is None:    # (a two-pass method is the optimizer's own)
             return 0
         cpu = _kernels.load_cpu()
         bad, total = 0, np.zeros(len(rule.sums))
         sums = []
         for g, scalars, gpg in zip(self.groups, steps, gps):
+            if g._spec.rule is not rule:
+                continue
             for p, gp in zip(g.packs, gpg):
                 b, s = cpu.array_sums(p.first(p.xp, gp, p.blocks, p.proto, *p.kernel_arrays,
                                               *scalars), p.blocks, len(p.arrays))
@@ -301,6 +335,8 @@ class Groups:
                     total += row
         k = 0
         for i, (g, lr) in enumerate(zip(self.groups, lrs)):
+            if g._spec.rule is not rule:
+                continue
             for p in g.packs:
                 s, k = sums[k], k + 1
                 if rule.per_array:

@@ -19,7 +19,7 @@ from .schedules import check_lr
 
 __all__ = ["Optimizer", "Adam", "AdamW", "AMSGrad", "Adamax", "NAdam", "RAdam",
            "ScheduleFreeAdamW", "Adadelta", "Rprop", "ASGD", "Lion", "ADOPT", "AdEMAMix", "AdaBelief", "Yogi",
-           "Adan", "LAMB", "Prodigy",
+           "Adan", "LAMB", "Prodigy", "Muon",
            "SGD", "RMSprop", "Adagrad"]
 
 def _real_number(v):
@@ -169,6 +169,7 @@ class Optimizer:
             self.state = StateView(self._device_state(self._opts))
         else:
             check_params(params)
+            self._spec.check_shape(params.shape, "params")
             self._flat = params.reshape(-1)
             self.state = StateView(self._spec.init_state(self._opts, self._flat))
         self.params = params
@@ -232,6 +233,9 @@ class Optimizer:
             return self._user_options()
         return self._groups.groups[k].user_options()
 
+    def _group_method(self, k):
+        return self.method if self._groups is None else self._groups.groups[k].method
+
     def _group_arrays(self, k):
         if self._groups is None:
             return [0], [self.params]
@@ -246,8 +250,8 @@ class Optimizer:
         if key in OPTIMIZER_WIDE:
             raise ValueError(f"param_groups[{k}][{key!r}]: {key} is an option of the whole "
                              "optimizer, not of a group")
-        self._spec.check_known({key: value})
         g = self._groups.groups[k]
+        g._spec.check_known({key: value})
         before = g.user_options()
         g.replace({**before, key: value}, f"param_groups[{k}]")
         try:
@@ -275,6 +279,9 @@ class Optimizer:
         self._kernel = self._kernels.pick(n)
         self._agree = self._kernels.agree(n)
         self._first = self._kernels.first(n)
+        #: a matrix rule's compiled step of one array (Muon), else None
+        self._array_step = (None if self._spec.rule.array_step is None
+                            else self._spec.rule.array_step())
         self._hyper = self._spec.hyper(self._opts)
         self._scalar_fn = self._spec.scalar_fn(self._opts)
         lr = self._opts["lr"]
@@ -422,7 +429,11 @@ class Optimizer:
             scalars, self._host = self._spec.rule.between(self._hyper, t + 1, lr,
                                                           tuple(sums), self._host, scalars)
         self.t = t + 1
-        if self._dev is None:
+        if self._array_step is not None:   # a matrix rule: the array in its shape
+            shape = self.params.shape
+            bad = self._array_step(self.params, g.reshape(shape),
+                                   *[a.reshape(shape) for a in self._arrays], *scalars)
+        elif self._dev is None:
             bad = max(bad1, self._kernel(self._flat, g, *self._arrays, *scalars))
         else:
             bad = self._dev.launch(self._kernels, self._flat, g, self._arrays, scalars)
@@ -461,6 +472,14 @@ class Optimizer:
             steps.append(scalars)
         bad = self._groups.first_passes(gps, t, lrs, steps)   # two-pass rules
         for g, scalars, gpg in zip(groups, steps, gps):
+            if g._array_step is not None:   # a matrix rule: array by array
+                for p in g.packs:
+                    for j, i in enumerate(p.index):
+                        shape = p.arrays[j].shape
+                        bad = max(bad, g._array_step(
+                            p.arrays[j], flat[i].reshape(shape),
+                            *[v.reshape(shape) for v in p.views(j).values()], *scalars))
+                continue
             for p, gp in zip(g.packs, gpg):
                 cs = p.last
                 if p.agree is not None:   # the cautious step: each array's own mean
@@ -534,13 +553,14 @@ class Optimizer:
             G = self._groups
             return {**extra, "method": self.method, "t": self.t,
                     "options": self._user_options(), "structure": G.kind,
-                    "groups": [{"names": list(g.names), "options": g.user_options()}
-                               for g in G.groups],
+                    "groups": [{"names": list(g.names), "options": g.user_options(),
+                                **({"method": g.method} if g.method != self.method
+                                   else {})} for g in G.groups],
                     "arrays": {n: {"dtype": a.dtype.name, "shape": a.shape}
                                for n, a in zip(G.names, G.arrays)},
                     "state": {n: {k: v.copy() for k, v in self.state[n].items()}
                               for n in G.names},
-                    "host": [dict(zip(self._spec.host_names, g._host)) for g in G.groups]}
+                    "host": [dict(zip(g._spec.host_names, g._host)) for g in G.groups]}
         return {**extra,
             "method": self.method,
             "t": self.t,
@@ -641,10 +661,12 @@ class Optimizer:
                     f"{arr.dtype} of shape {arr.shape}")
         return {n: saved[n] for n in names}
 
-    def _saved_host(self, host, opts, state, t, where):
-        """The host scalars, checked with the state they go with."""
+    def _saved_host(self, host, opts, state, t, where, spec=None):
+        """The host scalars, checked with the state they go with (of ``spec``'s
+        method, the optimizer's by default)."""
+        spec = self._spec if spec is None else spec
         host = dict(host)
-        host_names = self._spec.host_names
+        host_names = spec.host_names
         if set(host) != set(host_names):
             raise ValueError(f"{where} has {sorted(host)}, expected {sorted(host_names)}")
         try:
@@ -652,9 +674,9 @@ class Optimizer:
         except (TypeError, ValueError):
             raise ValueError(f"{where} must hold numbers; got {host!r}") from None
         try:
-            self._spec.check_state_values(opts, state, host, t)
+            spec.check_state_values(opts, state, host, t)
         except ValueError as exc:
-            raise ValueError(f"state_dict is not a reachable {self.method} state: "
+            raise ValueError(f"state_dict is not a reachable {spec.name} state: "
                              f"{exc}") from None
         return host
 
@@ -686,27 +708,32 @@ class Optimizer:
                              "dicts, one per group")
         loaded = []
         for k, (g, saved) in enumerate(zip(G.groups, sd["groups"])):
+            method = saved.get("method", self.method)
+            if method != g.method:
+                raise ValueError(f"state_dict's group {k} runs {method!r}, this optimizer's "
+                                 f"{g.method!r}")
             try:
-                opts = self._spec.resolve(dict(saved["options"]))
+                opts = g._spec.resolve(dict(saved["options"]))
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"state_dict['groups'][{k}]['options']: {exc}") from None
-            names = self._spec.state_names(opts)
+            names = g._spec.state_names(opts)
             state = {n: self._saved_state(sd["state"].get(n, {}), names, a.dtype, a.size,
                                           f"state_dict['state'][{n!r}]")
                      for n, a in zip(g.names, g.arrays)}
             host = [self._saved_host(hosts[k], opts, state[n], t,
-                                     f"state_dict['host'][{k}]") for n in g.names][0]
+                                     f"state_dict['host'][{k}]", g._spec)
+                    for n in g.names][0]
             loaded.append((opts, state, host))
         mode = self._saved_mode(sd)
         # everything checked: load
         self._opts = top
         for g, (opts, state, host) in zip(G.groups, loaded):
             g.user, g._opts, g._host = {k: v for k, v in opts.items()
-                                        if k in self._spec.defaults}, opts, host
+                                        if k in g._spec.defaults}, opts, host
             for pack in g.packs:
                 pack.state = {k: np.concatenate([np.asarray(state[n][k], pack.dtype)
                                                  for n in pack.names])
-                              for k in self._spec.state_names(opts)}
+                              for k in g._spec.state_names(opts)}
             g.bind()
         self.mode = mode
         self.t = t
@@ -747,7 +774,8 @@ class Optimizer:
         # names), the arrays' state under their positions
         names = self._groups.names
         meta.update(structure=sd["structure"], groups=[
-            {"names": g["names"], "options": _checkpoint.encode_options(g["options"])}
+            {"names": g["names"], "options": _checkpoint.encode_options(g["options"]),
+             **({"method": g["method"]} if "method" in g else {})}
             for g in sd["groups"]], arrays=[
             {"name": n, "dtype": sd["arrays"][n]["dtype"],
              "shape": list(sd["arrays"][n]["shape"])} for n in names])
@@ -781,7 +809,8 @@ class Optimizer:
                 names = [a["name"] for a in meta["arrays"]]
                 sd.update(structure=meta["structure"], groups=[
                     {"names": g["names"],
-                     "options": _checkpoint.decode_options(g["options"])}
+                     "options": _checkpoint.decode_options(g["options"]),
+                     **({"method": g["method"]} if "method" in g else {})}
                     for g in meta["groups"]],
                     arrays={a["name"]: a for a in meta["arrays"]},
                     state={n: {k.split(".", 1)[1]: v for k, v in state.items()
@@ -876,7 +905,7 @@ _AMS_DOC = """    amsgrad : bool, default False
 
 
 def _doc(summary, *parts, notes="", lr=1e-3, eps=1e-8, wd=0, kind="Coupled (L2)",
-         example="Adam", example_lr=0.1):
+         example="Adam", example_lr=0.1, example_x="[1.0, -2.0]"):
     body = _COMMON.format(lr=lr)
     for part in parts:
         body += part.format(eps=eps, wd=wd, kind=kind)
@@ -885,7 +914,7 @@ def _doc(summary, *parts, notes="", lr=1e-3, eps=1e-8, wd=0, kind="Coupled (L2)"
     Examples
     --------
     >>> import numpy as np, numadam
-    >>> x = np.array([1.0, -2.0])
+    >>> x = np.array({example_x})
     >>> opt = numadam.{example}(x, lr={example_lr})
     >>> for _ in range(200):
     ...     _ = opt.step(2 * x)      # gradient of sum(x**2); True: step taken
@@ -1121,3 +1150,32 @@ Prodigy = _method_class("Prodigy", "prodigy", _doc(
           "    groups, as prodigyopt: groups may differ in weight_decay and eps only).\n"
           "    Two passes per step (the sums between them); no compiled loop,\n"
           "    minimize_many or GPU path yet.  prodigyopt's ``slice_p`` is not offered."))
+Muon = _method_class("Muon", "muon", _doc(
+    "Muon (Jordan et al., 2024): momentum orthogonalised by a Newton-Schulz "
+    "iteration, torch.optim.Muon's definition, for 2-D arrays.",
+    """    weight_decay : float, default 0.1
+        Decoupled weight decay, ``x *= 1 - lr*weight_decay``, >= 0.
+    momentum : float, default 0.95
+        Momentum factor, in [0, 1).
+    nesterov : bool, default True
+        Orthogonalise ``g`` moved toward the momentum (Nesterov) rather than
+        the momentum itself.
+    ns_coefficients : tuple of float, default (3.4445, -4.775, 2.0315)
+        The quintic Newton-Schulz iteration's ``(a, b, c)``.
+    eps : float, default 1e-07
+        The smallest Frobenius norm the update is divided by.
+    ns_steps : int, default 5
+        Newton-Schulz iterations per step.
+    adjust_lr_fn : str, optional
+        The lr's scaling by the shape ``(A, B)``: None or ``"original"``,
+        ``sqrt(max(1, A/B))``; ``"match_rms_adamw"``, ``0.2*sqrt(max(A, B))``;
+        ``"spectral_unclamped"``, ``sqrt(A/B)``.
+""", lr=1e-3, example="Muon", example_lr=0.02, example_x="[[1.0, -2.0], [0.5, 3.0]]",
+    notes="Every parameter array must be 2-D.  For a model's other arrays use a\n"
+          "    parameter group with its own method, e.g. ``Muon([{'params': [W1, W2]},\n"
+          "    {'params': [b1, b2], 'method': 'adamw', 'lr': 3e-4}])`` (torch's docs pair\n"
+          "    Muon with AdamW the same way).  The iteration runs in the parameters' dtype\n"
+          "    (torch.optim.Muon casts it to bfloat16 even on the CPU); its matrix\n"
+          "    products are BLAS calls through numba.  A non-finite element anywhere in an\n"
+          "    array's momentum leaves that whole array and its momentum unchanged (the\n"
+          "    products would spread it).  CPU only; minimize runs its ordinary loop."))

@@ -154,6 +154,14 @@ class Rule:
         ``between`` sees each array's sums, and only the last scalar it
         returns may differ between arrays; else the sums are over every
         array of the optimizer (Prodigy's dot products).
+    array_step : callable, optional
+        A matrix rule (Muon): ``array_step()`` returns the compiled step of one
+        array, ``step(x, g, *states, *scalars) -> bad`` with every array of
+        the parameter's shape (``bad``: the array's size when the step was not
+        taken because something was not finite, else 0); ``update`` is then
+        only the declaration's shape.
+    ndim : int, optional
+        The number of dimensions every parameter must have (Muon: 2).
     shared : sequence of str
         Options every parameter group must share (a two-pass rule whose sums
         are over all arrays adapts one quantity for all of them).
@@ -169,7 +177,7 @@ class Rule:
 
     def __init__(self, name, update, scalars, hyper, states=(), host=(), flags=None,
                  bools=(), check=None, options=None, caution=None, first=None, sums=(),
-                 between=None, per_array=False, shared=()):
+                 between=None, per_array=False, shared=(), array_step=None, ndim=None):
         from .._kernels.generate import Signature, _check_globals
         self.name, self.update, self.scalars, self.hyper = name, update, scalars, hyper
         if (first is None) != (between is None) or (first is not None and not sums):
@@ -182,6 +190,7 @@ class Rule:
             _check_globals(first)
         self.first, self.sums, self.between = first, tuple(sums), between
         self.per_array, self.shared = bool(per_array), tuple(shared)
+        self.array_step, self.ndim = array_step, ndim
         self.caution = caution
         self.states, self.host = tuple(states), tuple(host)
         self.flags = dict(flags or {})
@@ -359,19 +368,31 @@ class Method:
 
     @property
     def two_pass(self):
-        """Whether the step is two passes with a reduction between (LAMB,
-        Prodigy): the stateful optimizers on the CPU and minimize's ordinary
-        loop run it; the compiled loops, minimize_many, the GPU and sharded MPI
-        do not (yet)."""
-        return self.rule.first is not None
+        """Whether the step is more than one elementwise pass: two passes with a
+        reduction between (LAMB, Prodigy) or matrix products (Muon).  The
+        stateful optimizers on the CPU and minimize's ordinary loop run it;
+        the compiled loops, minimize_many, the GPU and sharded MPI do not
+        (yet)."""
+        return self.rule.first is not None or self.rule.array_step is not None
 
     def refuse_two_pass(self, where):
-        """Raise for a two-pass method where only one-pass steps run."""
+        """Raise for a method whose step is not one elementwise pass where only
+        such steps run."""
         if self.two_pass:
+            what = ("matrix products over each array" if self.rule.array_step is not None
+                    else "two passes with a reduction over the parameters between them")
             raise ValueError(
-                f"method {self.name!r} is not supported by {where}: its step is two passes "
-                "with a reduction over the parameters between them (run it with "
-                "numadam.minimize on the CPU, or its stateful optimizer)")
+                f"method {self.name!r} is not supported by {where}: its step is {what} "
+                "(run it with numadam.minimize on the CPU, or its stateful optimizer)")
+
+    def check_shape(self, shape, where):
+        """Refuse a parameter of the wrong number of dimensions (Muon's 2)."""
+        nd = self.rule.ndim
+        if nd is not None and len(shape) != nd:
+            raise ValueError(
+                f"{where}: method {self.name!r} updates {nd}-D arrays (matrices); got shape "
+                f"{tuple(shape)}. Give the other arrays to another method: a parameter "
+                "group with its own 'method' (e.g. {'params': [...], 'method': 'adamw'})")
 
     # -- state ----------------------------------------------------------
     def state_names(self, opts):
