@@ -40,7 +40,10 @@ RUNS = [("adam", "adam", {}), ("adamw", "adamw", {}), ("amsgrad", "amsgrad", {})
         ("adadelta", "adadelta", {}), ("rprop", "rprop", {}), ("asgd", "asgd", {}),
         ("lion", "lion", {}), ("adopt", "adopt", {}), ("ademamix", "ademamix", {}),
         ("adabelief", "adabelief", {}), ("yogi", "yogi", {}), ("adan", "adan", {}),
-        ("lamb", "lamb", {}), ("prodigy", "prodigy", {})]
+        ("lamb", "lamb", {}),
+        # growth_rate 1: d settles after its first jump, so that thousands of steps
+        # on one gradient stay finite (the arithmetic per step is the same)
+        ("prodigy", "prodigy", {"growth_rate": 1.0})]
 #: words moved per parameter by each step (reads + writes, x and g included):
 #: x and each state array read and written, g read
 WORDS = {"adam": 7, "adamw": 7, "amsgrad": 9, "adamax": 7, "nadam": 7, "radam": 7,
@@ -443,7 +446,7 @@ def numpy_step(label, x, g):
             if d == 1e-6:
                 d = max(d, d_hat)
             prod["d_max"] = max(prod["d_max"], d_hat)
-            prod["d"] = min(prod["d_max"], d * math.inf)
+            prod["d"] = min(prod["d_max"], d * 1.0)     # growth_rate 1 (RUNS)
         np.sqrt(v, out=tmp)
         np.add(tmp, dt(prod["d"] * 1e-8), out=tmp)
         np.divide(m, tmp, out=tmp)
@@ -508,7 +511,7 @@ def torch_step(label, x, g, fused):
                 kw = {}
             elif label == "prodigy":
                 from prodigyopt import Prodigy as cls
-                kw = {}
+                kw = {"growth_rate": 1.0}
             elif label == "adopt":
                 from adopt import ADOPT as cls
                 kw = {"foreach": True}

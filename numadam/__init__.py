@@ -12,14 +12,15 @@ from ._minimize import STATUS_MESSAGES, minimize, scipy_method
 from .plotting import plot
 from ._optimizers import (ADOPT, ASGD, SGD, AdaBelief, Adadelta, Adagrad, Adam, Adamax,
                           AdamW, AdEMAMix, Adan, AMSGrad, LAMB, Lion, NAdam, Optimizer,
-                          Muon, Prodigy, RAdam, RMSprop, Rprop, ScheduleFreeAdamW, Yogi)
+                          Muon, Prodigy, RAdam, RMSprop, Rprop, ScheduleFreeAdamW, Yogi,
+                          Adafactor)
 
 __version__ = "0.1.0"
 
 __all__ = ["minimize", "minimize_many", "MANY_STATUS_MESSAGES", "scipy_method", "show_options", "plot", "METHODS", "STATUS_MESSAGES",
            "Optimizer", "Adam", "AdamW", "AMSGrad", "Adamax", "NAdam", "RAdam",
            "SGD", "RMSprop", "Adagrad", "ScheduleFreeAdamW", "Adadelta", "Rprop", "ASGD", "Lion", "ADOPT", "AdEMAMix", "AdaBelief", "Yogi",
-           "Adan", "LAMB", "Prodigy", "Muon", "schedules",
+           "Adan", "LAMB", "Prodigy", "Muon", "Adafactor", "schedules",
            "__version__"]
 
 

@@ -139,13 +139,23 @@ class Pack:
         #: the last scalar of the step per array: a cautious step's scale or a
         #: two-pass rule's per-array scalar (LAMB's step); else unused
         self.last = np.ones(len(self.arrays))
-        self.state = spec.init_state(opts, np.concatenate([a.reshape(-1)
-                                                           for a in self.arrays]))
+        self.set_state(spec, opts, spec.init_state(
+            opts, np.concatenate([a.reshape(-1) for a in self.arrays]),
+            [a.shape for a in self.arrays]))
+
+    def set_state(self, spec, opts, state):
+        """The state buffers (name -> flat array, the arrays' states end to end)."""
+        self.state = state
+        #: each state's offsets of the arrays (their sizes may not be the arrays')
+        self.state_offsets = {
+            k: np.concatenate([[0], np.cumsum([spec.state_sizes(opts, a.shape)[k]
+                                               for a in self.arrays])]).astype(np.int64)
+            for k in state}
 
     def views(self, j):
         """Array ``j``'s state: views of the buffers."""
-        lo, hi = self.offsets[j], self.offsets[j + 1]
-        return {k: v[lo:hi] for k, v in self.state.items()}
+        return {k: v[self.state_offsets[k][j]:self.state_offsets[k][j + 1]]
+                for k, v in self.state.items()}
 
     def flat(self, j):
         return self.arrays[j].reshape(-1)

@@ -19,7 +19,7 @@ from .schedules import check_lr
 
 __all__ = ["Optimizer", "Adam", "AdamW", "AMSGrad", "Adamax", "NAdam", "RAdam",
            "ScheduleFreeAdamW", "Adadelta", "Rprop", "ASGD", "Lion", "ADOPT", "AdEMAMix", "AdaBelief", "Yogi",
-           "Adan", "LAMB", "Prodigy", "Muon",
+           "Adan", "LAMB", "Prodigy", "Muon", "Adafactor",
            "SGD", "RMSprop", "Adagrad"]
 
 def _real_number(v):
@@ -171,7 +171,8 @@ class Optimizer:
             check_params(params)
             self._spec.check_shape(params.shape, "params")
             self._flat = params.reshape(-1)
-            self.state = StateView(self._spec.init_state(self._opts, self._flat))
+            self.state = StateView(self._spec.init_state(self._opts, self._flat,
+                                                         [params.shape]))
         self.params = params
         self._host = self._spec.init_host(self._opts)
         self.t = 0
@@ -430,9 +431,8 @@ class Optimizer:
                                                           tuple(sums), self._host, scalars)
         self.t = t + 1
         if self._array_step is not None:   # a matrix rule: the array in its shape
-            shape = self.params.shape
-            bad = self._array_step(self.params, g.reshape(shape),
-                                   *[a.reshape(shape) for a in self._arrays], *scalars)
+            bad = self._array_step(self.params, g.reshape(self.params.shape), *self._arrays,
+                                   *scalars)
         elif self._dev is None:
             bad = max(bad1, self._kernel(self._flat, g, *self._arrays, *scalars))
         else:
@@ -477,8 +477,8 @@ class Optimizer:
                     for j, i in enumerate(p.index):
                         shape = p.arrays[j].shape
                         bad = max(bad, g._array_step(
-                            p.arrays[j], flat[i].reshape(shape),
-                            *[v.reshape(shape) for v in p.views(j).values()], *scalars))
+                            p.arrays[j], flat[i].reshape(shape), *p.views(j).values(),
+                            *scalars))
                 continue
             for p, gp in zip(g.packs, gpg):
                 cs = p.last
@@ -620,7 +620,8 @@ class Optimizer:
         opts = self._spec.resolve(dict(state_dict["options"]))
         names = self._spec.state_names(opts)
         saved = self._saved_state(state_dict["state"], names, self._flat.dtype,
-                                  self._flat.size, "state_dict['state']")
+                                  self._spec.state_sizes(opts, self._view_shape()),
+                                  "state_dict['state']")
         host = self._saved_host(state_dict["host"], opts, saved, t, "state_dict['host']")
         mode = self._saved_mode(state_dict)
         # everything checked: load
@@ -646,19 +647,22 @@ class Optimizer:
             raise ValueError(f"state_dict['t'] must be an int >= 0; got {t!r}")
         return int(t)
 
+    def _view_shape(self):
+        return self.params.shape if self._dev is None else self._view.shape
+
     @staticmethod
-    def _saved_state(saved, names, dtype, size, where):
+    def _saved_state(saved, names, dtype, sizes, where):
         """The state arrays of ``names`` in ``saved``, each flat, of ``dtype``
-        and ``size``."""
+        and its size in ``sizes``."""
         if not isinstance(saved, Mapping) or set(saved) != set(names):
             have = sorted(saved) if isinstance(saved, Mapping) else type(saved).__name__
             raise ValueError(f"{where} has {have}; the options need {sorted(names)}")
         for name in names:
             arr = np.asarray(saved[name])
-            if arr.shape != (size,) or arr.dtype != dtype:
+            if arr.shape != (sizes[name],) or arr.dtype != dtype:
                 raise ValueError(
-                    f"{where}[{name!r}] must be a flat {dtype.name} array of {size}; got "
-                    f"{arr.dtype} of shape {arr.shape}")
+                    f"{where}[{name!r}] must be a flat {dtype.name} array of {sizes[name]}; "
+                    f"got {arr.dtype} of shape {arr.shape}")
         return {n: saved[n] for n in names}
 
     def _saved_host(self, host, opts, state, t, where, spec=None):
@@ -717,7 +721,8 @@ class Optimizer:
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"state_dict['groups'][{k}]['options']: {exc}") from None
             names = g._spec.state_names(opts)
-            state = {n: self._saved_state(sd["state"].get(n, {}), names, a.dtype, a.size,
+            state = {n: self._saved_state(sd["state"].get(n, {}), names, a.dtype,
+                                          g._spec.state_sizes(opts, a.shape),
                                           f"state_dict['state'][{n!r}]")
                      for n, a in zip(g.names, g.arrays)}
             host = [self._saved_host(hosts[k], opts, state[n], t,
@@ -731,9 +736,10 @@ class Optimizer:
             g.user, g._opts, g._host = {k: v for k, v in opts.items()
                                         if k in g._spec.defaults}, opts, host
             for pack in g.packs:
-                pack.state = {k: np.concatenate([np.asarray(state[n][k], pack.dtype)
-                                                 for n in pack.names])
-                              for k in g._spec.state_names(opts)}
+                pack.set_state(g._spec, opts, {
+                    k: np.concatenate([np.asarray(state[n][k], pack.dtype)
+                                       for n in pack.names])
+                    for k in g._spec.state_names(opts)})
             g.bind()
         self.mode = mode
         self.t = t
@@ -1179,3 +1185,25 @@ Muon = _method_class("Muon", "muon", _doc(
           "    products are BLAS calls through numba.  A non-finite element anywhere in an\n"
           "    array's momentum leaves that whole array and its momentum unchanged (the\n"
           "    products would spread it).  CPU only; minimize runs its ordinary loop."))
+Adafactor = _method_class("Adafactor", "adafactor", _doc(
+    "Adafactor (Shazeer & Stern, 2018): a factored second moment, "
+    "torch.optim.Adafactor's definition.",
+    """    beta2_decay : float, default -0.8
+        The second moment's decay: ``beta2_t = 1 - t**beta2_decay``, <= 0.
+    eps : tuple, default (None, 0.001)
+        ``(eps1, eps2)``: the smallest second moment's square root (None: the
+        dtype's machine epsilon) and the smallest parameter RMS the step
+        scales by.
+    d : float, default 1
+        Clipping threshold of the update's RMS, >= 1.
+""", _WD_DOC, lr=1e-2, kind="Decoupled (``x *= 1 - lr*weight_decay``)",
+    example="Adafactor", example_lr=0.1,
+    notes="An array of two or more dimensions keeps its second moment as the row\n"
+          "    and column means over its last two dimensions (``state['row_var']``,\n"
+          "    ``state['col_var']``: R + C numbers for an R x C matrix); a 1-D array\n"
+          "    keeps it in full (``state['variance']``); the states an array's shape\n"
+          "    does not use are empty.  The step is ``rho_t * max(eps2, RMS(x)) *\n"
+          "    g/sqrt(v_hat)``, the update's RMS clipped to ``d``, ``rho_t = min(lr,\n"
+          "    1/sqrt(t))``.  A non-finite value anywhere in an array's step leaves the\n"
+          "    whole array and its state unchanged.  CPU only; minimize runs its\n"
+          "    ordinary loop."))

@@ -424,3 +424,28 @@ class Reference:
             return {"exp_avg": self.m, "exp_avg_diff": self.v, "exp_avg_sq": self.n,
                     "prev_grad": self.g_prev}
         return {"sum": self.s}
+
+
+def array_run(method, reference, shape, opts, steps, seed=1):
+    """``(x0, numadam's x, the reference's x)`` after ``steps`` random
+    gradients: ``reference(x0, grads, **opts)`` is a NumPy float64 function
+    (the matrix methods, whose step is per array)."""
+    import numadam
+    rng = np.random.default_rng(seed)
+    x0 = rng.standard_normal(shape)
+    grads = [rng.standard_normal(shape) for _ in range(steps)]
+    x = x0.copy()
+    opt = numadam.Optimizer(x, method=method, **opts)
+    for g in grads:
+        assert opt.step(g) is True
+    return x0, x, opt, reference(x0, grads, **opts)
+
+
+def assert_matches_torch(mine, tensors, dtype):
+    """Each of numadam's arrays (a dict) against the torch tensor of its name:
+    1e-9 relative in float64, 2e-4 in float32, dtypes kept."""
+    tol = 1e-9 if dtype == np.float64 else 2e-4
+    for k, t in tensors.items():
+        r = t.detach().numpy()
+        assert mine[k].dtype == dtype
+        assert np.max(np.abs(mine[k] - r)) / np.max(np.abs(r)) < tol, k

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import numadam
+from reference import array_run, assert_matches_torch
 
 A, B, C = 3.4445, -4.775, 2.0315
 
@@ -22,7 +23,9 @@ def ns_reference(u, steps=5, eps=1e-7, coef=(A, B, C)):
     return X.T if tall else X
 
 
-def muon_reference(x, grads, lr=1e-3, wd=0.1, mom=0.95, nesterov=True, adjust=None):
+def muon_reference(x, grads, lr=1e-3, weight_decay=0.1, momentum=0.95, nesterov=True,
+                   adjust_lr_fn=None):
+    wd, mom, adjust = weight_decay, momentum, adjust_lr_fn
     x = x.astype(np.float64).copy()
     buf = np.zeros_like(x)
     rows, cols = x.shape
@@ -40,16 +43,7 @@ def muon_reference(x, grads, lr=1e-3, wd=0.1, mom=0.95, nesterov=True, adjust=No
 @pytest.mark.parametrize("opts", [{}, {"nesterov": False, "momentum": 0.9, "weight_decay": 0.0},
                                   {"adjust_lr_fn": "match_rms_adamw", "lr": 0.01}])
 def test_matches_the_numpy_reference(shape, opts):
-    rng = np.random.default_rng(1)
-    x0 = rng.standard_normal(shape)
-    grads = [rng.standard_normal(shape) for _ in range(30)]
-    x = x0.copy()
-    opt = numadam.Muon(x, **opts)
-    for g in grads:
-        assert opt.step(g) is True
-    ref = muon_reference(x0, grads, lr=opts.get("lr", 1e-3),
-                         wd=opts.get("weight_decay", 0.1), mom=opts.get("momentum", 0.95),
-                         nesterov=opts.get("nesterov", True), adjust=opts.get("adjust_lr_fn"))
+    x0, x, opt, ref = array_run("muon", muon_reference, shape, opts, 30)
     assert np.max(np.abs(x - ref)) / np.max(np.abs(ref)) < 1e-12
     assert np.max(np.abs(x - x0)) > 1e-3
     assert opt.state["momentum_buffer"].shape == (x.size,)
@@ -96,11 +90,7 @@ def test_two_groups_match_torch_muon_and_adamw(dtype, monkeypatch):
             t.grad = torch.from_numpy(g[k].copy())
         t_muon.step()
         t_adamw.step()
-    tol = 1e-9 if dtype == np.float64 else 2e-4
-    for k, t in ts.items():
-        r = t.detach().numpy()
-        assert mine[k].dtype == dtype
-        assert np.max(np.abs(mine[k] - r)) / np.max(np.abs(r)) < tol, k
+    assert_matches_torch(mine, ts, dtype)
     groups = opt.param_groups
     assert [g["method"] for g in groups] == ["muon", "adamw"]
     assert groups[1]["weight_decay"] == 0.01 and groups[0]["weight_decay"] == 0.05
@@ -136,17 +126,21 @@ def test_bfloat16_in_torch_is_about_1e2_from_float64(monkeypatch):
     assert 1e-4 < err < 1e-1, err
 
 
-def test_a_non_finite_gradient_leaves_the_whole_matrix():
-    x = np.arange(12.0).reshape(4, 3)
+@pytest.mark.parametrize("method, state, bad", [("muon", "momentum_buffer", np.nan),
+                                                ("adafactor", "row_var", np.inf)])
+def test_a_non_finite_gradient_leaves_the_whole_matrix(method, state, bad):
+    """The matrix methods (Muon, Adafactor): one non-finite element leaves the
+    whole array and its state; skip leaves the step count too."""
+    x = np.arange(1.0, 13.0).reshape(4, 3)
     before = x.copy()
-    opt = numadam.Muon(x, lr=0.1)
+    opt = numadam.Optimizer(x, method=method, lr=0.1)
     g = np.ones((4, 3))
-    g[2, 1] = np.nan
+    g[2, 1] = bad
     with pytest.raises(FloatingPointError, match="12 of 12 elements"):
         opt.step(g)
     np.testing.assert_array_equal(x, before)
-    assert not opt.state["momentum_buffer"].any()
-    skip = numadam.Muon(x, lr=0.1, nan_policy="skip")
+    assert not opt.state[state].any()
+    skip = numadam.Optimizer(x, method=method, lr=0.1, nan_policy="skip")
     assert skip.step(g) is False and skip.t == 0
 
 

@@ -14,7 +14,7 @@ from . import adamax, nadam, radam, sgd, rmsprop, adagrad  # noqa: F401
 from . import lion, adopt, ademamix, adabelief, yogi, adan  # noqa: F401
 from . import adadelta, rprop, asgd  # noqa: F401
 from . import schedule_free  # noqa: F401
-from . import lamb, prodigy, muon  # noqa: F401
+from . import lamb, prodigy, muon, adafactor  # noqa: F401
 from ._declare import (METHODS, PARAMS, Host, Method, Modes, Rule, State, common,
                        get_method, register, unregister)
 from ._options import LOOP_OPTIONS, MINIMIZE_OPTIONS

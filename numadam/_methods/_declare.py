@@ -52,17 +52,28 @@ class State:
     negative (second moments, accumulators: loaded state is checked).
     """
 
-    def __init__(self, name, init=0.0, when=None, nonnegative=False):
+    def __init__(self, name, init=0.0, when=None, nonnegative=False, size=None):
         self.name, self.init, self.when, self.nonnegative = name, init, when, nonnegative
+        #: ``size(shape)``: the elements it holds for a parameter of that shape
+        #: (Adafactor's factored moments); None: one per parameter
+        self.size = size
+
+    def size_of(self, shape):
+        """The elements it holds for a parameter array of ``shape``."""
+        return int(np.prod(shape)) if self.size is None else int(self.size(tuple(shape)))
 
     def initial(self, opts):
         """The initial value (a number; not for :data:`PARAMS`)."""
         return opts[self.init] if isinstance(self.init, str) else self.init
 
-    def fill(self, opts, flat):
-        """The initial array for the parameters ``flat`` (a fresh array)."""
+    def fill(self, opts, flat, shapes=None):
+        """The initial array for the parameters ``flat`` (a fresh array): the
+        arrays of ``shapes`` end to end when the size is not one per element."""
         if self.init is PARAMS:
             return flat.copy()
+        if self.size is not None:
+            n = sum(self.size_of(s) for s in (shapes or [flat.shape]))
+            return np.full(n, self.initial(opts), flat.dtype)
         return np.full_like(flat, self.initial(opts))
 
 
@@ -399,9 +410,15 @@ class Method:
         """Names of the per-parameter state arrays (torch's names)."""
         return tuple(s.name for s in self.rule.present(opts))
 
-    def init_state(self, opts, flat):
-        """Fresh state arrays shaped like the flat parameters."""
-        return {s.name: s.fill(opts, flat) for s in self.rule.present(opts)}
+    def init_state(self, opts, flat, shapes=None):
+        """Fresh state arrays shaped like the flat parameters (``shapes``: the
+        parameter arrays ``flat`` holds end to end, for states whose size is
+        not one per element)."""
+        return {s.name: s.fill(opts, flat, shapes) for s in self.rule.present(opts)}
+
+    def state_sizes(self, opts, shape):
+        """Each state array's size for a parameter array of ``shape``."""
+        return {s.name: s.size_of(shape) for s in self.rule.present(opts)}
 
     def init_host(self, opts):
         """Scalar state kept on the host (e.g. ``beta1 ** t``), a tuple."""

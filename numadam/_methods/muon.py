@@ -38,7 +38,7 @@ _STEP = None
 
 def array_step():
     """The compiled step of one 2-D array (compiled on first use):
-    ``step(x, g, buf, *scalars) -> bad``, ``x``, ``g`` and ``buf`` 2-D."""
+    ``step(x, g, buf, *scalars) -> bad``, ``x`` and ``g`` 2-D, ``buf`` flat."""
     global _STEP
     if _STEP is None:
         from numba import njit
@@ -71,6 +71,7 @@ def array_step():
                  adjust):
             T = x.dtype.type
             n_rows, n_cols = x.shape
+            buf = buf.reshape(x.shape)   # (the state arrays are flat)
             gg = np.empty_like(x)
             nb = np.empty_like(x)
             u = np.empty_like(x)
