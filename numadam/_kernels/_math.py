@@ -73,3 +73,9 @@ def caution_factor(d, g, cscale):
     it); ``cscale`` is ``1 / max(mean(mask), 1e-3)``."""
     zero = d - d
     return cscale if d * g > zero else zero
+
+
+def lerp(a, b, w, one):
+    """torch.lerp: ``a + w*(b - a)``, or ``b - (b - a)*(1 - w)`` from ``w =
+    0.5`` on (the form torch picks by the weight; ``one`` is 1 in the dtype)."""
+    return a + w * (b - a) if w + w < one else b - (b - a) * (one - w)

@@ -43,16 +43,6 @@ def scalars(h, t, lr, gscale, host):
 _STEP = []
 
 
-def _build_lerp():
-    from numba import njit
-
-    @njit(inline="always")
-    def lerp(a, b, w):
-        """torch.lerp's two forms (the one it picks by the weight)."""
-        return a + w * (b - a) if w < 0.5 else b - (b - a) * (1 - w)
-    return lerp
-
-
 def _build_finish():
     import numpy as np
     from numba import njit
@@ -92,7 +82,7 @@ def _build_full(gin, lerp, finish):
         e1 = T(eps1)
         for i in range(n):
             gi = gin(x[i], g[i], T(gmul), T(clip), T(0))
-            new_var[i] = lerp(var[i], gi * gi, T(w))
+            new_var[i] = lerp(var[i], gi * gi, T(w), T(1))
             upd[i] = gi / math.sqrt(max(new_var[i], e1 * e1))
         return finish(x, upd, new_var, new_var, var, var, decay, alpha, d)
     return full
@@ -121,9 +111,9 @@ def _build_factored(gin, lerp, finish):
         new_col = np.empty_like(col)
         for b in range(nb):
             for r in range(R):
-                new_row[b, r] = lerp(row[b, r], np.sum(sq[b, r, :]) / T(C), w)
+                new_row[b, r] = lerp(row[b, r], np.sum(sq[b, r, :]) / T(C), w, T(1))
             for c in range(C):
-                new_col[b, c] = lerp(col[b, c], np.sum(sq[b, :, c]) / T(R), w)
+                new_col[b, c] = lerp(col[b, c], np.sum(sq[b, :, c]) / T(R), w, T(1))
         upd = np.empty_like(x)
         e1 = T(eps1)
         for b in range(nb):
@@ -143,7 +133,7 @@ def array_step():
         return _STEP[0]
     import numpy as np
     gin = RULE.cpu_module().grad_in     # the helpers, compiled in the generated module
-    lerp, finish = _build_lerp(), _build_finish()
+    lerp, finish = RULE.cpu_module().lerp, _build_finish()
     full, factored = _build_full(gin, lerp, finish), _build_factored(gin, lerp, finish)
 
     def step(x, g, row_var, col_var, variance, gmul, clip, wd, decay, lr, t, beta2_decay,

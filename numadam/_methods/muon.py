@@ -46,10 +46,7 @@ def array_step():
 
         gin = RULE.cpu_module().grad_in     # the helpers, compiled in the generated module
 
-        @njit(inline="always")
-        def lerp(a, b, w):
-            """torch.lerp's two forms (the one it picks by the weight)."""
-            return a + w * (b - a) if w < 0.5 else b - (b - a) * (1 - w)
+        lerp = RULE.cpu_module().lerp
 
         @njit(error_model="numpy", cache=True, nogil=True)
         def newton_schulz(u, a, b, c, steps, eps):
@@ -82,9 +79,9 @@ def array_step():
                 for j in range(n_cols):
                     gi = gin(x[i, j], g[i, j], T(gmul), T(clip), T(0))
                     gg[i, j] = gi
-                    bi = lerp(buf[i, j], gi, w)
+                    bi = lerp(buf[i, j], gi, w, T(1))
                     nb[i, j] = bi
-                    u[i, j] = lerp(gi, bi, m) if nesterov else bi
+                    u[i, j] = lerp(gi, bi, m, T(1)) if nesterov else bi
                     if not (bi - bi == 0):
                         bad += 1
             if bad:     # the products spread a non-finite element over the matrix
