@@ -17,6 +17,9 @@ Sections (all by default; ``--sections`` picks some):
     one Adam step over 1, 10, 100 and 1000 arrays totalling 1e5 and 1e7
     float32 elements, against torch's foreach and fused Adam over the same
     arrays (:mod:`bench.arrays`);
+``matrix``
+    one Muon and one Adafactor step on square float32 matrices against
+    torch.optim's (:mod:`bench.matrix`);
 ``latency``
     ``import`` time and the first call's compile latency, cold and cached,
     in fresh processes (:mod:`bench.latency`);
@@ -47,7 +50,7 @@ from .peers import PEERS, RUNS, available
 from .step import SIZES, machine, minimize_large, minimize_overhead, step_section
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SECTIONS = ("step", "overhead", "loops", "arrays", "latency", "convergence",
+SECTIONS = ("step", "overhead", "loops", "arrays", "matrix", "latency", "convergence",
             "distributed")
 
 
@@ -164,6 +167,10 @@ def main(argv=None):
     if "arrays" in args.sections:
         from . import arrays
         arrays.report(emit, checks, args.peers, rounds=5 if args.quick else 9,
+                      smoke=args.smoke)
+    if "matrix" in args.sections:
+        from . import matrix
+        matrix.report(emit, checks, args.peers, rounds=3 if args.quick else 5,
                       smoke=args.smoke)
     if "latency" in args.sections:
         from . import latency

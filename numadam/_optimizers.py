@@ -234,6 +234,13 @@ class Optimizer:
             return self._user_options()
         return self._groups.groups[k].user_options()
 
+    def _state_nbytes(self):
+        """The bytes the state arrays hold (every array's, with several)."""
+        if self._groups is None:
+            return sum(a.nbytes for a in self.state.values())
+        return sum(v.nbytes for g in self._groups.groups for p in g.packs
+                   for v in p.state.values())
+
     def _group_method(self, k):
         return self.method if self._groups is None else self._groups.groups[k].method
 

@@ -508,10 +508,23 @@ def _setup(fun, jac, x0, data, comm, args, method, options, bounds, rng, sharded
     carries any failure, what must agree, the shard sizes and the seed."""
     from ._inputs import _as_x0, _bounds
     from ._methods import get_method
+    from ._structured import structure_of
     c = _Context()
     c.comm, c.rank, c.size = comm, comm.Get_rank(), comm.Get_size()
+    c.st = None
     own, agree, n_local, seed = None, {}, 0, None
     try:
+        c.st = structure_of(x0)
+        if c.st is not None:   # several arrays: one flat run, see numadam._structured
+            if sharded:
+                raise ValueError("sharded=True: x0 of several arrays runs replicated (each "
+                                 "process keeps every array); pass sharded=False, or one "
+                                 "array")
+            x0, fused = c.st.start, jac is True
+            bounds = None if bounds is None else c.st.bounds(bounds)
+            fun = c.st.wrap(fun, True if fused else None, "fun's gradient")
+            jac = jac if fused else c.st.wrap(jac, False, "jac")
+            callback = c.st.wrap_callback(callback)
         c.spec = get_method(method)
         if options is not None and not isinstance(options, dict):
             raise TypeError(f"options must be a dict; got {type(options).__name__}")
@@ -696,7 +709,7 @@ class _MPISource:
                               f"{c.size} processes); every process stopped after "
                               f"iteration {result.nit}.")
         result.nprocs, result.sharded = c.size, c.sharded
-        result.state_bytes = sum(a.nbytes for a in self.opt.state.values())
+        result.state_bytes = self.opt._state_nbytes()
         return result
 
 
@@ -818,7 +831,11 @@ def _prepare(c):
         slices = _split(c.n, c.size) if c.sharded else [(0, c.n)] * c.size
         c.p_lo, c.p_hi = slices[c.rank]
         c.clip_norm = c.options.pop("clip_norm", None) if c.sharded else None
-        opt = Optimizer(c.flat[c.p_lo:c.p_hi], method=c.spec.name, **c.options)
+        if c.st is None:
+            opt = Optimizer(c.flat[c.p_lo:c.p_hi], method=c.spec.name, **c.options)
+        else:   # per-array semantics (cautious, LAMB) over views of the flat iterate
+            opt = Optimizer(c.st.views(c.flat), method=c.spec.name, **c.options)
+            opt._use_flat(c.flat)
         if c.sharded:   # a cautious step's mask is averaged over every shard
             opt._shards = lambda count: (c.comm.allreduce(int(count)), c.n)
         c.part_counts = [hi - lo for lo, hi in slices]
@@ -845,8 +862,8 @@ class _MPIRun:
         src = _MPISource(c, opt, batches)
         loop = dict(c.loop, history=0, disp=False,
                     maxiter=_UNLIMITED if c.loop["maxiter"] is None else c.loop["maxiter"])
-        self.run_ = Run(src, loop, c.spec.name, callback,
-                        "new" if callback is not None else None, batches)
+        self.run_ = Run(src, loop, c.spec.name, c.callback,
+                        "new" if c.callback is not None else None, batches)
         src.run = self.run_
         ckpt = _MPICheckpoint(c, self.run_)
         if c.loop["checkpoint"] is not None:
@@ -862,4 +879,10 @@ class _MPIRun:
         self.src = src
 
     def run(self):
-        return self.src.decorate(self.run_.run())
+        result = self.src.decorate(self.run_.run())
+        st = self.src.c.st
+        if st is not None:
+            result.x = st.copies(result.x)
+            if result.get("jac") is not None:
+                result.jac = st.copies(result.jac)
+        return result

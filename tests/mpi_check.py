@@ -8,7 +8,9 @@ default adamw) with MODE one of
   ``numadam.minimize`` on the whole data set (same seed) and with each other;
 * ``write``: a run stopped after 30 steps that leaves a checkpoint in OUT;
 * ``resume``: resumes OUT's checkpoint (sharded) to the end and compares with
-  the uninterrupted single-process run.
+  the uninterrupted single-process run;
+* ``structured``: x0 a dict of two arrays, replicated, against single-process
+  ``numadam.minimize`` with the same dict.
 
 Rank 0 writes ``OUT/MODE-P.json`` with what it measured.
 """
@@ -50,6 +52,18 @@ def main(out, mode, method="adamw"):
                       err_sharded=float(np.max(np.abs(sh.x - ref.x))),
                       sharded_vs_replicated=float(np.max(np.abs(sh.x - rep.x))),
                       fun=[rep.fun, sh.fun, ref.fun], status=[rep.status, sh.status])
+    elif mode == "structured":
+        def fg(p, Xb, yb):
+            f, g = logistic_loss(np.concatenate([p["w"], p["b"]]), Xb, yb)
+            return f, {"w": g[:4], "b": g[4:]}
+        s0 = {"w": np.zeros(4), "b": np.zeros(2)}
+        one = numadam.minimize(fg, True, s0, data=(X, y), rng=7, method=method,
+                               options=opts)
+        rep = numadam.mpi.minimize(fg, True, s0, shard, comm=comm, rng=7, method=method,
+                                   options=opts)
+        report.update(nit=[rep.nit, one.nit], keys=sorted(rep.x),
+                      err=float(max(np.max(np.abs(rep.x[k] - one.x[k])) for k in s0)),
+                      status=rep.status)
     elif mode == "write":
         res = numadam.mpi.minimize(logistic_loss, True, x0, shard, comm=comm, rng=7,
                                    method=method, options=dict(opts, maxiter=30,

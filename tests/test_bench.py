@@ -59,9 +59,9 @@ SMOKE_PARTS = {
          "## Targets"),
         ("step_throughput.png", "step_speedups.png", "convergence.png"),
         ["PASS: minimize overhead", "FAIL: minimize overhead"]),
-    "loops,arrays": (
+    "loops,arrays,matrix": (
         ("## Rosenbrock, 2,000 Adam steps", "## Many problems: 500 convex",
-         "## Many arrays: one Adam step", "## Targets"),
+         "## Many arrays: one Adam step", "## Matrix methods", "## Targets"),
         ("overhead.png",),
         ["| numadam compiled loop (njit fun) | "]),
 }
@@ -80,6 +80,7 @@ def test_suite_runs_without_peers_and_writes_results_and_plots(tmp_path, section
     assert any(line in text for line in any_of), any_of
     if "arrays" in sections:
         assert "| 1e+05 | 1000 | " in text and "100 arrays of 1e3 elements / one" in text
+        assert "| muon | 64 | " in text and "| adafactor | 64 | " in text
     if "step" in sections:
         for label, _, _ in peers.RUNS:
             assert f"\n| {label} | " in text

@@ -95,6 +95,16 @@ def test_the_second_family_runs_data_parallel(method, tmp_path):
     assert r["status"] == [2, 2]
 
 
+@pytest.mark.parametrize("method", ["adamw", "lamb"])
+def test_several_arrays_run_data_parallel(method, tmp_path):
+    """x0 a dict of arrays, replicated over 2 processes: the single-process run's
+    result (LAMB: its trust ratio per array, through the several-array
+    optimizer)."""
+    r = mpirun(2, tmp_path, "structured", method)
+    assert r["keys"] == ["b", "w"] and r["nit"][0] == r["nit"][1] and r["status"] == 2
+    assert r["err"] < 1e-12
+
+
 def test_checkpoint_of_two_processes_resumes_on_three(tmp_path):
     w = mpirun(2, tmp_path, "write")
     assert w["nit"] == 30 and w["status"] == 1

@@ -180,3 +180,10 @@ def test_one_array_spellings_stay_one_array():
     res = numadam.minimize(lambda x: (float((x * x).sum()), 2 * x), True, [[1.0], [2.0]],
                            options={"maxiter": 5})
     assert isinstance(res.x, np.ndarray) and res.x.shape == (2, 1)
+
+
+def test_mpi_refuses_sharded_several_arrays():
+    mpi = pytest.importorskip("numadam.mpi")
+    pytest.importorskip("mpi4py")
+    with pytest.raises(ValueError, match="sharded=True: x0 of several arrays runs replicated"):
+        mpi.minimize(fg_struct, True, X0, (X, Y), sharded=True)
