@@ -79,7 +79,8 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
     x0 : array_like, dict or list of arrays
         Starting point, any shape.  float32 stays float32 (the whole run is
         in float32), float64 stays float64, integers become float64.  Several
-        arrays: a dict name -> array or a list of ndarrays (of one dtype);
+        arrays: a dict name -> array, or a list or tuple of ndarrays (of one
+        dtype; a tuple reaches ``fun`` as a tuple, what numba functions take);
         ``fun`` and ``jac`` then receive the same structure (views of the
         iterate), ``jac`` returns it (with ``out=``, a structure of views of
         one buffer is passed to write into), the callback sees it and

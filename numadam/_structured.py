@@ -22,6 +22,8 @@ class Structure:
 
     def __init__(self, x0):
         self.is_dict = isinstance(x0, Mapping)
+        #: a tuple of arrays is handed on as a tuple (what an njit function takes)
+        self.is_tuple = isinstance(x0, tuple)
         items = list(x0.items()) if self.is_dict else list(enumerate(x0))
         if not items:
             raise ValueError("x0 is empty: give at least one array")
@@ -62,12 +64,13 @@ class Structure:
         """The structure of views of ``flat`` (x's or the gradient buffer's)."""
         parts = [flat[lo:hi].reshape(shape) for lo, hi, shape in
                  zip(self.offsets[:-1], self.offsets[1:], self.shapes)]
-        return dict(zip(self.names, parts)) if self.is_dict else parts
+        if self.is_dict:
+            return dict(zip(self.names, parts))
+        return tuple(parts) if self.is_tuple else parts
 
     def copies(self, flat):
         """The structure of copies (the result's x and jac)."""
-        parts = self.views(np.array(flat, copy=True))
-        return parts
+        return self.views(np.array(flat, copy=True))
 
     def flatten(self, value, out, what):
         """``value`` (the structure of a gradient) into ``out``, checked."""

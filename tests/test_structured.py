@@ -187,3 +187,19 @@ def test_mpi_refuses_sharded_several_arrays():
     pytest.importorskip("mpi4py")
     with pytest.raises(ValueError, match="sharded=True: x0 of several arrays runs replicated"):
         mpi.minimize(fg_struct, True, X0, (X, Y), sharded=True)
+
+
+def test_a_tuple_reaches_an_njit_objective_as_a_tuple():
+    """x0 a tuple: fun receives a tuple of arrays (what numba functions take),
+    the result is a tuple."""
+    from numba import njit
+
+    @njit
+    def fg(p):
+        W, b = p
+        r = X @ W + b - Y
+        return 0.5 * np.mean(r * r) * 2, (X.T @ r / len(Y), np.sum(r, axis=0) / len(Y))
+    res = numadam.minimize(fg, True, (np.zeros((4, 2)), np.zeros(2)),
+                           options={"lr": 0.05, "maxiter": 2000, "gtol": 1e-6})
+    assert isinstance(res.x, tuple) and not res.compiled
+    np.testing.assert_allclose(res.x[0], W_TRUE, atol=1e-3)
