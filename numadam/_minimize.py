@@ -87,8 +87,10 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
         ``result.x`` and ``result.jac`` have it; ``bounds`` may be given per
         array (a dict or list like ``x0``, an entry a ``(low, high)`` pair for
         every element, that array's bounds, or None).  What a method does per
-        array (the cautious mask, LAMB's trust ratio) is per array; no
-        compiled loop yet.  A list of numbers or of lists is one array.
+        array (the cautious mask, LAMB's trust ratio) is per array.  njit
+        functions taking a tuple of arrays (x0 a list or tuple) run the
+        compiled loop (a one-pass method, not cautious).  A list of numbers or
+        of lists is one array.
     method : str, default "adam"
         A method's name (case-insensitive): ``adam``, ``adamw``, ``amsgrad``,
         ``adamax``, ``nadam``, ``radam``, ``sgd``, ``rmsprop``, ``adagrad``
@@ -341,11 +343,12 @@ def _run(fun, jac, fused, x0, spec, args, options, loop, callback, bounds, data,
     from ._cabi import from_pointer, is_pointer
     if is_pointer(fun):   # called through ctypes outside the compiled loop
         fun = from_pointer(fun, x.dtype).python()
+    flat_njit = False
     if st is not None:   # several arrays: the run over one flat array, see _structured
         if bounds is not None:
             bounds = st.bounds(bounds)
-        fun = st.wrap(fun, True if fused else None, "fun's gradient")
-        jac = jac if fused else st.wrap(jac, False, "jac")
+        fun, jac, flat_njit = _structured_functions(st, fun, jac, fused, args, spec, options,
+                                                    loop)
         callback = st.wrap_callback(callback)
     box = None if bounds is None else _bounds(bounds, x)
     style = _callback_style(callback)
@@ -356,7 +359,7 @@ def _run(fun, jac, fused, x0, spec, args, options, loop, callback, bounds, data,
         from ._data import Batches
         batches = Batches(data, loop["batch_size"], loop["shuffle"], loop["drop_last"],
                           shuffle_rng)
-    if st is None:
+    if st is None or flat_njit:   # (flat_njit: an elementwise method, the same steps)
         opt = Optimizer(x, method=spec.name, **options)
     else:   # per-array semantics (cautious, LAMB) over views of the flat iterate
         opt = Optimizer(st.views(x), method=spec.name, **options)
@@ -364,8 +367,10 @@ def _run(fun, jac, fused, x0, spec, args, options, loop, callback, bounds, data,
     fkw = {"rng": user_rng} if _takes_rng(fun) else {}
     jkw = {"rng": user_rng} if not fused and _takes_rng(jac) else {}
     out, out_at = None, _out_position(fun if fused else jac)
-    blocked = ((["a two-pass method (LAMB, Prodigy)"] if spec.two_pass else [])
-               + (["x0 of several arrays"] if st is not None else []))
+    blocked = ((["a method whose step is not one elementwise pass"] if spec.two_pass
+                else [])
+               + (["x0 of several arrays (with Python functions, a dict or a cautious "
+                   "method)"] if st is not None and not flat_njit else []))
     compiled = _compiled_path(fun, jac, fused, loop, callback, data, bool(fkw or jkw),
                               out_at is None or out_at == 1 + len(args), blocked)
     if out_at is not None:   # numpy's out=: the gradient is written into one array
@@ -394,6 +399,24 @@ def _run(fun, jac, fused, x0, spec, args, options, loop, callback, bounds, data,
         result.resumed = {"path": os.fspath(loop["resume"]),
                           "nit": int(saved["meta"]["nit"]), "changed": changed}
     return result
+
+
+def _structured_functions(st, fun, jac, fused, args, spec, options, loop):
+    """``(fun, jac, compiled)`` over the flat iterate of several arrays: njit
+    functions over a tuple of arrays become njit functions of the flat array
+    (the compiled loop inlines them) when the method's step is one
+    elementwise pass (so the flat optimizer takes the same steps), else
+    Python wrappers (see :mod:`numadam._structured`)."""
+    from ._inputs import _out_position
+    if (loop["compiled"] is not False and not spec.two_pass
+            and not options.get("cautious", False)):
+        grad = fun if fused else jac
+        g = st.njit_flat(grad, len(args), bool(fused), _out_position(grad), "gradient")
+        f = g if fused else st.njit_flat(fun, len(args), None, None, "fun")
+        if g is not None and f is not None:
+            return f, (jac if fused else g), True
+    return (st.wrap(fun, True if fused else None, "fun's gradient"),
+            jac if fused else st.wrap(jac, False, "jac"), False)
 
 
 def scipy_method(method="adam"):

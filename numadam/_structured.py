@@ -190,6 +190,51 @@ class Structure:
         return flat_cb
 
 
+    def njit_flat(self, fn, n_args, fused, out_at, what):
+        """An njit objective over a tuple of arrays as an njit function of the
+        flat iterate (for the compiled loop, which inlines it): ``fn(xs,
+        *args[, out])`` with ``xs`` (and ``out``) tuples of views of the flat
+        arrays; the gradient's arrays copied into one buffer (or, with
+        ``out``, left where the function wrote them).  None when ``fn`` is not
+        numba's or takes keywords the loop does not pass."""
+        from ._inputs import _is_dispatcher, _takes_rng
+        if (not _is_dispatcher(fn) or self.is_dict or _takes_rng(fn)
+                or out_at not in (None, 1 + n_args)):
+            return None
+        import hashlib
+        import textwrap
+
+        from numba import njit  # noqa: F401 - used by the generated text
+        args = "".join(f"a{k}, " for k in range(n_args))
+        spans = list(zip(self.offsets[:-1], self.offsets[1:], self.shapes))
+        view = lambda name: "(" + "".join(   # noqa: E731
+            f"{name}[{lo}:{hi}].reshape({shape!r}), " for lo, hi, shape in spans) + ")"
+        out = out_at is not None
+        lines = [f"def flat_fn(x, {args}{'out' if out else ''}):",
+                 f"    xs = {view('x')}"]
+        if out:
+            lines.append(f"    os = {view('out')}")
+            call = f"_fn(xs, {args}os)"
+        else:
+            call = f"_fn(xs, {args})"
+        if fused is None:
+            lines.append(f"    return {call}")
+        else:
+            lines.append(f"    r = {call}")
+            gs = "r[1]" if fused else "r"
+            buf = "out" if out else "np.empty(x.size, x.dtype)"
+            lines.append(f"    g = {buf}")
+            lines += [f"    g[{lo}:{hi}] = np.ascontiguousarray({gs}[{k}]).reshape(-1)"
+                      for k, (lo, hi, _) in enumerate(spans)]
+            lines.append("    return r[0], g" if fused else "    return g")
+        src = "\n".join(lines) + "\n"
+        name = "numadam_flat_" + hashlib.sha256(src.encode()).hexdigest()[:12]
+        scope = {"_fn": fn, "np": np}
+        exec(compile(textwrap.dedent(src), name, "exec"), scope)
+        from numba import njit as _njit
+        return _njit(error_model="numpy")(scope["flat_fn"])
+
+
 def structure_of(x0):
     """A :class:`Structure` when ``x0`` is a dict of arrays or a list of
     ndarrays (a list of numbers or of lists stays one array), else None."""

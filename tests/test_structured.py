@@ -189,17 +189,60 @@ def test_mpi_refuses_sharded_several_arrays():
         mpi.minimize(fg_struct, True, X0, (X, Y), sharded=True)
 
 
-def test_a_tuple_reaches_an_njit_objective_as_a_tuple():
-    """x0 a tuple: fun receives a tuple of arrays (what numba functions take),
-    the result is a tuple."""
+def _njit_objectives():
     from numba import njit
 
     @njit
     def fg(p):
         W, b = p
         r = X @ W + b - Y
-        return 0.5 * np.mean(r * r) * 2, (X.T @ r / len(Y), np.sum(r, axis=0) / len(Y))
-    res = numadam.minimize(fg, True, (np.zeros((4, 2)), np.zeros(2)),
-                           options={"lr": 0.05, "maxiter": 2000, "gtol": 1e-6})
-    assert isinstance(res.x, tuple) and not res.compiled
-    np.testing.assert_allclose(res.x[0], W_TRUE, atol=1e-3)
+        return np.mean(r * r), (2 * X.T @ r / len(Y), 2 * np.sum(r, axis=0) / len(Y))
+
+    @njit
+    def fg_out(p, out):
+        W, b = p
+        r = X @ W + b - Y
+        out[0][:, :] = 2 * X.T @ r / len(Y)
+        out[1][:] = 2 * np.sum(r, axis=0) / len(Y)
+        return np.mean(r * r), out
+
+    @njit
+    def f(p, scale):
+        W, b = p
+        r = X @ W + b - Y
+        return scale * np.mean(r * r)
+
+    @njit
+    def g(p, scale):
+        W, b = p
+        r = X @ W + b - Y
+        return (scale * 2 * X.T @ r / len(Y), scale * 2 * np.sum(r, axis=0) / len(Y))
+    return fg, fg_out, f, g
+
+
+@pytest.mark.parametrize("form", ["fused", "out", "split"])
+def test_njit_objectives_over_a_tuple_run_the_compiled_loop(form):
+    """x0 a tuple and njit functions taking a tuple of arrays: the compiled
+    loop (the functions inlined over the flat iterate), the same bits as the
+    ordinary loop."""
+    fg, fg_out, f, g = _njit_objectives()
+    fun, jac, args = {"fused": (fg, True, ()), "out": (fg_out, True, ()),
+                      "split": (f, g, (1.0,))}[form]
+    x0 = (np.zeros((4, 2)), np.zeros(2))
+    opts = {"lr": 0.05, "maxiter": 800, "gtol": 0}
+    a = numadam.minimize(fun, jac, x0, args=args, options=opts)
+    b = numadam.minimize(fun, jac, x0, args=args, options=dict(opts, compiled=False))
+    assert a.compiled and not b.compiled and isinstance(a.x, tuple)
+    for u, v in zip(a.x, b.x):
+        np.testing.assert_array_equal(u, v)
+    np.testing.assert_allclose(a.x[0], W_TRUE, atol=1e-6)
+
+
+def test_what_keeps_several_arrays_out_of_the_compiled_loop():
+    fg, *_ = _njit_objectives()
+    x0 = (np.zeros((4, 2)), np.zeros(2))
+    cautious = numadam.minimize(fg, True, x0, method="adamw",
+                                options={"maxiter": 20, "cautious": True})
+    assert not cautious.compiled       # the mask's mean is per array
+    with pytest.raises(ValueError, match="x0 of several arrays"):
+        numadam.minimize(fg_struct, True, X0, options={"compiled": True})
