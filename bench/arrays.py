@@ -10,7 +10,6 @@ Targets: numadam >= 1.0x torch fused at every point, and 100 arrays of 1e3
 elements within 2x of one array of 1e5.
 """
 import statistics
-import time
 
 import numpy as np
 
@@ -18,13 +17,6 @@ import numadam
 
 COUNTS = (1, 10, 100, 1000)
 TOTALS = (100_000, 10_000_000)
-
-
-def _timed(fn, reps):
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        fn()
-    return (time.perf_counter() - t0) / reps
 
 
 def measure(total, count, rounds, peers, dtype=np.float32):
@@ -45,14 +37,10 @@ def measure(total, count, rounds, peers, dtype=np.float32):
             for p, g in zip(params, grads):
                 p.grad = torch.from_numpy(g)
             cases[f"torch {kind}"] = torch.optim.Adam(params, lr=1e-3, **{kind: True}).step
+    from .loops import interleaved
     reps = max(3, int(2e7 // max(total, 1) // 10))
-    for fn in cases.values():
-        fn()
-    times = {k: [] for k in cases}
-    for _ in range(rounds):
-        for k, fn in cases.items():
-            times[k].append(_timed(fn, reps))
-    return times
+    return interleaved({k: (lambda fn=fn: [fn() for _ in range(reps)])
+                        for k, fn in cases.items()}, rounds, per=reps)
 
 
 def report(emit, checks, peers=(), rounds=9, smoke=False):

@@ -7,7 +7,6 @@ medians; a peer's ratio is its time over numadam's in the same round (> 1:
 numadam is faster).
 """
 import statistics
-import time
 
 import numpy as np
 
@@ -16,11 +15,10 @@ import numadam
 SIZES = (256, 1024, 2048)
 
 
-def _float_muon(torch):
-    """torch.optim.Muon's iteration in the parameters' dtype (numadam's), for
-    a like-for-like row; restored by the caller."""
-    from torch.optim import _muon
-
+def float_newton_schulz(torch):
+    """torch.optim.Muon's Newton-Schulz iteration in the parameters' dtype (it
+    casts to bfloat16): what numadam runs, for like-for-like comparisons (here
+    and in tests/test_muon.py)."""
     def ns(grad, coef, steps, eps):
         a, b, c = coef
         X = grad.T if grad.size(0) > grad.size(1) else grad
@@ -29,7 +27,7 @@ def _float_muon(torch):
             G = X @ X.T
             X = torch.addmm(X, torch.addmm(G, G, G, beta=b, alpha=c), X, beta=a)
         return X.T if grad.size(0) > grad.size(1) else X
-    return _muon, ns
+    return ns
 
 
 def measure(n, method, rounds, with_torch):
@@ -47,7 +45,8 @@ def measure(n, method, rounds, with_torch):
         topt = cls([p])
         cases["torch"] = topt.step
         if method == "muon":
-            mod, ns = _float_muon(torch)
+            from torch.optim import _muon as mod
+            ns = float_newton_schulz(torch)
             bf16 = mod._zeropower_via_newtonschulz
 
             def float_step():
@@ -58,16 +57,10 @@ def measure(n, method, rounds, with_torch):
                     mod._zeropower_via_newtonschulz = bf16
             cases["torch, float32 iteration"] = float_step
             restore = (mod, bf16)
+    from .loops import interleaved
     reps = max(1, int(2e8 // (n * n * 50)))
-    for fn in cases.values():
-        fn()
-    times = {k: [] for k in cases}
-    for _ in range(rounds):
-        for k, fn in cases.items():
-            t0 = time.perf_counter()
-            for _ in range(reps):
-                fn()
-            times[k].append((time.perf_counter() - t0) / reps)
+    times = interleaved({k: (lambda fn=fn: [fn() for _ in range(reps)])
+                         for k, fn in cases.items()}, rounds, per=reps)
     if restore:
         restore[0]._zeropower_via_newtonschulz = restore[1]
     return times
@@ -76,15 +69,13 @@ def measure(n, method, rounds, with_torch):
 def report(emit, checks, peers=(), rounds=5, smoke=False):
     """The "matrix methods" section; returns ``{(method, n): {label: seconds}}``."""
     with_torch = any(p.startswith("torch") for p in peers)
-    sizes = (64,) if smoke else SIZES
-    rounds = 1 if smoke else rounds
-    emit("\n## Matrix methods: one Muon and one Adafactor step on an n x n float32 matrix\n")
-    emit("ms per step; each peer's time over numadam's, paired per round.  torch's Muon "
-         "runs its Newton-Schulz iteration in bfloat16 by default; the float32 row runs "
-         "torch's algorithm in the parameters' dtype, as numadam does.\n")
-    emit("| method | n | numadam ms | torch ms | torch / numadam | torch float32 "
-         "iteration ms | / numadam |")
-    emit("|---|---:|---:|---:|---:|---:|---:|")
+    sizes, rounds = ((64,), 1) if smoke else (SIZES, rounds)
+    emit("\n## Matrix methods: one Muon and one Adafactor step on an n x n float32 matrix\n"
+         "\nms per step; each peer's time over numadam's, paired per round.  torch's Muon "
+         "runs its Newton-Schulz iteration in bfloat16 by default; the float32 columns run "
+         "torch's algorithm in the parameters' dtype, as numadam does.\n\n"
+         "| method | n | numadam ms | torch ms | torch / numadam | torch float32 "
+         "iteration ms | / numadam |\n|---|---:|---:|---:|---:|---:|---:|")
     out = {}
     for method in ("muon", "adafactor"):
         for n in sizes:

@@ -203,8 +203,6 @@ class Structure:
             return None
         import hashlib
         import textwrap
-
-        from numba import njit  # noqa: F401 - used by the generated text
         args = "".join(f"a{k}, " for k in range(n_args))
         spans = list(zip(self.offsets[:-1], self.offsets[1:], self.shapes))
         view = lambda name: "(" + "".join(   # noqa: E731

@@ -54,16 +54,11 @@ def _torch_muon_float(monkeypatch):
     dtype (torch casts it to bfloat16 even on the CPU)."""
     torch = pytest.importorskip("torch")
     muon = pytest.importorskip("torch.optim._muon")
-
-    def ns(grad, coef, steps, eps):
-        a, b, c = coef
-        X = grad.T if grad.size(0) > grad.size(1) else grad
-        X = X / X.norm().clamp(min=eps)
-        for _ in range(steps):
-            G = X @ X.T
-            X = torch.addmm(X, torch.addmm(G, G, G, beta=b, alpha=c), X, beta=a)
-        return X.T if grad.size(0) > grad.size(1) else X
-    monkeypatch.setattr(muon, "_zeropower_via_newtonschulz", ns)
+    import pathlib
+    import sys
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+    from bench.matrix import float_newton_schulz
+    monkeypatch.setattr(muon, "_zeropower_via_newtonschulz", float_newton_schulz(torch))
     return torch
 
 
