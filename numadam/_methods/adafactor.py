@@ -43,86 +43,123 @@ def scalars(h, t, lr, gscale, host):
 _STEP = []
 
 
-def _build_finish():
-    import numpy as np
-    from numba import njit
-
-    @njit(inline="always")
-    def finish(x, upd, a_new, b_new, a, b, decay, alpha, d):
-        """``x = x*decay - alpha/denom * upd``, the states stored, unless
-        something is not finite (then nothing: the array's size)."""
-        T = x.dtype.type
-        un = math.sqrt(np.sum(upd.astype(np.float64) ** 2))
-        denom = max(1.0, un / ((x.size ** 0.5) * d))
-        new = x * T(decay) - T(alpha / denom) * upd
-        if not (np.all(new - new == 0) and np.all(a_new - a_new == 0)
-                and np.all(b_new - b_new == 0)):
-            return x.size
-        x[...] = new
-        a[...] = a_new
-        b[...] = b_new
-        return 0
-    return finish
+#: the reductions (parameter and update norms, row and column sums) may be
+#: reassociated, so that they vectorise; nothing else of fastmath (NaN and
+#: infinity stay what they are: the guard reads them)
+_FAST = {"reassoc"}
 
 
-def _build_full(gin, lerp, finish):
+def _build_full(gin, lerp):
     """The step of a 1-D array: the second moment in full."""
     import numpy as np
     from numba import njit
 
-    @njit(error_model="numpy", cache=True, nogil=True)
+    @njit(error_model="numpy", fastmath=_FAST, cache=True, nogil=True)
     def full(x, g, var, gmul, clip, decay, lr, t, beta2_decay, eps1, eps2, d):
         T = x.dtype.type
         n = x.size
-        w = t ** beta2_decay
-        rho = min(lr, 1.0 / (t ** 0.5))
-        alpha = max(eps2, math.sqrt(np.sum(x.astype(np.float64) ** 2)) / (n ** 0.5)) * rho
+        w = T(t ** beta2_decay)
+        e1, one, zero = T(eps1), T(1), T(0)
         new_var = np.empty_like(var)
-        upd = np.empty_like(x)
-        e1 = T(eps1)
+        xs = 0.0
+        us = 0.0
         for i in range(n):
-            gi = gin(x[i], g[i], T(gmul), T(clip), T(0))
-            new_var[i] = lerp(var[i], gi * gi, T(w), T(1))
-            upd[i] = gi / math.sqrt(max(new_var[i], e1 * e1))
-        return finish(x, upd, new_var, new_var, var, var, decay, alpha, d)
+            gi = gin(x[i], g[i], T(gmul), T(clip), zero)
+            v = lerp(var[i], gi * gi, w, one)
+            new_var[i] = v
+            u = gi / math.sqrt(max(v, e1 * e1))
+            xs += np.float64(x[i]) * np.float64(x[i])
+            us += np.float64(u) * np.float64(u)
+        alpha = max(eps2, math.sqrt(xs) / (n ** 0.5)) * min(lr, 1.0 / (t ** 0.5))
+        k = T(alpha / max(1.0, math.sqrt(us) / ((n ** 0.5) * d)))
+        new = np.empty_like(x)
+        bad = zero
+        dec = T(decay)
+        for i in range(n):
+            gi = gin(x[i], g[i], T(gmul), T(clip), zero)
+            xi = x[i] * dec - k * (gi / math.sqrt(max(new_var[i], e1 * e1)))
+            new[i] = xi
+            bad += (xi - xi) + (new_var[i] - new_var[i])
+        if bad != zero:   # NaN: something was not finite: nothing is stored
+            return n
+        x[:] = new
+        var[:] = new_var
+        return 0
     return full
 
 
-def _build_factored(gin, lerp, finish):
+def _build_factored(gin, lerp):
     """The step of a (batch, R, C) array: the second moment as row and
-    column means."""
+    column means; three streaming passes (the sums, the update's norm, the
+    step) and a guard over everything stored."""
     import numpy as np
     from numba import njit
 
-    @njit(error_model="numpy", cache=True, nogil=True)
+    @njit(error_model="numpy", fastmath=_FAST, cache=True, nogil=True)
     def factored(x, g, row, col, gmul, clip, decay, lr, t, beta2_decay, eps1, eps2, d):
         T = x.dtype.type
         nb, R, C = x.shape
+        n = x.size
         w = T(t ** beta2_decay)
-        rho = min(lr, 1.0 / (t ** 0.5))
-        alpha = max(eps2, math.sqrt(np.sum(x.astype(np.float64) ** 2)) / (x.size ** 0.5)) * rho
-        gg = np.empty_like(x)
+        e1, one, zero = T(eps1), T(1), T(0)
+        gm, cl = T(gmul), T(clip)
+        rs = np.zeros((nb, R), x.dtype)
+        cs = np.zeros((nb, C), x.dtype)
+        xs = 0.0
         for b in range(nb):
             for r in range(R):
+                acc = zero
                 for c in range(C):
-                    gg[b, r, c] = gin(x[b, r, c], g[b, r, c], T(gmul), T(clip), T(0))
-        sq = gg * gg
+                    gi = gin(x[b, r, c], g[b, r, c], gm, cl, zero)
+                    s = gi * gi
+                    acc += s
+                    cs[b, c] += s
+                    xs += np.float64(x[b, r, c]) * np.float64(x[b, r, c])
+                rs[b, r] = acc
         new_row = np.empty_like(row)
         new_col = np.empty_like(col)
+        inv = np.empty(nb, x.dtype)     # 1 / max(mean of the new rows, eps1)
         for b in range(nb):
+            acc = zero
             for r in range(R):
-                new_row[b, r] = lerp(row[b, r], np.sum(sq[b, r, :]) / T(C), w, T(1))
+                new_row[b, r] = lerp(row[b, r], rs[b, r] / T(C), w, one)
+                acc += new_row[b, r]
             for c in range(C):
-                new_col[b, c] = lerp(col[b, c], np.sum(sq[b, :, c]) / T(R), w, T(1))
-        upd = np.empty_like(x)
-        e1 = T(eps1)
+                new_col[b, c] = lerp(col[b, c], cs[b, c] / T(R), w, one)
+            inv[b] = one / max(acc / T(R), e1)
+        us = 0.0
         for b in range(nb):
-            mean = max(np.sum(new_row[b]) / T(R), e1)
             for r in range(R):
+                rr = new_row[b, r] * inv[b]
                 for c in range(C):
-                    v = new_row[b, r] * new_col[b, c] / mean
-                    upd[b, r, c] = gg[b, r, c] / math.sqrt(max(v, e1 * e1))
-        return finish(x, upd, new_row, new_col, row, col, decay, alpha, d)
+                    gi = gin(x[b, r, c], g[b, r, c], gm, cl, zero)
+                    u = gi / math.sqrt(max(rr * new_col[b, c], e1 * e1))
+                    us += np.float64(u) * np.float64(u)
+        alpha = max(eps2, math.sqrt(xs) / (n ** 0.5)) * min(lr, 1.0 / (t ** 0.5))
+        k = T(alpha / max(1.0, math.sqrt(us) / ((n ** 0.5) * d)))
+        new = np.empty_like(x)
+        dec = T(decay)
+        bad = zero
+        for b in range(nb):
+            for r in range(R):
+                rr = new_row[b, r] * inv[b]
+                for c in range(C):
+                    gi = gin(x[b, r, c], g[b, r, c], gm, cl, zero)
+                    xi = x[b, r, c] * dec - k * (gi / math.sqrt(max(rr * new_col[b, c],
+                                                                    e1 * e1)))
+                    new[b, r, c] = xi
+                    bad += xi - xi
+        for b in range(nb):
+            for r in range(R):
+                bad += new_row[b, r] - new_row[b, r]
+            for c in range(C):
+                bad += new_col[b, c] - new_col[b, c]
+        if bad != zero:   # NaN: something was not finite: nothing is stored
+            return n
+        x[...] = new
+        row[...] = new_row
+        col[...] = new_col
+        return 0
     return factored
 
 
@@ -133,8 +170,8 @@ def array_step():
         return _STEP[0]
     import numpy as np
     gin = RULE.cpu_module().grad_in     # the helpers, compiled in the generated module
-    lerp, finish = RULE.cpu_module().lerp, _build_finish()
-    full, factored = _build_full(gin, lerp, finish), _build_factored(gin, lerp, finish)
+    lerp = RULE.cpu_module().lerp
+    full, factored = _build_full(gin, lerp), _build_factored(gin, lerp)
 
     def step(x, g, row_var, col_var, variance, gmul, clip, wd, decay, lr, t, beta2_decay,
              eps1, eps2, d):
