@@ -682,3 +682,15 @@ def test_the_two_pass_table_is_its_results_file():
                       re.search(r"\(([\d.]+x)\)", r["numpy us (x)"]).group(1),
                       re.search(r"\(([\d.]+x)\)", r[ref[m]]).group(1)]
         assert "| " + " | ".join(cells) + " |" in page, m
+
+
+
+def test_the_matrix_methods_table_is_its_results_file():
+    page = read("docs/benchmarks.md")
+    path = "bench/results/cpu-vm-20261206-issue17-matrix.md"
+    assert path in page
+    rows = [line for line in read(path).splitlines()
+            if line.startswith(("| muon ", "| adafactor "))]
+    assert len(rows) == 6
+    for row in rows:
+        assert row in page, row
