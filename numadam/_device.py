@@ -80,6 +80,26 @@ class DeviceState:
         elements' update agrees in sign with the gradient)."""
         return self._counted(kernels.cuda_agree, flat, g, arrays, scalars)
 
+    def first(self, kernels, flat, g, arrays, scalars, k):
+        """The first pass of a two-pass rule on the device: ``(bad, sums)``,
+        the ``k`` sums added on the host in thread order (deterministic for a
+        launch configuration)."""
+        T = self.T
+        typed = tuple(s if isinstance(s, (bool, np.bool_)) else T(s) for s in scalars)
+        threads = self.config[0] * self.config[1]
+        if getattr(self, "_parts", None) is None or self._parts.shape != (k, threads):
+            self._parts = self.cuda.device_array((k, threads), np.float64)
+        self.bad[0] = 0
+        kernels.cuda_first[self.config](flat, g, *arrays, self.bad, self._parts, *typed,
+                                        T(0))
+        self.cuda.synchronize()
+        parts = self._parts.copy_to_host()
+        total = [0.0] * k
+        for j in range(k):
+            for v in parts[j]:
+                total[j] += float(v)
+        return int(self.bad[0]), tuple(total)
+
     def launch(self, kernels, flat, g, arrays, scalars):
         """Run the CUDA kernel of a method's generated ``kernels``
         (:class:`numadam._kernels.generate.MethodKernels`); returns the guard's

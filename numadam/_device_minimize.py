@@ -88,7 +88,8 @@ class DeviceSource:
 
 def minimize_device(fun, jac, x0, spec, args, options, callback, bounds, data):
     """minimize's device path: the inputs checked, then the run loop."""
-    spec.refuse_two_pass('minimize(..., device="cuda")')
+    if spec.rule.array_step is not None:
+        spec.refuse_two_pass('minimize(..., device="cuda")')
     from numba import cuda
 
     import numadam

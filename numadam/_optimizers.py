@@ -158,8 +158,9 @@ class Optimizer:
         if not isinstance(params, np.ndarray) and not is_device_array(params):
             self._init_groups(params, options)
             return
-        if is_device_array(params):
+        if is_device_array(params) and self._spec.rule.array_step is not None:
             self._spec.refuse_two_pass("the optimizers over device arrays")
+        if is_device_array(params):
             from ._device import DeviceState, as_device
             view = as_device(params, "params")
             self._view = view
@@ -433,7 +434,11 @@ class Optimizer:
             scalars = _scalars.with_caution(scalars, count, n)
         bad1 = 0
         if self._first is not None:   # a two-pass rule: its sums, then the step's scalars
-            bad1, *sums = self._first(self._flat, g, *self._arrays, *scalars)
+            if self._dev is None:
+                bad1, *sums = self._first(self._flat, g, *self._arrays, *scalars)
+            else:
+                bad1, sums = self._dev.first(self._kernels, self._flat, g, self._arrays,
+                                             scalars, len(self._spec.rule.sums))
             scalars, self._host = self._spec.rule.between(self._hyper, t + 1, lr,
                                                           tuple(sums), self._host, scalars)
         self.t = t + 1
@@ -443,7 +448,8 @@ class Optimizer:
         elif self._dev is None:
             bad = max(bad1, self._kernel(self._flat, g, *self._arrays, *scalars))
         else:
-            bad = self._dev.launch(self._kernels, self._flat, g, self._arrays, scalars)
+            bad = max(bad1, self._dev.launch(self._kernels, self._flat, g, self._arrays,
+                                             scalars))
         if bad:
             raise _overflow(t, bad, self._flat.size)
         return lr

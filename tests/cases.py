@@ -66,7 +66,7 @@ CASES = [
 ]
 
 #: the cases of the methods whose step is one pass (the compiled loops,
-#: minimize_many and the GPU run these; LAMB and Prodigy are two passes)
+#: and minimize_many run these; LAMB and Prodigy are two passes)
 ONE_PASS = [c for c in CASES if c[0] not in ("lamb", "prodigy")]
 
 

@@ -31,8 +31,11 @@ def signatures(dtype):
             kernels = rule.kernels_for(values)
             n_arrays = len(G.present(sig, whens, values))
             types_ = (A, A) + (A,) * n_arrays + (I,)
-            types_ += tuple(B if s in sig.bools else nb for s in sig.scalars) + (nb,)
-            yield kernels, types_
+            scalars = tuple(B if s in sig.bools else nb for s in sig.scalars) + (nb,)
+            yield kernels, "cuda", types_ + scalars
+            if rule.first is not None:   # a two-pass rule's first pass: its parts too
+                yield kernels, "cuda_first", (A, A) + (A,) * n_arrays + (
+                    I, types.float64[:, ::1]) + scalars
 
 
 def main():
@@ -40,10 +43,10 @@ def main():
     assert not config.ENABLE_CUDASIM
     failures = passed = 0
     for dtype in (np.float32, np.float64):
-        for kernels, sig in signatures(dtype):
-            name = kernels.name
+        for kernels, which, sig in signatures(dtype):
+            name = kernels.name + ("" if which == "cuda" else "_first")
             try:
-                ptx, _ = cuda.compile_ptx(kernels.cuda.py_func, sig, cc=(8, 0))
+                ptx, _ = cuda.compile_ptx(getattr(kernels, which).py_func, sig, cc=(8, 0))
                 passed += 1
                 print(f"ok   {name:14s} {np.dtype(dtype).name}: {len(ptx)} bytes of PTX")
             except Exception as exc:  # noqa: BLE001

@@ -618,13 +618,64 @@ def {v}_agree(x, g, {states}_count, {scalars}_zero):
 '''
 
 
-def cuda_source(cpu_module, name, sig, whens, caution=None):
+#: the first pass of a two-pass rule on the device: each thread's float64
+#: partial sums into its column of ``_parts`` (the host adds them in thread
+#: order: the same bits for the same launch configuration), non-finite
+#: contributions left out as on the CPU, the guard's count as the kernel's
+_CUDA_FIRST = '''
+
+_{v}_first_pass = _device_fn(_cpu.first_pass)
+
+
+@cuda.jit
+def {v}_first(x, g, {states}_bad, _parts, {scalars}_zero):
+    _t = cuda.grid(1)
+    _nbad = 0
+{acc_init}
+    for _i in range(_t, x.size, cuda.gridsize(1)):
+{reads}
+        {news}, {contribs} = _{v}_first_pass(x[_i], g[_i], {call}{flags})
+        _ok = {ok} == _zero
+{stores}
+        _nbad += 0 if _ok else 1
+{acc_add}
+{parts_store}
+    if _nbad:
+        cuda.atomic.add(_bad, 0, _nbad)
+'''
+
+
+def _cuda_first(v, sig, have, values, first, sums):
+    k = len(sums)
+    same = _passthrough(first, sig, lead=0, extra=k)
+    call = _join([f"_{s}_old" if s in have else "_zero" for s in sig.states] + sig.scalars)
+    return _CUDA_FIRST.format(
+        v=v, states=_join(have), scalars=_join(sig.scalars), call=call,
+        flags=", ".join(map(str, values)),
+        acc_init="\n".join(f"    _a{i} = 0.0" for i in range(k)),
+        reads="\n".join(f"        _{s}_old = {s}[_i]" for s in have) or "        pass",
+        news=", ".join(f"_{s}_new" for s in sig.states),
+        contribs=", ".join(f"_c{i}" for i in range(k)),
+        ok=" + ".join([f"excess(_{s}_new)" for s in have] or ["_zero"]),
+        stores="\n".join(f"        {s}[_i] = keep(_ok, _{s}_new, _{s}_old)" for s in have
+                          if s not in same) or "        pass",
+        acc_add="\n".join(f"        _c = np.float64(_c{i})\n        _a{i} += _c if _c - _c == 0.0 "
+                           "else 0.0" for i in range(k)),
+        parts_store="\n".join(f"    _parts[{i}, _t] = _a{i}" for i in range(k)))
+
+
+def cuda_source(cpu_module, name, sig, whens, caution=None, first=None):
     lines = [_CUDA_HEADER.format(cpu=cpu_module)]
     for values in variants(sig.flags):
         v = variant_name(name, sig.flags, values)
         have = present(sig, whens, values)
         lines.append(_CUDA_KERNEL.format(v=v, states=_join(have),
                                          scalars=_join(sig.scalars)))
+        if first is not None:
+            if len(lines) == 2:   # the helpers the first pass calls
+                lines.append("\n\nimport numpy as np\n\nexcess = _device_fn(_cpu.excess)\n"
+                             "keep = _device_fn(_cpu.keep)\n")
+            lines.append(_cuda_first(v, sig, have, values, *first))
         if caution is not None and dict(zip(sig.flags, values)).get(CAUTIOUS):
             lines.append(_CUDA_AGREE.format(v=v, states=_join(have),
                                             scalars=_join(sig.scalars)))
@@ -714,6 +765,14 @@ class MethodKernels:
         if self._cuda is None:
             self._cuda = getattr(self.rule.cuda_module(), self.name)
         return self._cuda
+
+    @property
+    def cuda_first(self):
+        """The CUDA first pass of a two-pass rule (``x, g, *states, bad, parts,
+        *scalars, zero``), or None."""
+        if self._first is None:
+            return None
+        return getattr(self.rule.cuda_module(), self.name + "_first")
 
     @property
     def cuda_agree(self):

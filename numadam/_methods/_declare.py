@@ -232,7 +232,9 @@ class Rule:
                                        else (self.first, self.sums), self.per_array)
                 else:
                     src = G.cuda_source(self.cpu_module().__name__, self.name,
-                                        self.signature, whens, self.caution)
+                                        self.signature, whens, self.caution,
+                                        None if self.first is None
+                                        else (self.first, self.sums))
                 self._modules[kind] = G.load(src, self.name + ("" if kind == "cpu"
                                                                 else "_cuda"))
             return self._modules[kind]
