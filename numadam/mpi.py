@@ -516,10 +516,12 @@ def _setup(fun, jac, x0, data, comm, args, method, options, bounds, rng, sharded
     try:
         c.st = structure_of(x0)
         if c.st is not None:   # several arrays: one flat run, see numadam._structured
-            if sharded:
-                raise ValueError("sharded=True: x0 of several arrays runs replicated (each "
-                                 "process keeps every array); pass sharded=False, or one "
-                                 "array")
+            m = get_method(method)
+            if sharded and (m.two_pass or (options or {}).get("cautious", False)):
+                raise ValueError(
+                    "sharded=True: x0 of several arrays with a method that works per array "
+                    f"({m.name!r}{', cautious' if m.two_pass is False else ''}) runs "
+                    "replicated (each process keeps every array); pass sharded=False")
             x0, fused = c.st.start, jac is True
             bounds = None if bounds is None else c.st.bounds(bounds)
             fun = c.st.wrap(fun, True if fused else None, "fun's gradient")
@@ -831,7 +833,7 @@ def _prepare(c):
         slices = _split(c.n, c.size) if c.sharded else [(0, c.n)] * c.size
         c.p_lo, c.p_hi = slices[c.rank]
         c.clip_norm = c.options.pop("clip_norm", None) if c.sharded else None
-        if c.st is None:
+        if c.st is None or c.sharded:   # (sharded: an elementwise method, the same steps)
             opt = Optimizer(c.flat[c.p_lo:c.p_hi], method=c.spec.name, **c.options)
         else:   # per-array semantics (cautious, LAMB) over views of the flat iterate
             opt = Optimizer(c.st.views(c.flat), method=c.spec.name, **c.options)

@@ -64,6 +64,11 @@ def main(out, mode, method="adamw"):
         report.update(nit=[rep.nit, one.nit], keys=sorted(rep.x),
                       err=float(max(np.max(np.abs(rep.x[k] - one.x[k])) for k in s0)),
                       status=rep.status)
+        if method == "adamw":   # an elementwise method runs sharded too
+            sh = numadam.mpi.minimize(fg, True, s0, shard, comm=comm, rng=7,
+                                      method=method, options=opts, sharded=True)
+            report.update(err_sharded=float(max(np.max(np.abs(sh.x[k] - one.x[k]))
+                                                for k in s0)))
     elif mode == "write":
         res = numadam.mpi.minimize(logistic_loss, True, x0, shard, comm=comm, rng=7,
                                    method=method, options=dict(opts, maxiter=30,

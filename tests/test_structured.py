@@ -182,11 +182,12 @@ def test_one_array_spellings_stay_one_array():
     assert isinstance(res.x, np.ndarray) and res.x.shape == (2, 1)
 
 
-def test_mpi_refuses_sharded_several_arrays():
+def test_mpi_refuses_sharded_several_arrays_of_a_per_array_method():
     mpi = pytest.importorskip("numadam.mpi")
     pytest.importorskip("mpi4py")
-    with pytest.raises(ValueError, match="sharded=True: x0 of several arrays runs replicated"):
-        mpi.minimize(fg_struct, True, X0, (X, Y), sharded=True)
+    with pytest.raises(ValueError, match="sharded=True: x0 of several arrays with a method "
+                                         "that works per array \\('lamb'\\)"):
+        mpi.minimize(fg_struct, True, X0, (X, Y), method="lamb", sharded=True)
 
 
 def _njit_objectives():
