@@ -67,7 +67,7 @@ def test_a_two_pass_method_runs_the_ordinary_loop(method):
     res = numadam.minimize(rosen_fg, True, np.array([-1.2, 1.0]), method=method,
                            options={"maxiter": 50, "gtol": 0})
     assert not res.compiled and res.nit == 50
-    with pytest.raises(ValueError, match="here: a two-pass method"):
+    with pytest.raises(ValueError, match="here: a method whose step is not one elementwise pass"):
         numadam.minimize(rosen_fg, True, np.array([-1.2, 1.0]), method=method,
                          options={"maxiter": 50, "compiled": True})
 
