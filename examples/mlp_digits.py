@@ -17,6 +17,7 @@ per epoch, saved as ``mlp_digits.png`` by default::
     python examples/mlp_digits.py [output.png] [--epochs N]
 """
 import argparse
+import os
 import time
 import warnings
 
@@ -125,4 +126,4 @@ ax.set_title("A 64-64-10 MLP on load_digits")
 ax.legend()
 fig.tight_layout()
 fig.savefig(args.out, dpi=100)
-print(f"saved {args.out}")
+print("saved", os.path.relpath(args.out))
