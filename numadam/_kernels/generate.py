@@ -588,31 +588,19 @@ def _device_fn(fn):
     return fn.py_func if config.ENABLE_CUDASIM else fn
 '''
 
-_CUDA_KERNEL = '''
+#: a counting grid-stride kernel: the step (``suffix`` "", the guard's count
+#: of kept elements) or a cautious variant's count pass (``suffix`` "_agree",
+#: how many elements agree), each element by the CPU module's ``_at`` function
+_CUDA_COUNTED = '''
 
-_{v}_at = _device_fn(_cpu.{v}_at)
-
-
-@cuda.jit
-def {v}(x, g, {states}_bad, {scalars}_zero):
-    _nbad = 0
-    for _i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
-        _nbad += _{v}_at(_i, x, g, {states}{scalars}_zero)
-    if _nbad:
-        cuda.atomic.add(_bad, 0, _nbad)
-'''
-
-
-_CUDA_AGREE = '''
-
-_{v}_agree_at = _device_fn(_cpu.{v}_agree_at)
+_{v}{suffix}_at = _device_fn(_cpu.{v}{suffix}_at)
 
 
 @cuda.jit
-def {v}_agree(x, g, {states}_count, {scalars}_zero):
+def {v}{suffix}(x, g, {states}_count, {scalars}_zero):
     _n = 0
     for _i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
-        _n += _{v}_agree_at(_i, x, g, {states}{scalars}_zero)
+        _n += _{v}{suffix}_at(_i, x, g, {states}{scalars}_zero)
     if _n:
         cuda.atomic.add(_count, 0, _n)
 '''
@@ -669,16 +657,16 @@ def cuda_source(cpu_module, name, sig, whens, caution=None, first=None):
     for values in variants(sig.flags):
         v = variant_name(name, sig.flags, values)
         have = present(sig, whens, values)
-        lines.append(_CUDA_KERNEL.format(v=v, states=_join(have),
-                                         scalars=_join(sig.scalars)))
+        lines.append(_CUDA_COUNTED.format(v=v, suffix="", states=_join(have),
+                                          scalars=_join(sig.scalars)))
         if first is not None:
             if len(lines) == 2:   # the helpers the first pass calls
                 lines.append("\n\nimport numpy as np\n\nexcess = _device_fn(_cpu.excess)\n"
                              "keep = _device_fn(_cpu.keep)\n")
             lines.append(_cuda_first(v, sig, have, values, *first))
         if caution is not None and dict(zip(sig.flags, values)).get(CAUTIOUS):
-            lines.append(_CUDA_AGREE.format(v=v, states=_join(have),
-                                            scalars=_join(sig.scalars)))
+            lines.append(_CUDA_COUNTED.format(v=v, suffix="_agree", states=_join(have),
+                                              scalars=_join(sig.scalars)))
     return "".join(lines)
 
 
