@@ -20,6 +20,11 @@ Sections (all by default; ``--sections`` picks some):
 ``matrix``
     one Muon and one Adafactor step on square float32 matrices against
     torch.optim's (:mod:`bench.matrix`);
+``precision``
+    Adam's step with float32, bfloat16 and int8 optimizer state at 1e5..3e7
+    float32 parameters against the streaming ceiling, bytes of state per
+    parameter, and the 8-bit code's encode speed and accuracy against
+    bitsandbytes' dynamic maps (:mod:`bench.precision`);
 ``latency``
     ``import`` time and the first call's compile latency, cold and cached,
     in fresh processes (:mod:`bench.latency`);
@@ -50,8 +55,8 @@ from .peers import PEERS, RUNS, available
 from .step import SIZES, machine, minimize_large, minimize_overhead, step_section
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SECTIONS = ("step", "overhead", "loops", "arrays", "matrix", "latency", "convergence",
-            "distributed")
+SECTIONS = ("step", "overhead", "loops", "arrays", "matrix", "precision", "latency",
+            "convergence", "distributed")
 
 
 def parse(argv):
@@ -172,6 +177,10 @@ def main(argv=None):
         from . import matrix
         matrix.report(emit, checks, args.peers, rounds=3 if args.quick else 5,
                       smoke=args.smoke)
+    if "precision" in args.sections:
+        from . import precision
+        precision.report(emit, checks, args.peers, rounds=5 if args.quick else 7,
+                         smoke=args.smoke)
     if "latency" in args.sections:
         from . import latency
         latency.report(emit, checks, args.peers, smoke=args.smoke)

@@ -113,16 +113,21 @@ def _group_method(spec, overrides, k):
 
 
 def _blocks(sizes, offsets, block):
-    """The step's blocks: ``(array, lo, hi, offset)``, at most ``block`` elements."""
-    rows = [(j, lo, min(lo + block, n), off)
+    """The step's blocks: ``(array, lo, hi, offset, int8 absmax offset)``, at
+    most ``block`` elements (a multiple of an int8 state's blocks)."""
+    from ._lowp import BLOCK, blocks
+    scales = np.concatenate([[0], np.cumsum([blocks(n) for n in sizes])])
+    rows = [(j, lo, min(lo + block, n), off, scales[j] + lo // BLOCK)
             for j, (n, off) in enumerate(zip(sizes, offsets))
             for lo in range(0, n, block)]
-    return np.array(rows, np.int64).reshape(-1, 4)
+    return np.array(rows, np.int64).reshape(-1, 5)
 
 
 class Pack:
     """The arrays of one dtype in a group: their addresses, blocks and the
-    group's state for them (one flat buffer per state array)."""
+    group's state for them (one flat buffer per state array).  Under
+    ``state_dtype="int8"`` the arrays too small for int8 state are a pack of
+    their own (full precision)."""
 
     def __init__(self, spec, opts, members):
         cpu = _kernels.load_cpu()
@@ -139,9 +144,11 @@ class Pack:
         #: the last scalar of the step per array: a cautious step's scale or a
         #: two-pass rule's per-array scalar (LAMB's step); else unused
         self.last = np.ones(len(self.arrays))
+        #: an array size of the pack: it decides how the pack's moments are stored
+        self.rep = min(sizes)
         self.set_state(spec, opts, spec.init_state(
             opts, np.concatenate([a.reshape(-1) for a in self.arrays]),
-            [a.shape for a in self.arrays]))
+            [a.shape for a in self.arrays], self.rep))
 
     def set_state(self, spec, opts, state):
         """The state buffers (name -> flat array, the arrays' states end to end)."""
@@ -173,9 +180,10 @@ class Group:
             spec.check_shape(arr.shape, f"params[{name!r}]")
         self.names = [name for _, name, _ in members]
         self.arrays = [a for _, _, a in members]
-        by_dtype = {}
+        by_dtype = {}   # by dtype and how the moments are stored
         for m in members:
-            by_dtype.setdefault(m[2].dtype, []).append(m)
+            by_dtype.setdefault((m[2].dtype, spec.storage(self._opts, m[2].size)),
+                                []).append(m)
         self.packs = [Pack(spec, self._opts, ms) for ms in by_dtype.values()]
         self._host = spec.init_host(self._opts)
         self.bind()
@@ -192,10 +200,12 @@ class Group:
         self._array_step = (None if spec.rule.array_step is None
                             else spec.rule.array_step())
         for p in self.packs:
-            p.kernel = self._kernels.multi(p.size)
-            p.agree = self._kernels.agree_multi(p.size)
-            p.first = self._kernels.first_multi(p.size)
-            p.kernel_arrays = spec.kernel_arrays(opts, p.state, None)
+            kernels = spec.kernel(opts, p.rep)
+            p.kernel = kernels.multi(p.size)
+            p.agree = kernels.agree_multi(p.size)
+            p.first = kernels.first_multi(p.size)
+            p.extra = kernels.extra
+            p.kernel_arrays = spec.kernel_arrays(opts, p.state, p.rep)
 
     def user_options(self):
         return {k: v for k, v in self._opts.items() if k in self._spec.defaults}

@@ -527,6 +527,7 @@ class _Problems:
 
         self.spec = spec = get_method(method)
         spec.refuse_two_pass("minimize_many")
+        spec.refuse_low_precision(options, "minimize_many")
         options = {} if options is None else dict(options)
         from ._methods import MINIMIZE_OPTIONS
         spec.check_known(options, loop=MINIMIZE_OPTIONS)

@@ -369,6 +369,8 @@ def _run(fun, jac, fused, x0, spec, args, options, loop, callback, bounds, data,
     out, out_at = None, _out_position(fun if fused else jac)
     blocked = ((["a method whose step is not one elementwise pass"] if spec.two_pass
                 else [])
+               + (["low-precision optimizer state (state_dtype)"]
+                  if opt.options.get("state_dtype") is not None else [])
                + (["x0 of several arrays (with Python functions, a dict or a cautious "
                    "method)"] if st is not None and not flat_njit else []))
     compiled = _compiled_path(fun, jac, fused, loop, callback, data, bool(fkw or jkw),

@@ -161,6 +161,7 @@ class Optimizer:
         if is_device_array(params) and self._spec.rule.array_step is not None:
             self._spec.refuse_two_pass("the optimizers over device arrays")
         if is_device_array(params):
+            self._spec.refuse_low_precision(options, "the optimizers over device arrays")
             from ._device import DeviceState, as_device
             view = as_device(params, "params")
             self._view = view
@@ -235,6 +236,18 @@ class Optimizer:
             return self._user_options()
         return self._groups.groups[k].user_options()
 
+    @property
+    def state_nbytes(self):
+        """The bytes of state the optimizer holds: every state array's (the
+        codes and block scales of low-precision state; with several arrays,
+        every group's), not counting the parameters or scalars.
+
+        Adam on ``n`` float32 parameters holds ``8 n`` bytes of state, ``4 n``
+        with ``state_dtype="bfloat16"`` and ``2 n + 8 ceil(n / 256)`` with
+        ``"int8"``.
+        """
+        return int(self._state_nbytes())
+
     def _state_nbytes(self):
         """The bytes the state arrays hold (every array's, with several)."""
         if self._groups is None:
@@ -283,8 +296,8 @@ class Optimizer:
 
     def _bind(self):
         n = self._flat.size
-        self._arrays = self._spec.kernel_arrays(self._opts, self.state, self._flat)
-        self._kernels = self._spec.kernel(self._opts)
+        self._arrays = self._spec.kernel_arrays(self._opts, self.state, n)
+        self._kernels = self._spec.kernel(self._opts, n)
         self._kernel = self._kernels.pick(n)
         self._agree = self._kernels.agree(n)
         self._first = self._kernels.first(n)
@@ -424,8 +437,10 @@ class Optimizer:
             return None
         gscale = 1.0 if clip is None else _scalars.clip_scale(clip, *norm)
         scalars, self._host = self._scalar_fn(self._hyper, t + 1, lr, gscale, self._host)
+        extra = self._kernels.extra(t + 1)   # low-precision state: the step's key
         if self._agree is not None:
-            count = (self._agree(self._flat, g, *self._arrays, *scalars) if self._dev is None
+            count = (self._agree(self._flat, g, *self._arrays, *extra, *scalars)
+                     if self._dev is None
                      else self._dev.agree(self._kernels, self._flat, g, self._arrays,
                                           scalars))
             n = g.size
@@ -446,7 +461,7 @@ class Optimizer:
             bad = self._array_step(self.params, g.reshape(self.params.shape), *self._arrays,
                                    *scalars)
         elif self._dev is None:
-            bad = max(bad1, self._kernel(self._flat, g, *self._arrays, *scalars))
+            bad = max(bad1, self._kernel(self._flat, g, *self._arrays, *extra, *scalars))
         else:
             bad = max(bad1, self._dev.launch(self._kernels, self._flat, g, self._arrays,
                                              scalars))
@@ -495,14 +510,15 @@ class Optimizer:
                 continue
             for p, gp in zip(g.packs, gpg):
                 cs = p.last
+                extra = p.extra(t + 1, multi=True)   # low-precision state's key
                 if p.agree is not None:   # the cautious step: each array's own mean
                     parts = p.agree(p.xp, gp, p.blocks, p.proto, cs, *p.kernel_arrays,
-                                    *scalars)
+                                    *extra, *scalars)
                     counts = np.bincount(p.blocks[:, 0], parts, len(p.arrays))
                     cs = np.array([_scalars.with_caution((0.0,), c, n)[0]
                                    for c, n in zip(counts, np.diff(p.offsets))])
                 bad = max(bad, p.kernel(p.xp, gp, p.blocks, p.proto, cs, *p.kernel_arrays,
-                                        *scalars))
+                                        *extra, *scalars))
         self.t = t + 1
         if bad:
             raise _overflow(t, bad, self._groups.size)
@@ -631,8 +647,10 @@ class Optimizer:
                              f" this optimizer has {self._flat.size}")
         t = self._saved_t(state_dict)
         opts = self._spec.resolve(dict(state_dict["options"]))
-        names = self._spec.state_names(opts)
-        saved = self._saved_state(state_dict["state"], names, self._flat.dtype,
+        n = self._flat.size
+        names = self._spec.state_names(opts, n)
+        saved = self._saved_state(state_dict["state"], names,
+                                  self._spec.state_dtypes(opts, self._flat.dtype, n),
                                   self._spec.state_sizes(opts, self._view_shape()),
                                   "state_dict['state']")
         host = self._saved_host(state_dict["host"], opts, saved, t, "state_dict['host']")
@@ -664,14 +682,15 @@ class Optimizer:
         return self.params.shape if self._dev is None else self._view.shape
 
     @staticmethod
-    def _saved_state(saved, names, dtype, sizes, where):
-        """The state arrays of ``names`` in ``saved``, each flat, of ``dtype``
-        and its size in ``sizes``."""
+    def _saved_state(saved, names, dtypes, sizes, where):
+        """The state arrays of ``names`` in ``saved``, each flat, of its dtype
+        in ``dtypes`` and its size in ``sizes``."""
         if not isinstance(saved, Mapping) or set(saved) != set(names):
             have = sorted(saved) if isinstance(saved, Mapping) else type(saved).__name__
             raise ValueError(f"{where} has {have}; the options need {sorted(names)}")
         for name in names:
             arr = np.asarray(saved[name])
+            dtype = dtypes[name]
             if arr.shape != (sizes[name],) or arr.dtype != dtype:
                 raise ValueError(
                     f"{where}[{name!r}] must be a flat {dtype.name} array of {sizes[name]}; "
@@ -733,8 +752,9 @@ class Optimizer:
                 opts = g._spec.resolve(dict(saved["options"]))
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"state_dict['groups'][{k}]['options']: {exc}") from None
-            names = g._spec.state_names(opts)
-            state = {n: self._saved_state(sd["state"].get(n, {}), names, a.dtype,
+            state = {n: self._saved_state(sd["state"].get(n, {}),
+                                          g._spec.state_names(opts, a.size),
+                                          g._spec.state_dtypes(opts, a.dtype, a.size),
                                           g._spec.state_sizes(opts, a.shape),
                                           f"state_dict['state'][{n!r}]")
                      for n, a in zip(g.names, g.arrays)}
@@ -750,9 +770,8 @@ class Optimizer:
                                         if k in g._spec.defaults}, opts, host
             for pack in g.packs:
                 pack.set_state(g._spec, opts, {
-                    k: np.concatenate([np.asarray(state[n][k], pack.dtype)
-                                       for n in pack.names])
-                    for k in g._spec.state_names(opts)})
+                    k: np.concatenate([np.asarray(state[n][k]) for n in pack.names])
+                    for k in g._spec.state_names(opts, pack.rep)})
             g.bind()
         self.mode = mode
         self.t = t

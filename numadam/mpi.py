@@ -821,6 +821,8 @@ def _prepare(c):
         raise ValueError("data holds no samples on any process")
     if c.sharded:
         c.spec.refuse_two_pass("numadam.mpi.minimize with sharded=True")
+        c.spec.refuse_low_precision(c.options, "numadam.mpi.minimize with sharded=True "
+                                    "(sharded=False runs it)")
     if c.sharded and c.n < c.size:
         raise ValueError(f"sharded=True needs at least one parameter per process: x0 "
                          f"has {c.n} elements for {c.size} processes")

@@ -59,9 +59,10 @@ SMOKE_PARTS = {
          "## Targets"),
         ("step_throughput.png", "step_speedups.png", "convergence.png"),
         ["PASS: minimize overhead", "FAIL: minimize overhead"]),
-    "loops,arrays,matrix": (
+    "loops,arrays,matrix,precision": (
         ("## Rosenbrock, 2,000 Adam steps", "## Many problems: 500 convex",
-         "## Many arrays: one Adam step", "## Matrix methods", "## Targets"),
+         "## Many arrays: one Adam step", "## Matrix methods", "## State precision",
+         "### The 8-bit code", "## Targets"),
         ("overhead.png",),
         ["| numadam compiled loop (njit fun) | "]),
 }
@@ -81,6 +82,8 @@ def test_suite_runs_without_peers_and_writes_results_and_plots(tmp_path, section
     if "arrays" in sections:
         assert "| 1e+05 | 1000 | " in text and "100 arrays of 1e3 elements / one" in text
         assert "| muon | 64 | " in text and "| adafactor | 64 | " in text
+    if "precision" in sections:
+        assert "| 1e+05 | " in text and "| m (signed) | dynamic map | " in text
     if "step" in sections:
         for label, _, _ in peers.RUNS:
             assert f"\n| {label} | " in text

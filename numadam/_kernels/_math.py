@@ -21,6 +21,9 @@ each function here into the generated module as ``@njit(inline="always")``.
 The formulas follow torch.optim's semantics; each method's update rule is
 written out on its page, ``docs/methods/*.md``, and in its class's docstring.
 """
+import numpy as np  # (the generated modules have their own np)
+
+
 def excess(a):
     """``0`` when ``a`` is finite, NaN when it is NaN or infinite.
 
@@ -79,3 +82,106 @@ def lerp(a, b, w, one):
     """torch.lerp: ``a + w*(b - a)``, or ``b - (b - a)*(1 - w)`` from ``w =
     0.5`` on (the form torch picks by the weight; ``one`` is 1 in the dtype)."""
     return a + w * (b - a) if w + w < one else b - (b - a) * (one - w)
+
+
+# -- low-precision state (``state_dtype``; numadam._lowp has the NumPy twins) --
+def f32_bits(a):
+    """The bits of ``float32(a)``, a uint32.  (The kernels use
+    :mod:`numadam._kernels.cpu`'s overload of it, a bitcast in place:
+    numba's scalar ``.view`` is a call that LLVM may leave out of line,
+    which stops the loop vectorising.)"""
+    return np.float32(a).view(np.uint32)
+
+
+def bits_f32(u):
+    """The float32 whose bits are the uint32 ``u`` (a bitcast, as :func:`f32_bits`)."""
+    return np.uint32(u).view(np.float32)
+
+
+def mix32(key, i):
+    """32 random bits of the element ``i`` under ``key`` (a counter-based
+    hash, murmur3's finaliser of ``i * golden ratio ^ key``): the same bits on
+    any number of threads, for any chunking of the loop."""
+    h = np.uint32(np.uint32(np.uint32(i) * np.uint32(0x9E3779B1)) ^ key)
+    h = np.uint32(h ^ np.uint32(h >> np.uint32(16)))
+    h = np.uint32(h * np.uint32(0x85EBCA6B))
+    h = np.uint32(h ^ np.uint32(h >> np.uint32(13)))
+    h = np.uint32(h * np.uint32(0xC2B2AE35))
+    return np.uint32(h ^ np.uint32(h >> np.uint32(16)))
+
+
+def bf16_widen(h, zero):
+    """The bfloat16 value stored in ``h`` (uint16), in ``zero``'s dtype."""
+    return bits_f32(np.uint32(np.uint32(h) << np.uint32(16))) + zero
+
+
+def bf16_narrow(a, key, i, stochastic):
+    """``a`` (finite) rounded to bfloat16, its bits (uint16): its float32
+    bits plus 16 random bits (``mix32(key, i)``, stochastic rounding) or half
+    an ulp (round to nearest even), truncated."""
+    b = f32_bits(a)
+    if stochastic:
+        r = np.uint32(mix32(key, i) >> np.uint32(16))
+    else:
+        r = np.uint32(np.uint32(0x7FFF) + np.uint32(np.uint32(b >> np.uint32(16))
+                                                    & np.uint32(1)))
+    return np.uint16(np.uint32(b + r) >> np.uint32(16))
+
+
+def fp8_encode(y, pre, top):
+    """The code of ``y`` in ``[0, 1.875]`` in an 8-bit float without sign,
+    3 mantissa bits (``pre`` = 2**(bias - 127), a float32 power of two; ``top``
+    the largest code): ``y * pre`` in float32 has the code's bits above bit
+    20 (its subnormals are the code's), rounded to nearest even."""
+    b = f32_bits(y * pre)
+    b = np.uint32(b + np.uint32(np.uint32(0x7FFFF) + np.uint32(np.uint32(b >> np.uint32(20))
+                                                               & np.uint32(1))))
+    c = np.uint32(b >> np.uint32(20))
+    return c if c < top else top
+
+
+def fp8_decode(c, post, zero):
+    """The value of code ``c`` (no sign bit) in ``zero``'s dtype (``post`` =
+    2**(127 - bias), float32)."""
+    return bits_f32(np.uint32(np.uint32(c) << np.uint32(20))) * post + zero
+
+
+def q8_signed(a, inv):
+    """The signed code of ``a`` (a first moment; ``inv`` = 1.875 / the block's
+    absmax): sign bit and e4m3 (bias 15, subnormals down to 2**-17)."""
+    zero = a - a
+    c = np.uint8(fp8_encode(abs(a) * inv, np.float32(1.925929944387236e-34),
+                            np.uint32(127)))
+    return np.uint8(c | np.uint8(128)) if a < zero else c
+
+
+def q8_signed_value(c, scale, zero):
+    """The value of signed code ``c`` times ``scale`` (absmax / 1.875)."""
+    u = fp8_decode(np.uint32(c) & np.uint32(127), np.float32(5.192296858534828e+33),
+                   zero) * scale
+    return -u if c > np.uint8(127) else u
+
+
+def q8_unsigned(a, inv):
+    """The unsigned code of ``a >= 0`` (a second moment): e5m3 (bias 31,
+    subnormals down to 2**-33); a value > 0 never becomes 0 (code 1 at least:
+    a first moment over a zero second moment would make a huge step)."""
+    zero = a - a
+    c = np.uint8(fp8_encode(a * inv, np.float32(1.262177448353619e-29), np.uint32(255)))
+    return c if (c > np.uint8(0) or not a > zero) else np.uint8(1)
+
+
+def q8_unsigned_value(c, scale, zero):
+    """The value of unsigned code ``c`` times ``scale`` (absmax / 1.875)."""
+    return fp8_decode(c, np.float32(7.922816251426434e+28), zero) * scale
+
+
+def q8_scale(absmax, zero):
+    """A block's scale, ``absmax / 1.875``, in ``zero``'s dtype."""
+    return (absmax + zero) / (np.float32(1.875) + zero)
+
+
+def abs_bits(a):
+    """The float32 bits of ``|a|`` (a uint32 whose order is the values' order:
+    the block maximum is an integer maximum, which vectorises)."""
+    return np.uint32(f32_bits(a) & np.uint32(0x7FFFFFFF))

@@ -27,7 +27,7 @@ PARALLEL_THRESHOLD = 32768
 
 
 from numba.core import types as _types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 
 @intrinsic
@@ -43,13 +43,49 @@ def _iadd32(typingctx, a, b):
 _ZERO32 = np.int32(0)
 
 
+@intrinsic
+def _float_to_bits(typingctx, a):
+    """float32 -> its bits as uint32, in place (LLVM's bitcast)."""
+    from llvmlite import ir
+    sig = _types.uint32(_types.float32)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+    return sig, codegen
+
+
+@intrinsic
+def _bits_to_float(typingctx, u):
+    """uint32 -> the float32 of those bits, in place."""
+    from llvmlite import ir
+    sig = _types.float32(_types.uint32)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.FloatType())
+    return sig, codegen
+
+
+from ._math import bits_f32, f32_bits  # noqa: E402  (their Python definitions)
+
+
+@overload(f32_bits, inline="always")
+def _f32_bits(a):
+    return lambda a: _float_to_bits(np.float32(a))
+
+
+@overload(bits_f32, inline="always")
+def _bits_f32(u):
+    return lambda u: _bits_to_float(np.uint32(u))
+
+
 def _chunking(n):
     """(chunks, chunk size) for the parallel drivers: up to 64 chunks of at least
-    16384 elements, each a multiple of 64 elements; numba's scheduler shares
-    them among its threads."""
+    16384 elements, each a multiple of 256 elements (an int8 state's block:
+    a chunk holds whole blocks); numba's scheduler shares them among its
+    threads."""
     nch = max(1, min(64, n // 16384))
     size = (n + nch - 1) // nch
-    size = (size + 63) // 64 * 64
+    size = (size + 255) // 256 * 256
     nch = (n + size - 1) // size
     return nch, size
 

@@ -42,6 +42,8 @@ import tempfile
 import textwrap
 import threading
 
+import numpy as np
+
 _LOCK = threading.RLock()
 _MODULES = {}
 #: the user's functions a generated module compiles in, read by the module as
@@ -154,15 +156,21 @@ class Signature:
         self.plain = all(p in self.scalars for p in PLAIN)
 
 
+#: the helpers the generated modules import from :mod:`numadam._kernels.cpu`
+#: (numba overloads: bitcasts in place) instead of copying their Python source
+BITCASTS = ("f32_bits", "bits_f32")
+
+
 def _helper_functions():
     from . import _math
     fns = [f for f in vars(_math).values()
-           if inspect.isfunction(f) and f.__module__ == _math.__name__]
+           if inspect.isfunction(f) and f.__module__ == _math.__name__
+           and f.__name__ not in BITCASTS]
     return sorted(fns, key=lambda f: f.__code__.co_firstlineno)
 
 
 def _reserved():
-    return {f.__name__ for f in _helper_functions()} | {"math", "np", "update", "njit",
+    return {f.__name__ for f in _helper_functions()} | set(BITCASTS) | {"math", "np", "update", "njit",
                                                          "prange", "cuda", "caution_sign",
                                                          "first_pass"}
 
@@ -210,6 +218,7 @@ from numba import carray, njit, prange
 
 from numadam._kernels._pointers import as_pointer
 from numadam._kernels.cpu import _ZERO32, _chunking, _iadd32, _plain, _row_sum  # noqa: F401
+from numadam._kernels.cpu import bits_f32, f32_bits  # noqa: F401
 
 _KERNEL = dict(error_model="numpy", cache=True, nogil=True)
 {helpers}
@@ -295,13 +304,18 @@ def {v}_multi_{kind}(xp, gp, blocks, proto, cs, {states}*_scalars):
 '''
 
 
-def _multi_source(v, have, cautious, agree=False):
-    """``<v>_multi_serial`` and ``<v>_multi_parallel`` (see :data:`_MULTI`)."""
+def _multi_source(v, have, cautious, agree=False, stored=None):
+    """``<v>_multi_serial`` and ``<v>_multi_parallel`` (see :data:`_MULTI`);
+    ``stored``: the kernel's array parameters of low-precision state (an int8
+    state's absmax from the block's column 4, the offset of the step's random
+    bits the block's place in the state)."""
     scalars = "*_scalars[:-1], cs[_j]" if cautious and not agree else "*_scalars"
     name = v + ("_agree" if agree else "")
+    stored = have if stored is None else stored
     return "".join(_MULTI.format(
-        v=name, kind=kind, par=par, loop=loop, states=_join(have), scalars=scalars,
-        slices=_join(f"{s}[_o + _lo:_o + _hi]" for s in have),
+        v=name, kind=kind, par=par, loop=loop, scalars=scalars,
+        states=_join(p for p in stored if p != "_off"),
+        slices=_join(_slice(p, "_o + _lo", "_o + _hi", "blocks[_b, 4]", "") for p in stored),
         ret="" if agree else ".sum()")
         for kind, par, loop in (("serial", "", "range"),
                                 ("parallel", "parallel=True, ", "prange")))
@@ -470,25 +484,42 @@ _AGREE_PLAIN = '''    if _plain(gmul, clip, wd):  # the common case, its scalars
 '''
 
 
-def _agree_source(v, caution, sig, have, casts, values):
+def _agree_source(v, caution, sig, have, casts, values, stored=None, read=None):
     """``<v>_agree_at`` (one element), ``<v>_agree_serial`` and ``_parallel``:
     how many elements' update agrees in sign with the gradient
     (``caution_sign(...) > 0``), read from the arrays ``caution`` names only
-    (the cautious step's count pass)."""
+    (the cautious step's count pass).  Low-precision state: ``stored`` the
+    kernels' array parameters (with the step's ``_key, _off``) and ``read(s)``
+    the expression of state ``s``'s element ``_i``."""
     flags = {f: str(val) for f, val in zip(sig.flags, values)}
-    call = [f"{p}[_i]" if p in ("x", "g") or p in have else
+    read = read or (lambda p: f"{p}[_i]")
+    stored = have if stored is None else stored
+    call = [f"{p}[_i]" if p in ("x", "g") else read(p) if p in have else
             "_zero" if p in sig.states else flags.get(p, p)
             for p in inspect.signature(caution).parameters]
     plain = ""
     if sig.plain:
         consts = {"gmul": "_one", "clip": "_inf", "wd": "_zero"}
         plain = _AGREE_PLAIN.format(v=v, plain_args=_join(
-            have + [consts.get(s, s) for s in sig.scalars]))
-    return (_AGREE.format(v=v, params=", ".join(["x", "g"] + have + sig.scalars),
-                          args=_join(have + sig.scalars), casts=casts or "    pass",
+            stored + [consts.get(s, s) for s in sig.scalars]))
+    return (_AGREE.format(v=v, params=", ".join(["x", "g"] + stored + sig.scalars),
+                          args=_join(stored + sig.scalars), casts=casts or "    pass",
                           plain=plain, call=", ".join(call))
-            + _PARALLEL.format(v=v + "_agree", states=_join(have),
-                               slices=_join(f"{s}[_lo:_hi]" for s in have)))
+            + _PARALLEL.format(v=v + "_agree", states=_join(stored),
+                               slices=_join(_slice(p, "_lo", "_hi") for p in stored)))
+
+
+def _slice(p, lo, hi, scale_at=None, base="_off + "):
+    """The chunk ``[lo:hi]`` of kernel array ``p``: an int8 state's absmax
+    (``_<name>_am``) from the chunk's first block (``scale_at``, else ``lo``'s),
+    the step's key as it is, its offset moved to the chunk (``base + lo``)."""
+    if p == "_key":
+        return p
+    if p == "_off":
+        return f"{base}{lo}"
+    if p.endswith("_am"):
+        return f"{p}[{scale_at or f'{lo} >> 8'}:]"
+    return f"{p}[{lo}:{hi}]"
 
 
 def _passthrough(update, sig, lead=1, extra=0):
@@ -563,7 +594,7 @@ def cpu_source(name, update, sig, whens, caution=None, first=None, per_array=Fal
                                         flag=_FLAG.format(pad=flag) if extra else "",
                                         params=", ".join(params + extra)))
         lines.append(_PARALLEL.format(v=v, states=_join(have),
-                                      slices=_join(f"{s}[_lo:_hi]" for s in have)))
+                                      slices=_join(_slice(s, "_lo", "_hi") for s in have)))
         cautious = caution is not None and dict(zip(sig.flags, values)).get(CAUTIOUS)
         lines.append(_multi_source(v, have, cautious or per_array))
         if first is not None:
@@ -571,6 +602,180 @@ def cpu_source(name, update, sig, whens, caution=None, first=None, per_array=Fal
         if cautious:
             lines.append(_agree_source(v, caution, sig, have, casts, values))
             lines.append(_multi_source(v, have, cautious, agree=True))
+    return "".join(lines)
+
+
+
+# ---------------------------------------------------------------------------
+# low-precision state (``state_dtype``, numadam._lowp): a second CPU module
+# ---------------------------------------------------------------------------
+#: the int8 step: blocks of ``BLOCK`` elements; each block's elements are
+#: updated by ``<v>_at`` (the moments' old values decoded with the block's
+#: scale, their new values into a buffer of the block), then each moment's
+#: new absmax (an integer maximum of the float32 bits) and its codes: one
+#: pass over memory, the block's values in L1
+_SERIAL_Q8 = '''
+
+@njit(**_KERNEL)
+def {v}_serial({params}):
+    _T = x.dtype.type
+{casts}
+    _zero = _T(0)
+    _bad = _ZERO32
+{bufs}
+    for _blo in range(0, x.size, {block}):
+        _bhi = min(_blo + {block}, x.size)
+        _k = _blo >> 8
+        # the block's slices (_<name>_k): loops from 0 over a slice vectorise
+        # (from _blo they do not)
+        _x, _g = x[_blo:_bhi], g[_blo:_bhi]
+{slices}
+{scales}
+{loops}
+{requant}
+    return _bad
+'''
+
+#: the int8 step's element loop over a block, with its twin for the common
+#: step (scalars as constants) when the rule has one
+_Q8_LOOP = '''{pad}for _i in range(_x.size):
+{pad}    _bad = _iadd32(_bad, np.int32({v}_at(_i, _x, _g, {args}_zero)))'''
+_Q8_PLAIN = '''        if _plain(gmul, clip, wd):  # the common case, scalars as constants
+            _one, _inf = _T(1), _T(np.inf)
+{plain}
+        else:
+{loop}'''
+
+_LOWP_HEADER = '''"""Generated by numadam._kernels.generate: {name} with {fmt} moments; do not edit."""
+import math  # noqa: F401
+
+import numpy as np
+from numba import carray, njit, prange  # noqa: F401
+
+from numadam._kernels._pointers import as_pointer  # noqa: F401
+from numadam._kernels.cpu import _ZERO32, _chunking, _iadd32, _plain  # noqa: F401
+from numadam._kernels.cpu import bits_f32, f32_bits  # noqa: F401
+from {cpu} import *  # noqa: F401,F403  (update, caution_sign and the helpers)
+
+_KERNEL = dict(error_model="numpy", cache=True, nogil=True)
+'''
+
+_REQUANT = '''        _{s}_mx = np.uint32(0)
+        for _j in range(_x.size):
+            _{s}_u = abs_bits(_buf[{j}, _j])
+            _{s}_mx = _{s}_mx if _{s}_mx > _{s}_u else _{s}_u
+        _{s}_a = bits_f32(_{s}_mx)
+        _{s}_am[_k] = _{s}_a
+        _{s}_inv = _T(1.875) / _T(_{s}_a) if _{s}_a > np.float32(0) else _zero
+        for _j in range(_x.size):
+            _{s}_k[_j] = {encode}(_buf[{j}, _j], _{s}_inv)
+'''
+
+
+def _q8_loops(v, sig, args, plain_scalars):
+    """The int8 step's element loops of a block (see :data:`_Q8_PLAIN`)."""
+    if not sig.plain:
+        return _Q8_LOOP.format(pad=" " * 8, v=v, args=_join(args + sig.scalars))
+    return _Q8_PLAIN.format(
+        plain=_Q8_LOOP.format(pad=" " * 12, v=v, args=_join(args + plain_scalars)),
+        loop=_Q8_LOOP.format(pad=" " * 12, v=v, args=_join(args + sig.scalars)))
+
+
+def _blocked(args, states):
+    """The int8 step's arguments of ``<v>_at`` inside a block: the states' slices."""
+    return [f"_{a}_k" if a in states else a for a in args]
+
+
+def lowp_source(cpu_module, name, update, sig, whens, moments, fmt, stochastic,
+                caution=None):
+    """The module of one method's kernels with its moment states (the names in
+    ``moments``, each ``"signed"`` or ``"unsigned"``) stored as ``fmt``
+    (``"bfloat16"`` or ``"int8"``, see :mod:`numadam._lowp`): per variant
+    ``<v>_at``, ``<v>_serial``, ``<v>_parallel``, ``<v>_multi_*`` and, for a
+    cautious variant, the count pass.  Every kernel takes ``(x, g, *arrays,
+    _key, _off, *scalars)``: an int8 moment is two arrays (its codes and
+    ``_<name>_am``, the blocks' absmax), ``_key`` the step's random key and
+    ``_off`` the index of ``x[0]`` in the state (bfloat16's stochastic
+    rounding; int8 rounds to nearest).  ``update`` (and ``caution``) are the
+    ones ``cpu_module`` (the full-precision module) compiled in."""
+    from .._lowp import BLOCK, STATE_KEYS
+    lines = [_LOWP_HEADER.format(name=name, fmt=fmt, cpu=cpu_module)]
+    same = _passthrough(update, sig)
+    q8 = fmt == "int8"
+    keys = {st: STATE_KEYS[k] for k, st in enumerate(sig.states)}
+    for values in variants(sig.flags):
+        v = variant_name(name, sig.flags, values)
+        have = present(sig, whens, values)
+        low = [st for st in have if st in moments]
+        stored = [p for st in have for p in ([st, f"_{st}_am"] if q8 and st in low
+                                              else [st])] + ["_key", "_off"]
+        # (int8: the block's scales and new values of the moments in ``_sc`` and
+        # ``_buf``; two arrays, not two per moment: CPython calls a function of
+        # more than 30 arguments with *args, which numba does not inline)
+        at_args = have + (["_sc", "_buf"] if q8 else ["_key", "_off"])
+        slot = {st: j for j, st in enumerate(low)}
+
+        def read(st, scale=None):
+            if st not in low:
+                return f"{st}[_i]"
+            if not q8:
+                return f"bf16_widen({st}[_i], _zero)"
+            value = "q8_signed_value" if moments[st] == "signed" else "q8_unsigned_value"
+            return f"{value}({st}[_i], {scale or f'_sc[{slot[st]}]'}, _zero)"
+
+        def store(st):
+            if st not in low:
+                return f"    {st}[_i] = keep(_ok, _{st}_new, _{st}_old)"
+            if q8:
+                return f"    _buf[{slot[st]}, _i] = keep(_ok, _{st}_new, _{st}_old)"
+            return (f"    {st}[_i] = keep(_ok, bf16_narrow(_{st}_new, np.uint32(_key ^ "
+                    f"np.uint32({keys[st]})), _off + _i, {stochastic}), {st}[_i])")
+
+        call = _join([f"_{st}_old" if st in have else "_zero" for st in sig.states]
+                     + sig.scalars)
+        lines.append(_AT.format(
+            v=v, args=_join(at_args + sig.scalars), call=call,
+            flags=", ".join(map(str, values)),
+            reads="\n".join(f"    _{st}_old = {read(st)}" for st in have) or "    pass",
+            news=", ".join(["_x_new"] + [f"_{st}_new" for st in sig.states]),
+            ok=" + ".join(f"excess(_{st}_new)" for st in ["x"] + have),
+            stores="\n".join(store(st) for st in have
+                              if st not in same or (q8 and st in low)) or "    pass"))
+        casts = "\n".join(f"    {c} = _T({c})" for c in sig.scalars if c not in sig.bools)
+        consts = {"gmul": "_one", "clip": "_inf", "wd": "_zero"}
+        plain_scalars = [consts.get(c, c) for c in sig.scalars] if sig.plain else []
+        params = ", ".join(["x", "g"] + stored + sig.scalars)
+        if q8:
+            lines.append(_SERIAL_Q8.format(
+                v=v, params=params, casts=casts or "    pass", block=BLOCK,
+                bufs=f"    _buf = np.empty(({max(len(low), 1)}, {BLOCK}), _T)\n"
+                     f"    _sc = np.empty({max(len(low), 1)}, _T)",
+                slices="\n".join(f"        _{st}_k = {st}[_blo:_bhi]" for st in have),
+                scales="\n".join(f"        _sc[{slot[st]}] = q8_scale(_{st}_am[_k], _zero)"
+                                  for st in low) or "        pass",
+                loops=_q8_loops(v, sig, _blocked(at_args, have), plain_scalars),
+                requant="".join(_REQUANT.format(
+                    s=st, j=slot[st],
+                    encode="q8_signed" if moments[st] == "signed" else "q8_unsigned")
+                    for st in low) or "        pass"))
+        else:
+            plain = ""
+            if sig.plain:
+                plain = _PLAIN_LOOP.format(v=v, plain_args=_join(at_args + plain_scalars),
+                                           flag="")
+            lines.append(_SERIAL.format(v=v, kind="serial", args=_join(at_args + sig.scalars),
+                                        casts=casts or "    pass", plain=plain, flag="",
+                                        params=params))
+        lines.append(_PARALLEL.format(v=v, states=_join(stored),
+                                      slices=_join(_slice(p, "_lo", "_hi") for p in stored)))
+        cautious = caution is not None and dict(zip(sig.flags, values)).get(CAUTIOUS)
+        lines.append(_multi_source(v, have, cautious, stored=stored))
+        if cautious:
+            scale = (lambda st: f"q8_scale(_{st}_am[_i >> 8], _zero)") if q8 else None
+            lines.append(_agree_source(
+                v, caution, sig, have, casts, values, stored,
+                lambda st: read(st, scale(st) if scale and st in low else None)))
+            lines.append(_multi_source(v, have, cautious, agree=True, stored=stored))
     return "".join(lines)
 
 
@@ -681,12 +886,15 @@ class MethodKernels:
     (its module is generated and imported on first use).
     """
 
-    def __init__(self, rule, values):
+    def __init__(self, rule, values, fmt=None, stochastic=True):
         from .cpu import KernelPair
         self.rule = rule
         self.values = values
+        #: how the moments are stored: None (full precision), "bfloat16", "int8"
+        self.fmt = fmt
         self.name = variant_name(rule.name, rule.signature.flags, values)
-        module = rule.cpu_module()
+        module = (rule.cpu_module() if fmt is None
+                  else rule.lowp_module(fmt, stochastic))
         self.at = getattr(module, self.name + "_at")
         self._pair = KernelPair(None, getattr(module, self.name + "_parallel"),
                                 getattr(module, self.name + "_serial"))
@@ -715,6 +923,16 @@ class MethodKernels:
         self.parallel = self._pair.parallel
         self._cuda = None
         self._loop = {}
+
+    def extra(self, t, multi=False):
+        """The arguments the kernels of low-precision state take after the
+        state arrays for step ``t``: the step's random key and the offset of
+        the array's first element (``()`` for full precision; the ``multi``
+        kernels take the key only)."""
+        if self.fmt is None:
+            return ()
+        from .._lowp import step_key
+        return (step_key(t),) if multi else (step_key(t), np.int64(0))
 
     def pick(self, size, guarded=True):
         """The serial or the parallel kernel, see ``KernelPair.pick``."""

@@ -52,8 +52,13 @@ class State:
     negative (second moments, accumulators: loaded state is checked).
     """
 
-    def __init__(self, name, init=0.0, when=None, nonnegative=False, size=None):
+    def __init__(self, name, init=0.0, when=None, nonnegative=False, size=None,
+                 moment=False):
         self.name, self.init, self.when, self.nonnegative = name, init, when, nonnegative
+        #: a moment estimate (a running average or sum of the gradient or its
+        #: square): the option ``state_dtype`` may store it in bfloat16 or 8
+        #: bits (signed codes, unsigned when ``nonnegative``; numadam._lowp)
+        self.moment = moment
         #: ``size(shape)``: the elements it holds for a parameter of that shape
         #: (Adafactor's factored moments); None: one per parameter
         self.size = size
@@ -208,6 +213,12 @@ class Rule:
         self.check = check
         self.options = dict(options or {})
         self.signature = Signature(update, len(self.states), tuple(self.flags), bools)
+        #: the moment states that ``state_dtype`` stores in low precision, by
+        #: the update's parameter name: ``"signed"`` or ``"unsigned"`` (none for
+        #: a rule whose step is not one elementwise pass)
+        self.moments = ({} if first is not None or array_step is not None else {
+            p: "unsigned" if st.nonnegative else "signed"
+            for p, st in zip(self.signature.states, self.states) if st.moment})
         self._lock = threading.RLock()
         self._modules = {}
         self._kernels = {}
@@ -226,6 +237,13 @@ class Rule:
         with self._lock:
             if kind not in self._modules:
                 whens = [s.when for s in self.states]
+                if isinstance(kind, tuple):   # ("lowp", format, stochastic rounding)
+                    src = G.lowp_source(self.cpu_module().__name__, self.name, self.update,
+                                        self.signature, whens, self.moments, kind[1],
+                                        kind[2], self.caution)
+                    stem = f"{self.name}_{kind[1]}" + ("" if kind[2] else "_rtn")
+                    self._modules[kind] = G.load(src, stem)
+                    return self._modules[kind]
                 if kind == "cpu":
                     src = G.cpu_source(self.name, self.update, self.signature, whens,
                                        self.caution, None if self.first is None
@@ -247,18 +265,25 @@ class Rule:
         """The generated CUDA module (imports numba.cuda; on first use)."""
         return self._module("cuda")
 
-    def kernels(self, opts):
-        """The :class:`numadam._kernels.generate.MethodKernels` for ``opts``."""
-        return self.kernels_for(self.flag_values(opts))
+    def lowp_module(self, fmt, stochastic):
+        """The generated module of the kernels with the moments stored as ``fmt``."""
+        return self._module(("lowp", fmt, bool(stochastic)))
 
-    def kernels_for(self, values):
-        """The kernels of the variant whose flags are ``values`` (a tuple of bools)."""
-        values = tuple(values)
+    def kernels(self, opts, fmt=None):
+        """The :class:`numadam._kernels.generate.MethodKernels` for ``opts``,
+        the moment states stored as ``fmt`` (None: full precision)."""
+        return self.kernels_for(self.flag_values(opts), fmt,
+                                opts.get("stochastic_rounding", True))
+
+    def kernels_for(self, values, fmt=None, stochastic=True):
+        """The kernels of the variant whose flags are ``values`` (a tuple of
+        bools), the moments stored as ``fmt``."""
+        key = (tuple(values), fmt, bool(stochastic) if fmt == "bfloat16" else True)
         with self._lock:
-            if values not in self._kernels:
+            if key not in self._kernels:
                 from .._kernels.generate import MethodKernels
-                self._kernels[values] = MethodKernels(self, values)
-            return self._kernels[values]
+                self._kernels[key] = MethodKernels(self, *key)
+            return self._kernels[key]
 
 
 class Modes:
@@ -307,6 +332,8 @@ class Method:
         self.rule = rule
         self.defaults = dict(defaults, clip_norm=None, clip_value=None,
                              nan_policy="raise")
+        if rule.moments:   # moment states: storable in low precision (numadam._lowp)
+            self.defaults.update(state_dtype=None, stochastic_rounding=True)
         self.reference = reference
         self.fixed = dict(fixed or {})
         self.host_names = tuple(h.name for h in rule.host)
@@ -371,7 +398,10 @@ class Method:
         the next step on: refused when they would change the state arrays
         (``where`` prefixes the message)."""
         opts = self.resolve(dict(options))
-        if self.state_names(opts) != self.state_names(current):
+        if ([(e[0], e[1]) for e in self.layout(opts)]
+                != [(e[0], e[1]) for e in self.layout(current)]
+                or opts.get("stochastic_rounding") != current.get("stochastic_rounding")
+                and opts.get("state_dtype") is not None):
             diff = [k for k in options if options[k] != current.get(k)]
             raise ValueError(
                 f"{where}option{'s' if len(diff) > 1 else ''} {', '.join(map(repr, diff))} "
@@ -398,6 +428,16 @@ class Method:
                 f"method {self.name!r} is not supported by {where}: its step is {what} "
                 "(run it with numadam.minimize on the CPU, or its stateful optimizer)")
 
+    def refuse_low_precision(self, options, where):
+        """Raise where low-precision state does not run (yet): ``options`` the
+        method's options as given."""
+        value = (options or {}).get("state_dtype")
+        if value is not None and "state_dtype" in self.defaults:
+            raise ValueError(
+                f"state_dtype={value!r} is not supported by {where} in this version "
+                "(numadam.minimize on the CPU and the stateful optimizers take it); "
+                "leave state_dtype at None")
+
     def check_shape(self, shape, where):
         """Refuse a parameter of the wrong number of dimensions (Muon's 2)."""
         nd = self.rule.ndim
@@ -408,19 +448,71 @@ class Method:
                 "group with its own 'method' (e.g. {'params': [...], 'method': 'adamw'})")
 
     # -- state ----------------------------------------------------------
-    def state_names(self, opts):
-        """Names of the per-parameter state arrays (torch's names)."""
-        return tuple(s.name for s in self.rule.present(opts))
+    def storage(self, opts, size):
+        """How the moments of an array of ``size`` elements are stored: None
+        (the parameters' dtype), ``"bfloat16"`` or ``"int8"``."""
+        from .. import _lowp
+        return _lowp.storage(opts.get("state_dtype"), size)
 
-    def init_state(self, opts, flat, shapes=None):
+    def layout(self, opts, size=None):
+        """The stored arrays: ``[(name, dtype or None (the parameters'), size
+        function, State, format)]`` in the kernels' order (an int8 moment is its
+        codes and ``<name>_absmax``); ``size`` the element count that decides
+        int8's full-precision fallback (None: a large array)."""
+        from .. import _lowp
+        fmt = self.storage(opts, _lowp.MIN_INT8 if size is None else size)
+        out = []
+        for st in self.rule.present(opts):
+            if st.moment and fmt is not None and self.rule.moments:
+                out += [(name, dt, fn, st, fmt) for name, dt, fn in _lowp.stored(st.name, fmt)]
+            else:
+                out.append((st.name, None, None, st, None))
+        return out
+
+    def state_names(self, opts, size=None):
+        """Names of the per-parameter state arrays (torch's names; an int8
+        moment adds ``<name>_absmax``)."""
+        return tuple(entry[0] for entry in self.layout(opts, size))
+
+    def state_dtypes(self, opts, dtype, size=None):
+        """Each state array's dtype for parameters of ``dtype``."""
+        return {name: np.dtype(dtype) if dt is None else dt
+                for name, dt, *_ in self.layout(opts, size)}
+
+    def init_state(self, opts, flat, shapes=None, size=None):
         """Fresh state arrays shaped like the flat parameters (``shapes``: the
         parameter arrays ``flat`` holds end to end, for states whose size is
-        not one per element)."""
-        return {s.name: s.fill(opts, flat, shapes) for s in self.rule.present(opts)}
+        not one per element); low-precision moments in their stored form
+        (``size``: an array's size, which decides int8's fallback; ``flat``'s
+        by default)."""
+        from .. import _lowp
+        shapes = shapes or [flat.shape]
+        out = {}
+        for name, dt, fn, st, fmt in self.layout(opts, flat.size if size is None else size):
+            if fmt is None:
+                out[name] = st.fill(opts, flat, shapes)
+            elif name == st.name:   # its stored arrays, array by array (int8 blocks)
+                parts = [_lowp.fill(st.initial(opts), int(np.prod(sh)), fmt,
+                                    not st.nonnegative, flat.dtype) for sh in shapes]
+                for suffix in parts[0]:
+                    out[st.name + suffix] = np.concatenate([p[suffix] for p in parts])
+        return out
 
     def state_sizes(self, opts, shape):
         """Each state array's size for a parameter array of ``shape``."""
-        return {s.name: s.size_of(shape) for s in self.rule.present(opts)}
+        n = int(np.prod(shape))
+        return {name: (st.size_of(shape) if fn is None else fn(n))
+                for name, dt, fn, st, fmt in self.layout(opts, n)}
+
+    def state_values(self, opts, state, dtype, size):
+        """The state of an array of ``size`` elements as values of ``dtype`` by
+        torch's names (low-precision moments decoded)."""
+        from .. import _lowp
+        out = {}
+        for name, dt, fn, st, fmt in self.layout(opts, size):
+            if name == st.name:
+                out[name] = _lowp.values(state, name, fmt, not st.nonnegative, dtype)
+        return out
 
     def init_host(self, opts):
         """Scalar state kept on the host (e.g. ``beta1 ** t``), a tuple."""
@@ -431,34 +523,52 @@ class Method:
 
         Every array finite; the arrays declared ``nonnegative`` (second
         moments, accumulators) ``>= 0``; the host scalars as their
-        :class:`Host` kind says.  Raises ``ValueError`` naming the entry.
+        :class:`Host` kind says.  Low-precision moments: bfloat16 values
+        likewise, int8 blocks' absmax finite and ``>= 0`` (every code is a
+        value).  Raises ``ValueError`` naming the entry.
         """
+        from .. import _lowp
         nonnegative = {s.name for s in self.rule.states if s.nonnegative}
         for name, arr in state.items():
             flat = np.asarray(arr).reshape(-1)
+            if flat.dtype == np.uint8:   # int8 codes: each is a value
+                continue
+            if flat.dtype == np.uint16:
+                flat = _lowp.bf16_widen(flat)
+            if name.endswith("_absmax"):
+                nonneg = True
+            else:
+                nonneg = name in nonnegative
             if not np.isfinite(flat).all():
                 i = int(np.flatnonzero(~np.isfinite(flat))[0])
                 raise ValueError(f"state[{name!r}] holds a non-finite value (element "
                                  f"{i}: {flat[i]})")
-            if name in nonnegative and (flat < 0).any():
+            if nonneg and (flat < 0).any():
                 i = int(np.flatnonzero(flat < 0)[0])
-                raise ValueError(f"state[{name!r}] must be >= 0 (a second moment or "
-                                 f"accumulator); element {i} is {flat[i]}")
+                what = ("an int8 block's absmax" if name.endswith("_absmax")
+                        else "a second moment or accumulator")
+                raise ValueError(f"state[{name!r}] must be >= 0 ({what}); element "
+                                 f"{i} is {flat[i]}")
         for h, value in zip(self.rule.host, host):
             h.check(value, t)
 
     # -- the step -------------------------------------------------------
-    def kernel(self, opts):
-        """The generated kernels of the step with these options.
+    def kernel(self, opts, size=None):
+        """The generated kernels of the step with these options (for an array
+        of ``size`` elements: int8 state falls back to full precision under
+        :data:`numadam._lowp.MIN_INT8`).
 
         The kernel module (and numba) is imported here, on first use, so that
         ``import numadam`` stays fast.
         """
-        return self.rule.kernels(opts)
+        from .. import _lowp
+        return self.rule.kernels(opts, self.storage(
+            opts, _lowp.MIN_INT8 if size is None else size))
 
-    def kernel_arrays(self, opts, state, flat):
-        """The state arrays in the order the kernel takes them."""
-        return tuple(state[name] for name in self.state_names(opts))
+    def kernel_arrays(self, opts, state, size=None):
+        """The state arrays in the order the kernel takes them (``size``: the
+        elements of each array, which decides int8's fallback)."""
+        return tuple(state[name] for name in self.state_names(opts, size))
 
     def scalar_fn(self, opts):
         """The per-step scalar function, called as

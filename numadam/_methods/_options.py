@@ -10,6 +10,8 @@ import numbers
 
 import numpy as np
 
+from .. import _lowp
+
 
 
 # --------------------------------------------------------------------------
@@ -124,6 +126,8 @@ _CHECKS = {
     "lr_decay": _nonnegative,
     "initial_accumulator_value": _nonnegative,
     "momentum_decay": _nonnegative,
+    "state_dtype": lambda name, value: _lowp.check_state_dtype(name, value),
+    "stochastic_rounding": _flag,
 }
 
 #: the options of numadam.minimize's loop (the rest of ``options`` belongs to the
@@ -189,6 +193,13 @@ _DESCRIPTIONS = {
     "lr_decay": "learning-rate decay: lr / (1 + (t - 1) * lr_decay)",
     "initial_accumulator_value": "starting value of the sum of squares, >= 0",
     "momentum_decay": "NAdam's momentum decay psi, >= 0",
+    "state_dtype": "how the moment estimates are stored: None (the parameters' dtype), "
+                   "'bfloat16' (half of float32's bytes) or 'int8' (blockwise 8-bit codes, "
+                   "a quarter; arrays under 4096 elements keep full precision); the "
+                   "arithmetic stays in the parameters' dtype",
+    "stochastic_rounding": "round bfloat16 state stochastically (unbiased; the bits from "
+                           "a hash of the step and the element: runs repeat bit for bit) "
+                           "instead of to nearest",
 }
 
 

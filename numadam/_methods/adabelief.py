@@ -33,7 +33,7 @@ def scalars(h, t, lr, gscale, host):
 RULE = Rule(
     "adabelief", update, scalars,
     hyper=lambda o: common(o) + (*o["betas"], o["eps"], o["eps_root"]),
-    states=(State("exp_avg"), State("exp_avg_var", nonnegative=True)),
+    states=(State("exp_avg", moment=True), State("exp_avg_var", nonnegative=True, moment=True)),
     host=(Host("beta1_power"), Host("beta2_power")),
     options={"eps_root": (_nonnegative, "added to the second moment of the gradient's "
                                         "prediction error every step, >= 0")})

@@ -27,7 +27,8 @@ def scalars(h, t, lr, gscale, host):
 RULE = Rule(
     "adadelta", update, scalars,
     hyper=lambda o: common(o) + (o["rho"], o["eps"]),
-    states=(State("square_avg", nonnegative=True), State("acc_delta", nonnegative=True)),
+    states=(State("square_avg", nonnegative=True, moment=True),
+            State("acc_delta", nonnegative=True, moment=True)),
     options={"rho": (_unit, "decay rate of the running averages of g**2 and of the "
                             "squared steps, in [0, 1)")})
 

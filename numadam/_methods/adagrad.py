@@ -25,7 +25,7 @@ def scalars(h, t, lr, gscale, host):
 RULE = Rule(
     "adagrad", update, scalars,
     hyper=lambda o: common(o) + (o["lr_decay"], o["eps"]),
-    states=(State("sum", init="initial_accumulator_value", nonnegative=True),))
+    states=(State("sum", init="initial_accumulator_value", nonnegative=True, moment=True),))
 
 register(Method("adagrad", "Adagrad", RULE,
                 dict(lr=1e-2, lr_decay=0.0, weight_decay=0.0,

@@ -46,8 +46,8 @@ def scalars(h, t, lr, gscale, host):
 RULE = Rule(
     "adam", update, scalars,
     hyper=lambda o: common(o) + (o["decoupled_weight_decay"], *o["betas"], o["eps"]),
-    states=(State("exp_avg"), State("exp_avg_sq", nonnegative=True),
-            State("max_exp_avg_sq", when="amsgrad", nonnegative=True)),
+    states=(State("exp_avg", moment=True), State("exp_avg_sq", nonnegative=True, moment=True),
+            State("max_exp_avg_sq", when="amsgrad", nonnegative=True, moment=True)),
     host=(Host("beta1_power"), Host("beta2_power")),
     flags={"amsgrad": lambda o: o["amsgrad"],
            "cautious_step": lambda o: o["cautious"]},

@@ -28,7 +28,7 @@ def scalars(h, t, lr, gscale, host):
 RULE = Rule(
     "adamax", update, scalars,
     hyper=lambda o: common(o) + (*o["betas"], o["eps"]),
-    states=(State("exp_avg"), State("exp_inf", nonnegative=True)),
+    states=(State("exp_avg", moment=True), State("exp_inf", nonnegative=True, moment=True)),
     host=(Host("beta1_power"),))
 
 register(Method("adamax", "Adamax (Adam with the infinity norm)", RULE,

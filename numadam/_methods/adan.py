@@ -42,7 +42,9 @@ RULE = Rule(
     "adan", update, scalars,
     hyper=lambda o: common(o) + (*o["betas"], o["eps"], o["eps_root"],
                                  o["weight_decay"]),
-    states=(State("exp_avg"), State("exp_avg_diff"), State("exp_avg_sq", nonnegative=True),
+    states=(State("exp_avg", moment=True),
+            State("exp_avg_diff", moment=True),
+            State("exp_avg_sq", nonnegative=True, moment=True),
             State("prev_grad")),
     host=(Host("beta1_power"), Host("beta2_power"), Host("beta3_power")),
     options={"betas": (betas_n(3), "decay rates (beta1, beta2, beta3) of the gradient's, "

@@ -75,8 +75,8 @@ def _hyper(o):
 
 RULE = Rule(
     "ademamix", update, scalars, hyper=_hyper,
-    states=(State("exp_avg_fast"), State("exp_avg_slow"),
-            State("exp_avg_sq", nonnegative=True)),
+    states=(State("exp_avg_fast", moment=True), State("exp_avg_slow", moment=True),
+            State("exp_avg_sq", nonnegative=True, moment=True)),
     host=(Host("beta1_power"), Host("beta2_power")),
     flags={"cautious_step": lambda o: o["cautious"]}, caution=caution,
     options={"betas": (betas_n(3), "decay rates (beta1, beta2, beta3) of the fast "

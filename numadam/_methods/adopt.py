@@ -60,7 +60,7 @@ def scalars(h, t, lr, gscale, host):
 RULE = Rule(
     "adopt", update, scalars,
     hyper=lambda o: common(o) + (o["decoupled_weight_decay"], *o["betas"], o["eps"]),
-    states=(State("exp_avg"), State("exp_avg_sq", nonnegative=True)),
+    states=(State("exp_avg", moment=True), State("exp_avg_sq", nonnegative=True, moment=True)),
     flags={"use_clipping": lambda o: o["use_clipping"],
            "cautious_step": lambda o: o["cautious"]}, caution=caution,
     bools=("first",),

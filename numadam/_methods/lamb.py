@@ -53,7 +53,7 @@ RULE = Rule(
     "lamb", update, scalars,
     hyper=lambda o: common(o)[:2] + (o["weight_decay"], *o["betas"], o["eps"],
                                      o["eps_root"]),
-    states=(State("exp_avg"), State("exp_avg_sq", nonnegative=True)),
+    states=(State("exp_avg", moment=True), State("exp_avg_sq", nonnegative=True, moment=True)),
     host=(Host("beta1_power"), Host("beta2_power")),
     first=first, sums=("param_sq", "update_sq"), between=between, per_array=True,
     options={"eps_root": (_nonnegative, "added to the bias-corrected second moment "

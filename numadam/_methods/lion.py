@@ -52,7 +52,7 @@ def _lr0(o):
 RULE = Rule(
     "lion", update, scalars,
     hyper=lambda o: common(o) + (*o["betas"], _lr0(o)),
-    states=(State("exp_avg"),),
+    states=(State("exp_avg", moment=True),),
     flags={"cautious_step": lambda o: o["cautious"]}, caution=caution,
     options={"decoupled_weight_decay": (
         _flag, "lion-pytorch's: the decay is weight_decay * lr / lr0 (lr0 the first "

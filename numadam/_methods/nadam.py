@@ -50,7 +50,7 @@ RULE = Rule(
     "nadam", update, scalars,
     hyper=lambda o: common(o) + (o["decoupled_weight_decay"], *o["betas"], o["eps"],
                                  o["momentum_decay"]),
-    states=(State("exp_avg"), State("exp_avg_sq", nonnegative=True)),
+    states=(State("exp_avg", moment=True), State("exp_avg_sq", nonnegative=True, moment=True)),
     host=(Host("mu_product", kind="product"), Host("beta2_power")),
     flags={"cautious_step": lambda o: o["cautious"]}, caution=caution)
 

@@ -111,8 +111,8 @@ def _hyper(o):
 
 RULE = Rule(
     "prodigy", update, scalars, hyper=_hyper,
-    states=(State("s"), State("p0", init=PARAMS), State("exp_avg"),
-            State("exp_avg_sq", nonnegative=True)),
+    states=(State("s"), State("p0", init=PARAMS), State("exp_avg", moment=True),
+            State("exp_avg_sq", nonnegative=True, moment=True)),
     host=(Host("d", init="d0", kind="positive"), Host("d_max", init="d0", kind="positive"),
           Host("d_numerator", init=0.0, kind="real")),
     first=first, sums=("dot", "s_abs"), between=between,

@@ -44,7 +44,7 @@ def scalars(h, t, lr, gscale, host):
 RULE = Rule(
     "radam", update, scalars,
     hyper=lambda o: common(o) + (o["decoupled_weight_decay"], *o["betas"], o["eps"]),
-    states=(State("exp_avg"), State("exp_avg_sq", nonnegative=True)),
+    states=(State("exp_avg", moment=True), State("exp_avg_sq", nonnegative=True, moment=True)),
     host=(Host("beta1_power"), Host("beta2_power")),
     bools=("rectified",))
 

@@ -35,8 +35,9 @@ def scalars(h, t, lr, gscale, host):
 RULE = Rule(
     "rmsprop", update, scalars,
     hyper=lambda o: common(o) + (o["alpha"], o["eps"], o["momentum"]),
-    states=(State("square_avg", nonnegative=True), State("grad_avg", when="centered"),
-            State("momentum_buffer", when="use_momentum")),
+    states=(State("square_avg", nonnegative=True, moment=True),
+            State("grad_avg", when="centered", moment=True),
+            State("momentum_buffer", when="use_momentum", moment=True)),
     flags={"centered": lambda o: o["centered"],
            "use_momentum": lambda o: o["momentum"] > 0})
 

@@ -73,7 +73,7 @@ RULE = Rule(
     "schedule_free_adamw", update, scalars,
     hyper=lambda o: common(o) + (*o["betas"], o["eps"], float(o["warmup_steps"]),
                                  o["r"], o["weight_lr_power"]),
-    states=(State("z", init=PARAMS), State("exp_avg_sq", nonnegative=True)),
+    states=(State("z", init=PARAMS), State("exp_avg_sq", nonnegative=True, moment=True)),
     host=(Host("lr_max", init=0.0, kind="sum"), Host("weight_sum", init=0.0, kind="sum")),
     bools=("w_high",),
     options={"warmup_steps": (_warmup_steps, "steps of the linear learning-rate warmup "

@@ -40,7 +40,7 @@ def check(opts):
 RULE = Rule(
     "sgd", update, scalars,
     hyper=lambda o: common(o) + (o["momentum"], o["dampening"], o["nesterov"]),
-    states=(State("momentum_buffer", when="use_momentum"),),
+    states=(State("momentum_buffer", when="use_momentum", moment=True),),
     flags={"use_momentum": lambda o: o["momentum"] > 0},
     bools=("nesterov",), check=check)
 

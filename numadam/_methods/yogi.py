@@ -21,8 +21,8 @@ def update(x, g, m, v, gmul, clip, wd, b1, c1, b2, c2, eps_root, lr_bc1, inv_bc2
 RULE = Rule(
     "yogi", update, scalars,
     hyper=lambda o: common(o) + (*o["betas"], o["eps"], o["eps_root"]),
-    states=(State("exp_avg", init="initial_accumulator_value"),
-            State("exp_avg_sq", init="initial_accumulator_value", nonnegative=True)),
+    states=(State("exp_avg", init="initial_accumulator_value", moment=True),
+            State("exp_avg_sq", init="initial_accumulator_value", nonnegative=True, moment=True)),
     host=(Host("beta1_power"), Host("beta2_power")),
     options={"eps_root": (_nonnegative, "added to the bias-corrected second moment "
                                         "under the square root, >= 0"),

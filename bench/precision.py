@@ -1,0 +1,274 @@
+"""State precision: Adam's step with float32, bfloat16 and int8 optimizer state.
+
+The same float32 parameters and gradient for three optimizers
+(``state_dtype`` None, ``"bfloat16"``, ``"int8"``) and the in-process
+streaming ceiling of the float32-state step (7 words per parameter), at
+1e5..3e7 parameters; interleaved rounds, each the median of several steps, a
+case's speed-up its float32-state time over its own in the same round, the
+median over rounds.  The step of float32 state moves 28 bytes per parameter,
+bfloat16 20, int8 16 + 8/256: their ceilings are 1.40x and 1.75x.
+
+Then the choice of the 8-bit code, measured: the encode throughput and the
+accuracy of the float8-style codes numadam uses (e4m3 / unsigned e5m3, bit
+operations) and of bitsandbytes' dynamic-tree maps (``create_dynamic_map``,
+encoded by a branchless binary search over the 256 values, the fastest
+vectorisable search), on the moments of a real Adam run.
+"""
+import statistics
+
+import numpy as np
+
+import numadam
+
+SIZES = (100_000, 1_000_000, 10_000_000, 30_000_000)
+FORMATS = (None, "bfloat16", "int8")
+#: bytes moved per parameter by a step of Adam (x, g, m, v) with each state format
+BYTES = {None: 28.0, "bfloat16": 20.0, "int8": 16.0 + 8 / 256}
+
+
+def _label(fmt):
+    return "float32" if fmt is None else fmt
+
+
+def measure(n, rounds):
+    """``{label: [seconds per step of each round]}`` and each optimizer's
+    ``state_nbytes``."""
+    from numadam._kernels import load_cpu
+
+    from .loops import interleaved
+    rng = np.random.default_rng(0)
+    g = (rng.standard_normal(n) * 1e-2).astype(np.float32)
+    cases, nbytes = {}, {}
+    for fmt in FORMATS:
+        x = rng.standard_normal(n).astype(np.float32)
+        opt = numadam.Adam(x, lr=1e-3, state_dtype=fmt)
+        opt.step(g)
+        cases[_label(fmt)] = opt.step
+        nbytes[_label(fmt)] = opt.state_nbytes
+    cx, cg, cm, cv = (np.zeros(n, np.float32) for _ in range(4))
+    ceil = load_cpu().STREAM_CEILING.pick(n)
+    cases["ceiling"] = lambda: ceil(cx, cg, cm, cv, 1e-30)
+    reps = max(3, int(3e7 // n // 4))
+    calls = {k: (lambda fn=fn: [fn(g) if k != "ceiling" else fn() for _ in range(reps)])
+             for k, fn in cases.items()}
+    return interleaved(calls, rounds, per=reps), nbytes
+
+
+def report(emit, checks, peers=(), rounds=7, smoke=False):
+    """The "state precision" section; returns ``{n: {label: seconds}}``."""
+    sizes = (100_000,) if smoke else SIZES
+    rounds = 1 if smoke else rounds
+    emit("\n## State precision: Adam with float32, bfloat16 and int8 state\n")
+    emit("float32 parameters, one fused step; ms per step, bytes of state per parameter "
+         "(``opt.state_nbytes / n``), each format's speed-up over float32 state (paired per "
+         "round) and the fraction of the streaming ceiling it reaches per byte moved (28, 20 "
+         "and 16.03 bytes per parameter).\n")
+    emit("| parameters | float32 ms | bfloat16 ms | int8 ms | bfloat16 speed-up | "
+         "int8 speed-up | state B/param f32 / bf16 / int8 | of ceiling f32 / bf16 / int8 |")
+    emit("|---:|---:|---:|---:|---:|---:|---|---|")
+    out = {}
+    for n in sizes:
+        times, nbytes = measure(n, rounds)
+        med = {k: statistics.median(v) for k, v in times.items()}
+        base = times["float32"]
+        speed = {k: statistics.median(b / t for b, t in zip(base, times[k]))
+                 for k in ("bfloat16", "int8")}
+        ceil = {fmt: statistics.median(c / t for c, t in zip(times["ceiling"],
+                                                              times[_label(fmt)]))
+                * BYTES[fmt] / 28.0 for fmt in FORMATS}
+        out[n] = dict(med, speedup=speed, nbytes=nbytes)
+        emit(f"| {n:.0e} | {med['float32'] * 1e3:.3f} | {med['bfloat16'] * 1e3:.3f} | "
+             f"{med['int8'] * 1e3:.3f} | {speed['bfloat16']:.2f} | {speed['int8']:.2f} | "
+             + " / ".join(f"{nbytes[_label(f)] / n:.2f}" for f in FORMATS) + " | "
+             + " / ".join(f"{ceil[f]:.2f}" for f in FORMATS) + " |")
+        if n == 30_000_000:
+            checks.append(("3e7 float32: bfloat16 state >= 1.3x the float32-state step",
+                           speed["bfloat16"] >= 1.3, speed["bfloat16"]))
+            checks.append(("3e7 float32: int8 state >= 1.0x the float32-state step",
+                           speed["int8"] >= 1.0, speed["int8"]))
+            for fmt, most in ((None, 240_000_000), ("bfloat16", 120_000_000),
+                              ("int8", 61_000_000)):
+                got = nbytes[_label(fmt)]
+                checks.append((f"3e7 float32: {_label(fmt)} state_nbytes <= {most:,}",
+                               got <= most, got))
+    code_choice(emit, smoke)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# the 8-bit code: float8-style bit formats against bitsandbytes' dynamic maps
+# ---------------------------------------------------------------------------
+def dynamic_map(signed):
+    """bitsandbytes' ``create_dynamic_map(signed, max_exponent_bits=7,
+    total_bits=8)`` (>= 0.44), from its formula: per exponent ``i`` a linear
+    fraction of ``10**(i - 6)`` between 0.1 and 1, with 0 and 1, sorted."""
+    data = []
+    for i in range(7):
+        items = 2 ** i + 1 if signed else 2 ** (i + 1) + 1
+        b = np.linspace(0.1, 1, items)
+        means = (b[:-1] + b[1:]) / 2.0
+        data += list(10.0 ** (i - 6) * means)
+        if signed:
+            data += list(-(10.0 ** (i - 6)) * means)
+    data += [0.0, 1.0]
+    data += [0.0] * (256 - len(data))
+    return np.sort(np.array(data, np.float32))
+
+
+def _encoders():
+    from numba import njit
+    from numadam._methods import get_method
+    mod = get_method("adam").rule.cpu_module()
+    q8s, q8u = mod.q8_signed, mod.q8_unsigned
+
+    @njit(error_model="numpy", cache=True)
+    def fp8(a, out, signed):
+        inv = np.float32(1.875)
+        if signed:
+            for i in range(a.size):
+                out[i] = q8s(a[i], inv)
+        else:
+            for i in range(a.size):
+                out[i] = q8u(a[i], inv)
+
+    @njit(error_model="numpy", cache=True)
+    def search(a, out, table):
+        # branchless binary search for the nearest of 256 sorted values
+        for i in range(a.size):
+            y = a[i]
+            k = 0
+            for step in (128, 64, 32, 16, 8, 4, 2, 1):
+                k = k + step if table[k + step - 1] < y else k
+            lo = k - 1 if k > 0 else 0
+            out[i] = np.uint8(lo if abs(y - table[lo]) <= abs(table[k] - y) else k)
+    return fp8, search
+
+
+def code_choice(emit, smoke=False):
+    """Encode speed and accuracy of both 8-bit codes on an Adam run's moments."""
+    import time
+    n = 200_000 if smoke else 4_000_000
+    rng = np.random.default_rng(3)
+    # an Adam run's moments: m and v after 50 steps of noisy gradients whose
+    # scale varies over orders of magnitude between elements
+    scale = 10.0 ** rng.uniform(-4, 0, n)
+    m = np.zeros(n)
+    v = np.zeros(n)
+    for _ in range(50):
+        g = scale * (0.3 + rng.standard_normal(n))
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g * g
+    fp8, search = _encoders()
+    out = np.empty(n, np.uint8)
+    rows = []
+    for name, signed, state in (("m (signed)", True, m), ("v (unsigned)", False, v)):
+        blocks = state.reshape(-1, 256)
+        absmax = np.abs(blocks).max(axis=1, keepdims=True)
+        y = (blocks / absmax).astype(np.float32).reshape(-1)   # in [-1, 1]
+        table = dynamic_map(signed)
+        timings = {}
+        for label, fn in (("float8-style", lambda: fp8(y, out, signed)),
+                          ("dynamic map", lambda: search(y, out, table))):
+            fn()
+            ts = []
+            for _ in range(1 if smoke else 5):
+                t0 = time.perf_counter()
+                fn()
+                ts.append(time.perf_counter() - t0)
+            timings[label] = min(ts)
+        # accuracy: relative error of the decoded values
+        from numadam import _lowp
+        fp_back = _lowp.decode_table(signed)[_lowp.encode(y * 1.875, signed)] / 1.875
+        search(y, out, table)
+        dm_back = table[out]
+        err = {k: np.median(np.abs(b - y)[y != 0] / np.abs(y[y != 0]))
+               for k, b in (("float8-style", fp_back), ("dynamic map", dm_back))}
+        worst = {k: np.quantile(np.abs(b - y)[y != 0] / np.abs(y[y != 0]), 0.99)
+                 for k, b in (("float8-style", fp_back), ("dynamic map", dm_back))}
+        zero = {k: float(np.mean((b == 0) & (y != 0)))
+                for k, b in (("float8-style", fp_back), ("dynamic map", dm_back))}
+        for k in timings:
+            rows.append(f"| {name} | {k} | {n / timings[k] / 1e9:.2f} | {err[k]:.4f} | "
+                        f"{worst[k]:.4f} | {zero[k]:.2e} |")
+    emit("\n### The 8-bit code: encode speed and accuracy\n")
+    emit(f"Blockwise (256) moments of a 50-step Adam run on {n:.0e} elements whose gradient "
+         "scales span 4 decades; one thread encoding already-scaled values (Gcodes/s), and "
+         "the decoded values' relative error (median, 99th percentile) and the fraction "
+         "of nonzero values that became 0.\n")
+    emit("| state | code | encode Gcodes/s | median rel. error | p99 rel. error | "
+         "nonzero -> 0 |")
+    emit("|---|---|---:|---:|---:|---:|")
+    for r in rows:
+        emit(r)
+
+
+# ---------------------------------------------------------------------------
+# accuracy: the final loss with low-precision state against float32 state
+# ---------------------------------------------------------------------------
+def adam_paper_logistic(fmt, epochs=10, dtype=np.float32):
+    """The Adam paper's experiment (Section 6.1) on MNIST-shaped synthetic data:
+    L2-regularised 10-class logistic regression over 784 features (7,840
+    parameters: int8 state applies), minibatches of 128, ``lr = 0.1/sqrt(t)``.
+    Returns ``(final full-data loss, final parameters)``."""
+    from numadam.problems import make_multinomial, softmax_loss
+    X, y, _ = make_multinomial(n_samples=20000, n_features=784, n_classes=10, seed=0,
+                               scale=3.0, dtype=dtype)
+    l2 = 1e-4
+    r = numadam.minimize(softmax_loss, True, np.zeros((784, 10), dtype), args=(l2,),
+                         data=(X, y), method="adam", rng=0,
+                         options=dict(lr=numadam.schedules.inverse_sqrt(0.1), batch_size=128,
+                                      epochs=epochs, gtol=0, state_dtype=fmt))
+    return softmax_loss(r.x, X, y, l2)[0], r.x
+
+
+def rosenbrock_nd(fmt, n=8192, steps=3000, dtype=np.float32):
+    """Adam (lr 1e-3) on the n-D Rosenbrock function from (-1.2, 1, -1.2, 1, ...):
+    ``(final loss, final parameters)``."""
+    from numadam.problems import rosenbrock
+    x0 = np.tile(np.array([-1.2, 1.0], dtype), n // 2)
+    r = numadam.minimize(rosenbrock, True, x0, method="adam",
+                         options=dict(lr=1e-3, maxiter=steps, gtol=0, state_dtype=fmt))
+    return rosenbrock(r.x)[0], r.x
+
+
+def mlp_digits(fmt, epochs=30):
+    """The MLP of ``examples/mlp_digits.py`` (64-64-10 on scikit-learn's digits,
+    4,810 parameters in four arrays; int8 state applies to W1's 4,096) trained
+    with AdamW over its arrays: ``(final training loss, parameters)``."""
+    import importlib.util
+    import os
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "examples", "mlp_digits.py")
+    spec = importlib.util.spec_from_file_location("numadam_example_mlp_digits", path)
+    ex = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ex)
+    params, _, _ = ex.train(epochs, state_dtype=fmt)
+    loss = ex.loss_and_grads(params, ex.X_train, ex.y_train)[0]
+    return loss, np.concatenate([p.reshape(-1) for p in params.values()])
+
+
+EXPERIMENTS = {"Adam paper logistic regression (7,840 parameters)": adam_paper_logistic,
+               "Rosenbrock, 8,192-D": rosenbrock_nd,
+               "MLP on digits (4,810 parameters, 4 arrays)": mlp_digits}
+
+
+def accuracy(emit, smoke=False):
+    """The final loss with bfloat16 and int8 state against float32 state."""
+    emit("\n### Accuracy: the final loss with low-precision state\n")
+    emit("float32 parameters; the final loss with each state format, its gap to float32 "
+         "state's (relative), and the distance of the final parameters from float32 "
+         "state's (relative to their norm).\n")
+    emit("| problem | state | final loss | loss gap | parameter distance |")
+    emit("|---|---|---:|---:|---:|")
+    out = {}
+    for name, fn in EXPERIMENTS.items():
+        kw = {"epochs": 1} if smoke and fn is not rosenbrock_nd else (
+            {"steps": 100} if smoke else {})
+        base, xb = fn(None, **kw)
+        for fmt in FORMATS:
+            loss, x = (base, xb) if fmt is None else fn(fmt, **kw)
+            gap = (loss - base) / base
+            dist = np.linalg.norm(x.astype(float) - xb) / np.linalg.norm(xb)
+            out[(name, fmt)] = (loss, gap, dist)
+            emit(f"| {name} | {_label(fmt)} | {loss:.6g} | {gap:+.2%} | {dist:.2e} |")
+    return out

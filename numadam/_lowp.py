@@ -1,0 +1,233 @@
+"""Optimizer state in bfloat16 or 8 bits (the option ``state_dtype``).
+
+A method's *moment* states (:class:`numadam._methods.State` with
+``moment=True``: Adam's ``exp_avg`` and ``exp_avg_sq``, RMSprop's
+``square_avg``, ...) can be stored in less than the parameters' precision;
+every other state (a copy of the parameters, a previous gradient, Rprop's
+step sizes) keeps the parameters' dtype.  The arithmetic of a step is
+always in the parameters' dtype: the kernels widen each stored element,
+update it and narrow it again in the same pass
+(:mod:`numadam._kernels.generate`, whose helpers are in
+:mod:`numadam._kernels._math`).
+
+``"bfloat16"``
+    The upper 16 bits of the float32 value, stored as ``uint16`` (NumPy has
+    no bfloat16).  Narrowed with stochastic rounding by default: 16 random
+    bits added below the kept bits, then truncated, the bits from a counter
+    hash of (the step's key, the element's index), so a run repeats bit for
+    bit on any number of threads.  ``stochastic_rounding=False`` rounds to
+    nearest even, which biases slowly moving averages (a second moment at
+    beta2 = 0.999 stops moving once its increments are below half an ulp).
+``"int8"``
+    Blockwise quantisation (Dettmers et al. 2022): blocks of
+    :data:`BLOCK` elements, one float32 absmax per block (the state
+    ``<name>_absmax``), each element an 8-bit code of ``value / absmax *
+    1.875``: a first moment as sign and e4m3 (bias 15, subnormals down to
+    2**-17), a second moment as an unsigned e5m3 (bias 31, subnormals down
+    to 2**-33; a value > 0 never becomes code 0).  An array of fewer than
+    :data:`MIN_INT8` elements keeps full-precision state.
+
+This module is plain NumPy: the reference of the kernels' rounding (the
+tests compare them bit for bit), the initial states and the checks of
+loaded state.
+"""
+import numpy as np
+
+#: the values of ``state_dtype``
+FORMATS = (None, "bfloat16", "int8")
+#: elements per int8 block (one float32 absmax each)
+BLOCK = 256
+#: arrays with fewer elements keep full-precision state under int8
+MIN_INT8 = 4096
+#: a block's largest magnitude maps to this code value (the largest of both codes)
+QMAX = 1.875
+#: the per-state constants XORed into the step's key (state k of a method)
+STATE_KEYS = (0x00000000, 0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A, 0x510E527F)
+
+_SIGNED = dict(bias=15, bits=7)      # the magnitude of a signed code: e4m3
+_UNSIGNED = dict(bias=31, bits=8)    # e5m3
+
+
+def check_state_dtype(name, value):
+    """The option's check: None, "bfloat16" or "int8" (numpy's bfloat16-less
+    dtype objects are not accepted: the names only)."""
+    if isinstance(value, str) and value.lower() in ("bfloat16", "int8"):
+        return value.lower()
+    if value is None:
+        return None
+    if isinstance(value, (type, np.dtype)) and np.dtype(value) in (np.float32, np.float64):
+        raise ValueError(f"option {name!r}: the state takes the parameters' dtype with "
+                         f"None; got {value!r} (give None, 'bfloat16' or 'int8')")
+    raise ValueError(f"option {name!r} must be None (the parameters' dtype), 'bfloat16' "
+                     f"or 'int8'; got {value!r}")
+
+
+def storage(state_dtype, size):
+    """How a moment state of an array of ``size`` elements is stored: None
+    (full precision), ``"bfloat16"`` or ``"int8"`` (None under int8 for an
+    array of fewer than :data:`MIN_INT8` elements)."""
+    if state_dtype == "int8" and size < MIN_INT8:
+        return None
+    return state_dtype
+
+
+def blocks(size):
+    """The number of int8 blocks of an array of ``size`` elements."""
+    return (size + BLOCK - 1) // BLOCK
+
+
+def stored(name, fmt):
+    """``[(array name, dtype or None for the parameters', size function of the
+    element count)]`` that hold a moment state ``name`` stored as ``fmt``."""
+    same = lambda n: n  # noqa: E731
+    if fmt is None:
+        return [(name, None, same)]
+    if fmt == "bfloat16":
+        return [(name, np.dtype(np.uint16), same)]
+    return [(name, np.dtype(np.uint8), same), (name + "_absmax", np.dtype(np.float32), blocks)]
+
+
+def step_key(t):
+    """The uint32 key of step ``t``'s random bits (splitmix64 of ``t``)."""
+    z = (t * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    return np.uint32((z ^ (z >> 31)) & 0xFFFFFFFF)
+
+
+# ---------------------------------------------------------------------------
+# NumPy twins of the kernels' helpers (numadam._kernels._math)
+# ---------------------------------------------------------------------------
+def mix32(key, i):
+    """The kernels' counter hash of element indices ``i`` under ``key``."""
+    i = np.asarray(i).astype(np.uint64)
+    m = np.uint64(0xFFFFFFFF)
+    h = ((i * np.uint64(0x9E3779B1)) & m) ^ np.uint64(key)
+    h ^= h >> np.uint64(16)
+    h = (h * np.uint64(0x85EBCA6B)) & m
+    h ^= h >> np.uint64(13)
+    h = (h * np.uint64(0xC2B2AE35)) & m
+    h ^= h >> np.uint64(16)
+    return h.astype(np.uint32)
+
+
+def bf16_widen(h, dtype=np.float32):
+    """Stored bfloat16 bits (uint16) -> values of ``dtype``."""
+    return (np.asarray(h, np.uint16).astype(np.uint32) << np.uint32(16)).view(
+        np.float32).astype(dtype)
+
+
+def bf16_narrow(a, key=0, index=None, stochastic=True):
+    """Values -> bfloat16 bits (uint16): through float32, then stochastic
+    rounding with the bits of ``mix32(key, index)`` or round to nearest even."""
+    b = np.asarray(a).astype(np.float32).view(np.uint32).astype(np.uint64)
+    if stochastic:
+        if index is None:
+            index = np.arange(b.size).reshape(b.shape)
+        r = (mix32(key, index) >> np.uint32(16)).astype(np.uint64)
+    else:
+        r = np.uint64(0x7FFF) + ((b >> np.uint64(16)) & np.uint64(1))
+    return (((b + r) & np.uint64(0xFFFFFFFF)) >> np.uint64(16)).astype(np.uint16)
+
+
+def code_values(signed):
+    """The magnitudes of the codes, from the formula: index c of a 7-bit
+    (signed: e4m3, bias 15) or 8-bit (unsigned: e5m3, bias 31) code, value
+    ``2**(e - bias) * (1 + f/8)`` (e > 0) or ``2**(1 - bias) * f/8``."""
+    f = _SIGNED if signed else _UNSIGNED
+    c = np.arange(2 ** f["bits"])
+    e, m = c >> 3, c & 7
+    return np.where(e > 0, np.ldexp(1.0 + m / 8.0, e - f["bias"]),
+                    np.ldexp(m / 8.0, 1 - f["bias"]))
+
+
+def decode_table(signed):
+    """The value of every one of the 256 codes (a block's absmax = 1.875)."""
+    mag = code_values(signed)
+    return np.concatenate([mag, -mag]) if signed else mag
+
+
+def encode(y, signed):
+    """The codes of ``y`` (already divided by the block's scale: ``|y| <=
+    1.875``), by the NumPy reference of the kernels' rounding: ``y`` in float32
+    times 2**(bias-127) (rounded once to float32, as the kernel's multiply),
+    then the nearest code value, ties to the even code; a positive value under
+    the unsigned code never rounds to 0."""
+    f = _SIGNED if signed else _UNSIGNED
+    y = np.asarray(y)
+    mag = np.abs(y)
+    # the kernel's float32 product: exact unless it is a float32 subnormal
+    scaled = (mag * 2.0 ** (f["bias"] - 127)).astype(np.float32).astype(np.float64)
+    mag = scaled * 2.0 ** (127 - f["bias"])
+    table = code_values(signed)
+    top = table.size - 1
+    hi = np.clip(np.searchsorted(table, mag), 1, top)
+    lo = hi - 1
+    dlo, dhi = mag - table[lo], table[hi] - mag
+    code = np.where(dlo < dhi, lo, np.where(dhi < dlo, hi, np.where(lo % 2 == 0, lo, hi)))
+    code = np.where(mag >= table[top], top, code)
+    if signed:
+        code = np.where(y < 0, code | 128, code)
+    else:
+        code = np.where((code == 0) & (mag > 0), 1, code)
+    return code.astype(np.uint8)
+
+
+def quantize(a, signed):
+    """Blockwise int8 state of ``a`` (flat): ``(codes, absmax)``, as the
+    kernels write them (absmax in float32; ``a`` divided by absmax / 1.875 in
+    ``a``'s dtype)."""
+    a = np.asarray(a).reshape(-1)
+    T = a.dtype.type
+    nb = blocks(a.size)
+    pad = np.zeros(nb * BLOCK, a.dtype)
+    pad[:a.size] = a
+    absmax = np.abs(pad.astype(np.float32)).reshape(nb, BLOCK).max(axis=1)
+    with np.errstate(divide="ignore"):
+        inv = np.where(absmax > 0, T(QMAX) / absmax.astype(a.dtype), T(0)).astype(a.dtype)
+    y = (np.abs(pad).reshape(nb, BLOCK) * inv[:, None]).astype(a.dtype).reshape(-1)
+    y = np.where(pad < 0, -y, y)
+    return encode(y[:a.size], signed), absmax.astype(np.float32)
+
+
+def dequantize(codes, absmax, signed, dtype=np.float32):
+    """The values of blockwise int8 state, in ``dtype``."""
+    codes = np.asarray(codes, np.uint8).reshape(-1)
+    T = np.dtype(dtype).type
+    scale = (np.asarray(absmax, np.float32).astype(dtype) / T(QMAX))
+    vals = decode_table(signed)[codes].astype(np.float32).astype(dtype)
+    return vals * np.repeat(scale, BLOCK)[:codes.size]
+
+
+def fill(value, size, fmt, signed, dtype):
+    """The stored arrays of a moment state whose elements all start at
+    ``value``: ``{suffix: array}`` (suffix ``""`` and, under int8, ``"_absmax"``)."""
+    if fmt is None:
+        return {"": np.full(size, value, dtype)}
+    if fmt == "bfloat16":
+        return {"": np.full(size, bf16_narrow(np.float32(value), stochastic=False), np.uint16)}
+    codes, absmax = quantize(np.full(size, value, dtype), signed)
+    return {"": codes, "_absmax": absmax}
+
+
+def values(arrays, name, fmt, signed, dtype):
+    """The float values of a stored moment state (``arrays`` by name)."""
+    if fmt is None:
+        return np.asarray(arrays[name])
+    if fmt == "bfloat16":
+        return bf16_widen(arrays[name], dtype)
+    return dequantize(arrays[name], arrays[name + "_absmax"], signed, dtype)
+
+
+def nbytes_per_parameter(fmt, moments, itemsize):
+    """Bytes of one moment state per parameter (int8: with its block's absmax)."""
+    if fmt is None:
+        return moments * itemsize
+    if fmt == "bfloat16":
+        return moments * 2
+    return moments * (1 + 4 / BLOCK)
+
+
+__all__ = ["FORMATS", "BLOCK", "MIN_INT8", "QMAX", "storage", "stored", "step_key",
+           "mix32", "bf16_widen", "bf16_narrow", "code_values", "decode_table", "encode",
+           "quantize", "dequantize", "fill", "values"]

@@ -1,0 +1,393 @@
+"""Optimizer state in bfloat16 and 8 bits (``state_dtype``, numadam._lowp).
+
+The codes are checked exhaustively against their formula and the NumPy
+reference of the rounding; the fused low-precision step against the composition
+"decode with NumPy -> the full-precision step (itself tested against the NumPy
+float64 reference of ALGORITHMS.md) -> encode with NumPy", bit for bit, for
+every method that takes the option; Adam's against the float64 reference
+directly; runs repeat bit for bit on 1 and 2 threads and across checkpoints.
+"""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import numadam
+from numadam import _lowp as L
+from numadam._methods import METHODS, get_method
+
+from reference import Reference
+
+LOWP_METHODS = sorted(m.name for m in METHODS.values() if "state_dtype" in m.defaults)
+FORMATS = [("bfloat16", True), ("bfloat16", False), ("int8", True)]
+
+
+def _kernel_module():
+    return get_method("adam").rule.cpu_module()
+
+
+# ---------------------------------------------------------------------------
+# the codes
+# ---------------------------------------------------------------------------
+def _codec(signed):
+    """The kernels' encode and decode (numadam._kernels._math, compiled)."""
+    from numba import njit
+    mod = _kernel_module()
+    enc_s, enc_u = mod.q8_signed, mod.q8_unsigned
+    dec_s, dec_u = mod.q8_signed_value, mod.q8_unsigned_value
+
+    @njit(error_model="numpy")
+    def enc(a, inv):
+        out = np.empty(a.size, np.uint8)
+        for i in range(a.size):
+            out[i] = enc_s(a[i], inv) if signed else enc_u(a[i], inv)
+        return out
+
+    @njit(error_model="numpy")
+    def dec(c, scale, proto):
+        out = np.empty(c.size, proto.dtype)
+        z = scale - scale
+        for i in range(c.size):
+            out[i] = dec_s(c[i], scale, z) if signed else dec_u(c[i], scale, z)
+        return out
+    return enc, dec
+
+
+@pytest.mark.parametrize("signed", [True, False])
+def test_code_values_follow_the_formula(signed):
+    mag = L.code_values(signed)
+    # e4m3 (bias 15) / e5m3 (bias 31): the largest 1.875, the smallest positive
+    # a subnormal 2**(1 - bias) / 8, strictly increasing
+    assert mag[-1] == 1.875
+    assert mag[1] == 2.0 ** (1 - (15 if signed else 31)) / 8
+    assert (np.diff(mag) > 0).all()
+    assert mag.size == (128 if signed else 256)
+    assert mag[0b0001000] == 2.0 ** (1 - (15 if signed else 31))   # the first normal
+
+
+@pytest.mark.parametrize("signed", [True, False])
+def test_every_code_decodes_to_its_value_and_encodes_back(signed):
+    enc, dec = _codec(signed)
+    codes = np.arange(256, dtype=np.uint8)
+    for dtype in (np.float32, np.float64):
+        values = dec(codes, dtype(1.0), np.empty(0, dtype))
+        np.testing.assert_array_equal(values, L.decode_table(signed).astype(dtype))
+        back = enc(values, dtype(1.0))
+        expected = codes.copy()
+        if signed:
+            expected[128] = 0     # -0 encodes as +0 (the same value)
+        np.testing.assert_array_equal(back, expected)
+        np.testing.assert_array_equal(L.encode(values, signed), expected)
+
+
+@pytest.mark.parametrize("signed", [True, False])
+def test_encoding_rounds_to_nearest_even_like_the_numpy_reference(signed):
+    enc, _ = _codec(signed)
+    mag = L.code_values(signed)
+    mids = (mag[1:] + mag[:-1]) / 2          # exact ties: the even code wins
+    rng = np.random.default_rng(0)
+    y = rng.uniform(0, 1.9, 100000) * 2.0 ** -rng.integers(0, 40, 100000)
+    for dtype in (np.float32, np.float64):
+        for values in (mids, y, np.nextafter(mids, 0), np.nextafter(mids, 2)):
+            values = values.astype(dtype)
+            if signed:
+                values = values * np.where(np.arange(values.size) % 2, -1, 1).astype(dtype)
+            got = enc(values, dtype(1.0))
+            np.testing.assert_array_equal(got, L.encode(values, signed))
+    ties = L.encode(mids.astype(np.float32), signed) & 127 if signed else L.encode(
+        mids.astype(np.float32), signed)
+    assert (ties[0 if signed else 1:] % 2 == 0).all()   # (unsigned: 0|1 ties go up)
+    if not signed:   # a positive value never becomes code 0
+        assert enc(np.array([1e-30, 0.0], np.float32), np.float32(1.0)).tolist() == [1, 0]
+
+
+def test_bfloat16_rounding_matches_numpy():
+    from numba import njit
+    mod = _kernel_module()
+    narrow, widen, mix = mod.bf16_narrow, mod.bf16_widen, mod.mix32
+
+    @njit(error_model="numpy")
+    def run(a, key, off, stochastic):
+        out = np.empty(a.size, np.uint16)
+        bits = np.empty(a.size, np.uint32)
+        back = np.empty(a.size, a.dtype)
+        z = a[0] - a[0]
+        for i in range(a.size):
+            out[i] = narrow(a[i], key, off + i, stochastic)
+            bits[i] = mix(key, off + i)
+            back[i] = widen(out[i], z)
+        return out, bits, back
+
+    rng = np.random.default_rng(1)
+    for dtype in (np.float32, np.float64):
+        a = (rng.standard_normal(5000) * 10.0 ** rng.integers(-20, 20, 5000)).astype(dtype)
+        for stochastic in (True, False):
+            out, bits, back = run(a, np.uint32(12345), np.int64(77), stochastic)
+            np.testing.assert_array_equal(bits, L.mix32(12345, np.arange(77, 77 + a.size)))
+            ref = L.bf16_narrow(a, 12345, np.arange(77, 77 + a.size), stochastic)
+            np.testing.assert_array_equal(out, ref)
+            np.testing.assert_array_equal(back, L.bf16_widen(ref, dtype))
+            # within one bfloat16 ulp, and exact where the value is a bfloat16
+            rel = np.abs(back.astype(np.float64) - a.astype(np.float32)) / np.abs(a)
+            assert rel.max() < 2.0 ** -7
+    # stochastic rounding is unbiased: the mean of many roundings of 1 + 1/3 ulp
+    x = np.full(200000, np.float32(1.0) + np.float32(2.0 ** -7 / 3))
+    mean = L.bf16_widen(L.bf16_narrow(x, 9), np.float64).mean()
+    assert abs(mean - float(x[0])) < 2e-5
+    assert L.bf16_widen(L.bf16_narrow(x, stochastic=False), np.float64)[0] == 1.0
+
+
+def test_quantize_blocks_and_absmax():
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal(1000).astype(np.float32)
+    codes, absmax = L.quantize(a, True)
+    assert codes.dtype == np.uint8 and absmax.dtype == np.float32
+    assert absmax.size == 4     # ceil(1000 / 256)
+    np.testing.assert_array_equal(absmax, [np.abs(a[i:i + 256]).max()
+                                           for i in range(0, 1000, 256)])
+    back = L.dequantize(codes, absmax, True)
+    assert np.abs(back - a).max() <= np.repeat(absmax, 256)[:1000].max() / 16
+    rel = np.abs(back - a) / np.abs(a)
+    assert np.median(rel) < 0.04      # 3 mantissa bits: at most 1/16 per normal code
+
+
+# ---------------------------------------------------------------------------
+# the step: the low-precision kernels against NumPy encode o full-precision step
+# ---------------------------------------------------------------------------
+def _options(method):
+    spec = get_method(method)
+    opts = {}
+    if "momentum" in spec.defaults:
+        opts["momentum"] = 0.9
+    if method == "rmsprop":
+        opts["centered"] = True
+    if "initial_accumulator_value" in spec.defaults and method != "yogi":
+        opts["initial_accumulator_value"] = 0.1
+    return opts
+
+
+def _expected_stored(spec, opts, full_state, fmt, stochastic, t, n):
+    """NumPy's encoding of the full-precision state after step ``t``."""
+    out = {}
+    for k, st in enumerate(spec.rule.states):
+        if st.name not in full_state:
+            continue
+        new = full_state[st.name]
+        if not st.moment or fmt is None:
+            out[st.name] = new
+        elif fmt == "bfloat16":
+            key = int(L.step_key(t)) ^ L.STATE_KEYS[k]
+            out[st.name] = L.bf16_narrow(new, key, np.arange(n), stochastic)
+        else:
+            out[st.name], out[st.name + "_absmax"] = L.quantize(new, not st.nonnegative)
+    return out
+
+
+#: every method in both formats; round to nearest for three (the same generated code)
+_STEP_CASES = [(m, f, s) for m in LOWP_METHODS for f, s in FORMATS
+               if s or m in ("adam", "rmsprop", "sgd")]
+
+
+@pytest.mark.parametrize("method,fmt,stochastic", _STEP_CASES)
+@pytest.mark.parametrize("dtype,n", [(np.float32, 70001),    # parallel, a partial block
+                                     (np.float64, 5000)])    # serial
+def test_low_precision_step_is_numpy_encode_of_the_full_step(method, fmt, stochastic,
+                                                             dtype, n):
+    spec = get_method(method)
+    opts = dict(_options(method), state_dtype=fmt, stochastic_rounding=stochastic)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(n).astype(dtype)
+    low = numadam.Optimizer(x, method=method, **opts)
+    full_opts = dict(_options(method))
+    for t in range(1, 4):
+        g = (rng.standard_normal(n) * 10.0 ** rng.uniform(-3, 1, n)).astype(dtype)
+        # the full-precision optimizer, from the decoded state
+        xf = x.copy()
+        full = numadam.Optimizer(xf, method=method, **full_opts)
+        decoded = spec.state_values(low._opts, low.state, dtype, n)
+        for name, arr in decoded.items():
+            full.state[name][...] = arr
+        full.t, full._host = low.t, low._host
+        low.step(g)
+        full.step(g)
+        np.testing.assert_array_equal(x, xf)
+        expected = _expected_stored(spec, low._opts, dict(full.state), fmt, stochastic, t, n)
+        assert set(expected) == set(low.state)
+        for name, arr in expected.items():
+            np.testing.assert_array_equal(low.state[name], arr, err_msg=f"{name}, step {t}")
+
+
+@pytest.mark.parametrize("fmt", ["bfloat16", "int8"])
+def test_adam_low_precision_follows_the_float64_reference(fmt):
+    """The low-precision Adam step against ALGORITHMS.md's NumPy float64 Adam
+    started from the decoded state, each step (the rounding of the stored
+    state apart: within one code of it)."""
+    n = 6000
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(n)
+    opt = numadam.Adam(x, lr=1e-2, weight_decay=0.1, state_dtype=fmt)
+    spec = get_method("adam")
+    ref = Reference("adam", x, lr=1e-2, weight_decay=0.1)
+    for t in range(1, 6):
+        state = spec.state_values(opt._opts, opt.state, np.float64, n)
+        ref.x, ref.m, ref.v = x.copy(), state["exp_avg"], state["exp_avg_sq"]
+        g = rng.standard_normal(n)
+        opt.step(g)
+        ref.step(g)
+        np.testing.assert_allclose(x, ref.x, rtol=1e-13, atol=1e-15)
+        new = spec.state_values(opt._opts, opt.state, np.float64, n)
+        for name, exact in (("exp_avg", ref.m), ("exp_avg_sq", ref.v)):
+            err = np.abs(new[name] - exact)
+            if fmt == "bfloat16":   # one bfloat16 ulp
+                assert (err <= np.abs(exact) * 2.0 ** -7).all()
+            else:                   # half a code of the block's scale, at worst 1/16 relative
+                scale = np.repeat(opt.state[name + "_absmax"], 256)[:n].astype(float) / 1.875
+                assert (err <= np.maximum(np.abs(exact) / 16, scale * 2.0 ** -17)).all()
+
+
+def test_state_nbytes_and_layout():
+    x = np.zeros(30000, np.float32)
+    sizes = {}
+    for fmt in (None, "bfloat16", "int8"):
+        opt = numadam.Adam(x, state_dtype=fmt)
+        sizes[fmt] = opt.state_nbytes
+    assert sizes == {None: 240000, "bfloat16": 120000,
+                     "int8": 60000 + 2 * 4 * 118}    # ceil(30000/256) = 118 blocks
+    opt = numadam.Adam(x, state_dtype="int8")
+    assert {k: v.dtype.name for k, v in opt.state.items()} == {
+        "exp_avg": "uint8", "exp_avg_absmax": "float32", "exp_avg_sq": "uint8",
+        "exp_avg_sq_absmax": "float32"}
+    # small arrays keep full precision under int8 (bitsandbytes' min_8bit_size)
+    small = numadam.Adam(np.zeros(4095, np.float32), state_dtype="int8")
+    assert {v.dtype.name for v in small.state.values()} == {"float32"}
+    # states that are not moments keep the parameters' dtype
+    sf = numadam.Optimizer(np.zeros(5000), method="schedule_free_adamw",
+                           state_dtype="bfloat16")
+    assert sf.state["z"].dtype == np.float64 and sf.state["exp_avg_sq"].dtype == np.uint16
+
+
+def test_non_finite_gradient_leaves_low_precision_state_untouched():
+    for fmt in ("bfloat16", "int8"):
+        x = np.linspace(-1, 1, 5000)
+        opt = numadam.Adam(x, state_dtype=fmt, nan_policy="raise")
+        opt.step(np.ones_like(x))
+        before = {k: v.copy() for k, v in opt.state.items()}
+        x_before = x.copy()
+        g = np.ones_like(x)
+        g[[7, 4000]] = [np.nan, np.inf]
+        with pytest.raises(FloatingPointError):
+            opt.step(g)
+        assert np.isfinite(x).all()
+        np.testing.assert_array_equal(x[[7, 4000]], x_before[[7, 4000]])
+        values = get_method("adam").state_values(opt._opts, opt.state, np.float64, 5000)
+        old = get_method("adam").state_values(opt._opts, before, np.float64, 5000)
+        for name in values:
+            assert np.isfinite(values[name]).all()
+            if fmt == "bfloat16":     # the stored bits themselves are kept
+                np.testing.assert_array_equal(opt.state[name][[7, 4000]],
+                                              before[name][[7, 4000]])
+            else:                     # re-encoded with the block's new scale: its value kept
+                np.testing.assert_allclose(values[name][[7, 4000]], old[name][[7, 4000]],
+                                           rtol=1 / 16)
+
+
+def test_options_are_checked():
+    x = np.zeros(10)
+    with pytest.raises(ValueError, match="state_dtype.*'bfloat16' or 'int8'"):
+        numadam.Adam(x, state_dtype="float16")
+    with pytest.raises(ValueError, match="state_dtype"):
+        numadam.Adam(x, state_dtype=np.float32)
+    with pytest.raises(TypeError, match="stochastic_rounding"):
+        numadam.Adam(x, stochastic_rounding=1)
+    assert numadam.Adam(x, state_dtype="BFloat16").options["state_dtype"] == "bfloat16"
+    for method in ("rprop", "asgd", "muon", "adafactor", "lamb", "prodigy"):
+        with pytest.raises(TypeError, match="state_dtype"):
+            numadam.Optimizer(np.zeros((4, 4)), method=method, state_dtype="int8")
+    opt = numadam.Adam(np.zeros(5000), state_dtype="int8")
+    with pytest.raises(ValueError, match="would change the state arrays"):
+        opt.param_groups[0]["state_dtype"] = "bfloat16"
+    with pytest.raises(ValueError, match="would change the state arrays"):
+        opt.param_groups[0]["state_dtype"] = None
+
+
+# ---------------------------------------------------------------------------
+# determinism, state dicts and checkpoints
+# ---------------------------------------------------------------------------
+_RUN = """
+import hashlib, numpy as np, numadam
+x = np.random.default_rng(0).standard_normal(200003).astype(np.float32)
+opt = numadam.AdamW(x, lr=1e-2, state_dtype="{fmt}")
+rng = np.random.default_rng(1)
+for t in range(5):
+    opt.step(rng.standard_normal(x.size).astype(np.float32))
+h = hashlib.sha256(x.tobytes())
+for k in sorted(opt.state):
+    h.update(opt.state[k].tobytes())
+print(h.hexdigest())
+"""
+
+
+@pytest.mark.parametrize("fmt", ["bfloat16", "int8"])
+def test_bit_for_bit_on_one_and_two_threads(fmt):
+    out = []
+    for threads in ("1", "2"):
+        env = dict(os.environ, NUMBA_NUM_THREADS=threads)
+        res = subprocess.run([sys.executable, "-c", _RUN.format(fmt=fmt)], env=env,
+                             capture_output=True, text=True, check=True)
+        out.append(res.stdout.strip())
+    assert out[0] == out[1] and len(out[0]) == 64
+
+
+@pytest.mark.parametrize("fmt", ["bfloat16", "int8"])
+def test_state_dict_and_checkpoint_resume_bitwise(fmt, tmp_path):
+    rng = np.random.default_rng(5)
+    grads = [rng.standard_normal(9000) for _ in range(6)]
+    x0 = rng.standard_normal(9000)
+    x = x0.copy()
+    opt = numadam.Adam(x, state_dtype=fmt)
+    for g in grads:
+        opt.step(g)
+    y = x0.copy()
+    first = numadam.Adam(y, state_dtype=fmt)
+    for g in grads[:3]:
+        first.step(g)
+    sd = first.state_dict()
+    assert sd["state"]["exp_avg"].dtype == (np.uint16 if fmt == "bfloat16" else np.uint8)
+    path = tmp_path / "ckpt.npz"
+    first.save(path)
+    for how in ("dict", "file"):
+        z = y.copy()
+        second = numadam.Adam(z, state_dtype=fmt)
+        if how == "dict":
+            second.load_state_dict(sd)
+        else:
+            second.load(path)
+        for g in grads[3:]:
+            second.step(g)
+        np.testing.assert_array_equal(z, x)
+        for k in opt.state:
+            np.testing.assert_array_equal(second.state[k], opt.state[k])
+
+
+def test_loaded_low_precision_state_is_checked():
+    opt = numadam.Adam(np.zeros(5000), state_dtype="int8")
+    sd = opt.state_dict()
+    bad = {**sd, "state": {**sd["state"], "exp_avg": sd["state"]["exp_avg"].astype(np.float64)}}
+    with pytest.raises(ValueError, match=r"\['exp_avg'\] must be a flat uint8 array"):
+        opt.load_state_dict(bad)
+    neg = sd["state"]["exp_avg_sq_absmax"].copy()
+    neg[3] = -1.0
+    with pytest.raises(ValueError, match="absmax.*>= 0"):
+        opt.load_state_dict({**sd, "state": {**sd["state"], "exp_avg_sq_absmax": neg}})
+    bf = numadam.Adam(np.zeros(100), state_dtype="bfloat16")
+    sd = bf.state_dict()
+    nan = sd["state"]["exp_avg"].copy()
+    nan[0] = 0x7FC0
+    with pytest.raises(ValueError, match="non-finite"):
+        bf.load_state_dict({**sd, "state": {**sd["state"], "exp_avg": nan}})
+    # a full-precision state dict does not load into a low-precision optimizer
+    full = numadam.Adam(np.zeros(100)).state_dict()
+    with pytest.raises(ValueError):
+        bf.load_state_dict({**full, "options": sd["options"]})
