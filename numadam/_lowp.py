@@ -117,14 +117,22 @@ def bf16_widen(h, dtype=np.float32):
         np.float32).astype(dtype)
 
 
-def bf16_narrow(a, key=0, index=None, stochastic=True):
+def random_bits(key, index, slot):
+    """The 16 random bits of the ``slot``-th moment (among those stored in
+    bfloat16) at element ``index`` under the step's ``key``: moments 0 and 1
+    take the low and the high half of ``mix32(key ^ STATE_KEYS[0], index)``,
+    moments 2 and 3 those of ``STATE_KEYS[1]``'s, and so on."""
+    h = mix32(np.uint32(key) ^ np.uint32(STATE_KEYS[slot // 2]), index)
+    return ((h >> np.uint32(16 * (slot % 2))) & np.uint32(0xFFFF)).astype(np.uint32)
+
+
+def bf16_narrow(a, bits=None):
     """Values -> bfloat16 bits (uint16): through float32, then stochastic
-    rounding with the bits of ``mix32(key, index)`` or round to nearest even."""
+    rounding with the 16 random ``bits`` (:func:`random_bits`), or round to
+    nearest even when ``bits`` is None."""
     b = np.asarray(a).astype(np.float32).view(np.uint32).astype(np.uint64)
-    if stochastic:
-        if index is None:
-            index = np.arange(b.size).reshape(b.shape)
-        r = (mix32(key, index) >> np.uint32(16)).astype(np.uint64)
+    if bits is not None:
+        r = np.asarray(bits).astype(np.uint64)
     else:
         r = np.uint64(0x7FFF) + ((b >> np.uint64(16)) & np.uint64(1))
     return (((b + r) & np.uint64(0xFFFFFFFF)) >> np.uint64(16)).astype(np.uint16)
@@ -166,8 +174,8 @@ def encode(y, signed):
     dlo, dhi = mag - table[lo], table[hi] - mag
     code = np.where(dlo < dhi, lo, np.where(dhi < dlo, hi, np.where(lo % 2 == 0, lo, hi)))
     code = np.where(mag >= table[top], top, code)
-    if signed:
-        code = np.where(y < 0, code | 128, code)
+    if signed:   # the sign bit of the value (-0.0 too)
+        code = np.where(np.signbit(y), code | 128, code)
     else:
         code = np.where((code == 0) & (mag > 0), 1, code)
     return code.astype(np.uint8)
@@ -205,7 +213,7 @@ def fill(value, size, fmt, signed, dtype):
     if fmt is None:
         return {"": np.full(size, value, dtype)}
     if fmt == "bfloat16":
-        return {"": np.full(size, bf16_narrow(np.float32(value), stochastic=False), np.uint16)}
+        return {"": np.full(size, bf16_narrow(np.float32(value)), np.uint16)}
     codes, absmax = quantize(np.full(size, value, dtype), signed)
     return {"": codes, "_absmax": absmax}
 
@@ -229,5 +237,5 @@ def nbytes_per_parameter(fmt, moments, itemsize):
 
 
 __all__ = ["FORMATS", "BLOCK", "MIN_INT8", "QMAX", "storage", "stored", "step_key",
-           "mix32", "bf16_widen", "bf16_narrow", "code_values", "decode_table", "encode",
+           "mix32", "random_bits", "bf16_widen", "bf16_narrow", "code_values", "decode_table", "encode",
            "quantize", "dequantize", "fill", "values"]

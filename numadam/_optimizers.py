@@ -565,6 +565,31 @@ class Optimizer:
         self.mode = mode
 
     # -- checkpoints -------------------------------------------------------
+    def state_values(self):
+        """The state as values: a dict name -> float array in the parameters'
+        dtype (torch's names), low-precision moments decoded (``opt.state``
+        holds them as stored: bfloat16 bits, int8 codes and block absmax); with
+        several arrays, a dict array name -> such a dict.  Copies.
+
+        Examples
+        --------
+        >>> import numpy as np, numadam
+        >>> x = np.ones(3, np.float32)
+        >>> opt = numadam.Adam(x, state_dtype="bfloat16")
+        >>> opt.step(np.array([1.0, 2.0, 3.0], np.float32))
+        True
+        >>> opt.state["exp_avg"].dtype, opt.state_values()["exp_avg"]
+        (dtype('uint16'), array([0.1       , 0.2       , 0.29980469], dtype=float32))
+        """
+        if self._groups is None:
+            if self._dev is not None:
+                return {k: v.copy_to_host() for k, v in self.state.items()}
+            return {k: np.array(v, copy=True) for k, v in self._spec.state_values(
+                self._opts, self.state, self._flat.dtype, self._flat.size).items()}
+        return {n: {k: np.array(v, copy=True) for k, v in g._spec.state_values(
+                    g._opts, self.state[n], a.dtype, a.size).items()}
+                for g in self._groups.groups for n, a in zip(g.names, g.arrays)}
+
     def state_dict(self):
         """Everything needed to resume exactly: a dict of copies.
 

@@ -115,16 +115,18 @@ def bf16_widen(h, zero):
     return bits_f32(np.uint32(np.uint32(h) << np.uint32(16))) + zero
 
 
-def bf16_narrow(a, key, i, stochastic):
-    """``a`` (finite) rounded to bfloat16, its bits (uint16): its float32
-    bits plus 16 random bits (``mix32(key, i)``, stochastic rounding) or half
-    an ulp (round to nearest even), truncated."""
+def bf16_narrow(a, r):
+    """``a`` (finite) rounded stochastically to bfloat16, its bits (uint16):
+    its float32 bits plus ``r``, 16 random bits, truncated (the kernels take
+    two states' bits from one :func:`mix32`)."""
+    return np.uint16(np.uint32(f32_bits(a) + r) >> np.uint32(16))
+
+
+def bf16_nearest(a):
+    """``a`` (finite) rounded to the nearest bfloat16 (ties to even), its bits."""
     b = f32_bits(a)
-    if stochastic:
-        r = np.uint32(mix32(key, i) >> np.uint32(16))
-    else:
-        r = np.uint32(np.uint32(0x7FFF) + np.uint32(np.uint32(b >> np.uint32(16))
-                                                    & np.uint32(1)))
+    r = np.uint32(np.uint32(0x7FFF) + np.uint32(np.uint32(b >> np.uint32(16))
+                                                & np.uint32(1)))
     return np.uint16(np.uint32(b + r) >> np.uint32(16))
 
 
@@ -140,40 +142,37 @@ def fp8_encode(y, pre, top):
     return c if c < top else top
 
 
-def fp8_decode(c, post, zero):
-    """The value of code ``c`` (no sign bit) in ``zero``'s dtype (``post`` =
-    2**(127 - bias), float32)."""
-    return bits_f32(np.uint32(np.uint32(c) << np.uint32(20))) * post + zero
-
-
 def q8_signed(a, inv):
     """The signed code of ``a`` (a first moment; ``inv`` = 1.875 / the block's
-    absmax): sign bit and e4m3 (bias 15, subnormals down to 2**-17)."""
-    zero = a - a
-    c = np.uint8(fp8_encode(abs(a) * inv, np.float32(1.925929944387236e-34),
-                            np.uint32(127)))
-    return np.uint8(c | np.uint8(128)) if a < zero else c
+    absmax): the sign bit of ``a`` (bit 7) and the e4m3 code of ``|a| * inv``
+    (bias 15, subnormals down to 2**-17)."""
+    s = np.uint32(np.uint32(f32_bits(a) >> np.uint32(24)) & np.uint32(0x80))
+    return np.uint8(s | fp8_encode(abs(a) * inv, np.float32(1.925929944387236e-34),
+                                   np.uint32(127)))
 
 
 def q8_signed_value(c, scale, zero):
-    """The value of signed code ``c`` times ``scale`` (absmax / 1.875)."""
-    u = fp8_decode(np.uint32(c) & np.uint32(127), np.float32(5.192296858534828e+33),
-                   zero) * scale
-    return -u if c > np.uint8(127) else u
+    """The value of signed code ``c`` times ``scale`` (absmax / 1.875): its sign
+    bit moved to the float's, its e4m3 bits to bit 20."""
+    w = np.uint32(c)
+    b = np.uint32(np.uint32(np.uint32(w & np.uint32(0x80)) << np.uint32(24))
+                  | np.uint32(np.uint32(w & np.uint32(0x7F)) << np.uint32(20)))
+    return bits_f32(b) * np.float32(5.192296858534828e+33) * scale + zero
 
 
 def q8_unsigned(a, inv):
     """The unsigned code of ``a >= 0`` (a second moment): e5m3 (bias 31,
     subnormals down to 2**-33); a value > 0 never becomes 0 (code 1 at least:
     a first moment over a zero second moment would make a huge step)."""
-    zero = a - a
-    c = np.uint8(fp8_encode(a * inv, np.float32(1.262177448353619e-29), np.uint32(255)))
-    return c if (c > np.uint8(0) or not a > zero) else np.uint8(1)
+    c = fp8_encode(a * inv, np.float32(1.262177448353619e-29), np.uint32(255))
+    one = np.uint32(a > a - a)
+    return np.uint8(c if c > one else one)
 
 
 def q8_unsigned_value(c, scale, zero):
     """The value of unsigned code ``c`` times ``scale`` (absmax / 1.875)."""
-    return fp8_decode(c, np.float32(7.922816251426434e+28), zero) * scale
+    return (bits_f32(np.uint32(np.uint32(c) << np.uint32(20)))
+            * np.float32(7.922816251426434e+28) * scale + zero)
 
 
 def q8_scale(absmax, zero):

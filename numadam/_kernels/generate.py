@@ -639,7 +639,11 @@ def {v}_serial({params}):
 #: the int8 step's element loop over a block, with its twin for the common
 #: step (scalars as constants) when the rule has one
 _Q8_LOOP = '''{pad}for _i in range(_x.size):
-{pad}    _bad = _iadd32(_bad, np.int32({v}_at(_i, _x, _g, {args}_zero)))'''
+{pad}    _bad = _iadd32(_bad, np.int32({v}_at(_i, _x, _g, {args}_zero)))
+{maxes}'''
+#: the running absmax of a moment's new values (the float32 bits' integer maximum)
+_Q8_MAX = '''{pad}    _{s}_u = abs_bits(_buf[{j}, _i])
+{pad}    _{s}_mx = _{s}_mx if _{s}_mx > _{s}_u else _{s}_u'''
 _Q8_PLAIN = '''        if _plain(gmul, clip, wd):  # the common case, scalars as constants
             _one, _inf = _T(1), _T(np.inf)
 {plain}
@@ -660,25 +664,26 @@ from {cpu} import *  # noqa: F401,F403  (update, caution_sign and the helpers)
 _KERNEL = dict(error_model="numpy", cache=True, nogil=True)
 '''
 
-_REQUANT = '''        _{s}_mx = np.uint32(0)
-        for _j in range(_x.size):
-            _{s}_u = abs_bits(_buf[{j}, _j])
-            _{s}_mx = _{s}_mx if _{s}_mx > _{s}_u else _{s}_u
-        _{s}_a = bits_f32(_{s}_mx)
+#: a moment's block scale from its absmax (the block's codes: ``_Q8_ENCODE``)
+_REQUANT = '''        _{s}_a = bits_f32(_{s}_mx)
         _{s}_am[_k] = _{s}_a
         _{s}_inv = _T(1.875) / _T(_{s}_a) if _{s}_a > np.float32(0) else _zero
-        for _j in range(_x.size):
-            _{s}_k[_j] = {encode}(_buf[{j}, _j], _{s}_inv)
+'''
+_Q8_ENCODE = '''        for _j in range(_x.size):
+{codes}
 '''
 
 
-def _q8_loops(v, sig, args, plain_scalars):
-    """The int8 step's element loops of a block (see :data:`_Q8_PLAIN`)."""
+def _q8_loops(v, sig, args, plain_scalars, low):
+    """The int8 step's element loops of a block, each with the running absmax of
+    the moments ``low`` (see :data:`_Q8_PLAIN`)."""
+    def loop(pad, scalars):
+        maxes = "\n".join(_Q8_MAX.format(pad=pad, s=st, j=j) for j, st in enumerate(low))
+        return _Q8_LOOP.format(pad=pad, v=v, args=_join(args + scalars), maxes=maxes)
     if not sig.plain:
-        return _Q8_LOOP.format(pad=" " * 8, v=v, args=_join(args + sig.scalars))
-    return _Q8_PLAIN.format(
-        plain=_Q8_LOOP.format(pad=" " * 12, v=v, args=_join(args + plain_scalars)),
-        loop=_Q8_LOOP.format(pad=" " * 12, v=v, args=_join(args + sig.scalars)))
+        return loop(" " * 8, sig.scalars)
+    return _Q8_PLAIN.format(plain=loop(" " * 12, plain_scalars),
+                            loop=loop(" " * 12, sig.scalars))
 
 
 def _blocked(args, states):
@@ -702,7 +707,6 @@ def lowp_source(cpu_module, name, update, sig, whens, moments, fmt, stochastic,
     lines = [_LOWP_HEADER.format(name=name, fmt=fmt, cpu=cpu_module)]
     same = _passthrough(update, sig)
     q8 = fmt == "int8"
-    keys = {st: STATE_KEYS[k] for k, st in enumerate(sig.states)}
     for values in variants(sig.flags):
         v = variant_name(name, sig.flags, values)
         have = present(sig, whens, values)
@@ -714,6 +718,11 @@ def lowp_source(cpu_module, name, update, sig, whens, moments, fmt, stochastic,
         # more than 30 arguments with *args, which numba does not inline)
         at_args = have + (["_sc", "_buf"] if q8 else ["_key", "_off"])
         slot = {st: j for j, st in enumerate(low)}
+        # bfloat16's stochastic rounding: 32 random bits per element for two
+        # moments (16 each), a counter hash of (the step's key, the element)
+        hashes = [] if q8 or not stochastic else [
+            f"    _h{p} = mix32(np.uint32(_key ^ np.uint32({STATE_KEYS[p]})), _off + _i)"
+            for p in range((len(low) + 1) // 2)]
 
         def read(st, scale=None):
             if st not in low:
@@ -728,19 +737,26 @@ def lowp_source(cpu_module, name, update, sig, whens, moments, fmt, stochastic,
                 return f"    {st}[_i] = keep(_ok, _{st}_new, _{st}_old)"
             if q8:
                 return f"    _buf[{slot[st]}, _i] = keep(_ok, _{st}_new, _{st}_old)"
-            return (f"    {st}[_i] = keep(_ok, bf16_narrow(_{st}_new, np.uint32(_key ^ "
-                    f"np.uint32({keys[st]})), _off + _i, {stochastic}), {st}[_i])")
+            j = slot[st]
+            narrow = (f"bf16_narrow(_{st}_new, np.uint32(_h{j // 2} "
+                      + ("& np.uint32(0xFFFF)))" if j % 2 == 0 else ">> np.uint32(16)))")
+                      if stochastic else f"bf16_nearest(_{st}_new)")
+            return f"    {st}[_i] = keep(_ok, {narrow}, _{st}_raw)"
 
         call = _join([f"_{st}_old" if st in have else "_zero" for st in sig.states]
                      + sig.scalars)
         lines.append(_AT.format(
             v=v, args=_join(at_args + sig.scalars), call=call,
             flags=", ".join(map(str, values)),
-            reads="\n".join(f"    _{st}_old = {read(st)}" for st in have) or "    pass",
+            reads="\n".join(
+                f"    _{st}_raw = {st}[_i]\n    _{st}_old = bf16_widen(_{st}_raw, _zero)"
+                if st in low and not q8 else f"    _{st}_old = {read(st)}"
+                for st in have) or "    pass",
             news=", ".join(["_x_new"] + [f"_{st}_new" for st in sig.states]),
             ok=" + ".join(f"excess(_{st}_new)" for st in ["x"] + have),
-            stores="\n".join(store(st) for st in have
-                              if st not in same or (q8 and st in low)) or "    pass"))
+            stores="\n".join(hashes + [store(st) for st in have
+                                        if st not in same or (q8 and st in low)])
+            or "    pass"))
         casts = "\n".join(f"    {c} = _T({c})" for c in sig.scalars if c not in sig.bools)
         consts = {"gmul": "_one", "clip": "_inf", "wd": "_zero"}
         plain_scalars = [consts.get(c, c) for c in sig.scalars] if sig.plain else []
@@ -753,11 +769,14 @@ def lowp_source(cpu_module, name, update, sig, whens, moments, fmt, stochastic,
                 slices="\n".join(f"        _{st}_k = {st}[_blo:_bhi]" for st in have),
                 scales="\n".join(f"        _sc[{slot[st]}] = q8_scale(_{st}_am[_k], _zero)"
                                   for st in low) or "        pass",
-                loops=_q8_loops(v, sig, _blocked(at_args, have), plain_scalars),
-                requant="".join(_REQUANT.format(
-                    s=st, j=slot[st],
-                    encode="q8_signed" if moments[st] == "signed" else "q8_unsigned")
-                    for st in low) or "        pass"))
+                loops="\n".join(f"        _{st}_mx = np.uint32(0)" for st in low) + "\n"
+                      + _q8_loops(v, sig, _blocked(at_args, have), plain_scalars, low),
+                requant=("".join(_REQUANT.format(s=st) for st in low) + _Q8_ENCODE.format(
+                    codes="\n".join(
+                        f"            _{st}_k[_j] = "
+                        + ("q8_signed" if moments[st] == "signed" else "q8_unsigned")
+                        + f"(_buf[{slot[st]}, _j], _{st}_inv)" for st in low)))
+                if low else "        pass"))
         else:
             plain = ""
             if sig.plain:
