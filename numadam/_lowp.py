@@ -99,16 +99,11 @@ def step_key(t):
 # NumPy twins of the kernels' helpers (numadam._kernels._math)
 # ---------------------------------------------------------------------------
 def mix32(key, i):
-    """The kernels' counter hash of element indices ``i`` under ``key``."""
-    i = np.asarray(i).astype(np.uint64)
-    m = np.uint64(0xFFFFFFFF)
-    h = ((i * np.uint64(0x9E3779B1)) & m) ^ np.uint64(key)
-    h ^= h >> np.uint64(16)
-    h = (h * np.uint64(0x85EBCA6B)) & m
-    h ^= h >> np.uint64(13)
-    h = (h * np.uint64(0xC2B2AE35)) & m
-    h ^= h >> np.uint64(16)
-    return h.astype(np.uint32)
+    """The kernels' keyed Weyl sequence ``i * 0x9E3779B9 + key`` (mod 2**32) of
+    element indices ``i``."""
+    i = np.asarray(i).astype(np.uint64) & np.uint64(0xFFFFFFFF)
+    return ((i * np.uint64(0x9E3779B9) + np.uint64(key)) & np.uint64(0xFFFFFFFF)).astype(
+        np.uint32)
 
 
 def bf16_widen(h, dtype=np.float32):
@@ -159,8 +154,9 @@ def encode(y, signed):
     """The codes of ``y`` (already divided by the block's scale: ``|y| <=
     1.875``), by the NumPy reference of the kernels' rounding: ``y`` in float32
     times 2**(bias-127) (rounded once to float32, as the kernel's multiply),
-    then the nearest code value, ties to the even code; a positive value under
-    the unsigned code never rounds to 0."""
+    then the nearest code value, a tie to the larger magnitude (the kernel adds
+    half a code's ulp to the bits and truncates); a positive value under the
+    unsigned code never rounds to 0."""
     f = _SIGNED if signed else _UNSIGNED
     y = np.asarray(y)
     mag = np.abs(y)
@@ -172,7 +168,7 @@ def encode(y, signed):
     hi = np.clip(np.searchsorted(table, mag), 1, top)
     lo = hi - 1
     dlo, dhi = mag - table[lo], table[hi] - mag
-    code = np.where(dlo < dhi, lo, np.where(dhi < dlo, hi, np.where(lo % 2 == 0, lo, hi)))
+    code = np.where(dlo < dhi, lo, hi)
     code = np.where(mag >= table[top], top, code)
     if signed:   # the sign bit of the value (-0.0 too)
         code = np.where(np.signbit(y), code | 128, code)

@@ -730,7 +730,7 @@ def lowp_source(cpu_module, name, update, sig, whens, moments, fmt, stochastic,
             if not q8:
                 return f"bf16_widen({st}[_i], _zero)"
             value = "q8_signed_value" if moments[st] == "signed" else "q8_unsigned_value"
-            return f"{value}({st}[_i], {scale or f'_sc[{slot[st]}]'}, _zero)"
+            return f"{value}({st}[_i], {scale or f'_sc[{slot[st]}]'})"
 
         def store(st):
             if st not in low:
