@@ -223,15 +223,7 @@ def values(arrays, name, fmt, signed, dtype):
     return dequantize(arrays[name], arrays[name + "_absmax"], signed, dtype)
 
 
-def nbytes_per_parameter(fmt, moments, itemsize):
-    """Bytes of one moment state per parameter (int8: with its block's absmax)."""
-    if fmt is None:
-        return moments * itemsize
-    if fmt == "bfloat16":
-        return moments * 2
-    return moments * (1 + 4 / BLOCK)
-
-
 __all__ = ["FORMATS", "BLOCK", "MIN_INT8", "QMAX", "storage", "stored", "step_key",
-           "mix32", "random_bits", "bf16_widen", "bf16_narrow", "code_values", "decode_table", "encode",
+           "mix32", "random_bits", "bf16_widen", "bf16_narrow", "code_values", "decode_table",
+           "encode",
            "quantize", "dequantize", "fill", "values"]

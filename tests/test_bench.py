@@ -84,6 +84,7 @@ def test_suite_runs_without_peers_and_writes_results_and_plots(tmp_path, section
         assert "| muon | 64 | " in text and "| adafactor | 64 | " in text
     if "precision" in sections:
         assert "| 1e+05 | " in text and "| m (signed) | dynamic map | " in text
+        assert "| Rosenbrock, 8,192-D | int8 | " in text
     if "step" in sections:
         for label, _, _ in peers.RUNS:
             assert f"\n| {label} | " in text

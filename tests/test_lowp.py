@@ -192,14 +192,15 @@ def _expected_stored(spec, opts, full_state, fmt, stochastic, t, n):
     return out
 
 
-#: every method in both formats; round to nearest for three (the same generated code)
-_STEP_CASES = [(m, f, s) for m in LOWP_METHODS for f, s in FORMATS
-               if s or m in ("adam", "rmsprop", "sgd")]
+#: every method in both formats, serial in float64; round to nearest for three;
+#: the parallel driver (the same generated template) in float32 for four methods
+_STEP_CASES = ([(m, f, s, np.float64, 5000) for m in LOWP_METHODS for f, s in FORMATS
+                if s or m in ("adam", "rmsprop", "sgd")]
+               + [(m, f, True, np.float32, 70001) for m in ("adam", "rmsprop", "lion", "ademamix")
+                  for f in ("bfloat16", "int8")])
 
 
-@pytest.mark.parametrize("method,fmt,stochastic", _STEP_CASES)
-@pytest.mark.parametrize("dtype,n", [(np.float32, 70001),    # parallel, a partial block
-                                     (np.float64, 5000)])    # serial
+@pytest.mark.parametrize("method,fmt,stochastic,dtype,n", _STEP_CASES)
 def test_low_precision_step_is_numpy_encode_of_the_full_step(method, fmt, stochastic,
                                                              dtype, n):
     spec = get_method(method)
@@ -447,13 +448,13 @@ def test_groups_store_each_array_as_one_array_would():
             np.testing.assert_array_equal(arrays[k], again[k])
 
 
-@pytest.mark.parametrize("method", ["adam", "lion"])
-@pytest.mark.parametrize("fmt", ["bfloat16", "int8"])
-def test_cautious_low_precision_step(method, fmt):
+@pytest.mark.parametrize("method,fmt,n", [("adam", "bfloat16", 70001), ("adam", "int8", 5000),
+                                          ("lion", "bfloat16", 5000), ("lion", "int8", 5000)])
+def test_cautious_low_precision_step(method, fmt, n):
     """The count pass reads the decoded moments: the low-precision cautious step
-    is the full-precision cautious step from the decoded state, encoded."""
+    is the full-precision cautious step from the decoded state, encoded (serial,
+    and the parallel driver once)."""
     spec = get_method(method)
-    n = 70001
     rng = np.random.default_rng(7)
     x = rng.standard_normal(n).astype(np.float32)
     low = numadam.Optimizer(x, method=method, cautious=True, state_dtype=fmt)

@@ -165,7 +165,7 @@ def q8_unsigned(a, inv):
     subnormals down to 2**-33); a value > 0 never becomes 0 (code 1 at least:
     a first moment over a zero second moment would make a huge step)."""
     c = fp8_encode(a * inv, np.float32(1.262177448353619e-29), np.uint32(255))
-    one = np.uint32(a > a - a)
+    one = np.uint32(a > np.float32(0))
     return np.uint8(c if c > one else one)
 
 
