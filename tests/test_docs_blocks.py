@@ -694,3 +694,23 @@ def test_the_matrix_methods_table_is_its_results_file():
     assert len(rows) == 6
     for row in rows:
         assert row in page, row
+
+
+def test_the_state_precision_tables_are_their_results_file():
+    """docs/benchmarks.md's state-precision tables, row for row, and the README's
+    figures from the same file."""
+    page = read("docs/benchmarks.md")
+    path = "bench/results/cpu-vm-20261206-issue18-precision.md"
+    assert path in page
+    text = read(path)
+    rows = [line for line in text.splitlines()
+            if line.startswith(("| 1e+0", "| 3e+07", "| m (signed)", "| v (unsigned)",
+                                "| Adam paper", "| Rosenbrock, 8", "| MLP on digits"))]
+    assert len(rows) == 4 + 4 + 9
+    for row in rows:
+        assert row in page, row
+    big = [line for line in rows if line.startswith("| 3e+07")][0].split("|")
+    bf16, int8 = big[5].strip(), big[6].strip()
+    assert f"bfloat16 state steps {bf16}x faster than float32 state and int8 {int8}x" in page
+    readme = flat(read("README.md"))
+    assert f"{bf16}x" in readme and f"{int8}x" in readme and path in readme

@@ -691,6 +691,99 @@ def _blocked(args, states):
     return [f"_{a}_k" if a in states else a for a in args]
 
 
+class _LowVariant:
+    """One variant's kernels with low-precision moments (see :func:`lowp_source`)."""
+
+    def __init__(self, name, sig, whens, moments, fmt, stochastic, values):
+        from .._lowp import STATE_KEYS
+        self.sig, self.moments, self.values = sig, moments, values
+        self.q8, self.stochastic = fmt == "int8", stochastic
+        self.v = variant_name(name, sig.flags, values)
+        self.have = have = present(sig, whens, values)
+        self.low = low = [st for st in have if st in moments]
+        #: the kernels' array parameters (an int8 moment: codes and absmax)
+        self.stored = [p for st in have for p in ([st, f"_{st}_am"] if self.q8 and st in low
+                                                   else [st])] + ["_key", "_off"]
+        # (int8: the block's scales and new values of the moments in ``_sc`` and
+        # ``_buf``; two arrays, not two per moment: CPython calls a function of
+        # more than 30 arguments with *args, which numba does not inline)
+        self.at_args = have + (["_sc", "_buf"] if self.q8 else ["_key", "_off"])
+        self.slot = {st: j for j, st in enumerate(low)}
+        # bfloat16's stochastic rounding: 32 random bits per element for two
+        # moments (16 each), from (the step's key, the element)
+        self.hashes = [] if self.q8 or not stochastic else [
+            f"    _h{p} = mix32(np.uint32(_key ^ np.uint32({STATE_KEYS[p]})), _off + _i)"
+            for p in range((len(low) + 1) // 2)]
+
+    def read(self, st, scale=None):
+        """The expression of state ``st``'s element ``_i`` (decoded)."""
+        if st not in self.low:
+            return f"{st}[_i]"
+        if not self.q8:
+            return f"bf16_widen({st}[_i], _zero)"
+        value = "q8_signed_value" if self.moments[st] == "signed" else "q8_unsigned_value"
+        return f"{value}({st}[_i], {scale or f'_sc[{self.slot[st]}]'})"
+
+    def store(self, st):
+        """The statement that keeps state ``st``'s new value of element ``_i``."""
+        if st not in self.low:
+            return f"    {st}[_i] = keep(_ok, _{st}_new, _{st}_old)"
+        if self.q8:
+            return f"    _buf[{self.slot[st]}, _i] = keep(_ok, _{st}_new, _{st}_old)"
+        j = self.slot[st]
+        narrow = (f"bf16_narrow(_{st}_new, np.uint32(_h{j // 2} "
+                  + ("& np.uint32(0xFFFF)))" if j % 2 == 0 else ">> np.uint32(16)))")
+                  if self.stochastic else f"bf16_nearest(_{st}_new)")
+        return f"    {st}[_i] = keep(_ok, {narrow}, _{st}_raw)"
+
+    def at(self, same):
+        """``<v>_at``: one element's guarded update (``same``: passthrough states)."""
+        sig, have, low, q8 = self.sig, self.have, self.low, self.q8
+        return _AT.format(
+            v=self.v, args=_join(self.at_args + sig.scalars),
+            call=_join([f"_{st}_old" if st in have else "_zero" for st in sig.states]
+                       + sig.scalars),
+            flags=", ".join(map(str, self.values)),
+            reads="\n".join(
+                f"    _{st}_raw = {st}[_i]\n    _{st}_old = bf16_widen(_{st}_raw, _zero)"
+                if st in low and not q8 else f"    _{st}_old = {self.read(st)}"
+                for st in have) or "    pass",
+            news=", ".join(["_x_new"] + [f"_{st}_new" for st in sig.states]),
+            ok=" + ".join(f"excess(_{st}_new)" for st in ["x"] + have),
+            stores="\n".join(self.hashes + [self.store(st) for st in have
+                                             if st not in same or (q8 and st in low)])
+            or "    pass")
+
+    def serial(self, casts):
+        """``<v>_serial``: int8 block by block, bfloat16 element by element."""
+        from .._lowp import BLOCK
+        sig, have, low, slot, at_args = self.sig, self.have, self.low, self.slot, self.at_args
+        consts = {"gmul": "_one", "clip": "_inf", "wd": "_zero"}
+        plain_scalars = [consts.get(c, c) for c in sig.scalars] if sig.plain else []
+        params = ", ".join(["x", "g"] + self.stored + sig.scalars)
+        if not self.q8:
+            plain = ("" if not sig.plain else _PLAIN_LOOP.format(
+                v=self.v, plain_args=_join(at_args + plain_scalars), flag=""))
+            return _SERIAL.format(v=self.v, kind="serial", args=_join(at_args + sig.scalars),
+                                  casts=casts or "    pass", plain=plain, flag="",
+                                  params=params)
+        encode = {st: "q8_signed" if self.moments[st] == "signed" else "q8_unsigned"
+                  for st in low}
+        return _SERIAL_Q8.format(
+            v=self.v, params=params, casts=casts or "    pass", block=BLOCK,
+            bufs=f"    _buf = np.empty(({max(len(low), 1)}, {BLOCK}), _T)\n"
+                 f"    _sc = np.empty({max(len(low), 1)}, _T)",
+            slices="\n".join(f"        _{st}_k = {st}[_blo:_bhi]" for st in have),
+            scales="\n".join(f"        _sc[{slot[st]}] = q8_scale(_{st}_am[_k], _zero)"
+                              for st in low) or "        pass",
+            loops="\n".join(f"        _{st}_mx = np.uint32(0)" for st in low) + "\n"
+                  + _q8_loops(self.v, sig, _blocked(at_args, have), plain_scalars, low),
+            requant=("".join(_REQUANT.format(s=st) for st in low) + _Q8_ENCODE.format(
+                codes="\n".join(f"            _{st}_k[_j] = {encode[st]}(_buf[{slot[st]}, _j],"
+                                f" _{st}_inv)" for st in low))
+                     if low else "        pass"))
+
+
 def lowp_source(cpu_module, name, update, sig, whens, moments, fmt, stochastic,
                 caution=None):
     """The module of one method's kernels with its moment states (the names in
@@ -703,97 +796,22 @@ def lowp_source(cpu_module, name, update, sig, whens, moments, fmt, stochastic,
     ``_off`` the index of ``x[0]`` in the state (bfloat16's stochastic
     rounding; int8 rounds to nearest).  ``update`` (and ``caution``) are the
     ones ``cpu_module`` (the full-precision module) compiled in."""
-    from .._lowp import BLOCK, STATE_KEYS
     lines = [_LOWP_HEADER.format(name=name, fmt=fmt, cpu=cpu_module)]
     same = _passthrough(update, sig)
-    q8 = fmt == "int8"
     for values in variants(sig.flags):
-        v = variant_name(name, sig.flags, values)
-        have = present(sig, whens, values)
-        low = [st for st in have if st in moments]
-        stored = [p for st in have for p in ([st, f"_{st}_am"] if q8 and st in low
-                                              else [st])] + ["_key", "_off"]
-        # (int8: the block's scales and new values of the moments in ``_sc`` and
-        # ``_buf``; two arrays, not two per moment: CPython calls a function of
-        # more than 30 arguments with *args, which numba does not inline)
-        at_args = have + (["_sc", "_buf"] if q8 else ["_key", "_off"])
-        slot = {st: j for j, st in enumerate(low)}
-        # bfloat16's stochastic rounding: 32 random bits per element for two
-        # moments (16 each), a counter hash of (the step's key, the element)
-        hashes = [] if q8 or not stochastic else [
-            f"    _h{p} = mix32(np.uint32(_key ^ np.uint32({STATE_KEYS[p]})), _off + _i)"
-            for p in range((len(low) + 1) // 2)]
-
-        def read(st, scale=None):
-            if st not in low:
-                return f"{st}[_i]"
-            if not q8:
-                return f"bf16_widen({st}[_i], _zero)"
-            value = "q8_signed_value" if moments[st] == "signed" else "q8_unsigned_value"
-            return f"{value}({st}[_i], {scale or f'_sc[{slot[st]}]'})"
-
-        def store(st):
-            if st not in low:
-                return f"    {st}[_i] = keep(_ok, _{st}_new, _{st}_old)"
-            if q8:
-                return f"    _buf[{slot[st]}, _i] = keep(_ok, _{st}_new, _{st}_old)"
-            j = slot[st]
-            narrow = (f"bf16_narrow(_{st}_new, np.uint32(_h{j // 2} "
-                      + ("& np.uint32(0xFFFF)))" if j % 2 == 0 else ">> np.uint32(16)))")
-                      if stochastic else f"bf16_nearest(_{st}_new)")
-            return f"    {st}[_i] = keep(_ok, {narrow}, _{st}_raw)"
-
-        call = _join([f"_{st}_old" if st in have else "_zero" for st in sig.states]
-                     + sig.scalars)
-        lines.append(_AT.format(
-            v=v, args=_join(at_args + sig.scalars), call=call,
-            flags=", ".join(map(str, values)),
-            reads="\n".join(
-                f"    _{st}_raw = {st}[_i]\n    _{st}_old = bf16_widen(_{st}_raw, _zero)"
-                if st in low and not q8 else f"    _{st}_old = {read(st)}"
-                for st in have) or "    pass",
-            news=", ".join(["_x_new"] + [f"_{st}_new" for st in sig.states]),
-            ok=" + ".join(f"excess(_{st}_new)" for st in ["x"] + have),
-            stores="\n".join(hashes + [store(st) for st in have
-                                        if st not in same or (q8 and st in low)])
-            or "    pass"))
+        var = _LowVariant(name, sig, whens, moments, fmt, stochastic, values)
+        v, have, stored = var.v, var.have, var.stored
         casts = "\n".join(f"    {c} = _T({c})" for c in sig.scalars if c not in sig.bools)
-        consts = {"gmul": "_one", "clip": "_inf", "wd": "_zero"}
-        plain_scalars = [consts.get(c, c) for c in sig.scalars] if sig.plain else []
-        params = ", ".join(["x", "g"] + stored + sig.scalars)
-        if q8:
-            lines.append(_SERIAL_Q8.format(
-                v=v, params=params, casts=casts or "    pass", block=BLOCK,
-                bufs=f"    _buf = np.empty(({max(len(low), 1)}, {BLOCK}), _T)\n"
-                     f"    _sc = np.empty({max(len(low), 1)}, _T)",
-                slices="\n".join(f"        _{st}_k = {st}[_blo:_bhi]" for st in have),
-                scales="\n".join(f"        _sc[{slot[st]}] = q8_scale(_{st}_am[_k], _zero)"
-                                  for st in low) or "        pass",
-                loops="\n".join(f"        _{st}_mx = np.uint32(0)" for st in low) + "\n"
-                      + _q8_loops(v, sig, _blocked(at_args, have), plain_scalars, low),
-                requant=("".join(_REQUANT.format(s=st) for st in low) + _Q8_ENCODE.format(
-                    codes="\n".join(
-                        f"            _{st}_k[_j] = "
-                        + ("q8_signed" if moments[st] == "signed" else "q8_unsigned")
-                        + f"(_buf[{slot[st]}, _j], _{st}_inv)" for st in low)))
-                if low else "        pass"))
-        else:
-            plain = ""
-            if sig.plain:
-                plain = _PLAIN_LOOP.format(v=v, plain_args=_join(at_args + plain_scalars),
-                                           flag="")
-            lines.append(_SERIAL.format(v=v, kind="serial", args=_join(at_args + sig.scalars),
-                                        casts=casts or "    pass", plain=plain, flag="",
-                                        params=params))
-        lines.append(_PARALLEL.format(v=v, states=_join(stored),
-                                      slices=_join(_slice(p, "_lo", "_hi") for p in stored)))
+        lines += [var.at(same), var.serial(casts), _PARALLEL.format(
+            v=v, states=_join(stored), slices=_join(_slice(p, "_lo", "_hi") for p in stored))]
         cautious = caution is not None and dict(zip(sig.flags, values)).get(CAUTIOUS)
         lines.append(_multi_source(v, have, cautious, stored=stored))
         if cautious:
-            scale = (lambda st: f"q8_scale(_{st}_am[_i >> 8], _zero)") if q8 else None
-            lines.append(_agree_source(
-                v, caution, sig, have, casts, values, stored,
-                lambda st: read(st, scale(st) if scale and st in low else None)))
+            def read(st, var=var):
+                if var.q8 and st in var.low:
+                    return var.read(st, f"q8_scale(_{st}_am[_i >> 8], _zero)")
+                return var.read(st)
+            lines.append(_agree_source(v, caution, sig, have, casts, values, stored, read))
             lines.append(_multi_source(v, have, cautious, agree=True, stored=stored))
     return "".join(lines)
 
