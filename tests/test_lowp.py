@@ -203,25 +203,32 @@ _STEP_CASES = ([(m, f, s, np.float64, 5000) for m in LOWP_METHODS for f, s in FO
 @pytest.mark.parametrize("method,fmt,stochastic,dtype,n", _STEP_CASES)
 def test_low_precision_step_is_numpy_encode_of_the_full_step(method, fmt, stochastic,
                                                              dtype, n):
-    spec = get_method(method)
     opts = dict(_options(method), state_dtype=fmt, stochastic_rounding=stochastic)
     rng = np.random.default_rng(3)
     x = rng.standard_normal(n).astype(dtype)
+    grads = [(rng.standard_normal(n) * 10.0 ** rng.uniform(-3, 1, n)).astype(dtype)
+             for _ in range(3)]
+    _steps_are_encoded_full_steps(method, x, grads, opts, _options(method))
+
+
+def _steps_are_encoded_full_steps(method, x, grads, opts, full_opts):
+    """Each step of the low-precision optimizer on ``x`` (``opts``): the
+    full-precision step (``full_opts``) from its decoded state, bit for bit in
+    ``x``, and its new state encoded by NumPy, bit for bit."""
+    spec = get_method(method)
+    n, fmt = x.size, opts["state_dtype"]
     low = numadam.Optimizer(x, method=method, **opts)
-    full_opts = dict(_options(method))
-    for t in range(1, 4):
-        g = (rng.standard_normal(n) * 10.0 ** rng.uniform(-3, 1, n)).astype(dtype)
-        # the full-precision optimizer, from the decoded state
+    for t, g in enumerate(grads, 1):
         xf = x.copy()
         full = numadam.Optimizer(xf, method=method, **full_opts)
-        decoded = spec.state_values(low._opts, low.state, dtype, n)
-        for name, arr in decoded.items():
+        for name, arr in spec.state_values(low._opts, low.state, x.dtype, n).items():
             full.state[name][...] = arr
         full.t, full._host = low.t, low._host
         low.step(g)
         full.step(g)
         np.testing.assert_array_equal(x, xf)
-        expected = _expected_stored(spec, low._opts, dict(full.state), fmt, stochastic, t, n)
+        expected = _expected_stored(spec, low._opts, dict(full.state), fmt,
+                                    opts.get("stochastic_rounding", True), t, n)
         assert set(expected) == set(low.state)
         for name, arr in expected.items():
             np.testing.assert_array_equal(low.state[name], arr, err_msg=f"{name}, step {t}")
@@ -454,23 +461,11 @@ def test_cautious_low_precision_step(method, fmt, n):
     """The count pass reads the decoded moments: the low-precision cautious step
     is the full-precision cautious step from the decoded state, encoded (serial,
     and the parallel driver once)."""
-    spec = get_method(method)
     rng = np.random.default_rng(7)
     x = rng.standard_normal(n).astype(np.float32)
-    low = numadam.Optimizer(x, method=method, cautious=True, state_dtype=fmt)
-    for t in range(1, 4):
-        g = rng.standard_normal(n).astype(np.float32)
-        xf = x.copy()
-        full = numadam.Optimizer(xf, method=method, cautious=True)
-        for name, arr in spec.state_values(low._opts, low.state, np.float32, n).items():
-            full.state[name][...] = arr
-        full.t, full._host = low.t, low._host
-        low.step(g)
-        full.step(g)
-        np.testing.assert_array_equal(x, xf)
-        expected = _expected_stored(spec, low._opts, dict(full.state), fmt, True, t, n)
-        for name, arr in expected.items():
-            np.testing.assert_array_equal(low.state[name], arr)
+    grads = [rng.standard_normal(n).astype(np.float32) for _ in range(3)]
+    _steps_are_encoded_full_steps(method, x, grads, dict(cautious=True, state_dtype=fmt),
+                                  dict(cautious=True))
 
 
 def test_minimize_takes_state_dtype_and_the_other_paths_refuse_it():
