@@ -104,14 +104,15 @@ class DeviceState:
         """Run the CUDA kernel of a method's generated ``kernels``
         (:class:`numadam._kernels.generate.MethodKernels`); returns the guard's
         count."""
-        return self._counted(kernels.cuda, flat, g, arrays, scalars)
+        return self._counted(kernels.cuda, flat, g, arrays, scalars,
+                             kernels.cuda_config(self.config, flat.size))
 
-    def _counted(self, kernel, flat, g, arrays, scalars):
+    def _counted(self, kernel, flat, g, arrays, scalars, config=None):
         """Launch ``kernel(x, g, *states, count, *scalars, zero)``; the count."""
         T = self.T
         typed = tuple(s if isinstance(s, (bool, np.bool_)) else T(s) for s in scalars)
         self.bad[0] = 0
-        kernel[self.config](flat, g, *arrays, self.bad, *typed, T(0))
+        kernel[config or self.config](flat, g, *arrays, self.bad, *typed, T(0))
         self.cuda.synchronize()
         return int(self.bad[0])
 

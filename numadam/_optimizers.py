@@ -161,7 +161,6 @@ class Optimizer:
         if is_device_array(params) and self._spec.rule.array_step is not None:
             self._spec.refuse_two_pass("the optimizers over device arrays")
         if is_device_array(params):
-            self._spec.refuse_low_precision(options, "the optimizers over device arrays")
             from ._device import DeviceState, as_device
             view = as_device(params, "params")
             self._view = view
@@ -283,14 +282,22 @@ class Optimizer:
             raise
 
     def _device_state(self, opts):
+        from . import _lowp
         from ._methods import PARAMS
         out = {}
-        for s in self._spec.rule.present(opts):
+        n = self._flat.size
+        for name, dt, fn, s, fmt in self._spec.layout(opts, n):
+            if fmt is not None:           # low precision: encoded on the host, copied
+                if name == s.name:
+                    for suffix, a in _lowp.fill(s.initial(opts), n, fmt, not s.nonnegative,
+                                                self._flat.dtype).items():
+                        out[name + suffix] = self._dev.cuda.to_device(a)
+                continue
             if s.init is PARAMS:          # a copy of the parameters, device to device
-                arr = self._dev.zeros(self._flat.size)
+                arr = self._dev.zeros(n)
                 arr.copy_to_device(self._flat)
             else:
-                arr = self._dev.zeros(self._flat.size, float(s.initial(opts)))
+                arr = self._dev.zeros(n, float(s.initial(opts)))
             out[s.name] = arr
         return out
 
@@ -441,8 +448,8 @@ class Optimizer:
         if self._agree is not None:
             count = (self._agree(self._flat, g, *self._arrays, *extra, *scalars)
                      if self._dev is None
-                     else self._dev.agree(self._kernels, self._flat, g, self._arrays,
-                                          scalars))
+                     else self._dev.agree(self._kernels, self._flat, g,
+                                          self._arrays + extra, scalars))
             n = g.size
             if self._shards is not None:   # MPI, sharded: the mean over every shard
                 count, n = self._shards(count)
@@ -463,8 +470,8 @@ class Optimizer:
         elif self._dev is None:
             bad = max(bad1, self._kernel(self._flat, g, *self._arrays, *extra, *scalars))
         else:
-            bad = max(bad1, self._dev.launch(self._kernels, self._flat, g, self._arrays,
-                                             scalars))
+            bad = max(bad1, self._dev.launch(self._kernels, self._flat, g,
+                                             self._arrays + extra, scalars))
         if bad:
             raise _overflow(t, bad, self._flat.size)
         return lr
@@ -582,10 +589,10 @@ class Optimizer:
         (dtype('uint16'), array([0.1       , 0.2       , 0.29980469], dtype=float32))
         """
         if self._groups is None:
-            if self._dev is not None:
-                return {k: v.copy_to_host() for k, v in self.state.items()}
+            state = (self.state if self._dev is None
+                     else {k: v.copy_to_host() for k, v in self.state.items()})
             return {k: np.array(v, copy=True) for k, v in self._spec.state_values(
-                self._opts, self.state, self._flat.dtype, self._flat.size).items()}
+                self._opts, state, self._flat.dtype, self._flat.size).items()}
         return {n: {k: np.array(v, copy=True) for k, v in g._spec.state_values(
                     g._opts, self.state[n], a.dtype, a.size).items()}
                 for g in self._groups.groups for n, a in zip(g.names, g.arrays)}

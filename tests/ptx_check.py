@@ -36,6 +36,21 @@ def signatures(dtype):
             if rule.first is not None:   # a two-pass rule's first pass: its parts too
                 yield kernels, "cuda_first", (A, A) + (A,) * n_arrays + (
                     I, types.float64[:, ::1]) + scalars
+            # low-precision state (state_dtype): bfloat16 bits, int8 codes and absmax
+            have = G.present(sig, whens, values)
+            for fmt, stored in (("bfloat16", types.uint16[::1]), ("int8", types.uint8[::1])):
+                if not rule.moments:
+                    continue
+                arrays = ()
+                for st in have:
+                    if st not in rule.moments:
+                        arrays += (A,)
+                    elif fmt == "bfloat16":
+                        arrays += (stored,)
+                    else:
+                        arrays += (stored, types.float32[::1])
+                yield (rule.kernels_for(values, fmt), "cuda",
+                       (A, A) + arrays + (types.uint32, types.int64, I) + scalars)
 
 
 def main():
@@ -44,11 +59,12 @@ def main():
     failures = passed = 0
     for dtype in (np.float32, np.float64):
         for kernels, which, sig in signatures(dtype):
-            name = kernels.name + ("" if which == "cuda" else "_first")
+            name = (kernels.name + ("" if which == "cuda" else "_first")
+                     + (f" ({kernels.fmt})" if kernels.fmt else ""))
             try:
                 ptx, _ = cuda.compile_ptx(getattr(kernels, which).py_func, sig, cc=(8, 0))
                 passed += 1
-                print(f"ok   {name:14s} {np.dtype(dtype).name}: {len(ptx)} bytes of PTX")
+                print(f"ok   {name:24s} {np.dtype(dtype).name}: {len(ptx)} bytes of PTX")
             except Exception as exc:  # noqa: BLE001
                 failures += 1
                 print(f"FAIL {name} {np.dtype(dtype).name}: {exc}")

@@ -86,10 +86,10 @@ def lerp(a, b, w, one):
 
 # -- low-precision state (``state_dtype``; numadam._lowp has the NumPy twins) --
 def f32_bits(a):
-    """The bits of ``float32(a)``, a uint32.  (The kernels use
-    :mod:`numadam._kernels.cpu`'s overload of it, a bitcast in place:
-    numba's scalar ``.view`` is a call that LLVM may leave out of line,
-    which stops the loop vectorising.)"""
+    """The bits of ``float32(a)``, a uint32.  (The generated modules define
+    their own, a bitcast in place by :mod:`numadam._kernels.cpu`'s intrinsic:
+    numba's scalar ``.view`` is a call that LLVM may leave out of line, which
+    stops the loop vectorising.)"""
     return np.float32(a).view(np.uint32)
 
 

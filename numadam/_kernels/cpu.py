@@ -27,7 +27,7 @@ PARALLEL_THRESHOLD = 32768
 
 
 from numba.core import types as _types
-from numba.extending import intrinsic, overload
+from numba.extending import intrinsic
 
 
 @intrinsic
@@ -65,17 +65,6 @@ def _bits_to_float(typingctx, u):
     return sig, codegen
 
 
-from ._math import bits_f32, f32_bits  # noqa: E402  (their Python definitions)
-
-
-@overload(f32_bits, inline="always")
-def _f32_bits(a):
-    return lambda a: _float_to_bits(np.float32(a))
-
-
-@overload(bits_f32, inline="always")
-def _bits_f32(u):
-    return lambda u: _bits_to_float(np.uint32(u))
 
 
 def _chunking(n):

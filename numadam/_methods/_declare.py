@@ -237,11 +237,17 @@ class Rule:
         with self._lock:
             if kind not in self._modules:
                 whens = [s.when for s in self.states]
-                if isinstance(kind, tuple):   # ("lowp", format, stochastic rounding)
-                    src = G.lowp_source(self.cpu_module().__name__, self.name, self.update,
-                                        self.signature, whens, self.moments, kind[1],
-                                        kind[2], self.caution)
+                if isinstance(kind, tuple):   # ("lowp" or "lowp-cuda", format, stochastic)
                     stem = f"{self.name}_{kind[1]}" + ("" if kind[2] else "_rtn")
+                    if kind[0] == "lowp":
+                        src = G.lowp_source(self.cpu_module().__name__, self.name,
+                                            self.update, self.signature, whens, self.moments,
+                                            kind[1], kind[2], self.caution)
+                    else:
+                        cpu = self._module(("lowp",) + kind[1:]).__name__
+                        src = G.lowp_cuda_source(cpu, self.name, self.signature, whens,
+                                                 self.moments, kind[1], kind[2], self.caution)
+                        stem += "_cuda"
                     self._modules[kind] = G.load(src, stem)
                     return self._modules[kind]
                 if kind == "cpu":
@@ -265,9 +271,10 @@ class Rule:
         """The generated CUDA module (imports numba.cuda; on first use)."""
         return self._module("cuda")
 
-    def lowp_module(self, fmt, stochastic):
-        """The generated module of the kernels with the moments stored as ``fmt``."""
-        return self._module(("lowp", fmt, bool(stochastic)))
+    def lowp_module(self, fmt, stochastic, cuda=False):
+        """The generated module of the kernels with the moments stored as ``fmt``
+        (``cuda``: the device kernels', which imports numba.cuda)."""
+        return self._module(("lowp-cuda" if cuda else "lowp", fmt, bool(stochastic)))
 
     def kernels(self, opts, fmt=None):
         """The :class:`numadam._kernels.generate.MethodKernels` for ``opts``,

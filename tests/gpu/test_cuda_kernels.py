@@ -103,9 +103,11 @@ def _quad_grad_kernel(x, a, b, g):
         g[i] = a[i] * (x[i] - b[i])
 
 
-@pytest.mark.parametrize("method", ["nadam", "lamb", "prodigy"])
+@pytest.mark.parametrize("method", ["nadam", "lamb", "prodigy", "adam-bfloat16"])
 def test_minimize_on_the_device_matches_the_cpu(method):
-    """(LAMB, Prodigy: the two-pass methods, their sums on the device.)"""
+    """(LAMB, Prodigy: the two-pass methods, their sums on the device; Adam with
+    bfloat16 state: the state on the device, the same random bits.)"""
+    method, _, fmt = method.partition("-")
     rng = np.random.default_rng(0)
     a, b = rng.uniform(1, 3, N), rng.standard_normal(N)
     ad, bd = cuda.to_device(a), cuda.to_device(b)
@@ -120,6 +122,8 @@ def test_minimize_on_the_device_matches_the_cpu(method):
         return float(0.5 * np.sum(a * (xh - b) ** 2))
 
     opts = {"lr": 0.05, "maxiter": 25, "gtol": 0, "history": 5}
+    if fmt:
+        opts["state_dtype"] = fmt
     seen = []
     x0 = np.full(N, 0.1)      # (LAMB's trust ratio needs a nonzero start)
     res = numadam.minimize(fun_dev, jac_dev, x0, method=method, options=opts,
@@ -297,3 +301,50 @@ def test_gtol_on_the_device_tests_the_projected_gradient_as_the_cpu():
     assert ref.status == 0 and ref.nit < 3000
     assert (res.status, res.nit) == (ref.status, ref.nit)
     np.testing.assert_allclose(res.x.copy_to_host(), ref.x, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("method,opts", [("adam", {}), ("adamw", {"amsgrad": True}),
+                                         ("rmsprop", {"centered": True, "momentum": 0.9}),
+                                         ("lion", {"cautious": True}), ("sgd", {})])
+@pytest.mark.parametrize("fmt", ["bfloat16", "int8"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_low_precision_state_on_the_device_is_the_cpu_bit_for_bit(method, opts, fmt, dtype,
+                                                                  monkeypatch):
+    """``state_dtype`` on the device: the same parameters and the same stored
+    state as the CPU's, bit for bit in float64 (int8 blocks of 256 threads,
+    their absmax by an exact tree of integer maxima; bfloat16's random bits
+    from the same counter).  In float32 the simulator runs the element's
+    update in Python, in float64 (numba returns a float32 result to Python
+    as a float): there, within the kernels' tolerance and one code.  int8
+    applies from 4096 elements: lowered to 256 here (the simulator runs each
+    thread in Python), so that 600 elements make two full int8 blocks and a
+    partial one."""
+    from numadam import _lowp
+    monkeypatch.setattr(_lowp, "MIN_INT8", 256)
+    n = 600
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(n).astype(dtype)
+    grads = (rng.standard_normal((2, n)) * 10.0 ** rng.uniform(-3, 1, n)).astype(dtype)
+    xd = cuda.to_device(x)
+    gpu = numadam.Optimizer(xd, method=method, state_dtype=fmt, **opts)
+    cpu = numadam.Optimizer(x, method=method, state_dtype=fmt, **opts)
+    for g in grads:
+        assert gpu.step(cuda.to_device(g))
+        cpu.step(g)
+    exact = dtype == np.float64 or not config.ENABLE_CUDASIM
+    out = xd.copy_to_host()
+    if exact:
+        np.testing.assert_array_equal(out, x)
+    else:
+        assert np.max(np.abs(out - x)) / np.abs(x).max() <= TOL[dtype]
+    saved = gpu.state_dict()["state"]
+    assert set(saved) == set(cpu.state)
+    assert {k: v.dtype for k, v in saved.items()} == {k: v.dtype for k, v in cpu.state.items()}
+    for k, v in cpu.state.items():
+        if exact:
+            np.testing.assert_array_equal(saved[k], v, err_msg=k)
+        elif v.dtype in (np.uint8, np.uint16):   # codes or bits: at most the next one
+            step = np.abs(saved[k].astype(np.int64) - v.astype(np.int64))
+            assert step.max() <= 1 and (step > 0).mean() < 0.05, k
+        else:
+            np.testing.assert_allclose(saved[k], v, rtol=1e-5, err_msg=k)
