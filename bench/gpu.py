@@ -6,8 +6,11 @@ For 1e6..2e8 float32 parameters, in one process and interleaved round by round:
   copy of the same number of bytes as an Adam step moves: 7 words per
   parameter, as a read of 4 arrays and a write of 3 by a streaming kernel);
 * numadam's Adam step on the device through the public API;
+* numadam's Adam step with bfloat16 and int8 state (``state_dtype``), which
+  move 20 and 16.03 bytes per parameter instead of 28;
 * ``torch.optim.Adam(fused=True)`` and ``foreach=True`` on the same device and
-  sizes, when torch with CUDA is installed.
+  sizes, when torch with CUDA is installed, and the 8-bit optimizers of
+  bitsandbytes (``Adam8bit``) and torchao (``AdamW8bit``) when installed.
 
 Reports us/step, GB/s, the fraction of the copy bandwidth and the ratios to
 torch, and writes ``bench/results/gpu-DEVICE-DATE.md``.  Usage::
@@ -22,6 +25,32 @@ import sys
 import time
 
 import numpy as np
+
+
+#: bytes a step moves per parameter (the GB/s column); 28 (7 float32 words) otherwise
+BYTES = {"numadam Adam bfloat16 state": 20.0, "numadam Adam int8 state": 16.0 + 8 / 256,
+         "bitsandbytes Adam8bit": 16.0 + 8 / 256, "torchao AdamW8bit": 16.0 + 8 / 256}
+
+
+def _eight_bit_peers(torch, n, g_host):
+    """bitsandbytes' Adam8bit and torchao's AdamW8bit steps on the device, for
+    those installed (their float32 parameters and gradient as numadam's)."""
+    peers = {}
+    try:
+        import bitsandbytes as bnb
+        p = torch.zeros(n, device="cuda", requires_grad=True)
+        p.grad = torch.as_tensor(g_host, device="cuda")
+        peers["bitsandbytes Adam8bit"] = bnb.optim.Adam8bit([p], lr=1e-3).step
+    except ImportError:
+        pass
+    try:
+        from torchao.optim import AdamW8bit
+        p = torch.zeros(n, device="cuda", requires_grad=True)
+        p.grad = torch.as_tensor(g_host, device="cuda")
+        peers["torchao AdamW8bit"] = AdamW8bit([p], lr=1e-3, weight_decay=0.0).step
+    except ImportError:
+        pass
+    return peers
 
 
 def main(argv=None):
@@ -70,6 +99,10 @@ def main(argv=None):
             "stream ceiling": lambda: stream[blocks, threads](sx, g, sm, sv, np.float32(1e-30)),
             "numadam Adam": lambda: opt.step(g),
         }
+        low = {fmt: numadam.Adam(cuda.to_device(np.zeros(n, np.float32)), lr=1e-3,
+                                 state_dtype=fmt) for fmt in ("bfloat16", "int8")}
+        for fmt, o in low.items():
+            cases[f"numadam Adam {fmt} state"] = (lambda o=o: o.step(g))
         if has_torch:
             p1 = torch.zeros(n, device="cuda", requires_grad=True)
             p1.grad = torch.as_tensor(g_host, device="cuda")
@@ -79,6 +112,7 @@ def main(argv=None):
             t2 = torch.optim.Adam([p2], lr=1e-3, foreach=True)
             cases["torch fused"] = t1.step
             cases["torch foreach"] = t2.step
+            cases.update(_eight_bit_peers(torch, n, g_host))
         for fn in cases.values():
             fn()
         cuda.synchronize()
@@ -98,7 +132,7 @@ def main(argv=None):
                 times[k].append((time.perf_counter() - t0) / reps)
         med = {k: statistics.median(v) for k, v in times.items()}
         for k, t in med.items():
-            gbs = 7 * 4 * n / t / 1e9
+            gbs = BYTES.get(k, 28.0) * n / t / 1e9
             frac = statistics.median(c / s for c, s in zip(times["stream ceiling"], times[k]))
             vs = [statistics.median(o / s for o, s in zip(times[r], times[k]))
                   if r in times else None for r in ("torch fused", "torch foreach")]
@@ -114,7 +148,13 @@ def main(argv=None):
             r = statistics.median(o / s for o, s in zip(times["torch fused"],
                                                          times["numadam Adam"]))
             checks.append((f"n={n:.0e}: no slower than torch fused", r >= 1.0, r))
-        del x, g, sx, sm, sv, opt
+        if n >= 10**7:   # low-precision state against float32 state, paired per round
+            for fmt, least in (("bfloat16", 1.3), ("int8", 1.0)):
+                r = statistics.median(f / s for f, s in zip(
+                    times["numadam Adam"], times[f"numadam Adam {fmt} state"]))
+                checks.append((f"n={n:.0e}: {fmt} state >= {least}x float32 state",
+                               r >= least, r))
+        del x, g, sx, sm, sv, opt, low
     lines.append("")
     for label, ok, v in checks:
         lines.append(f"- {'PASS' if ok else 'FAIL'}: {label} ({v:.2f})")

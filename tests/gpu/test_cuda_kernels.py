@@ -153,6 +153,7 @@ def test_the_gpu_benchmark_runs(tmp_path):
     assert main(["--sizes", "100", "--rounds", "1", "--out", str(out)]) in (0, 1)
     text = out.read_text()
     assert "numadam Adam" in text and "stream ceiling" in text
+    assert "numadam Adam bfloat16 state" in text and "numadam Adam int8 state" in text
 
 
 #: the bench's quadratic (value, gradient into an array), compiled for the device
