@@ -10,7 +10,9 @@ default adamw) with MODE one of
 * ``resume``: resumes OUT's checkpoint (sharded) to the end and compares with
   the uninterrupted single-process run;
 * ``structured``: x0 a dict of two arrays, replicated, against single-process
-  ``numadam.minimize`` with the same dict.
+  ``numadam.minimize`` with the same dict;
+* ``lowp``: METHOD is a ``state_dtype``: Adam with that state, replicated,
+  against single-process ``numadam.minimize``; sharded, the refusal's message.
 
 Rank 0 writes ``OUT/MODE-P.json`` with what it measured.
 """
@@ -35,6 +37,8 @@ def main(out, mode, method="adamw"):
     opts = {"batch_size": 64, "epochs": 3, "lr": 0.05, "gtol": 0, "clip_norm": 1.0}
     if method == "lion":
         opts.update(lr=0.01, cautious=True)
+    if mode == "lowp":
+        opts["state_dtype"], method = method, "adam"
     x0 = np.zeros(6)
     ckpt = os.path.join(out, "run.ckpt")
     report = {"nprocs": size}
@@ -69,6 +73,19 @@ def main(out, mode, method="adamw"):
                                       method=method, options=opts, sharded=True)
             report.update(err_sharded=float(max(np.max(np.abs(sh.x[k] - one.x[k]))
                                                 for k in s0)))
+    elif mode == "lowp":
+        rep = numadam.mpi.minimize(logistic_loss, True, x0, shard, comm=comm, rng=7,
+                                   method=method, options=opts)
+        try:
+            numadam.mpi.minimize(logistic_loss, True, x0, shard, comm=comm, rng=7,
+                                 method=method, options=opts, sharded=True)
+            refused = None
+        except ValueError as exc:
+            refused = str(exc)
+        same = comm.allgather(rep.x.tobytes())
+        report.update(nit=[rep.nit, ref.nit], replicas_bitwise_equal=len(set(same)) == 1,
+                      err=float(np.max(np.abs(rep.x - ref.x))), status=rep.status,
+                      refused=refused)
     elif mode == "write":
         res = numadam.mpi.minimize(logistic_loss, True, x0, shard, comm=comm, rng=7,
                                    method=method, options=dict(opts, maxiter=30,

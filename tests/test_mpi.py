@@ -107,6 +107,16 @@ def test_several_arrays_run_data_parallel(method, tmp_path):
         assert r["err_sharded"] < 1e-12
 
 
+def test_low_precision_state_runs_replicated(tmp_path):
+    """state_dtype="bfloat16" over 2 processes, replicated: the single-process
+    run's iterates (the same stochastic rounding); sharded refuses it."""
+    r = mpirun(2, tmp_path, "lowp", "bfloat16")
+    assert r["nit"][0] == r["nit"][1] == 48 and r["replicas_bitwise_equal"]
+    assert r["err"] < 1e-12 and r["status"] == 2
+    assert "state_dtype='bfloat16' is not supported by numadam.mpi.minimize with " \
+           "sharded=True" in r["refused"]
+
+
 def test_checkpoint_of_two_processes_resumes_on_three(tmp_path):
     w = mpirun(2, tmp_path, "write")
     assert w["nit"] == 30 and w["status"] == 1
