@@ -33,7 +33,9 @@ class _Plan:
         cpu = _kernels.load_cpu()
         src, opt = run.src, run.opt
         n = src.flat.size
-        self.kernel = opt._spec.kernel(opt._opts).pick(n, guarded=False)
+        # the optimizer's kernels (low-precision state: its format's)
+        self.kernel = opt._kernels.pick(n, guarded=False)
+        self.extra = L.no_extra if opt._kernels.fmt is None else L.lowp_extra
         self.scalar_fn = L.scalar_fn(opt._scalar_fn)
         self.evaluate = L.eval_fused if src.fused else L.eval_split
         self.value = L.value_fused if src.fused else L.value_split
@@ -63,7 +65,7 @@ class _Plan:
         self.features = (src.box is not None, opt._schedule is not None,
                          self.clip_norm > 0.0, run.loop["history"] > 0, self.policy,
                          self.need_norm, self.agree is not None)
-        self.kernels, self.n, self.src = opt._spec.kernel(opt._opts), n, src
+        self.kernels, self.n, self.src = opt._kernels, n, src
         # the objective: a user's C pointer, else the njit functions compiled
         # into the loop (cached on disk when they are cache=True)
         self.cobj = getattr(src.fun, "_numadam_c", None)
@@ -106,6 +108,7 @@ class _Plan:
         state.update(fun=self.fun, jac=self.jac, evaluate=self.evaluate,
                      value=self.value, fargs=self.fargs, jargs=self.jargs,
                      view=self.view, kernel=self.kernel, scalar_fn=self.scalar_fn,
+                     extra=self.extra,
                      norm=self.norms[0], pnorm=self.norms[1], project=self.norms[2],
                      caution=self.agree is not None,
                      agree=self.kernel if self.agree is None else self.agree)

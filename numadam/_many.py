@@ -233,7 +233,7 @@ class _Loop:
         # threads writing one line would pass it back and forth)
         self.cur = np.zeros((nb, 8), np.int64)
         spec, opts = P.spec, P.opts
-        kernels = spec.kernel(opts)
+        kernels = spec.kernel(opts, n)
         features = (P.box is not None, P.clip_norm > 0.0, P.policy == "skip",
                     P.gtol > 0.0, kernels.agree(1) is not None)
         self.module = None
@@ -242,7 +242,8 @@ class _Loop:
         import numba
         self.threads = max(1, min(numba.get_num_threads(), nb))
         self._make = lambda inline: _module(kernels, features, fun, jac, fused, out,
-                                            P.data, len(args), X.dtype, inline)
+                                            P.data, len(args), X.dtype,
+                                            tuple(a.dtype for a in P.arrays), inline)
 
     def _rest(self, chunk):
         """The loop's arguments after the range of blocks."""
@@ -344,20 +345,21 @@ def _pool(threads):
         return _POOLS[key]
 
 
-def _module(kernels, features, fun, jac, fused, out, data, n_args, dtype, inline):
+def _module(kernels, features, fun, jac, fused, out, data, n_args, dtype, state_dtypes,
+            inline):
     """The generated loop, memoised in-process by the identity of the user's
     functions (kept alive by the entry) and what else shapes the module."""
     from ._kernels.generate import _LOCK
     from ._kernels.many_loop import many_module
     key = ("many", tuple(features), id(fun), id(jac), fused, out,
            tuple((a.dtype.str, a.ndim) for a in data), n_args, np.dtype(dtype).str,
-           inline)
+           tuple(np.dtype(d).str for d in state_dtypes), inline)
     with _LOCK:
         entry = kernels._loop.get(key)
         if entry is None:
             entry = kernels._loop[key] = (many_module(
-                kernels.rule, kernels.values, features, fun, jac, fused, out, data,
-                n_args, dtype, inline), (fun, jac))
+                kernels, features, fun, jac, fused, out, data, n_args, dtype,
+                state_dtypes, inline), (fun, jac))
     return entry[0]
 
 
@@ -461,6 +463,7 @@ def _minimize_many_cuda(fun, jac, x0, data, args, method, options, bounds):
     """minimize_many on the GPU: one thread per problem."""
     import numadam
 
+    get_method(method).refuse_low_precision(options, "minimize_many(device='cuda')")
     numadam.cuda._require("device='cuda'")
     from numba import cuda
 
@@ -527,7 +530,6 @@ class _Problems:
 
         self.spec = spec = get_method(method)
         spec.refuse_two_pass("minimize_many")
-        spec.refuse_low_precision(options, "minimize_many")
         options = {} if options is None else dict(options)
         from ._methods import MINIMIZE_OPTIONS
         spec.check_known(options, loop=MINIMIZE_OPTIONS)
@@ -560,7 +562,7 @@ class _Problems:
                                  f"0 ({n_problems}); got shape {a.shape}")
         # the per-problem state, from the stateful optimizer's own definition
         self.opts = opts = Optimizer(X[0].copy(), method=spec.name, **options)._opts
-        names = spec.state_names(opts)
+        names = spec.state_names(opts, X.shape[1])   # (int8: by one problem's size)
         init = spec.init_state(opts, X[0])
         self._names = names
         self.box = None if bounds is None else _bounds(bounds, X[0])
@@ -570,7 +572,7 @@ class _Problems:
         starts = {s.name: s.init is PARAMS for s in spec.rule.present(opts)}
         # each problem's own copy of its start where the state begins as one
         # (Schedule-Free's z), else the state's initial value repeated
-        self.arrays = tuple(X.copy() if starts[k] else
+        self.arrays = tuple(X.copy() if starts.get(k) else
                             np.repeat(init[k][None, :], n_problems, axis=0)
                             for k in names)
         schedule = opts["lr"] if callable(opts["lr"]) else None

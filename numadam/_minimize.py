@@ -369,10 +369,8 @@ def _run(fun, jac, fused, x0, spec, args, options, loop, callback, bounds, data,
     out, out_at = None, _out_position(fun if fused else jac)
     blocked = ((["a method whose step is not one elementwise pass"] if spec.two_pass
                 else [])
-               + (["low-precision optimizer state (state_dtype)"]
-                  if opt.options.get("state_dtype") is not None else [])
-               + (["x0 of several arrays (with Python functions, a dict or a cautious "
-                   "method)"] if st is not None and not flat_njit else []))
+               + (["x0 of several arrays (with Python functions, a dict, a cautious "
+                   "method or int8 state)"] if st is not None and not flat_njit else []))
     compiled = _compiled_path(fun, jac, fused, loop, callback, data, bool(fkw or jkw),
                               out_at is None or out_at == 1 + len(args), blocked)
     if out_at is not None:   # numpy's out=: the gradient is written into one array
@@ -407,11 +405,13 @@ def _structured_functions(st, fun, jac, fused, args, spec, options, loop):
     """``(fun, jac, compiled)`` over the flat iterate of several arrays: njit
     functions over a tuple of arrays become njit functions of the flat array
     (the compiled loop inlines them) when the method's step is one
-    elementwise pass (so the flat optimizer takes the same steps), else
+    elementwise pass (so the flat optimizer takes the same steps: not with
+    int8 state, whose blocks and full-precision fallback are per array), else
     Python wrappers (see :mod:`numadam._structured`)."""
     from ._inputs import _out_position
     if (loop["compiled"] is not False and not spec.two_pass
-            and not options.get("cautious", False)):
+            and not options.get("cautious", False)
+            and options.get("state_dtype") != "int8"):   # (its blocks are per array)
         grad = fun if fused else jac
         g = st.njit_flat(grad, len(args), bool(fused), _out_position(grad), "gradient")
         f = g if fused else st.njit_flat(fun, len(args), None, None, "fun")

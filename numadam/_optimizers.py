@@ -153,6 +153,10 @@ class Optimizer:
         self._opts = self._spec.resolve(options)
         from ._device import is_device_array
         self._dev = None
+        #: ``(offset, size)`` when the parameters are one shard of an array of
+        #: ``size`` elements from element ``offset`` on (numadam.mpi, sharded):
+        #: low-precision state is stored as that array's would be
+        self._shard = None
         #: the arrays and groups of an optimizer over several arrays, else None
         self._groups = None
         if not isinstance(params, np.ndarray) and not is_device_array(params):
@@ -254,6 +258,29 @@ class Optimizer:
         return sum(v.nbytes for g in self._groups.groups for p in g.packs
                    for v in p.state.values())
 
+    def _storage_size(self):
+        """The size that decides how the state is stored (int8 state keeps full
+        precision under :data:`numadam._lowp.MIN_INT8` elements): the array's,
+        or the whole array's when this optimizer holds one shard of it."""
+        return self._flat.size if self._shard is None else self._shard[1]
+
+    def _use_shard(self, offset, size):
+        """Make this fresh optimizer (no step taken) step one shard of an array
+        of ``size`` elements, its parameters that array's from element
+        ``offset`` on: low-precision state stored as the whole array's would be
+        (int8's choice by ``size``, its blocks aligned: ``offset`` a multiple of
+        :data:`numadam._lowp.BLOCK`; bfloat16's random bits by the element's
+        index in the array).  A full-precision step is unchanged."""
+        from . import _lowp
+        if self.t != 0 or self._groups is not None or self._dev is not None:
+            raise AssertionError("a shard is set on a fresh optimizer of one host array")
+        if offset % _lowp.BLOCK and self._spec.storage(self._opts, size) == "int8":
+            raise AssertionError(f"an int8 shard starts at a multiple of {_lowp.BLOCK}")
+        self._shard = (int(offset), int(size))
+        self.state = StateView(self._spec.init_state(self._opts, self._flat,
+                                                     [self.params.shape], size=size))
+        self._bind()
+
     def _group_method(self, k):
         return self.method if self._groups is None else self._groups.groups[k].method
 
@@ -303,8 +330,9 @@ class Optimizer:
 
     def _bind(self):
         n = self._flat.size
-        self._arrays = self._spec.kernel_arrays(self._opts, self.state, n)
-        self._kernels = self._spec.kernel(self._opts, n)
+        self._arrays = self._spec.kernel_arrays(self._opts, self.state,
+                                                self._storage_size())
+        self._kernels = self._spec.kernel(self._opts, self._storage_size())
         self._kernel = self._kernels.pick(n)
         self._agree = self._kernels.agree(n)
         self._first = self._kernels.first(n)
@@ -444,7 +472,9 @@ class Optimizer:
             return None
         gscale = 1.0 if clip is None else _scalars.clip_scale(clip, *norm)
         scalars, self._host = self._scalar_fn(self._hyper, t + 1, lr, gscale, self._host)
-        extra = self._kernels.extra(t + 1)   # low-precision state: the step's key
+        # low-precision state: the step's key (and the shard's first element)
+        extra = self._kernels.extra(t + 1, offset=0 if self._shard is None
+                                    else self._shard[0])
         if self._agree is not None:
             count = (self._agree(self._flat, g, *self._arrays, *extra, *scalars)
                      if self._dev is None
@@ -592,7 +622,7 @@ class Optimizer:
             state = (self.state if self._dev is None
                      else {k: v.copy_to_host() for k, v in self.state.items()})
             return {k: np.array(v, copy=True) for k, v in self._spec.state_values(
-                self._opts, state, self._flat.dtype, self._flat.size).items()}
+                self._opts, state, self._flat.dtype, self._storage_size()).items()}
         return {n: {k: np.array(v, copy=True) for k, v in g._spec.state_values(
                     g._opts, self.state[n], a.dtype, a.size).items()}
                 for g in self._groups.groups for n, a in zip(g.names, g.arrays)}
@@ -679,11 +709,11 @@ class Optimizer:
                              f" this optimizer has {self._flat.size}")
         t = self._saved_t(state_dict)
         opts = self._spec.resolve(dict(state_dict["options"]))
-        n = self._flat.size
+        n = self._storage_size()
         names = self._spec.state_names(opts, n)
         saved = self._saved_state(state_dict["state"], names,
                                   self._spec.state_dtypes(opts, self._flat.dtype, n),
-                                  self._spec.state_sizes(opts, self._view_shape()),
+                                  self._spec.state_sizes(opts, self._view_shape(), n),
                                   "state_dict['state']")
         host = self._saved_host(state_dict["host"], opts, saved, t, "state_dict['host']")
         mode = self._saved_mode(state_dict)

@@ -92,12 +92,15 @@ def shard_range(n, comm=None):
     return _split(int(n), comm.Get_size())[comm.Get_rank()]
 
 
-def _split(n, parts):
-    q, r = divmod(n, parts)
+def _split(n, parts, block=1):
+    """``parts`` contiguous ranges covering ``0..n`` as evenly as whole
+    ``block`` s allow (int8 state: a shard holds whole blocks of the array's)."""
+    nb = -(-n // block)
+    q, r = divmod(nb, parts)
     out, lo = [], 0
     for p in range(parts):
         hi = lo + q + (1 if p < r else 0)
-        out.append((lo, hi))
+        out.append((min(lo * block, n), min(hi * block, n)))
         lo = hi
     return out
 
@@ -757,11 +760,13 @@ class _MPICheckpoint:
         arrays = {}
         for name, a in local.items():
             a = np.ascontiguousarray(a)
-            if c.sharded and a.shape == (c.p_hi - c.p_lo,):
-                full = np.empty(c.n, a.dtype) if c.rank == 0 else None
-                c.comm.Gatherv(a, [full, c.part_counts, c.part_displs,
-                                   _mpi().DOUBLE if a.dtype == np.float64
-                                   else _mpi().FLOAT], root=0)
+            parts = _state_parts(c, name, a) if c.sharded else None
+            if parts is not None:   # a state array of one element per parameter (or
+                # per int8 block): each shard's part, gathered
+                counts, displs, total = parts
+                full = np.empty(total, a.dtype) if c.rank == 0 else None
+                c.comm.Gatherv(a, [full, counts, displs, _mpi()._typedict[a.dtype.char]],
+                               root=0)
                 a = full
             arrays[name] = a
         failed = None
@@ -790,13 +795,40 @@ class _MPICheckpoint:
                              f"{meta['dtype']} parameters")
         batches = {k[8:]: v for k, v in arrays.items() if k.startswith("batches.")}
         run.batches.check_state(meta["batches"], batches)
-        state = {k: (v[c.p_lo:c.p_hi] if v.shape == (c.n,) else v)
+        state = {k: (v[c.p_lo:c.p_hi] if v.shape == (c.n,) else
+                     v[_block_range(c.p_lo, c.p_hi)] if c.sharded and _blockwise(k, v, c.n)
+                     else v)
                  for k, v in arrays.items() if k.startswith("state.")}
         run.opt._load_checkpoint_parts(dict(meta["optimizer"], size=c.p_hi - c.p_lo),
                                        state, name, prefix="state.")
         c.flat[:] = arrays["x"]
         run.nit = int(meta["nit"])
         run.batches.restore(meta["batches"], batches)
+
+
+def _blockwise(name, a, n):
+    """Whether state array ``name`` holds one value per int8 block of ``n``
+    parameters (its blocks' absmax)."""
+    from . import _lowp
+    return name.endswith("_absmax") and a.shape == (_lowp.blocks(n),)
+
+
+def _block_range(lo, hi):
+    """The int8 blocks of parameters ``lo..hi`` (``lo`` a block's first)."""
+    from . import _lowp
+    return slice(lo // _lowp.BLOCK, _lowp.blocks(hi))
+
+
+def _state_parts(c, name, a):
+    """``(counts, displs, total)`` of a sharded state array over the processes:
+    one element per parameter or per int8 block (None for another array)."""
+    if a.shape == (c.p_hi - c.p_lo,) and not name.endswith("_absmax"):
+        return c.part_counts, c.part_displs, c.n
+    if name.endswith("_absmax"):
+        ranges = [_block_range(lo, lo + k) for lo, k in zip(c.part_displs, c.part_counts)]
+        return ([r.stop - r.start for r in ranges], [r.start for r in ranges],
+                ranges[-1].stop)
+    return None
 
 
 def _prepare(c):
@@ -819,20 +851,28 @@ def _prepare(c):
     c.n_rows = sum(c.counts)
     if c.n_rows == 0:
         raise ValueError("data holds no samples on any process")
+    from . import _lowp
+    # int8 state: the shards hold whole blocks of 256 (the blocks and their
+    # scales are the single-process run's)
+    fmt = c.options.get("state_dtype")   # (checked with the options, below)
+    block = (_lowp.BLOCK if c.sharded and isinstance(fmt, str)
+             and _lowp.storage(fmt.lower(), c.n) == "int8" else 1)
     if c.sharded:
         c.spec.refuse_two_pass("numadam.mpi.minimize with sharded=True")
-        c.spec.refuse_low_precision(c.options, "numadam.mpi.minimize with sharded=True "
-                                    "(sharded=False runs it)")
-    if c.sharded and c.n < c.size:
-        raise ValueError(f"sharded=True needs at least one parameter per process: x0 "
-                         f"has {c.n} elements for {c.size} processes")
+    if c.sharded and -(-c.n // block) < c.size:
+        raise ValueError(
+            f"sharded=True needs at least one parameter per process: x0 has {c.n} "
+            f"elements for {c.size} processes" if block == 1 else
+            f"sharded=True with state_dtype='int8' gives each process whole blocks of "
+            f"{block} parameters: x0 has {c.n} elements ({-(-c.n // block)} blocks) "
+            f"for {c.size} processes; use fewer processes or sharded=False")
     own, opt, batches = None, None, None
     try:
         shuffle_rng, _ = np.random.default_rng(c.seed).spawn(2)  # as minimize's order
         batches = _Rewindable(Batches((np.arange(c.n_rows),), c.loop["batch_size"],
                                       c.loop["shuffle"], c.loop["drop_last"],
                                       shuffle_rng))
-        slices = _split(c.n, c.size) if c.sharded else [(0, c.n)] * c.size
+        slices = _split(c.n, c.size, block) if c.sharded else [(0, c.n)] * c.size
         c.p_lo, c.p_hi = slices[c.rank]
         c.clip_norm = c.options.pop("clip_norm", None) if c.sharded else None
         if c.st is None or c.sharded:   # (sharded: an elementwise method, the same steps)
@@ -842,6 +882,9 @@ def _prepare(c):
             opt._use_flat(c.flat)
         if c.sharded:   # a cautious step's mask is averaged over every shard
             opt._shards = lambda count: (c.comm.allreduce(int(count)), c.n)
+            # low-precision state as the whole array's: int8 by its size, the
+            # random bits by each element's index in it
+            opt._use_shard(c.p_lo, c.n)
         c.part_counts = [hi - lo for lo, hi in slices]
         c.part_displs = [lo for lo, _ in slices]
         c.buf = np.zeros(c.n + 3)   # [weighted gradient..., loss, failures, stops]

@@ -468,7 +468,7 @@ def test_cautious_low_precision_step(method, fmt, n):
                                   dict(cautious=True))
 
 
-def test_minimize_takes_state_dtype_and_the_other_paths_refuse_it():
+def test_minimize_takes_state_dtype():
     from numadam.problems import rosenbrock
     x0 = np.tile(np.array([-1.2, 1.0]), 2500)
     ref = numadam.minimize(rosenbrock, True, x0, options=dict(maxiter=50, gtol=0))
@@ -477,19 +477,108 @@ def test_minimize_takes_state_dtype_and_the_other_paths_refuse_it():
                              options=dict(maxiter=50, gtol=0, state_dtype=fmt))
         assert r.success is False and r.nit == 50 and r.x.dtype == np.float64
         assert abs(r.fun - ref.fun) / ref.fun < 1e-2
+        assert not np.array_equal(r.x, ref.x)
+
+
+def _weighted_quadratic():
     from numba import njit
 
     @njit
-    def f(x):
-        return np.sum((x - 1.0) ** 2), 2.0 * (x - 1.0)
-    with pytest.raises(ValueError, match="low-precision optimizer state"):
-        numadam.minimize(f, True, np.zeros(5000),
-                         options=dict(maxiter=5, compiled=True, state_dtype="int8"))
-    r = numadam.minimize(f, True, np.zeros(5000), options=dict(maxiter=5, state_dtype="int8"))
-    assert r.nit == 5      # compiled="auto": the ordinary loop
+    def fg(x, a):
+        g = np.empty_like(x)
+        f = 0.0
+        for i in range(x.size):
+            d = x[i] - a
+            f += d * d * (1 + i % 3)
+            g[i] = 2.0 * d * (1 + i % 3)
+        return f, g
+    return fg
+
+
+# sizes: the cached loop's three kinds (small: the step inlined; serial; parallel);
+# int8 keeps full precision under 4096 elements
+@pytest.mark.parametrize("fmt,n,method,extra", [
+    ("bfloat16", 300, "adam", {}), ("bfloat16", 9000, "lion", {}),
+    ("bfloat16", 40000, "adamw", {"cautious": True}), ("int8", 9000, "adam", {}),
+    ("int8", 40000, "adamw", {"cautious": True, "clip_norm": 10.0}),
+    ("bfloat16", 9000, "adam", {"stochastic_rounding": False})])
+def test_compiled_loop_is_the_ordinary_loop_bit_for_bit(fmt, n, method, extra):
+    """The compiled loop passes the kernels the step's random key as the
+    stateful optimizer does: the same bits as the ordinary loop."""
+    fg = _weighted_quadratic()
+    x0 = np.linspace(-1.0, 2.0, n).astype(np.float32)
+    opts = dict(maxiter=30, gtol=0, lr=1e-2, state_dtype=fmt, **extra)
+    r1 = numadam.minimize(fg, True, x0, args=(1.0,), method=method,
+                          options=dict(opts, compiled=True))
+    r2 = numadam.minimize(fg, True, x0, args=(1.0,), method=method,
+                          options=dict(opts, compiled=False))
+    full = numadam.minimize(fg, True, x0, args=(1.0,), method=method,
+                            options=dict(opts, state_dtype=None))
+    assert r1.compiled and not r2.compiled and r1.x.dtype == np.float32
+    np.testing.assert_array_equal(r1.x, r2.x)
+    assert r1.fun == r2.fun and r1.nit == r2.nit == 30
+    assert not np.array_equal(r1.x, full.x)   # the state was stored in low precision
+    assert abs(r1.fun - full.fun) <= 0.05 * full.fun
+
+
+def test_compiled_loop_over_several_arrays():
+    """bfloat16 state over a tuple of arrays runs compiled (its random bits are
+    those of the concatenation); int8's blocks are per array: the ordinary loop."""
+    from numba import njit
+
+    @njit
+    def fg(xs):
+        a, b = xs
+        return np.sum((a - 1.0) ** 2) + np.sum((b + 1.0) ** 2), (2.0 * (a - 1.0),
+                                                                 2.0 * (b + 1.0))
+    x0 = (np.zeros(5000), np.zeros((30, 20)))
+    for fmt, compiled in (("bfloat16", True), ("int8", False)):
+        opts = dict(maxiter=20, gtol=0, lr=1e-2, state_dtype=fmt)
+        r = numadam.minimize(fg, True, x0, options=opts)
+        assert r.compiled is compiled
+        r2 = numadam.minimize(fg, True, x0, options=dict(opts, compiled=False))
+        for a, b in zip(r.x, r2.x):
+            np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="int8 state"):
+        numadam.minimize(fg, True, x0, options=dict(opts, compiled=True))
+
+
+@pytest.mark.parametrize("fmt,n,problems,method,extra", [
+    ("bfloat16", 5, 40, "adam", {}),
+    ("bfloat16", 5, 40, "adamw", {"cautious": True}),
+    ("bfloat16", 7, 30, "adam", {"nan_policy": "skip"}),
+    ("int8", 5000, 3, "adam", {}),
+    ("int8", 5000, 3, "schedule_free_adamw", {"clip_norm": 5.0})])
+def test_minimize_many_is_minimize_on_each_problem(fmt, n, problems, method, extra):
+    """minimize_many steps each problem's row as an array of its own: each
+    problem's result is minimize's on it alone, bit for bit (its random bits,
+    its int8 blocks)."""
+    fg = _weighted_quadratic()
+    rng = np.random.default_rng(3)
+    X0 = rng.standard_normal((problems, n)).astype(np.float32)
+    a = np.linspace(0.5, 1.5, problems)
+    if extra.get("nan_policy") == "skip":
+        a[::4] = np.nan    # those problems skip every step
+        a[1::4][:2] = np.inf
+    opts = dict(maxiter=25, gtol=0, lr=1e-2, state_dtype=fmt, **extra)
+    r = numadam.minimize_many(fg, True, X0, data=(a,), method=method, options=opts)
+    full = numadam.minimize_many(fg, True, X0, data=(a,), method=method,
+                                 options=dict(opts, state_dtype=None))
+    assert r.x.dtype == np.float32
+    assert not np.array_equal(r.x, full.x)
+    for p in range(problems):
+        one = numadam.minimize(fg, True, X0[p], args=(a[p],), method=method,
+                               options=dict(opts, compiled=False))
+        np.testing.assert_array_equal(r.x[p], one.x)
+        assert r.nit[p] == one.nit and r.status[p] == one.status
+
+
+def test_minimize_many_on_the_device_refuses_low_precision_state():
+    fg = _weighted_quadratic()
     with pytest.raises(ValueError, match="state_dtype='int8' is not supported by "
-                                         "minimize_many"):
-        numadam.minimize_many(f, True, np.zeros((3, 2)), options=dict(state_dtype="int8"))
+                                         "minimize_many.device='cuda'."):
+        numadam.minimize_many(fg, True, np.zeros((3, 2)), device="cuda",
+                              options=dict(state_dtype="int8"))
 
 
 def test_convergence_with_low_precision_state():

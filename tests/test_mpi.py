@@ -107,14 +107,21 @@ def test_several_arrays_run_data_parallel(method, tmp_path):
         assert r["err_sharded"] < 1e-12
 
 
-def test_low_precision_state_runs_replicated(tmp_path):
-    """state_dtype="bfloat16" over 2 processes, replicated: the single-process
-    run's iterates (the same stochastic rounding); sharded refuses it."""
-    r = mpirun(2, tmp_path, "lowp", "bfloat16")
-    assert r["nit"][0] == r["nit"][1] == 48 and r["replicas_bitwise_equal"]
-    assert r["err"] < 1e-12 and r["status"] == 2
-    assert "state_dtype='bfloat16' is not supported by numadam.mpi.minimize with " \
-           "sharded=True" in r["refused"]
+@pytest.mark.parametrize("fmt", ["bfloat16", "int8"])
+def test_low_precision_state_replicated_and_sharded(fmt, tmp_path):
+    """Adam with low-precision state on 4,500 parameters over 2 processes,
+    replicated and sharded: the single-process run's iterates (sharded: the
+    random bits by each element's index in x, int8's shards whole blocks of
+    256 with their scales); a sharded checkpoint resumes on 3 processes."""
+    r = mpirun(2, tmp_path, "lowp", fmt)
+    assert r["nit"] == [48, 48, 48, 30] and r["replicas_bitwise_equal"]
+    assert r["err"] < 1e-12 and r["err_sharded"] < 1e-12 and r["status"] == [2, 2]
+    assert r["differs_from_full"] > 1e-6      # the state was stored in low precision
+    # rank 0's state: all of it replicated, its shard's sharded (int8: 9 blocks of 18)
+    assert r["state_bytes"] == {"bfloat16": [4 * 4500, 4 * 2250],
+                                "int8": [2 * 4500 + 8 * 18, 2 * 2304 + 8 * 9]}[fmt]
+    r = mpirun(3, tmp_path, "lowp_resume", fmt)
+    assert r["nit"] == [48, 48] and r["status"] == 2 and r["err"] < 1e-12
 
 
 def test_checkpoint_of_two_processes_resumes_on_three(tmp_path):
@@ -124,6 +131,17 @@ def test_checkpoint_of_two_processes_resumes_on_three(tmp_path):
     r = mpirun(3, tmp_path, "resume")
     assert r["nit"] == [48, 48] and r["status"] == 2
     assert r["err"] < 1e-12
+
+
+def test_int8_shards_are_whole_blocks():
+    """Sharded int8 state: each process gets whole blocks of 256 parameters (the
+    last one the rest), as evenly as blocks allow; full precision splits by
+    elements (numpy.array_split's)."""
+    from numadam.mpi import _split
+    assert _split(4500, 2, 256) == [(0, 2304), (2304, 4500)]
+    assert _split(4500, 3, 256) == [(0, 1536), (1536, 3072), (3072, 4500)]
+    assert _split(4097, 17, 256)[-1] == (4096, 4097)
+    assert _split(10, 3) == [(0, 4), (4, 7), (7, 10)]
 
 
 def test_single_process_errors_are_clear():

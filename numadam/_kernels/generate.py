@@ -1091,15 +1091,24 @@ class MethodKernels:
         self._cuda = None
         self._loop = {}
 
-    def extra(self, t, multi=False):
+    @property
+    def n_arrays(self):
+        """How many state arrays the kernels take before :meth:`extra`'s
+        arguments (an int8 moment is two: its codes and its blocks' absmax)."""
+        rule = self.rule
+        have = present(rule.signature, [st.when for st in rule.states], self.values)
+        return len(have) + (sum(st in rule.moments for st in have)
+                            if self.fmt == "int8" else 0)
+
+    def extra(self, t, multi=False, offset=0):
         """The arguments the kernels of low-precision state take after the
-        state arrays for step ``t``: the step's random key and the offset of
-        the array's first element (``()`` for full precision; the ``multi``
-        kernels take the key only)."""
+        state arrays for step ``t``: the step's random key and ``offset``, the
+        index of the array's first element in the state (``()`` for full
+        precision; the ``multi`` kernels take the key only)."""
         if self.fmt is None:
             return ()
         from .._lowp import step_key
-        return (step_key(t),) if multi else (step_key(t), np.int64(0))
+        return (step_key(t),) if multi else (step_key(t), np.int64(offset))
 
     def pick(self, size, guarded=True):
         """The serial or the parallel kernel, see ``KernelPair.pick``."""

@@ -116,6 +116,31 @@ def nonfinite(g):
 
 
 @njit(inline="always")
+def no_extra(t):
+    """The kernels' arguments after the state arrays at step ``t``: none (full
+    precision)."""
+    return ()
+
+
+@njit(inline="always", error_model="numpy")
+def step_key(t):
+    """:func:`numadam._lowp.step_key` compiled: the uint32 key of step ``t``'s
+    random bits (splitmix64 of ``t``)."""
+    z = np.uint64(t) * np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return np.uint32((z ^ (z >> np.uint64(31))) & np.uint64(0xFFFFFFFF))
+
+
+@njit(inline="always")
+def lowp_extra(t):
+    """The arguments of the kernels of low-precision state after the state
+    arrays at step ``t``: its random key and the offset of the first element
+    (:meth:`numadam._kernels.generate.MethodKernels.extra`)."""
+    return step_key(t), np.int64(0)
+
+
+@njit(inline="always")
 def step_scalars(scalar_fn, hyper, host, t, lr, clipping, clip_norm, s, r):
     """The kernel's scalars of step ``t`` and the new host state: the clip
     factor of a gradient of norm ``s * r`` (the full norm), then the method's
@@ -128,7 +153,7 @@ def step_scalars(scalar_fn, hyper, host, t, lr, clipping, clip_norm, s, r):
 
 
 @njit
-def run(fun, jac, evaluate, value, fargs, jargs, view, flat, arrays, kernel, scalar_fn,
+def run(fun, jac, evaluate, value, fargs, jargs, view, flat, arrays, kernel, scalar_fn, extra,
         hyper, host, t, lr_const, lr_table, use_table, clipping, clip_norm, maxiter, gtol,
         need_norm, norm, pnorm, project, has_box, lb, ub, gsign, policy, hist, hist_every,
         hist_base, last_chunk, h_step, h_loss, h_gn, h_lr, f, g, have_f, caution, agree):
@@ -145,7 +170,9 @@ def run(fun, jac, evaluate, value, fargs, jargs, view, flat, arrays, kernel, sca
     does anything.  Returns ``(code, nit, nskip, t, host, f, have_f, g, nrec,
     nfev, njev)``; ``code`` is minimize's status (0, 1, 3) or a negative code
     for the caller.  With ``caution`` (a cautious method) ``agree``, the
-    method's count pass, runs before every step.
+    method's count pass, runs before every step.  ``extra(t)``: the kernels'
+    arguments after the state arrays at step ``t`` (low-precision state's
+    random key and offset; ``()`` for full precision).
     """
     nit = nskip = nrec = nfev = njev = 0
     t0 = t
@@ -210,10 +237,11 @@ def run(fun, jac, evaluate, value, fargs, jargs, view, flat, arrays, kernel, sca
                                          _scalars.lr_at(lr_const, lr_table, t - t0),
                                          clipping, clip_norm, s, r)
             t += 1
+            ex = extra(t)
             if caution:   # the cautious step: its count pass first
-                scalars = _scalars.with_caution(scalars, agree(flat, g, *arrays, *scalars),
-                                                g.size)
-            nbad = kernel(flat, g, *arrays, *scalars)
+                scalars = _scalars.with_caution(
+                    scalars, agree(flat, g, *arrays, *ex, *scalars), g.size)
+            nbad = kernel(flat, g, *arrays, *ex, *scalars)
             if nbad > 0:
                 return (RAISE_OVERFLOW if policy == 1 else 3, nit, nskip, t, host, f,
                         have_f, g, nrec, nfev, njev)

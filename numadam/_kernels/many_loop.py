@@ -20,6 +20,9 @@ count and a skip count; a problem that skipped a step (``nan_policy="skip"``)
 and every problem of a run with ``clip_norm`` (its own clip factor) is
 stepped alone with its own scalars.  Each element gets exactly the update
 :func:`numadam.minimize` gives it, so the results are bitwise the same.
+With low-precision state (``state_dtype``) every problem's row is stepped
+as an array of its own (the method's serial kernel, the random bits of
+its elements 0..n-1, its own int8 blocks), so that holds there too.
 
 The loop runs ``chunk`` iterations per call and keeps its state in arrays
 between calls: Python sizes the chunks to about
@@ -35,12 +38,14 @@ import inspect
 
 import numpy as np
 
-from .generate import _LOCK, PENDING, load, present, variant_name
+from .generate import _LOCK, PENDING, load, variant_name
 
 __all__ = ["many_module", "FEATURES", "ACTIVE", "block_size"]
 
 #: the features a loop is specialised to (constants of its module)
 FEATURES = ("HAS_BOX", "CLIPPING", "SKIP", "NEED_NORM", "CAUTION")
+
+
 
 #: a problem that is still running
 ACTIVE = 99
@@ -74,8 +79,8 @@ from {smod} import {sname} as _rule_scalars
 from numadam._kernels import _pointers as _P
 {objective}
 _scalar_fn = njit(inline="always", error_model="numpy")(_rule_scalars)
-_run_kernel = _k.{v}_flagged
 _row_kernel = _k.{v}_serial
+_run_kernel = {run_kernel}
 _agree_kernel = {agree}
 _project = _cpu.PROJECT.serial
 _norm_big = _cpu.NORM.serial
@@ -164,22 +169,28 @@ def _evaluate_into(X, G, F, i, n, data, args):
 
 
 @njit(inline="always", error_model="numpy")
-def _step_run(X, G, states, i, j, n, sc, flags):
-    """One kernel call on rows ``i..j``; the number of guarded elements."""
-    m = (j - i) * n
-    fl = carray(_ptr(flags.ctypes.data, np.int8), (m,))
-    return _run_kernel(_run(X, i, j, n), _run(G, i, j, n), {run_states}{scalars}fl)
+def _state_row(A, i, T):
+    """Row ``i`` of the C-contiguous 2-D state array ``A`` of dtype ``T`` (a
+    low-precision state's codes or block scales: rows of their own length)."""
+    return carray(_ptr(A.ctypes.data + i * A.strides[0], T), (A.shape[1],))
 
 
 @njit(inline="always", error_model="numpy")
-def _step_row(X, G, states, i, n, sc):
-    return _row_kernel(_view(X, i, n), _view(G, i, n), {row_states}{scalars})
+def _step_run(X, G, states, i, j, n, sc, flags, t):
+    """The step ``t`` on rows ``i..j``; the number of guarded elements."""
+{step_run}
 
 
 @njit(inline="always", error_model="numpy")
-def _agree_row(X, G, states, i, n, sc):
+def _step_row(X, G, states, i, n, sc, t):
+    """The step ``t`` on row ``i``."""
+    return _row_kernel(_view(X, i, n), _view(G, i, n), {row_states}{extra}{scalars})
+
+
+@njit(inline="always", error_model="numpy")
+def _agree_row(X, G, states, i, n, sc, t):
     """The cautious step's count on row ``i``."""
-    return _agree_kernel(_view(X, i, n), _view(G, i, n), {row_states}{scalars})
+    return _agree_kernel(_view(X, i, n), _view(G, i, n), {row_states}{extra}{scalars})
 
 
 @njit(inline="always", error_model="numpy")
@@ -291,7 +302,7 @@ def _block(b, B, X, G, F, states, data, args, hyper, lr_const, lr_table, maxiter
         i = lo
         if whole and main_ok and not (CLIPPING or CAUTION):
             i = hi
-            if _step_run(X, G, states, lo, hi, n, sc, fb) > 0:
+            if _step_run(X, G, states, lo, hi, n, sc, fb, t + 1) > 0:
                 _overflowed(X, G, F, data, args, status, nits, lo, hi, n, fb, nit)
                 whole = False
             if HAS_BOX:
@@ -310,7 +321,7 @@ def _block(b, B, X, G, F, states, data, args, hyper, lr_const, lr_table, maxiter
                     _finish(X, G, F, data, args, status, nits, k, n, NEED_LR, False, nit)
                 i = j
                 continue
-            if _step_run(X, G, states, i, j, n, sc, fb) > 0:
+            if _step_run(X, G, states, i, j, n, sc, fb, t + 1) > 0:
                 _overflowed(X, G, F, data, args, status, nits, i, j, n, fb, nit)
             if HAS_BOX:
                 for k in range(i, j):
@@ -337,8 +348,8 @@ def _block(b, B, X, G, F, states, data, args, hyper, lr_const, lr_table, maxiter
                                       _S.lr_at(lr_const, lr_table, ti), CLIPPING,
                                       clip_norm, s, r)
             if CAUTION:
-                sci = _S.with_caution(sci, _agree_row(X, G, states, i, n, sci), n)
-            if _step_row(X, G, states, i, n, sci) > 0:
+                sci = _S.with_caution(sci, _agree_row(X, G, states, i, n, sci, ti + 1), n)
+            if _step_row(X, G, states, i, n, sci, ti + 1) > 0:
                 _finish(X, G, F, data, args, status, nits, i, n, 3, False, nit)
                 continue
             if HAS_BOX:
@@ -459,10 +470,26 @@ def _stamp(fn):
     return stamp(fn)
 
 
-def many_module(rule, values, features, fun, jac, fused, out, data, n_args, dtype,
-                inline=True):
-    """The generated loop module for one method variant (``rule``, flag
-    ``values``), ``features`` (the values of :data:`FEATURES`), the objective
+#: ``_step_run``'s body: one call of the flagged kernel over the rows
+_RUN_FLAGGED = """    m = (j - i) * n
+    fl = carray(_ptr(flags.ctypes.data, np.int8), (m,))
+    return _run_kernel(_run(X, i, j, n), _run(G, i, j, n), {run_states}{scalars}fl)"""
+
+#: ... with low-precision state: row by row, each row's guard in its first flag
+_RUN_ROWS = """    bad = 0
+    for k in range(i, j):
+        b = _step_row(X, G, states, k, n, sc, t)
+        flags[(k - i) * n] = 1 if b > 0 else 0
+        bad += b
+    return bad"""
+
+
+def many_module(kernels, features, fun, jac, fused, out, data, n_args, dtype,
+                state_dtypes, inline=True):
+    """The generated loop module for one method variant's ``kernels`` (a
+    :class:`numadam._kernels.generate.MethodKernels`, its moments stored in
+    full or low precision; ``state_dtypes`` the dtypes of its state arrays),
+    ``features`` (the values of :data:`FEATURES`), the objective
     (``fun``, ``jac``; ``fused``; ``out`` when the gradient function takes
     numpy's ``out=``), the data arrays, the number of ``args`` and x's
     ``dtype``; ``inline`` False calls the user's functions instead of
@@ -471,6 +498,9 @@ def many_module(rule, values, features, fun, jac, fused, out, data, n_args, dtyp
 
     from .._cabi import _cacheable
     dtype = np.dtype(dtype)
+    rule, values, fmt = kernels.rule, kernels.values, kernels.fmt
+    kmod = (rule.cpu_module() if fmt is None
+            else rule.lowp_module(fmt, kernels.stochastic))
     fn = rule.scalars
     if fun is None:   # a C objective: its address and user data come as args
         cache, stamps = True, ["C"]
@@ -485,13 +515,18 @@ def many_module(rule, values, features, fun, jac, fused, out, data, n_args, dtyp
         objective = _INLINED if inline else "_fun_i, _jac_i = _fun, _jac"
         objective = "_fun, _jac = _G.PENDING[{key!r}]\n" + objective
     ident = (stamps + [fused, out, inline, [(a.dtype.str, a.ndim) for a in data], n_args,
-                       dtype.str, numba.__version__, inspect.getsource(fn),
+                       dtype.str, kmod.__name__, numba.__version__, inspect.getsource(fn),
                        inspect.getsource(many_module)])
     key = hashlib.sha256(repr(ident).encode()).hexdigest()[:16]
     v = variant_name(rule.name, rule.signature.flags, values)
     sig = rule.signature
-    n_states = len(present(sig, [st.when for st in rule.states], values))
     n_host = len(rule.host)
+    # a state row: a view like x's (full precision), else of its own dtype and
+    # length (low-precision state: the codes, int8's block scales, the others)
+    rows = [f"_view(states[{k}], i, n), " if fmt is None
+            else f"_state_row(states[{k}], i, np.{np.dtype(dt).name}), "
+            for k, dt in enumerate(state_dtypes)]
+    scalars = "".join(f"sc[{k}], " for k in range(len(sig.scalars)))
     evaluate, value = _objective_lines(fun is None, fused, out, data, n_args)
     host_tuple = ("(" + "".join(f"{{a}}[{{i}}, {k}], " for k in range(n_host)) + ")")
     consts = dict(zip(FEATURES, features))
@@ -499,17 +534,20 @@ def many_module(rule, values, features, fun, jac, fused, out, data, n_args, dtyp
     source = _MODULE.format(
         v=v, what=f"{getattr(fun, '__name__', fun)}"
         + ("" if fused else f" and {getattr(jac, '__name__', jac)}"),
-        features=consts, kmod=rule.cpu_module().__name__, smod=fn.__module__,
+        features=consts, kmod=kmod.__name__, smod=fn.__module__,
         sname=fn.__name__, key=key,
         objective=objective.replace("{key!r}", repr(key)),
         dtype=dtype.name, itemsize=dtype.itemsize, active=ACTIVE, skipping=_SKIPPING,
-        agree=(f"_k.{v}_agree_serial" if hasattr(rule.cpu_module(), f"{v}_agree_serial")
+        agree=(f"_k.{v}_agree_serial" if hasattr(kmod, f"{v}_agree_serial")
                else "_row_kernel"),
+        run_kernel="_row_kernel" if fmt is not None else f"_k.{v}_flagged",
+        step_run=_RUN_ROWS if fmt is not None else _RUN_FLAGGED.format(
+            run_states="".join(f"_run(states[{k}], i, j, n), "
+                               for k in range(len(state_dtypes))), scalars=scalars),
+        extra="" if fmt is None else "_L.step_key(t), np.int64(0), ",
         constants="".join(f"{k} = {val!r}\n" for k, val in consts.items()),
         evaluate=evaluate, value=value,
-        run_states="".join(f"_run(states[{k}], i, j, n), " for k in range(n_states)),
-        row_states="".join(f"_view(states[{k}], i, n), " for k in range(n_states)),
-        scalars="".join(f"sc[{k}], " for k in range(len(sig.scalars))),
+        row_states="".join(rows), scalars=scalars,
         host_read=host_tuple.format(a="bh", i="b"),
         own_read=host_tuple.format(a="own_h", i="i"),
         own_from_block="\n".join(f"                own_h[i, {k}] = h[{k}]"

@@ -442,8 +442,9 @@ class Method:
         if value is not None and "state_dtype" in self.defaults:
             raise ValueError(
                 f"state_dtype={value!r} is not supported by {where} in this version "
-                "(numadam.minimize on the CPU and the stateful optimizers take it); "
-                "leave state_dtype at None")
+                "(the stateful optimizers, numadam.minimize and minimize_many on the "
+                "CPU, and the replicated numadam.mpi.minimize take it); leave "
+                "state_dtype at None")
 
     def check_shape(self, shape, where):
         """Refuse a parameter of the wrong number of dimensions (Muon's 2)."""
@@ -505,11 +506,12 @@ class Method:
                     out[st.name + suffix] = np.concatenate([p[suffix] for p in parts])
         return out
 
-    def state_sizes(self, opts, shape):
-        """Each state array's size for a parameter array of ``shape``."""
+    def state_sizes(self, opts, shape, size=None):
+        """Each state array's size for a parameter array of ``shape`` (``size``:
+        the size that decides int8's fallback, the array's by default)."""
         n = int(np.prod(shape))
         return {name: (st.size_of(shape) if fn is None else fn(n))
-                for name, dt, fn, st, fmt in self.layout(opts, n)}
+                for name, dt, fn, st, fmt in self.layout(opts, n if size is None else size)}
 
     def state_values(self, opts, state, dtype, size):
         """The state of an array of ``size`` elements as values of ``dtype`` by
