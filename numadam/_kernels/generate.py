@@ -259,19 +259,29 @@ def {v}_{kind}({params}):
     _zero = _T(0)
     _bad = _ZERO32
 {plain}
-    for _i in range(x.size):
+{weyl}    for _i in range(x.size):
         _b = np.int32({v}_at(_i, x, g, {args}_zero))
 {flag}        _bad = _iadd32(_bad, _b)
-    return _bad
+{weyl_next}    return _bad
 '''
 
 _PLAIN_LOOP = '''    if _plain(gmul, clip, wd):  # the common case, its scalars as constants
         _one, _inf = _T(1), _T(np.inf)
-        for _i in range(x.size):
+{weyl}        for _i in range(x.size):
             _b = np.int32({v}_at(_i, x, g, {plain_args}_zero))
 {flag}            _bad = _iadd32(_bad, _b)
-        return _bad
+{weyl_next}        return _bad
 '''
+
+#: bfloat16's random bits: the loops carry each element's Weyl value
+#: ``(_off + _i) * 0x9E3779B9`` (mod 2**32) as a uint32 induction variable
+#: (computed from the int64 index it cost a widening, a narrowing and a vector
+#: multiplication per element: 10% of the step); ``<v>_at`` adds the key
+_WEYL = "{pad}_w = np.uint32(np.uint32(_off) * np.uint32(0x9E3779B9))\n"
+_WEYL_NEXT = "{pad}    _w = np.uint32(_w + np.uint32(0x9E3779B9))\n"
+
+#: ... computed for element ``_i`` (the device's grid-stride loop)
+_WEYL_AT = {"_w": "np.uint32(np.uint32(_off + _i) * np.uint32(0x9E3779B9))"}
 
 #: the flagged loop's extra store: which elements the guard kept (the
 #: many-problems loop steps a run of problems at once and must know which
@@ -598,11 +608,13 @@ def cpu_source(name, update, sig, whens, caution=None, first=None, per_array=Fal
             if sig.plain:
                 plain = _PLAIN_LOOP.format(
                     v=v, plain_args=_join(have + plain_scalars),
-                    flag=_FLAG.format(pad=" " * 12) if extra else "")
+                    flag=_FLAG.format(pad=" " * 12) if extra else "", weyl="",
+                    weyl_next="")
             lines.append(_SERIAL.format(v=v, kind=kind, args=args,
                                         casts=casts or "    pass", plain=plain,
                                         flag=_FLAG.format(pad=flag) if extra else "",
-                                        params=", ".join(params + extra)))
+                                        params=", ".join(params + extra), weyl="",
+                                        weyl_next=""))
         lines.append(_PARALLEL.format(v=v, states=_join(have),
                                       slices=_join(_slice(s, "_lo", "_hi") for s in have)))
         cautious = caution is not None and dict(zip(sig.flags, values)).get(CAUTIOUS)
@@ -721,12 +733,12 @@ class _LowVariant:
         # (int8: the block's scales and new values of the moments in ``_sc`` and
         # ``_buf``; two arrays, not two per moment: CPython calls a function of
         # more than 30 arguments with *args, which numba does not inline)
-        self.at_args = have + (["_sc", "_buf"] if self.q8 else ["_key", "_off"])
+        self.at_args = have + (["_sc", "_buf"] if self.q8 else ["_key", "_w"])
         self.slot = {st: j for j, st in enumerate(low)}
         # bfloat16's stochastic rounding: 32 random bits per element for two
         # moments (16 each), from (the step's key, the element)
         self.hashes = [] if self.q8 or not stochastic else [
-            f"    _h{p} = mix32(np.uint32(_key ^ np.uint32({STATE_KEYS[p]})), _off + _i)"
+            f"    _h{p} = np.uint32(_w + np.uint32(_key ^ np.uint32({STATE_KEYS[p]})))"
             for p in range((len(low) + 1) // 2)]
 
     def read(self, st, scale=None):
@@ -796,11 +808,14 @@ class _LowVariant:
         plain_scalars = [consts.get(c, c) for c in sig.scalars] if sig.plain else []
         params = ", ".join(["x", "g"] + self.stored + sig.scalars)
         if not self.q8:
+            weyl = {pad: (_WEYL.format(pad=" " * pad), _WEYL_NEXT.format(pad=" " * pad))
+                    for pad in (4, 8)}
             plain = ("" if not sig.plain else _PLAIN_LOOP.format(
-                v=self.v, plain_args=_join(at_args + plain_scalars), flag=""))
+                v=self.v, plain_args=_join(at_args + plain_scalars), flag="",
+                weyl=weyl[8][0], weyl_next=weyl[8][1]))
             return _SERIAL.format(v=self.v, kind="serial", args=_join(at_args + sig.scalars),
                                   casts=casts or "    pass", plain=plain, flag="",
-                                  params=params)
+                                  params=params, weyl=weyl[4][0], weyl_next=weyl[4][1])
         encode = {st: "q8_signed" if self.moments[st] == "signed" else "q8_unsigned"
                   for st in low}
         return _SERIAL_Q8.format(
@@ -878,7 +893,7 @@ _{v}{suffix}_at = _device_fn(_cpu.{v}{suffix}_at)
 def {v}{suffix}(x, g, {states}_count, {scalars}_zero):
     _n = 0
     for _i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
-        _n += _{v}{suffix}_at(_i, x, g, {states}{scalars}_zero)
+        _n += _{v}{suffix}_at(_i, x, g, {args}{scalars}_zero)
     if _n:
         cuda.atomic.add(_count, 0, _n)
 '''
@@ -1017,10 +1032,12 @@ def lowp_cuda_source(lowp_module, name, sig, whens, moments, fmt, stochastic, ca
                                     for j, st in enumerate(low)) or "            pass"))
         else:
             lines.append(_CUDA_COUNTED.format(v=v, suffix="", states=_join(var.stored),
+                                              args=_join(_WEYL_AT.get(a, a)
+                                                         for a in var.at_args),
                                               scalars=_join(sig.scalars)))
         if caution is not None and dict(zip(sig.flags, values)).get(CAUTIOUS):
             lines.append(_CUDA_COUNTED.format(v=v, suffix="_agree", states=_join(var.stored),
-                                              scalars=_join(sig.scalars)))
+                                              args=_join(var.stored), scalars=_join(sig.scalars)))
     return "".join(lines)
 
 
@@ -1030,7 +1047,7 @@ def cuda_source(cpu_module, name, sig, whens, caution=None, first=None):
         v = variant_name(name, sig.flags, values)
         have = present(sig, whens, values)
         lines.append(_CUDA_COUNTED.format(v=v, suffix="", states=_join(have),
-                                          scalars=_join(sig.scalars)))
+                                          args=_join(have), scalars=_join(sig.scalars)))
         if first is not None:
             if len(lines) == 2:   # the helpers the first pass calls
                 lines.append("\n\nimport numpy as np\n\nexcess = _device_fn(_cpu.excess)\n"
@@ -1038,7 +1055,7 @@ def cuda_source(cpu_module, name, sig, whens, caution=None, first=None):
             lines.append(_cuda_first(v, sig, have, values, *first))
         if caution is not None and dict(zip(sig.flags, values)).get(CAUTIOUS):
             lines.append(_CUDA_COUNTED.format(v=v, suffix="_agree", states=_join(have),
-                                              scalars=_join(sig.scalars)))
+                                              args=_join(have), scalars=_join(sig.scalars)))
     return "".join(lines)
 
 
