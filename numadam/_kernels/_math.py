@@ -153,10 +153,10 @@ def q8_signed(a, inv):
 def q8_signed_value(c, scale):
     """The value of signed code ``c`` times ``scale`` (absmax / 1.875, in the
     parameters' dtype, which the value takes): its sign bit moved to the
-    float's, its e4m3 bits to bit 20."""
-    w = np.uint32(c)
-    b = np.uint32(np.uint32(np.uint32(w & np.uint32(0x80)) << np.uint32(24))
-                  | np.uint32(np.uint32(w & np.uint32(0x7F)) << np.uint32(20)))
+    float's, its e4m3 bits to bit 20 (the code sign-extended and shifted,
+    the sign's copies between them cleared: three vector operations, not six)."""
+    w = np.uint32(np.int32(np.int8(c)))
+    b = np.uint32(np.uint32(w << np.uint32(20)) & np.uint32(0x87FFFFFF))
     return bits_f32(b) * np.float32(5.192296858534828e+33) * scale
 
 
