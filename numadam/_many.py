@@ -463,10 +463,10 @@ def _minimize_many_cuda(fun, jac, x0, data, args, method, options, bounds):
     """minimize_many on the GPU: one thread per problem."""
     import numadam
 
-    get_method(method).refuse_low_precision(options, "minimize_many(device='cuda')")
     numadam.cuda._require("device='cuda'")
     from numba import cuda
 
+    from . import _lowp
     from ._kernels import cuda as K
     from ._kernels import loop
 
@@ -483,10 +483,17 @@ def _minimize_many_cuda(fun, jac, x0, data, args, method, options, bounds):
     n_problems = X.shape[0]
     n_scalars = len(P.scalar_fn(P.hyper, 1, 1e-3, 1.0, P.host0)[0])
     loop.scalar_fn(P.scalar_fn)   # registered for numba.cuda too
-    kernels = spec.kernel(opts)
+    kernels = spec.kernel(opts, X.shape[1])
+    if kernels.fmt == "int8":
+        raise ValueError(
+            f"state_dtype='int8' is not supported by minimize_many(device='cuda') for "
+            f"problems of {X.shape[1]} >= {_lowp.MIN_INT8} parameters in this version "
+            "(one thread per problem: no thread block to quantise a block of 256 "
+            "with); bfloat16 state runs, and int8 keeps full precision under "
+            f"{_lowp.MIN_INT8} parameters")
     kernel = K.many_kernel(fun, jac, fused, kernels.at, P.scalar_fn, n_scalars,
                            spec.bools(), len(P.arrays), len(P.data), X.dtype,
-                           kernels.agree_at)
+                           kernels.agree_at, lowp=kernels.fmt is not None)
     Xd = cuda.to_device(X)
     Gd = cuda.to_device(np.zeros_like(X))
     arrays = tuple(cuda.to_device(a) for a in P.arrays) or (

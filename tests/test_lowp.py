@@ -480,6 +480,17 @@ def test_minimize_takes_state_dtype():
         assert not np.array_equal(r.x, ref.x)
 
 
+def test_compiled_step_key_is_the_python_one():
+    """The compiled loops' step key (numadam._kernels._scalars, numpy uint64
+    arithmetic under numba) is numadam._lowp's (exact Python integers)."""
+    from numba import njit
+
+    from numadam._kernels import _scalars
+    key = njit(_scalars.step_key)
+    for t in (1, 2, 3, 1000, 2 ** 31 + 5, 2 ** 40 + 17, 2 ** 62 - 1):
+        assert key(t) == L.step_key(t)
+
+
 def _weighted_quadratic():
     from numba import njit
 
@@ -571,14 +582,6 @@ def test_minimize_many_is_minimize_on_each_problem(fmt, n, problems, method, ext
                                options=dict(opts, compiled=False))
         np.testing.assert_array_equal(r.x[p], one.x)
         assert r.nit[p] == one.nit and r.status[p] == one.status
-
-
-def test_minimize_many_on_the_device_refuses_low_precision_state():
-    fg = _weighted_quadratic()
-    with pytest.raises(ValueError, match="state_dtype='int8' is not supported by "
-                                         "minimize_many.device='cuda'."):
-        numadam.minimize_many(fg, True, np.zeros((3, 2)), device="cuda",
-                              options=dict(state_dtype="int8"))
 
 
 def test_convergence_with_low_precision_state():

@@ -22,6 +22,8 @@ problems), within ``t`` ulps of ``pow(beta, t)``.
 """
 import math
 
+import numpy as np
+
 
 def prologue(maximize, clip, wd, decoupled, lr, gscale):
     """(gmul, clip, coupled wd, decoupled factor) shared by every method."""
@@ -94,6 +96,16 @@ def with_caution(scalars, count, n):
     return scalars[:-1] + (1.0 / max(count / n, 1e-3),)
 
 
+def step_key(t):
+    """The uint32 key of step ``t``'s random bits (low-precision state): the
+    compiled loops' twin of :func:`numadam._lowp.step_key` (splitmix64 of
+    ``t``; in Python, numadam._lowp's computes it with exact integers)."""
+    z = np.uint64(t) * np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return np.uint32((z ^ (z >> np.uint64(31))) & np.uint64(0xFFFFFFFF))
+
+
 #: helpers shared by the compiled loops (CPU and CUDA), the optimizers and the
 #: methods' scalar functions
-HELPERS = (prologue, norm_value, clip_scale, lr_at, stop_status, with_caution)
+HELPERS = (prologue, norm_value, clip_scale, lr_at, stop_status, with_caution, step_key)

@@ -171,12 +171,12 @@ def many_kernel(X, G, {states}, {data}, hyper, host0, lr_const, lr_table, clip_n
             if CAUTION:   # the cautious step's count pass over this problem
                 na = 0
                 for k in range(n):
-                    na += AGREE(k, x, g{state_rows}, {cast_scalars}, zero)
+                    na += AGREE(k, x, g{state_rows}{agree_extra}, {cast_scalars}, zero)
                 scalars = WITH_CAUTION(scalars, na, n)
             t += 1
             nb = 0
             for k in range(n):
-                nb += AT(k, x, g{state_rows}, {cast_scalars}, zero)
+                nb += AT(k, x, g{state_rows}{at_extra}, {cast_scalars}, zero)
             if nb > 0:
                 status = 3
                 break
@@ -192,7 +192,7 @@ def many_kernel(X, G, {states}, {data}, hyper, host0, lr_const, lr_table, clip_n
 
 
 def many_kernel(fun, jac, fused, at, scalar_fn, n_scalars, bools, n_states, n_data,
-                dtype, agree_at=None):
+                dtype, agree_at=None, lowp=False):
     """Build the one-thread-per-problem kernel for these device functions.
 
     ``at`` is the method's generated guarded element update
@@ -201,7 +201,10 @@ def many_kernel(fun, jac, fused, at, scalar_fn, n_scalars, bools, n_states, n_da
     positions in ``bools``.  The kernel's source is generated for the number
     of state and data arrays, so it compiles for the device without tuple
     tricks.  ``agree_at``, a cautious variant's one-element agreement, adds
-    the count pass before every step.
+    the count pass before every step.  ``lowp``: the element functions of
+    bfloat16 state, which take the step's random key and the element's Weyl
+    value after the state rows (each problem's elements 0..n-1, as
+    :func:`numadam.minimize` on the problem alone).
     """
     states = ", ".join(f"S{k}" for k in range(n_states)) or "S_unused"
     data = ", ".join(f"D{k}" for k in range(n_data)) or "D_unused"
@@ -209,8 +212,11 @@ def many_kernel(fun, jac, fused, at, scalar_fn, n_scalars, bools, n_states, n_da
     state_rows = "".join(f", S{k}[i]" for k in range(n_states))
     cast_scalars = ", ".join(f"scalars[{k}]" if k in bools else f"T(scalars[{k}])"
                              for k in range(n_scalars))
-    src = _MANY_TEMPLATE.format(states=states, data=data, rows=rows, state_rows=state_rows,
-                                cast_scalars=cast_scalars)
+    weyl = "np.uint32(np.uint32(k) * np.uint32(0x9E3779B9))"
+    src = _MANY_TEMPLATE.format(
+        states=states, data=data, rows=rows, state_rows=state_rows,
+        cast_scalars=cast_scalars, at_extra=f", KEY(t), {weyl}" if lowp else "",
+        agree_extra=", KEY(t + 1), np.int64(0)" if lowp else "")
     T = np.dtype(dtype).type
     if fused:
         evaluate = fun
@@ -229,6 +235,7 @@ def many_kernel(fun, jac, fused, at, scalar_fn, n_scalars, bools, n_states, n_da
              "AT": device(at), "SCALARS": scalar_fn,
              "STOP": _scalars.stop_status, "LR_AT": _scalars.lr_at,
              "CLIP_SCALE": _scalars.clip_scale, "CAUTION": agree_at is not None,
+             "KEY": _scalars.step_key,
              "AGREE": device(agree_at if agree_at is not None else at),
              "WITH_CAUTION": _scalars.with_caution}
     exec(compile(src, f"<numadam many kernel {at.__name__}>", "exec"), scope)

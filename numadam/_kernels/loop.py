@@ -122,22 +122,12 @@ def no_extra(t):
     return ()
 
 
-@njit(inline="always", error_model="numpy")
-def step_key(t):
-    """:func:`numadam._lowp.step_key` compiled: the uint32 key of step ``t``'s
-    random bits (splitmix64 of ``t``)."""
-    z = np.uint64(t) * np.uint64(0x9E3779B97F4A7C15)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return np.uint32((z ^ (z >> np.uint64(31))) & np.uint64(0xFFFFFFFF))
-
-
 @njit(inline="always")
 def lowp_extra(t):
     """The arguments of the kernels of low-precision state after the state
     arrays at step ``t``: its random key and the offset of the first element
     (:meth:`numadam._kernels.generate.MethodKernels.extra`)."""
-    return step_key(t), np.int64(0)
+    return _scalars.step_key(t), np.int64(0)
 
 
 @njit(inline="always")

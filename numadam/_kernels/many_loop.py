@@ -544,7 +544,7 @@ def many_module(kernels, features, fun, jac, fused, out, data, n_args, dtype,
         step_run=_RUN_ROWS if fmt is not None else _RUN_FLAGGED.format(
             run_states="".join(f"_run(states[{k}], i, j, n), "
                                for k in range(len(state_dtypes))), scalars=scalars),
-        extra="" if fmt is None else "_L.step_key(t), np.int64(0), ",
+        extra="" if fmt is None else "_S.step_key(t), np.int64(0), ",
         constants="".join(f"{k} = {val!r}\n" for k, val in consts.items()),
         evaluate=evaluate, value=value,
         row_states="".join(rows), scalars=scalars,
