@@ -800,6 +800,24 @@ class _LowVariant:
                               and st not in same) or "    pass",
             values="".join(f", keep(_ok, _{st}_new, _{st}_old)" for st in low))
 
+    def flagged(self, casts):
+        """``<v>_flagged`` (bfloat16): the serial loop that takes each element's
+        Weyl value from the array ``_wt`` (minimize_many steps a run of
+        problems' rows at once, each row's elements numbered from 0 as
+        minimize numbers one problem's) and stores each element's guard flag
+        in ``_flags``."""
+        sig = self.sig
+        args = [("_wt[_i]" if a == "_w" else a) for a in self.at_args]
+        consts = {"gmul": "_one", "clip": "_inf", "wd": "_zero"}
+        plain = ("" if not sig.plain else _PLAIN_LOOP.format(
+            v=self.v, plain_args=_join(args + [consts.get(c, c) for c in sig.scalars]),
+            flag=_FLAG.format(pad=" " * 12), weyl="", weyl_next=""))
+        return _SERIAL.format(
+            v=self.v, kind="flagged", args=_join(args + sig.scalars),
+            casts=casts or "    pass", plain=plain, flag=_FLAG.format(pad=" " * 8),
+            params=", ".join(["x", "g"] + self.have + ["_key", "_wt"] + sig.scalars
+                             + ["_flags"]), weyl="", weyl_next="")
+
     def serial(self, casts):
         """``<v>_serial``: int8 block by block, bfloat16 element by element."""
         from .._lowp import BLOCK
@@ -855,6 +873,8 @@ def lowp_source(cpu_module, name, update, sig, whens, moments, fmt, stochastic,
             lines.append(var.elem(same))
         lines += [var.at(same), var.serial(casts), _PARALLEL.format(
             v=v, states=_join(stored), slices=_join(_slice(p, "_lo", "_hi") for p in stored))]
+        if not var.q8:   # (minimize_many's runs of problems)
+            lines.append(var.flagged(casts))
         cautious = caution is not None and dict(zip(sig.flags, values)).get(CAUTIOUS)
         lines.append(_multi_source(v, have, cautious, stored=stored))
         if cautious:

@@ -20,9 +20,10 @@ count and a skip count; a problem that skipped a step (``nan_policy="skip"``)
 and every problem of a run with ``clip_norm`` (its own clip factor) is
 stepped alone with its own scalars.  Each element gets exactly the update
 :func:`numadam.minimize` gives it, so the results are bitwise the same.
-With low-precision state (``state_dtype``) every problem's row is stepped
-as an array of its own (the method's serial kernel, the random bits of
-its elements 0..n-1, its own int8 blocks), so that holds there too.
+With low-precision state (``state_dtype``) that holds too: with bfloat16
+each element draws the random bits of its index in its own row (the run's
+kernel reads them from a table of the rows' Weyl values), and with int8 every
+problem's row is stepped as an array of its own (its own blocks).
 
 The loop runs ``chunk`` iterations per call and keeps its state in arrays
 between calls: Python sizes the chunks to about
@@ -176,7 +177,22 @@ def _state_row(A, i, T):
 
 
 @njit(inline="always", error_model="numpy")
-def _step_run(X, G, states, i, j, n, sc, flags, t):
+def _state_run(A, i, j, T):
+    """Rows ``i..j`` of the C-contiguous 2-D state array ``A`` of dtype ``T`` as
+    one flat array."""
+    return carray(_ptr(A.ctypes.data + i * A.strides[0], T), ((j - i) * A.shape[1],))
+
+
+@njit(inline="always", error_model="numpy")
+def _weyl_rows(B, n):
+    """bfloat16 state: each element's Weyl value in a run of up to ``B`` rows of
+    ``n``, ``(its index in its row) * 0x9E3779B9``: a problem's random bits are
+    those of minimize on it alone."""
+{weyl_rows}
+
+
+@njit(inline="always", error_model="numpy")
+def _step_run(X, G, states, i, j, n, sc, flags, t, wt):
     """The step ``t`` on rows ``i..j``; the number of guarded elements."""
 {step_run}
 
@@ -262,6 +278,7 @@ def _block(b, B, X, G, F, states, data, args, hyper, lr_const, lr_table, maxiter
     lo = b * B
     hi = min(lo + B, X.shape[0])
     fb = flags[b]
+    wt = _weyl_rows(B, n)
     nit = bnit[b]
     t = bt[b]
     h = {host_read}
@@ -302,7 +319,7 @@ def _block(b, B, X, G, F, states, data, args, hyper, lr_const, lr_table, maxiter
         i = lo
         if whole and main_ok and not (CLIPPING or CAUTION):
             i = hi
-            if _step_run(X, G, states, lo, hi, n, sc, fb, t + 1) > 0:
+            if _step_run(X, G, states, lo, hi, n, sc, fb, t + 1, wt) > 0:
                 _overflowed(X, G, F, data, args, status, nits, lo, hi, n, fb, nit)
                 whole = False
             if HAS_BOX:
@@ -321,7 +338,7 @@ def _block(b, B, X, G, F, states, data, args, hyper, lr_const, lr_table, maxiter
                     _finish(X, G, F, data, args, status, nits, k, n, NEED_LR, False, nit)
                 i = j
                 continue
-            if _step_run(X, G, states, i, j, n, sc, fb, t + 1) > 0:
+            if _step_run(X, G, states, i, j, n, sc, fb, t + 1, wt) > 0:
                 _overflowed(X, G, F, data, args, status, nits, i, j, n, fb, nit)
             if HAS_BOX:
                 for k in range(i, j):
@@ -470,12 +487,22 @@ def _stamp(fn):
     return stamp(fn)
 
 
-#: ``_step_run``'s body: one call of the flagged kernel over the rows
+#: ``_step_run``'s body: one call of the flagged kernel over the rows (bfloat16
+#: state: the step's key and the rows' Weyl values after the states)
 _RUN_FLAGGED = """    m = (j - i) * n
     fl = carray(_ptr(flags.ctypes.data, np.int8), (m,))
     return _run_kernel(_run(X, i, j, n), _run(G, i, j, n), {run_states}{scalars}fl)"""
 
-#: ... with low-precision state: row by row, each row's guard in its first flag
+_WEYL_ROWS = """    wt = np.empty(B * n, np.uint32)
+    for r in range(B):
+        w = np.uint32(0)
+        for e in range(n):
+            wt[r * n + e] = w
+            w = np.uint32(w + np.uint32(0x9E3779B9))
+    return wt"""
+
+#: ... with int8 state: row by row (each row its own blocks), each row's guard in
+#: its first flag
 _RUN_ROWS = """    bad = 0
     for k in range(i, j):
         b = _step_row(X, G, states, k, n, sc, t)
@@ -540,10 +567,15 @@ def many_module(kernels, features, fun, jac, fused, out, data, n_args, dtype,
         dtype=dtype.name, itemsize=dtype.itemsize, active=ACTIVE, skipping=_SKIPPING,
         agree=(f"_k.{v}_agree_serial" if hasattr(kmod, f"{v}_agree_serial")
                else "_row_kernel"),
-        run_kernel="_row_kernel" if fmt is not None else f"_k.{v}_flagged",
-        step_run=_RUN_ROWS if fmt is not None else _RUN_FLAGGED.format(
-            run_states="".join(f"_run(states[{k}], i, j, n), "
-                               for k in range(len(state_dtypes))), scalars=scalars),
+        run_kernel="_row_kernel" if fmt == "int8" else f"_k.{v}_flagged",
+        step_run=_RUN_ROWS if fmt == "int8" else _RUN_FLAGGED.format(
+            run_states="".join(
+                f"_run(states[{k}], i, j, n), " if fmt is None
+                else f"_state_run(states[{k}], i, j, np.{np.dtype(dt).name}), "
+                for k, dt in enumerate(state_dtypes))
+            + ("_S.step_key(t), wt, " if fmt == "bfloat16" else ""), scalars=scalars),
+        weyl_rows=(_WEYL_ROWS if fmt == "bfloat16"
+                   else "    return np.empty(0, np.uint32)"),
         extra="" if fmt is None else "_S.step_key(t), np.int64(0), ",
         constants="".join(f"{k} = {val!r}\n" for k, val in consts.items()),
         evaluate=evaluate, value=value,
