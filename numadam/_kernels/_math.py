@@ -109,10 +109,12 @@ def mix32(key, i):
     return np.uint32(np.uint32(np.uint32(i) * np.uint32(0x9E3779B9)) + key)
 
 
-def bf16_widen(h, zero):
-    """The bfloat16 value stored in ``h`` (uint16), in ``zero``'s dtype (the
-    update's arithmetic is in the parameters' dtype)."""
-    return bits_f32(np.uint32(np.uint32(h) << np.uint32(16))) + zero
+def bf16_widen(h):
+    """The bfloat16 value stored in ``h`` (uint16), a float32.  (The kernels
+    convert it to the parameters' dtype, ``x.dtype.type(...)``: nothing for
+    float32; adding a zero of that dtype instead cost a vector addition per
+    state and element and turned -0 into +0.)"""
+    return bits_f32(np.uint32(np.uint32(h) << np.uint32(16)))
 
 
 def bf16_narrow(a, r):

@@ -746,7 +746,7 @@ class _LowVariant:
         if st not in self.low:
             return f"{st}[_i]"
         if not self.q8:
-            return f"bf16_widen({st}[_i], _zero)"
+            return f"x.dtype.type(bf16_widen({st}[_i]))"
         value = "q8_signed_value" if self.moments[st] == "signed" else "q8_unsigned_value"
         return f"{value}({st}[_i], {scale or f'_sc[{self.slot[st]}]'})"
 
@@ -771,7 +771,7 @@ class _LowVariant:
                        + sig.scalars),
             flags=", ".join(map(str, self.values)),
             reads="\n".join(
-                f"    _{st}_raw = {st}[_i]\n    _{st}_old = bf16_widen(_{st}_raw, _zero)"
+                f"    _{st}_raw = {st}[_i]\n    _{st}_old = x.dtype.type(bf16_widen(_{st}_raw))"
                 if st in low and not q8 else f"    _{st}_old = {self.read(st)}"
                 for st in have) or "    pass",
             news=", ".join(["_x_new"] + [f"_{st}_new" for st in sig.states]),
