@@ -15,7 +15,6 @@
 """
 import contextlib
 import io
-import os
 import pathlib
 import re
 
