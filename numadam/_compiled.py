@@ -66,6 +66,8 @@ class _Plan:
                          self.clip_norm > 0.0, run.loop["history"] > 0, self.policy,
                          self.need_norm, self.agree is not None)
         self.kernels, self.n, self.src = opt._kernels, n, src
+        # the tiny loop reads the objective's x from the flat iterate's memory
+        self.tiny = src.view.__array_interface__["data"][0] == src.flat.ctypes.data
         # the objective: a user's C pointer, else the njit functions compiled
         # into the loop (cached on disk when they are cache=True)
         self.cobj = getattr(src.fun, "_numadam_c", None)
@@ -76,7 +78,7 @@ class _Plan:
         from ._kernels.cached_loop import c_loop
         self.loop = c_loop(self.kernels, n, self.features, objective=(
             src.fun, src.jac, src.fused, len(self.fargs), len(self.jargs),
-            src.out is not None))
+            src.out is not None), tiny=self.tiny)
 
     def _through_c(self):
         """The objective through a C pointer: the user's, or the njit
@@ -97,7 +99,7 @@ class _Plan:
             self.jargs, self.view = (), src.flat
             # the loop compiled once per method variant, size class and
             # feature set, cached on disk
-            self.loop = c_loop(self.kernels, self.n, self.features)
+            self.loop = c_loop(self.kernels, self.n, self.features, tiny=self.tiny)
             if self.loop is None:
                 self.evaluate, self.value = L.eval_c, L.value_c
 

@@ -183,3 +183,90 @@ def bad_shape(x):
 def test_wrong_gradient_shape_compiled():
     with pytest.raises(ValueError, match="fun's gradient must have the parameters' shape"):
         numadam.minimize(bad_shape, True, np.ones(2))
+
+
+# -- the tiny loop (at most TINY elements: iterate and state in registers) --
+def _tiny_loops():
+    """The docstrings' first lines of the tiny compiled loops loaded so far."""
+    import sys
+    return {m.__doc__.splitlines()[1] for n, m in list(sys.modules.items())
+            if n.startswith("numadam_") and "_loop" in n and m.__doc__
+            and "tiny (" in m.__doc__}
+
+
+@njit
+def quad_out(x, scale, out):
+    """A separable quadratic writing its gradient into ``out`` (any shape)."""
+    f = 0.0
+    xf, of = x.reshape(x.size), out.reshape(out.size)
+    for i in range(xf.size):
+        d = xf[i] - (i + 1.0)
+        f += scale * d * d
+        of[i] = 2.0 * scale * d
+    return f, out
+
+
+@pytest.mark.parametrize("shape", [(1,), (3,), (8,), (2, 4), (9,)])
+@pytest.mark.parametrize("method,opts", [("adam", {}), ("adamw", {"amsgrad": True}),
+                                         ("lion", {"lr": 1e-3}), ("nadam", {}),
+                                         ("sgd", {"momentum": 0.9, "nesterov": True})])
+def test_tiny_problems_are_the_ordinary_loop_bit_for_bit(shape, method, opts):
+    """Up to TINY (8) elements the compiled loop carries x and the state in
+    registers (a tuple each); 9 elements take the small loop.  Both equal the
+    ordinary loop bit for bit, with history, a schedule, clipping and gtol."""
+    from numadam._kernels.cached_loop import TINY
+    x0 = np.zeros(shape)
+    for kw in ({"maxiter": 700, "gtol": 0},
+               {"maxiter": 3000, "gtol": 1e-3, "history": 50, "clip_norm": 5.0,
+                "lr": S.warmup(S.cosine(0.05, 3000), 20)}):
+        a, b = both(quad_out, True, x0, args=(0.5,), method=method,
+                    options=dict(opts, **kw))
+        assert_same(a, b)
+        assert a.x.shape == shape
+        if "history" in kw:
+            for k in b.history:
+                assert np.array_equal(a.history[k], b.history[k]), k
+    n = int(np.prod(shape))
+    assert (f"tiny ({n} elements)" in " ".join(_tiny_loops())) == (n <= TINY)
+
+
+def test_tiny_float32_stays_float32():
+    a, b = both(quad_out, True, np.zeros(5, np.float32), args=(np.float32(0.5),),
+                options={"maxiter": 300, "gtol": 0})
+    assert a.x.dtype == np.float32
+    assert_same(a, b)
+
+
+@njit
+def overflow_at(x, limit, out):
+    """Element 1's gradient 1e200 once x[0] passes ``limit``: its v overflows
+    (the step's guard keeps that element; the others take the step)."""
+    for i in range(x.size):
+        out[i] = x[i] - 3.0
+    if x[0] > limit:
+        out[1] = 1e200
+    return 0.5 * np.sum((x - 3.0) ** 2), out
+
+
+@pytest.mark.parametrize("policy", ["stop", "skip"])
+def test_tiny_loop_guard_keeps_the_overflowing_element(policy):
+    a, b = both(overflow_at, True, np.zeros(4), args=(0.2,), method="adam",
+                options={"lr": 0.1, "maxiter": 50, "gtol": 0, "nan_policy": policy})
+    assert_same(a, b)
+    assert a.status == 3 and 0 < a.nit < 50
+    assert "tiny (4 elements)" in " ".join(_tiny_loops())
+    with pytest.raises(FloatingPointError, match="an update was NaN or infinite"):
+        numadam.minimize(overflow_at, True, np.zeros(4), args=(0.2,), method="adam",
+                         options={"lr": 0.1, "maxiter": 50, "gtol": 0,
+                                  "nan_policy": "raise", "compiled": True})
+
+
+def test_tiny_loop_state_is_written_back(monkeypatch):
+    """The optimizer's state arrays hold the tiny loop's state at each exit:
+    a run in chunks of a few iterations each (every chunk a call of the
+    loop, starting from the arrays) equals the ordinary loop."""
+    from numadam import _compiled
+    monkeypatch.setattr(_compiled, "CHUNK_SECONDS", 1e-9)
+    a, b = both(quad_out, True, np.zeros(3), args=(0.5,), method="adam",
+                options={"lr": 0.05, "maxiter": 300, "gtol": 0})
+    assert_same(a, b)

@@ -23,11 +23,15 @@ function that takes functions as arguments) and so are the features (numba
 freezes them as constants: a run without bounds, history, schedule or
 clipping compiles none of their tests).
 """
+import numpy as np  # noqa: F401
+from numba import carray as _carray  # noqa: F401
 from numba import njit
 
 import {kmod} as _k
 from numadam._kernels import cpu as _cpu
 from numadam._kernels import loop as _L
+from numadam._kernels._pointers import as_pointer as _as_ptr  # noqa: F401
+from numadam._kernels._pointers import row_view as _ro  # noqa: F401
 from numadam._kernels.loop import {names}  # noqa: F401
 from {smod} import {sname} as _rule_scalars
 
@@ -93,6 +97,7 @@ LOOP_FEATURES = ("has_box", "use_table", "clipping", "hist", "policy", "need_nor
 
 #: the cached loop's kinds by problem size: the norm's and the step's kernels
 _LOOP_KINDS = {
+    "tiny": ("serial", "_cpu.norm_small", "_cpu.projected_norm_small"),
     "small": ("serial", "_cpu.norm_small", "_cpu.projected_norm_small"),
     "serial": ("serial", "_cpu.NORM.serial", "_cpu.PROJECTED_NORM.serial"),
     "parallel": ("parallel", "_cpu.NORM.parallel", "_cpu.PROJECTED_NORM.parallel"),
@@ -113,12 +118,13 @@ def _run_body(taken=_LOOP_GLOBALS):
     return params, body, names
 
 
-def loop_module(kernels, kind, features, objective=None):
+def loop_module(kernels, kind, features, objective=None, size=0):
     """The module of the cached compiled loop of ``kernels`` (one variant's
     :class:`numadam._kernels.generate.MethodKernels`): ``kind`` one of
-    ``small``, ``serial``, ``parallel`` (the kernels), ``features`` the
-    values of :data:`LOOP_FEATURES`; None when the rule's scalar function
-    cannot be imported by name (a nested function).
+    ``tiny`` (for ``size`` elements exactly: see :func:`_tiny`), ``small``,
+    ``serial``, ``parallel`` (the kernels), ``features`` the values of
+    :data:`LOOP_FEATURES`; None when the rule's scalar function cannot be
+    imported by name (a nested function).
 
     ``objective`` None: the objective comes as a C pointer (compiled once per
     variant, cached); else ``(fun, jac, fused, n_fargs, n_jargs)`` for njit
@@ -162,22 +168,26 @@ def loop_module(kernels, kind, features, objective=None):
         body = body.replace(star, call)
         body = body.replace("agree(flat, g, *arrays, *ex, *scalars)",
                             call.replace("kernel(", "agree(", 1))
+    if kind == "tiny":
+        body, preamble = _tiny(body, preamble, n_arrays, len(sig.scalars), size)
     kernel_expr = (f'njit(inline="always", error_model="numpy")(_k.{v}_serial.py_func)'
-                   if kind == "small" else f"_k.{v}_{kern}")
+                   if kind == "small" else f"_k.{v}_tiny" if kind == "tiny"
+                   else f"_k.{v}_{kern}")
     # the cautious variants' count pass (else the kernel: a branch never taken)
     has_agree = hasattr(kmod, f"{v}_agree_serial")
     agree_expr = ("kernel" if not has_agree else
                   f'njit(inline="always", error_model="numpy")(_k.{v}_agree_serial.py_func)'
                   if kind == "small" else f"_k.{v}_agree_{kern}")
     source = _LOOP.format(
-        v=v, kind=kind, kmod=kmod.__name__, smod=fn.__module__,
+        v=v, kind=kind if kind != "tiny" else f"tiny ({size} elements)", kmod=kmod.__name__, smod=fn.__module__,
         extra="no_extra" if kernels.fmt is None else "lowp_extra",
         sname=fn.__name__, inlined=hashlib.sha256(text.encode()).hexdigest()[:16],
         names=", ".join(names), body=body, kernel=kern, norm=norm, pnorm=pnorm,
         kernel_expr=kernel_expr, agree_expr=agree_expr,
         features=feats, params=kept, signature=", ".join(kept), cache=cache,
         objective=text_obj, preamble=preamble,
-        constants="".join(f"{k} = {val!r}\n" for k, val in feats.items()))
+        constants="".join(f"{k} = {val!r}\n" for k, val in feats.items())
+        + (f"N_TINY = {size}\n" if kind == "tiny" else ""))
     if objective is None:
         return load(source, f"{rule.name}_loop")
     from .generate import PENDING
@@ -187,6 +197,46 @@ def loop_module(kernels, kind, features, objective=None):
             return load(source, f"{rule.name}_loop_objective")
         finally:
             PENDING.pop(key, None)
+
+
+#: problems of at most this many elements run the tiny loop (see :func:`_tiny`)
+TINY = 8
+
+
+def _tiny(body, preamble, n_arrays, n_scalars, size):
+    """``(body, preamble)`` of the loop for problems of ``size <= TINY``
+    elements: the iterate and the states are tuples the loop carries
+    (registers), the gradient is read into one after each evaluation, the
+    method's ``<v>_tiny`` kernel steps them (and stores x where the objective
+    reads it) and the states are written back at the loop's exit.  The
+    arrays' loads and stores no longer lie on the iteration's chain of
+    dependences (2-D Rosenbrock: see docs/benchmarks.md).  Same values as
+    the other kinds (the same update function and guard)."""
+    star = "nbad = kernel(flat, g, *arrays, *ex, *scalars)"
+    ev = "f, g, have_f, ok = evaluate(fun, jac, view, fargs, jargs)"
+    ret = "    return code, nit, nskip, t, host, f, have_f, g, nrec, nfev, njev"
+    for piece in (star, ev, ret):
+        if body.count(piece) != 1:
+            raise RuntimeError(f"loop.run's body lacks {piece!r}")
+    def tup(a):   # a tuple of a's elements (numba's to_fixed_tuple goes through memory)
+        return "(" + "".join(f"{a}[{i}], " for i in range(size)) + ")"
+
+    states = ", ".join([tup("flat")] + [tup(f"arrays[{k}]") for k in range(n_arrays)])
+    # the gradient without reference counting (the evaluations' views have
+    # none: a decref per iteration, a call, would spill every register)
+    preamble += (f"\n    _st = ({states}, )\n    _gc = np.ascontiguousarray(g)"
+                 "\n    g = _carray(_as_ptr(_gc.ctypes.data, _gc.dtype.type), (_gc.size,))"
+                 f"\n    _gt = {tup('g')}"
+                 "\n    view = _ro(flat.ctypes.data, view.shape, view.dtype.type)")
+    call = ("nbad, _st = kernel(flat, _gt, _st, "
+            + "".join(f"scalars[{k}], " for k in range(n_scalars)) + ")")
+    body = body.replace(star, call)
+    body = body.replace("gn = nonfinite(g)", "gn = nonfinite(_gt)")
+    body = body.replace(ev, ev + f"\n        if ok:\n            _gt = {tup('g')}")
+    flush = "".join(f"    for _i in range(N_TINY):\n        arrays[{k}][_i] = _st[{k + 1}][_i]\n"
+                    for k in range(n_arrays))
+    body = body.replace(ret, flush + ret)
+    return body, preamble + f"\n    # tiny: {size} elements"
 
 
 def _inlined(objective, text):
@@ -237,24 +287,29 @@ def _inlined(objective, text):
 
 
 
-def c_loop(kernels, size, features, objective=None):
+def c_loop(kernels, size, features, objective=None, tiny=True):
     """The cached compiled loop of ``kernels`` (a MethodKernels) (its module: ``run`` and
     ``PARAMS``) for an objective through a C pointer, for a problem of
     ``size`` elements and the run's ``features`` (the values of
     :data:`LOOP_FEATURES`); None when there is none (see
-    :func:`loop_module`)."""
+    :func:`loop_module`).  ``tiny``: the tiny loop may serve (at most
+    :data:`TINY` elements, full-precision state, no bounds, not cautious:
+    the caller also knows that x's view is the flat iterate's memory)."""
     from .cpu import PARALLEL_THRESHOLD, SUMSQ_BLOCK
-    kind = ("small" if size <= SUMSQ_BLOCK else
+    feats = dict(zip(LOOP_FEATURES, features))
+    tiny = (tiny and size <= TINY and kernels.fmt is None and not feats["has_box"]
+            and not feats["caution"])
+    kind = ("tiny" if tiny else "small" if size <= SUMSQ_BLOCK else
             "serial" if size < PARALLEL_THRESHOLD else "parallel")
     # memoised in-process (writing the module's text reads sources: about
     # 4 ms per call); an objective by the identity of its functions, which the
     # entry keeps alive (so no other function can take their ids)
-    key = (kind, tuple(features)) + (() if objective is None else (
+    key = (kind, tuple(features), size if tiny else 0) + (() if objective is None else (
         tuple(id(f) for f in objective[:2]) + tuple(objective[2:])))
     with _LOCK:
         entry = kernels._loop.get(key)
         if entry is None:
-            module = loop_module(kernels, kind, features, objective)
+            module = loop_module(kernels, kind, features, objective, size)
             entry = kernels._loop[key] = (module, objective)
     return entry[0]
 

@@ -215,6 +215,7 @@ import math
 
 import numpy as np
 from numba import carray, njit, prange
+from numba.cpython.unsafe.tuple import tuple_setitem
 
 from numadam._kernels._pointers import as_pointer
 from numadam._kernels.cpu import _ZERO32, _chunking, _iadd32, _plain, _row_sum  # noqa: F401
@@ -248,6 +249,50 @@ def {v}_at(_i, x, g, {args}_zero):
     x[_i] = keep(_ok, _x_new, _x_old)
 {stores}
     return 0 if _ok else 1
+'''
+
+#: the compiled loop's step for tiny problems (``TINY`` elements or fewer): the
+#: iterate and the states are tuples (registers: the loop carries them, not
+#: memory), ``g`` a tuple; the new iterate is also stored into ``x`` (the
+#: objective reads it there).  The guard's verdict of all the elements is one
+#: branch (the elements' own ``keep`` runs only when it fails), so no
+#: select waits on it: the same values as ``<v>_at`` on each element.
+#: Returns ``(kept, new (x, states) tuples)``
+_TINY = '''
+
+@njit(inline="always")
+def {v}_tiny_core(x, g, _st, {args}_zero):
+{unpack}
+    _e = _zero
+    for _i in range(len(_x_o)):
+        {news} = update(_x_o[_i], g[_i], {call}{flags})
+        _e += {ok}
+{sets}
+    if not _e == _zero:   # some element is not finite: each element's guard
+        _bad = 0
+        for _i in range(len(_x_o)):
+            _ok = {ok_i} == _zero
+{keeps}
+            _bad += 0 if _ok else 1
+            x[_i] = _x_n[_i]
+        # (at least one: said so, the loop knows that it stops here)
+        return max(_bad, 1), ({packed})
+    for _i in range(len(_x_o)):
+        x[_i] = _x_n[_i]
+    return 0, ({packed})
+
+
+@njit(inline="always", error_model="numpy")
+def {v}_tiny(x, g, _st, {scalars}):
+    _T = x.dtype.type
+{casts}
+    _zero = _T(0)
+{plain}    return {v}_tiny_core(x, g, _st, {args}_zero)
+'''
+
+_TINY_PLAIN = '''    if _plain(gmul, clip, wd):  # the common case, its scalars as constants
+        _one, _inf = _T(1), _T(np.inf)
+        return {v}_tiny_core(x, g, _st, {plain_args}_zero)
 '''
 
 _SERIAL = '''
@@ -599,6 +644,8 @@ def cpu_source(name, update, sig, whens, caution=None, first=None, per_array=Fal
         if sig.plain:
             plain_scalars = [{"gmul": "_one", "clip": "_inf", "wd": "_zero"}.get(s, s)
                              for s in sig.scalars]
+        if first is None:
+            lines.append(_tiny_source(v, sig, have, values, casts, plain_scalars))
         params = ["x", "g"] + have + sig.scalars
         # the serial loop, and its twin that also stores each element's guard
         # flag (``<v>_flagged(..., _flags)``, for the many-problems loop)
@@ -626,6 +673,28 @@ def cpu_source(name, update, sig, whens, caution=None, first=None, per_array=Fal
             lines.append(_multi_source(v, have, cautious, agree=True))
     return "".join(lines)
 
+
+
+def _tiny_source(v, sig, have, values, casts, plain_scalars):
+    """``<v>_tiny`` (see ``_TINY``) of one variant: ``have`` its states."""
+    both = ["x"] + have
+    return _TINY.format(
+        v=v, args=_join(sig.scalars), scalars=", ".join(sig.scalars),
+        unpack="\n".join(f"    _{s}_o = _st[{k}]\n    _{s}_n = _{s}_o"
+                         for k, s in enumerate(both)),
+        news=", ".join(["_x_new"] + [f"_{s}_new" for s in sig.states]),
+        call=_join([f"_{s}_o[_i]" if s in have else "_zero" for s in sig.states]
+                   + sig.scalars),
+        flags=", ".join(map(str, values)),
+        ok=" + ".join(f"excess(_{s}_new)" for s in both),
+        sets="\n".join(f"        _{s}_n = tuple_setitem(_{s}_n, _i, _{s}_new)"
+                       for s in both),
+        ok_i=" + ".join(f"excess(_{s}_n[_i])" for s in both),
+        keeps="\n".join(f"            _{s}_n = tuple_setitem(_{s}_n, _i, "
+                        f"keep(_ok, _{s}_n[_i], _{s}_o[_i]))" for s in both),
+        packed="".join(f"_{s}_n, " for s in both),
+        casts=casts or "    pass",
+        plain=_TINY_PLAIN.format(v=v, plain_args=_join(plain_scalars)) if sig.plain else "")
 
 
 # ---------------------------------------------------------------------------

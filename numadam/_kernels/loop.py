@@ -108,9 +108,10 @@ def value_c(fun, view, fargs):
 def nonfinite(g):
     """0.0 when every element of ``g`` is finite, else NaN (the norm's
     finiteness without its square root).  It counts (an integer sum
-    vectorises; a float sum waits on each addition: 3x slower)."""
+    vectorises; a float sum waits on each addition: 3x slower).  ``g`` a 1-D
+    array or a tuple (the tiny loop's)."""
     bad = 0
-    for i in range(g.size):
+    for i in range(len(g)):
         bad += g[i] - g[i] != 0.0
     return 0.0 if bad == 0 else math.nan
 
@@ -165,8 +166,7 @@ def run(fun, jac, evaluate, value, fargs, jargs, view, flat, arrays, kernel, sca
     random key and offset; ``()`` for full precision).
     """
     nit = nskip = nrec = nfev = njev = 0
-    t0 = t
-    s, r = 1.0, 0.0
+    t0, s, r = t, 1.0, 0.0
     while True:
         if has_box:
             s, r = pnorm(flat, g, lb, ub, gsign)
@@ -183,8 +183,7 @@ def run(fun, jac, evaluate, value, fargs, jargs, view, flat, arrays, kernel, sca
             f = value(fun, view, fargs)
             nfev += 1
             have_f = True
-        code = 99
-        bad = False
+        code, bad = 99, False
         if not math.isfinite(gn):
             bad = True
             code = RAISE_NONFINITE_GRAD if policy == 1 else (3 if policy == 0 else 99)
@@ -196,9 +195,12 @@ def run(fun, jac, evaluate, value, fargs, jargs, view, flat, arrays, kernel, sca
                 code = 0
             elif nit >= maxiter:
                 code = 1
-        if hist and (hist_due or (code != 99 and (code != 1 or last_chunk))):
-            if not bad and use_table and t - t0 >= lr_table.size:
-                return NEED_LR, nit, nskip, t, host, f, have_f, g, nrec, nfev, njev
+        record = hist and (hist_due or (code != 99 and (code != 1 or last_chunk)))
+        # a record or a step needs the next learning rate: beyond the table?
+        if not bad and use_table and t - t0 >= lr_table.size and (record or code == 99):
+            code = NEED_LR
+            break
+        if record:
             if not have_f and not bad:
                 f = value(fun, view, fargs)
                 nfev += 1
@@ -215,12 +217,10 @@ def run(fun, jac, evaluate, value, fargs, jargs, view, flat, arrays, kernel, sca
                 h_lr[nrec] = _scalars.lr_at(lr_const, lr_table, t - t0)
             nrec += 1
         if code != 99:
-            return code, nit, nskip, t, host, f, have_f, g, nrec, nfev, njev
+            break
         if bad:
             nskip += 1
         else:
-            if use_table and t - t0 >= lr_table.size:
-                return NEED_LR, nit, nskip, t, host, f, have_f, g, nrec, nfev, njev
             if has_box and clipping:
                 s, r = norm(g)        # clipping is by the full norm
             scalars, host = step_scalars(scalar_fn, hyper, host, t + 1,
@@ -233,8 +233,8 @@ def run(fun, jac, evaluate, value, fargs, jargs, view, flat, arrays, kernel, sca
                     scalars, agree(flat, g, *arrays, *ex, *scalars), g.size)
             nbad = kernel(flat, g, *arrays, *ex, *scalars)
             if nbad > 0:
-                return (RAISE_OVERFLOW if policy == 1 else 3, nit, nskip, t, host, f,
-                        have_f, g, nrec, nfev, njev)
+                code = RAISE_OVERFLOW if policy == 1 else 3
+                break
             if has_box:
                 project(flat, lb, ub)
         nit += 1
@@ -242,4 +242,6 @@ def run(fun, jac, evaluate, value, fargs, jargs, view, flat, arrays, kernel, sca
         nfev += 1 if have_f else 0
         njev += 1
         if not ok:
-            return BAD_SHAPE, nit, nskip, t, host, f, have_f, g, nrec, nfev, njev
+            code = BAD_SHAPE
+            break
+    return code, nit, nskip, t, host, f, have_f, g, nrec, nfev, njev
