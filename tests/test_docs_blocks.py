@@ -461,7 +461,7 @@ def test_the_comparison_claims_no_fastest_step_and_lists_torch_optim():
     assert "(0.90x)" in rows[0] and "0.9x NumPy" in page
 
 
-LOOPS_RESULTS = "bench/results/cpu-vm-20261206-issue15-loops.md"
+LOOPS_RESULTS = "bench/results/cpu-vm-20261206-issue15-tiny-loops.md"
 CURVES_RESULTS = "bench/results/many_curves-vm-20261202.md"
 CABI_RESULTS = "bench/results/cpu-vm-20261203-issue15-cabi.md"
 
