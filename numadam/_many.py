@@ -243,7 +243,7 @@ class _Loop:
         self.threads = max(1, min(numba.get_num_threads(), nb))
         self._make = lambda inline: _module(kernels, features, fun, jac, fused, out,
                                             P.data, len(args), X.dtype,
-                                            tuple(a.dtype for a in P.arrays), inline)
+                                            tuple(a.dtype for a in P.arrays), inline, n)
 
     def _rest(self, chunk):
         """The loop's arguments after the range of blocks."""
@@ -346,20 +346,23 @@ def _pool(threads):
 
 
 def _module(kernels, features, fun, jac, fused, out, data, n_args, dtype, state_dtypes,
-            inline):
+            inline, n):
     """The generated loop, memoised in-process by the identity of the user's
-    functions (kept alive by the entry) and what else shapes the module."""
+    functions (kept alive by the entry) and what else shapes the module
+    (problems of ``n`` parameters: up to ``many_loop.CONST_ROW``, ``n`` is a
+    constant of the module)."""
     from ._kernels.generate import _LOCK
-    from ._kernels.many_loop import many_module
+    from ._kernels.many_loop import CONST_ROW, many_module
+    nrow = n if n <= CONST_ROW else 0
     key = ("many", tuple(features), id(fun), id(jac), fused, out,
            tuple((a.dtype.str, a.ndim) for a in data), n_args, np.dtype(dtype).str,
-           tuple(np.dtype(d).str for d in state_dtypes), inline)
+           tuple(np.dtype(d).str for d in state_dtypes), inline, nrow)
     with _LOCK:
         entry = kernels._loop.get(key)
         if entry is None:
             entry = kernels._loop[key] = (many_module(
                 kernels, features, fun, jac, fused, out, data, n_args, dtype,
-                state_dtypes, inline), (fun, jac))
+                state_dtypes, inline, nrow), (fun, jac))
     return entry[0]
 
 

@@ -191,3 +191,43 @@ def test_every_feature_of_the_block_loop_gives_minimizes_bits(case):
         assert r.fun == res.fun[i] or (np.isnan(r.fun) and np.isnan(res.fun[i]))
     if case == "skip and a schedule":
         assert res.nskip[0] > 0 and res.status[0] == 3 and res.nskip[1] == 0
+
+
+@njit
+def quad_out(x, a, b, out):
+    """``quad_fg`` writing its gradient into ``out``; loops over the row."""
+    f = 0.0
+    for k in range(x.size):
+        r = x[k] - b[k]
+        out[k] = a[k] * r
+        f += 0.5 * a[k] * r * r
+    return f, out
+
+
+def _const_rows():
+    """The row lengths of the many-problems loops loaded so far that have one
+    as a constant."""
+    import re
+    import sys
+    return {int(m) for n, mod in list(sys.modules.items())
+            if n.startswith("numadam_many_") and mod.__doc__
+            for m in re.findall(r"'NROW': (\d+)", mod.__doc__) if int(m)}
+
+
+@pytest.mark.parametrize("n", [1, 5, 16, 17])
+def test_constant_row_lengths_give_minimizes_bits(n):
+    """Problems of up to CONST_ROW (16) parameters run a loop whose row
+    length is a constant (their evaluations vectorise across problems);
+    longer rows the general loop.  Each problem is minimize's, bit for bit."""
+    from numadam._kernels.many_loop import CONST_ROW
+    rng = np.random.default_rng(n)
+    A = 10.0 ** rng.uniform(0, 2, (40, n))
+    B = rng.standard_normal((40, n))
+    X0 = rng.standard_normal((40, n))
+    opts = {"lr": 0.02, "maxiter": 400, "gtol": 1e-5}
+    res = numadam.minimize_many(quad_out, True, X0, data=(A, B), options=opts)
+    assert (n in _const_rows()) == (n <= CONST_ROW)
+    for i in range(0, 40, 7):
+        r = numadam.minimize(quad_out, True, X0[i], args=(A[i], B[i]), options=opts)
+        assert r.nit == res.nit[i] and r.status == res.status[i]
+        assert np.array_equal(r.x, res.x[i]) and r.fun == res.fun[i]
