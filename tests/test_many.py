@@ -193,17 +193,6 @@ def test_every_feature_of_the_block_loop_gives_minimizes_bits(case):
         assert res.nskip[0] > 0 and res.status[0] == 3 and res.nskip[1] == 0
 
 
-@njit
-def quad_out(x, a, b, out):
-    """``quad_fg`` writing its gradient into ``out``; loops over the row."""
-    f = 0.0
-    for k in range(x.size):
-        r = x[k] - b[k]
-        out[k] = a[k] * r
-        f += 0.5 * a[k] * r * r
-    return f, out
-
-
 def _const_rows():
     """The row lengths of the many-problems loops loaded so far that have one
     as a constant."""
@@ -219,6 +208,7 @@ def test_constant_row_lengths_give_minimizes_bits(n):
     """Problems of up to CONST_ROW (16) parameters run a loop whose row
     length is a constant (their evaluations vectorise across problems);
     longer rows the general loop.  Each problem is minimize's, bit for bit."""
+    from bench.loops import quad_fg_out as quad_out   # its loop runs over the row
     from numadam._kernels.many_loop import CONST_ROW
     rng = np.random.default_rng(n)
     A = 10.0 ** rng.uniform(0, 2, (40, n))
