@@ -270,3 +270,23 @@ def test_tiny_loop_state_is_written_back(monkeypatch):
     a, b = both(quad_out, True, np.zeros(3), args=(0.5,), method="adam",
                 options={"lr": 0.05, "maxiter": 300, "gtol": 0})
     assert_same(a, b)
+    # a schedule: each chunk's table of rates ends where the loop's burst of
+    # per-step scalars must stop (loop.fill_scalars)
+    a, b = both(quad_out, True, np.zeros(3), args=(0.5,), method="adamw",
+                options={"lr": S.warmup(S.cosine(0.05, 300), 30), "maxiter": 300,
+                         "gtol": 0, "history": 25})
+    assert_same(a, b)
+    for k in b.history:
+        assert np.array_equal(a.history[k], b.history[k]), k
+
+
+def test_tiny_loop_scalars_in_bursts_cross_the_schedules_tables():
+    """Long runs with a schedule: the per-step scalars computed SCALAR_BURST
+    steps at a time, across chunks, equal the ordinary loop's."""
+    from numadam._kernels.cached_loop import SCALAR_BURST
+    steps = 5 * SCALAR_BURST + 17
+    for method in ("adam", "nadam", "lion"):
+        a, b = both(quad_out, True, np.zeros(6), args=(0.5,), method=method,
+                    options={"lr": S.exponential(2e-2, 0.999), "maxiter": steps,
+                             "gtol": 0})
+        assert_same(a, b)

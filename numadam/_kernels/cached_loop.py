@@ -169,7 +169,8 @@ def loop_module(kernels, kind, features, objective=None, size=0):
         body = body.replace("agree(flat, g, *arrays, *ex, *scalars)",
                             call.replace("kernel(", "agree(", 1))
     if kind == "tiny":
-        body, preamble = _tiny(body, preamble, n_arrays, len(sig.scalars), size)
+        body, preamble = _tiny(body, preamble, n_arrays, len(sig.scalars), size,
+                               feats["clipping"])
     kernel_expr = (f'njit(inline="always", error_model="numpy")(_k.{v}_serial.py_func)'
                    if kind == "small" else f"_k.{v}_tiny" if kind == "tiny"
                    else f"_k.{v}_{kern}")
@@ -203,7 +204,11 @@ def loop_module(kernels, kind, features, objective=None, size=0):
 TINY = 8
 
 
-def _tiny(body, preamble, n_arrays, n_scalars, size):
+#: the tiny loop computes its per-step scalars this many steps at a time
+SCALAR_BURST = 256
+
+
+def _tiny(body, preamble, n_arrays, n_scalars, size, clipping):
     """``(body, preamble)`` of the loop for problems of ``size <= TINY``
     elements: the iterate and the states are tuples the loop carries
     (registers), the gradient is read into one after each evaluation, the
@@ -236,6 +241,24 @@ def _tiny(body, preamble, n_arrays, n_scalars, size):
     flush = "".join(f"    for _i in range(N_TINY):\n        arrays[{k}][_i] = _st[{k + 1}][_i]\n"
                     for k in range(n_arrays))
     body = body.replace(ret, flush + ret)
+    if not clipping:   # the scalars in bursts (see loop.fill_scalars)
+        sc = ("scalars, host = step_scalars(scalar_fn, hyper, host, t + 1,\n"
+              "                                         _scalars.lr_at(lr_const, lr_table, "
+              "t - t0),\n"
+              "                                         clipping, clip_norm, s, r)")
+        if body.count(sc) != 1:
+            raise RuntimeError("loop.run's body lacks its step_scalars call")
+        body = body.replace(sc, (
+            "if _kk == _nk:\n"
+            "                _nk = _L.fill_scalars(scalar_fn, _tab, _htab, hyper, host, t, t0,\n"
+            "                                      lr_const, lr_table)\n"
+            "                _kk = 0\n"
+            "            scalars, host = _tab[_kk], _htab[_kk]\n"
+            "            _kk += 1"))
+        preamble += ("\n    _sc0, _h0 = step_scalars(scalar_fn, hyper, host, t + 1, lr_const, False,"
+                     " 0.0, 1.0, 0.0)"
+                     f"\n    _tab = [_sc0] * {SCALAR_BURST}\n    _htab = [_h0] * {SCALAR_BURST}"
+                     "\n    _kk = _nk = 0")
     return body, preamble + f"\n    # tiny: {size} elements"
 
 

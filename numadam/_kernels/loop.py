@@ -143,6 +143,27 @@ def step_scalars(scalar_fn, hyper, host, t, lr, clipping, clip_norm, s, r):
     return scalar_fn(hyper, t, lr, gscale, host)
 
 
+@njit(inline="always")
+def fill_scalars(scalar_fn, tab, htab, hyper, host, t, t0, lr_const, lr_table):
+    """The tiny loop's per-step scalars ahead of time (no clipping: they depend
+    on the step count alone): those of steps ``t + 1``, ``t + 2``, ... into
+    ``tab`` and the host state after each into ``htab``, as many as they hold
+    and the schedule's table has rates for; returns how many.  A burst of
+    them costs less than one per iteration beside the step, whose square
+    root and division wait on the same divider."""
+    k = 0
+    while k < len(tab):
+        if lr_table.size > 0 and t - t0 + k >= lr_table.size:
+            break
+        sc, host = step_scalars(scalar_fn, hyper, host, t + 1 + k,
+                                _scalars.lr_at(lr_const, lr_table, t - t0 + k),
+                                False, 0.0, 1.0, 0.0)
+        tab[k] = sc
+        htab[k] = host
+        k += 1
+    return k
+
+
 @njit
 def run(fun, jac, evaluate, value, fargs, jargs, view, flat, arrays, kernel, scalar_fn, extra,
         hyper, host, t, lr_const, lr_table, use_table, clipping, clip_norm, maxiter, gtol,
