@@ -151,7 +151,12 @@ def loop_module(kernels, kind, features, objective=None, size=0):
         "    jac = 0\n    view = flat\n    jargs = ()")
     if objective is not None:
         cache, text_obj, key, fns = _inlined(objective, text)
-        preamble = "    fun = 0\n    jac = 0"
+        # the gradient without reference counting: the evaluations of an out=
+        # objective return views of its buffer that have none, and a variable
+        # that is either costs a decref call per iteration, which spills
+        # every register (the tiny loop's 2-D Rosenbrock: about 5 ns)
+        preamble = ("    fun = 0\n    jac = 0\n    _gc = np.ascontiguousarray(g)"
+                    "\n    g = _carray(_as_ptr(_gc.ctypes.data, _gc.dtype.type), (_gc.size,))")
     v = variant_name(rule.name, rule.signature.flags, values)
     feats = dict(zip(LOOP_FEATURES, features))
     kern, norm, pnorm = _LOOP_KINDS[kind]
@@ -227,10 +232,7 @@ def _tiny(body, preamble, n_arrays, n_scalars, size, clipping):
         return "(" + "".join(f"{a}[{i}], " for i in range(size)) + ")"
 
     states = ", ".join([tup("flat")] + [tup(f"arrays[{k}]") for k in range(n_arrays)])
-    # the gradient without reference counting (the evaluations' views have
-    # none: a decref per iteration, a call, would spill every register)
-    preamble += (f"\n    _st = ({states}, )\n    _gc = np.ascontiguousarray(g)"
-                 "\n    g = _carray(_as_ptr(_gc.ctypes.data, _gc.dtype.type), (_gc.size,))"
+    preamble += (f"\n    _st = ({states}, )"
                  f"\n    _gt = {tup('g')}"
                  "\n    view = _ro(flat.ctypes.data, view.shape, view.dtype.type)")
     call = ("nbad, _st = kernel(flat, _gt, _st, "
