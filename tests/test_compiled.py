@@ -130,11 +130,22 @@ def nan_after(x, limit):
     return 0.5 * np.sum((x - 3.0) ** 2), g
 
 
+def policy_run(fun, x0, limit, method, policy):
+    """``fun(x, limit, ...)`` (it goes bad past ``limit``) under ``nan_policy``:
+    ``"raise"`` runs the compiled loop alone (the caller expects the error);
+    else the compiled and the ordinary loop, checked equal, are returned."""
+    opts = {"lr": 0.1, "maxiter": 50, "gtol": 0, "nan_policy": policy}
+    if policy == "raise":
+        return numadam.minimize(fun, True, x0, args=(limit,), method=method,
+                                options=dict(opts, compiled=True))
+    a, b = both(fun, True, x0, args=(limit,), method=method, options=opts)
+    assert_same(a, b)
+    return a, b
+
+
 @pytest.mark.parametrize("policy", ["stop", "skip"])
 def test_nan_policies_compiled(policy):
-    a, b = both(nan_after, True, np.zeros(2), args=(0.5,), method="sgd",
-                options={"lr": 0.1, "maxiter": 50, "gtol": 0, "nan_policy": policy})
-    assert_same(a, b)
+    a, b = policy_run(nan_after, np.zeros(2), 0.5, "sgd", policy)
     assert a.status == 3   # a "skip" run that ends on a NaN gradient ends with 3 too
     if policy == "skip":
         assert a.nskip == b.nskip > 0
@@ -142,9 +153,7 @@ def test_nan_policies_compiled(policy):
 
 def test_nan_policy_raise_compiled():
     with pytest.raises(FloatingPointError, match="iteration 2: the gradient is NaN"):
-        numadam.minimize(nan_after, True, np.zeros(2), args=(0.5,), method="sgd",
-                         options={"lr": 0.1, "maxiter": 50, "gtol": 0,
-                                  "nan_policy": "raise", "compiled": True})
+        policy_run(nan_after, np.zeros(2), 0.5, "sgd", "raise")
 
 
 def test_falls_back_where_it_cannot_run_compiled():
@@ -250,15 +259,11 @@ def overflow_at(x, limit, out):
 
 @pytest.mark.parametrize("policy", ["stop", "skip"])
 def test_tiny_loop_guard_keeps_the_overflowing_element(policy):
-    a, b = both(overflow_at, True, np.zeros(4), args=(0.2,), method="adam",
-                options={"lr": 0.1, "maxiter": 50, "gtol": 0, "nan_policy": policy})
-    assert_same(a, b)
+    a, _ = policy_run(overflow_at, np.zeros(4), 0.2, "adam", policy)
     assert a.status == 3 and 0 < a.nit < 50
     assert "tiny (4 elements)" in " ".join(_tiny_loops())
     with pytest.raises(FloatingPointError, match="an update was NaN or infinite"):
-        numadam.minimize(overflow_at, True, np.zeros(4), args=(0.2,), method="adam",
-                         options={"lr": 0.1, "maxiter": 50, "gtol": 0,
-                                  "nan_policy": "raise", "compiled": True})
+        policy_run(overflow_at, np.zeros(4), 0.2, "adam", "raise")
 
 
 def test_tiny_loop_state_is_written_back(monkeypatch):
