@@ -223,14 +223,53 @@ def _steps_are_encoded_full_steps(method, x, grads, opts, full_opts):
         for name, arr in spec.state_values(low._opts, low.state, x.dtype, n).items():
             full.state[name][...] = arr
         full.t, full._host = low.t, low._host
-        low.step(g)
-        full.step(g)
+        for opt in (low, full):   # (nan_policy="raise": the step is taken, guarded)
+            if np.isfinite(g).all():
+                opt.step(g)
+            else:
+                with pytest.raises(FloatingPointError):
+                    opt.step(g)
         np.testing.assert_array_equal(x, xf)
         expected = _expected_stored(spec, low._opts, dict(full.state), fmt,
                                     opts.get("stochastic_rounding", True), t, n)
         assert set(expected) == set(low.state)
         for name, arr in expected.items():
             np.testing.assert_array_equal(low.state[name], arr, err_msg=f"{name}, step {t}")
+
+
+#: methods whose int8 step also writes full-precision states in place (Adan's
+#: previous gradient, Schedule-Free's z): the fast loop keeps their old values
+_WRITES_FULL = ("adam", "adan", "schedule_free_adamw")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("method", _WRITES_FULL)
+def test_int8_blocks_with_a_non_finite_value_are_stepped_with_the_guard(method, dtype):
+    """The int8 step updates a block without the guard, then puts its old
+    values back and steps it again with the guard when a new value is not
+    finite: each element of such a block is the guarded full step's, in x and
+    in every state, and the other blocks are untouched by it."""
+    n = 5000
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal(n).astype(dtype)
+    grads = [rng.standard_normal(n).astype(dtype) for _ in range(3)]
+    grads[1][[7, 300, 4999]] = [np.nan, np.inf, -np.inf]   # blocks 0, 1 and the last
+    opts = dict(_options(method), state_dtype="int8")
+    _steps_are_encoded_full_steps(method, x, grads, opts, _options(method))
+
+
+@pytest.mark.parametrize("method", _WRITES_FULL)
+def test_int8_blocks_of_large_moments_decode_unfolded(method):
+    """float32 moments whose block scale times 2**112 (m) or 2**96 (v)
+    overflows decode with two multiplications (the guarded loop): the same
+    steps as NumPy's encoding of the full step, beside blocks of small ones."""
+    n = 5000
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal(n).astype(np.float32)
+    size = np.where(np.arange(n) < 2048, 1e6, 1e-2)    # the first 8 blocks large
+    grads = [(rng.standard_normal(n) * size).astype(np.float32) for _ in range(3)]
+    opts = dict(_options(method), state_dtype="int8")
+    _steps_are_encoded_full_steps(method, x, grads, opts, _options(method))
 
 
 @pytest.mark.parametrize("fmt", ["bfloat16", "int8"])

@@ -152,14 +152,27 @@ def q8_signed(a, inv):
                                    np.uint32(127)))
 
 
+def q8_signed_raw(c):
+    """The value of signed code ``c`` over 2**112, a float32 (exact): its sign
+    bit moved to the float's, its e4m3 bits to bit 20 (the code sign-extended
+    and shifted, the sign's copies between them cleared: three vector
+    operations, not six)."""
+    w = np.uint32(np.int32(np.int8(c)))
+    return bits_f32(np.uint32(np.uint32(w << np.uint32(20)) & np.uint32(0x87FFFFFF)))
+
+
 def q8_signed_value(c, scale):
     """The value of signed code ``c`` times ``scale`` (absmax / 1.875, in the
-    parameters' dtype, which the value takes): its sign bit moved to the
-    float's, its e4m3 bits to bit 20 (the code sign-extended and shifted,
-    the sign's copies between them cleared: three vector operations, not six)."""
-    w = np.uint32(np.int32(np.int8(c)))
-    b = np.uint32(np.uint32(w << np.uint32(20)) & np.uint32(0x87FFFFFF))
-    return bits_f32(b) * np.float32(5.192296858534828e+33) * scale
+    parameters' dtype, which the value takes)."""
+    return q8_signed_raw(c) * np.float32(5.192296858534828e+33) * scale
+
+
+def q8_signed_fold(scale):
+    """``scale * 2**112``: ``q8_signed_raw(c) * q8_signed_fold(scale)`` is
+    :func:`q8_signed_value` bit for bit (one rounding of the same product)
+    wherever it is finite (float32: a scale under 2**16), one multiplication
+    fewer per element."""
+    return scale * np.float32(5.192296858534828e+33)
 
 
 def q8_unsigned(a, inv):
@@ -171,10 +184,19 @@ def q8_unsigned(a, inv):
     return np.uint8(c if c > one else one)
 
 
+def q8_unsigned_raw(c):
+    """The value of unsigned code ``c`` over 2**96, a float32 (exact)."""
+    return bits_f32(np.uint32(np.uint32(c) << np.uint32(20)))
+
+
 def q8_unsigned_value(c, scale):
     """The value of unsigned code ``c`` times ``scale`` (absmax / 1.875)."""
-    return (bits_f32(np.uint32(np.uint32(c) << np.uint32(20)))
-            * np.float32(7.922816251426434e+28) * scale)
+    return q8_unsigned_raw(c) * np.float32(7.922816251426434e+28) * scale
+
+
+def q8_unsigned_fold(scale):
+    """``scale * 2**96`` (see :func:`q8_signed_fold`; float32: a scale under 2**32)."""
+    return scale * np.float32(7.922816251426434e+28)
 
 
 def q8_scale(absmax, zero):

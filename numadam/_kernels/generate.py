@@ -700,11 +700,16 @@ def _tiny_source(v, sig, have, values, casts, plain_scalars):
 # ---------------------------------------------------------------------------
 # low-precision state (``state_dtype``, numadam._lowp): a second CPU module
 # ---------------------------------------------------------------------------
-#: the int8 step: blocks of ``BLOCK`` elements; each block's elements are
-#: updated by ``<v>_at`` (the moments' old values decoded with the block's
-#: scale, their new values into a buffer of the block), then each moment's
-#: new absmax (an integer maximum of the float32 bits) and its codes: one
-#: pass over memory, the block's values in L1
+#: the int8 step: blocks of ``BLOCK`` elements, one pass over memory (a
+#: block's values in L1).  First each element's update without the guard
+#: (``<v>_fast``: the moments' old values decoded with the block's folded
+#: scales, their new values into the buffer ``_buf``, the old values of the
+#: arrays written in place kept in ``_sv``) and the running maxima of the new
+#: values' bits, which give the guard's verdict for the whole block: all
+#: finite (the common case: no select, no count, no masked store per element)
+#: or the block's old values put back and the block again with the guard
+#: (``<v>_at``, the maxima anew).  Then each moment's new absmax (an integer
+#: maximum of the float32 bits) and its codes.
 _SERIAL_Q8 = '''
 
 @njit(**_KERNEL)
@@ -714,6 +719,8 @@ def {v}_serial({params}):
     _zero = _T(0)
     _bad = _ZERO32
 {bufs}
+    _one, _inf = _T(1), _T(np.inf)
+    _fast_step = {fast_step}
     for _blo in range(0, x.size, {block}):
         _bhi = min(_blo + {block}, x.size)
         _k = _blo >> 8
@@ -722,24 +729,47 @@ def {v}_serial({params}):
         _x, _g = x[_blo:_bhi], g[_blo:_bhi]
 {slices}
 {scales}
-{loops}
+        _fast = _fast_step{folded}
+        if _fast:
+{fast}
+            _fast = _x_mx < np.uint32(0x7F800000){finite}
+            if not _fast:   # a new value is not finite: the old values back
+                for _i in range(_x.size):
+{restore}
+        if not _fast:
+{guarded}
 {requant}
     return _bad
 '''
 
-#: the int8 step's element loop over a block, with its twin for the common
-#: step (scalars as constants) when the rule has one
+#: an int8 step's element loop over a block (``_bad`` counts the guard's
+#: kept elements, ``_u`` is the fast element's largest bits), the running
+#: absmax of each moment's new values beside it
 _Q8_LOOP = '''{pad}for _i in range(_x.size):
-{pad}    _bad = _iadd32(_bad, np.int32({v}_at(_i, _x, _g, {args}_zero)))
+{pad}    {body}
 {maxes}'''
-#: the running absmax of a moment's new values (the float32 bits' integer maximum)
-_Q8_MAX = '''{pad}    _{s}_u = abs_bits(_buf[{j}, _i])
+#: the running maximum of ``abs_bits`` (the float32 bits' integer maximum):
+#: a moment's absmax, or at or above the bits of infinity, a value not finite
+_Q8_MAX = '''{pad}    _{s}_u = {value}
 {pad}    _{s}_mx = _{s}_mx if _{s}_mx > _{s}_u else _{s}_u'''
-_Q8_PLAIN = '''        if _plain(gmul, clip, wd):  # the common case, scalars as constants
-            _one, _inf = _T(1), _T(np.inf)
-{plain}
-        else:
-{loop}'''
+
+#: an int8 variant's element without the guard (see ``_SERIAL_Q8``): returns
+#: the largest ``abs_bits`` of the new values written in place (x's and the
+#: full-precision states')
+_FAST = '''
+
+@njit(inline="always")
+def {v}_fast(_i, x, g, {args}_zero):
+    _x_old = x[_i]
+    _sv[0, _i] = _x_old
+{reads}
+    {news} = update(_x_old, g[_i], {call}{flags})
+    x[_i] = _x_new
+{stores}
+    _r = abs_bits(_x_new)
+{maxes}
+    return _r
+'''
 
 #: an int8 variant's element for the device (see ``_LowVariant.elem``): ``_AT``
 #: returning the moments' new values besides the guard's flag
@@ -769,16 +799,15 @@ _Q8_ENCODE = '''        for _j in range(_x.size):
 '''
 
 
-def _q8_loops(v, sig, args, plain_scalars, low):
-    """The int8 step's element loops of a block, each with the running absmax of
-    the moments ``low`` (see :data:`_Q8_PLAIN`)."""
-    def loop(pad, scalars):
-        maxes = "\n".join(_Q8_MAX.format(pad=pad, s=st, j=j) for j, st in enumerate(low))
-        return _Q8_LOOP.format(pad=pad, v=v, args=_join(args + scalars), maxes=maxes)
-    if not sig.plain:
-        return loop(" " * 8, sig.scalars)
-    return _Q8_PLAIN.format(plain=loop(" " * 12, plain_scalars),
-                            loop=loop(" " * 12, sig.scalars))
+def _q8_loop(pad, body, low, x_max=False):
+    """An int8 step's element loop (``_Q8_LOOP``) with its running maxima (the
+    moments ``low``'s, and the fast element's ``_u`` when ``x_max``), their
+    starts before it."""
+    maxes = ([_Q8_MAX.format(pad=pad, s="x", value="_u")] if x_max else []) + [
+        _Q8_MAX.format(pad=pad, s=st, value=f"abs_bits(_buf[{j}, _i])")
+        for j, st in enumerate(low)]
+    starts = [f"{pad}_{st}_mx = np.uint32(0)" for st in (["x"] if x_max else []) + low]
+    return "\n".join(starts + [_Q8_LOOP.format(pad=pad, body=body, maxes="\n".join(maxes))])
 
 
 def _blocked(args, states):
@@ -887,7 +916,7 @@ class _LowVariant:
             params=", ".join(["x", "g"] + self.have + ["_key", "_wt"] + sig.scalars
                              + ["_flags"]), weyl="", weyl_next="")
 
-    def serial(self, casts):
+    def serial(self, casts, same):
         """``<v>_serial``: int8 block by block, bfloat16 element by element."""
         from .._lowp import BLOCK
         sig, have, low, slot, at_args = self.sig, self.have, self.low, self.slot, self.at_args
@@ -903,21 +932,67 @@ class _LowVariant:
             return _SERIAL.format(v=self.v, kind="serial", args=_join(at_args + sig.scalars),
                                   casts=casts or "    pass", plain=plain, flag="",
                                   params=params, weyl=weyl[4][0], weyl_next=weyl[4][1])
-        encode = {st: "q8_signed" if self.moments[st] == "signed" else "q8_unsigned"
-                  for st in low}
+        kind = {st: "q8_signed" if self.moments[st] == "signed" else "q8_unsigned"
+                for st in low}
+        written = self.written(same)
+        nlow = max(len(low), 1)
+        fast_scalars = plain_scalars or sig.scalars
         return _SERIAL_Q8.format(
             v=self.v, params=params, casts=casts or "    pass", block=BLOCK,
-            bufs=f"    _buf = np.empty(({max(len(low), 1)}, {BLOCK}), _T)\n"
-                 f"    _sc = np.empty({max(len(low), 1)}, _T)",
+            bufs=f"    _buf = np.empty(({nlow}, {BLOCK}), _T)\n"
+                 f"    _sc = np.empty({nlow}, _T)\n"
+                 f"    _fs = np.empty({nlow}, _T)\n"
+                 f"    _sv = np.empty(({1 + len(written)}, {BLOCK}), _T)",
+            fast_step="_plain(gmul, clip, wd)" if sig.plain else "True",
             slices="\n".join(f"        _{st}_k = {st}[_blo:_bhi]" for st in have),
-            scales="\n".join(f"        _sc[{slot[st]}] = q8_scale(_{st}_am[_k], _zero)"
+            scales="\n".join(f"        _sc[{slot[st]}] = q8_scale(_{st}_am[_k], _zero)\n"
+                              f"        _fs[{slot[st]}] = {kind[st]}_fold(_sc[{slot[st]}])"
                               for st in low) or "        pass",
-            loops="\n".join(f"        _{st}_mx = np.uint32(0)" for st in low) + "\n"
-                  + _q8_loops(self.v, sig, _blocked(at_args, have), plain_scalars, low),
+            folded="".join(f" and _fs[{slot[st]}] < _inf" for st in low),
+            fast=_q8_loop(" " * 12, f"_u = {self.v}_fast(_i, _x, _g, "
+                          f"{_join(_blocked(have, have) + ['_sv', '_buf', '_fs'] + fast_scalars)}"
+                          "_zero)", low, x_max=True),
+            finite="".join(f" and _{st}_mx < np.uint32(0x7F800000)" for st in low),
+            restore="\n".join([" " * 20 + "_x[_i] = _sv[0, _i]"] + [
+                " " * 20 + f"_{st}_k[_i] = _sv[{j + 1}, _i]" for j, st in enumerate(written)]),
+            guarded=_q8_loop(" " * 12, f"_bad = _iadd32(_bad, np.int32({self.v}_at(_i, _x, _g, "
+                             f"{_join(_blocked(at_args, have) + sig.scalars)}_zero)))", low),
             requant=("".join(_REQUANT.format(s=st) for st in low) + _Q8_ENCODE.format(
-                codes="\n".join(f"            _{st}_k[_j] = {encode[st]}(_buf[{slot[st]}, _j],"
+                codes="\n".join(f"            _{st}_k[_j] = {kind[st]}(_buf[{slot[st]}, _j],"
                                 f" _{st}_inv)" for st in low))
                      if low else "        pass"))
+
+    def written(self, same):
+        """The full-precision states that an element's update writes in place
+        (not a moment, not passed through): the int8 step's fast loop keeps
+        their old values (``_sv``, after x's)."""
+        return [st for st in self.have if st not in self.low and st not in same]
+
+    def fast(self, same):
+        """``<v>_fast`` (int8): one element's update without the guard (see
+        :data:`_SERIAL_Q8`), the moments decoded with the folded scales ``_fs``."""
+        sig, have, low = self.sig, self.have, self.low
+        written = self.written(same)
+        reads = []
+        for st in have:
+            if st in low:
+                kind = "q8_signed" if self.moments[st] == "signed" else "q8_unsigned"
+                reads.append(f"    _{st}_old = {kind}_raw({st}[_i]) * _fs[{self.slot[st]}]")
+            else:
+                reads.append(f"    _{st}_old = {st}[_i]")
+                if st in written:
+                    reads.append(f"    _sv[{1 + written.index(st)}, _i] = _{st}_old")
+        return _FAST.format(
+            v=self.v, args=_join(have + ["_sv", "_buf", "_fs"] + sig.scalars),
+            call=_join([f"_{st}_old" if st in have else "_zero" for st in sig.states]
+                       + sig.scalars),
+            flags=", ".join(map(str, self.values)),
+            reads="\n".join(reads) or "    pass",
+            news=", ".join(["_x_new"] + [f"_{st}_new" for st in sig.states]),
+            stores="\n".join([f"    _buf[{self.slot[st]}, _i] = _{st}_new" for st in low]
+                              + [f"    {st}[_i] = _{st}_new" for st in written]) or "    pass",
+            maxes="\n".join(f"    _u = abs_bits(_{st}_new)\n    _r = _r if _r > _u else _u"
+                             for st in written) or "    pass")
 
 
 def lowp_source(cpu_module, name, update, sig, whens, moments, fmt, stochastic,
@@ -939,8 +1014,8 @@ def lowp_source(cpu_module, name, update, sig, whens, moments, fmt, stochastic,
         v, have, stored = var.v, var.have, var.stored
         casts = "\n".join(f"    {c} = _T({c})" for c in sig.scalars if c not in sig.bools)
         if var.q8:
-            lines.append(var.elem(same))
-        lines += [var.at(same), var.serial(casts), _PARALLEL.format(
+            lines += [var.elem(same), var.fast(same)]
+        lines += [var.at(same), var.serial(casts, same), _PARALLEL.format(
             v=v, states=_join(stored), slices=_join(_slice(p, "_lo", "_hi") for p in stored))]
         if not var.q8:   # (minimize_many's runs of problems)
             lines.append(var.flagged(casts))
