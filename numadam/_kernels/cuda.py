@@ -212,7 +212,7 @@ def many_kernel(fun, jac, fused, at, scalar_fn, n_scalars, bools, n_states, n_da
     state_rows = "".join(f", S{k}[i]" for k in range(n_states))
     cast_scalars = ", ".join(f"scalars[{k}]" if k in bools else f"T(scalars[{k}])"
                              for k in range(n_scalars))
-    weyl = "np.uint32(np.uint32(k) * np.uint32(0x9E3779B9))"
+    weyl = "np.uint32(np.uint32(np.uint32(k) * np.uint32(0x9E3779B9)) + KEY(t))"
     src = _MANY_TEMPLATE.format(
         states=states, data=data, rows=rows, state_rows=state_rows,
         cast_scalars=cast_scalars, at_extra=f", KEY(t), {weyl}" if lowp else "",

@@ -318,15 +318,18 @@ _PLAIN_LOOP = '''    if _plain(gmul, clip, wd):  # the common case, its scalars 
 {weyl_next}        return _bad
 '''
 
-#: bfloat16's random bits: the loops carry each element's Weyl value
-#: ``(_off + _i) * 0x9E3779B9`` (mod 2**32) as a uint32 induction variable
-#: (computed from the int64 index it cost a widening, a narrowing and a vector
-#: multiplication per element: 10% of the step); ``<v>_at`` adds the key
-_WEYL = "{pad}_w = np.uint32(np.uint32(_off) * np.uint32(0x9E3779B9))\n"
+#: bfloat16's random bits: the loops carry each element's Weyl value plus the
+#: step's key, ``(_off + _i) * 0x9E3779B9 + _key`` (mod 2**32), as a uint32
+#: induction variable (computed from the int64 index it cost a widening, a
+#: narrowing and a vector multiplication per element: 10% of the step; the key
+#: added per element, one more vector addition: 4%); ``<v>_at`` takes it as
+#: the first pair of moments' bits (``STATE_KEYS[0]`` is 0) and adds the
+#: other pairs' key differences
+_WEYL = "{pad}_w = np.uint32(np.uint32(np.uint32(_off) * np.uint32(0x9E3779B9)) + _key)\n"
 _WEYL_NEXT = "{pad}    _w = np.uint32(_w + np.uint32(0x9E3779B9))\n"
 
 #: ... computed for element ``_i`` (the device's grid-stride loop)
-_WEYL_AT = {"_w": "np.uint32(np.uint32(_off + _i) * np.uint32(0x9E3779B9))"}
+_WEYL_AT = {"_w": "np.uint32(np.uint32(np.uint32(_off + _i) * np.uint32(0x9E3779B9)) + _key)"}
 
 #: the flagged loop's extra store: which elements the guard kept (the
 #: many-problems loop steps a run of problems at once and must know which
@@ -835,9 +838,10 @@ class _LowVariant:
         self.slot = {st: j for j, st in enumerate(low)}
         # bfloat16's stochastic rounding: 32 random bits per element for two
         # moments (16 each), from (the step's key, the element)
-        self.hashes = [] if self.q8 or not stochastic else [
-            f"    _h{p} = np.uint32(_w + np.uint32(_key ^ np.uint32({STATE_KEYS[p]})))"
-            for p in range((len(low) + 1) // 2)]
+        assert STATE_KEYS[0] == 0    # (``_w`` holds the key: the first pair's bits)
+        self.hashes = [] if self.q8 or not stochastic else ["    _h0 = _w"] + [
+            f"    _h{p} = np.uint32(_w + np.uint32(np.uint32(_key ^ np.uint32({STATE_KEYS[p]}))"
+            " - _key))" for p in range(1, (len(low) + 1) // 2)]
 
     def read(self, st, scale=None):
         """The expression of state ``st``'s element ``_i`` (decoded)."""
@@ -905,7 +909,7 @@ class _LowVariant:
         minimize numbers one problem's) and stores each element's guard flag
         in ``_flags``."""
         sig = self.sig
-        args = [("_wt[_i]" if a == "_w" else a) for a in self.at_args]
+        args = [("np.uint32(_wt[_i] + _key)" if a == "_w" else a) for a in self.at_args]
         consts = {"gmul": "_one", "clip": "_inf", "wd": "_zero"}
         plain = ("" if not sig.plain else _PLAIN_LOOP.format(
             v=self.v, plain_args=_join(args + [consts.get(c, c) for c in sig.scalars]),
