@@ -469,7 +469,6 @@ def _minimize_many_cuda(fun, jac, x0, data, args, method, options, bounds):
     numadam.cuda._require("device='cuda'")
     from numba import cuda
 
-    from . import _lowp
     from ._kernels import cuda as K
     from ._kernels import loop
 
@@ -487,16 +486,9 @@ def _minimize_many_cuda(fun, jac, x0, data, args, method, options, bounds):
     n_scalars = len(P.scalar_fn(P.hyper, 1, 1e-3, 1.0, P.host0)[0])
     loop.scalar_fn(P.scalar_fn)   # registered for numba.cuda too
     kernels = spec.kernel(opts, X.shape[1])
-    if kernels.fmt == "int8":
-        raise ValueError(
-            f"state_dtype='int8' is not supported by minimize_many(device='cuda') for "
-            f"problems of {X.shape[1]} >= {_lowp.MIN_INT8} parameters in this version "
-            "(one thread per problem: no thread block to quantise a block of 256 "
-            "with); bfloat16 state runs, and int8 keeps full precision under "
-            f"{_lowp.MIN_INT8} parameters")
     kernel = K.many_kernel(fun, jac, fused, kernels.at, P.scalar_fn, n_scalars,
                            spec.bools(), len(P.arrays), len(P.data), X.dtype,
-                           kernels.agree_at, lowp=kernels.fmt is not None)
+                           kernels.agree_at, lowp=kernels.fmt is not None, row=kernels.row)
     Xd = cuda.to_device(X)
     Gd = cuda.to_device(np.zeros_like(X))
     arrays = tuple(cuda.to_device(a) for a in P.arrays) or (

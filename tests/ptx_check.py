@@ -2,7 +2,8 @@
 
 Run by ``.ci/run`` in a separate environment with ``numadam[cuda]`` installed:
 every generated kernel (each flag combination of each method), in float32 and
-float64, and the reduction kernels must
+float64, int8 state's row step of minimize_many (a device function), and the
+reduction kernels must
 compile for a real device (compute capability 8.0).  (Kernels that call
 non-inlined device functions -- the many-problems kernel, which calls the
 user's functions -- need a device to compile and are covered by the simulator
@@ -51,6 +52,9 @@ def signatures(dtype):
                         arrays += (stored, types.float32[::1])
                 yield (rule.kernels_for(values, fmt), "cuda",
                        (A, A) + arrays + (types.uint32, types.int64, I) + scalars)
+                if fmt == "int8":   # minimize_many's row step, a device function
+                    yield (rule.kernels_for(values, fmt), "row",
+                           (A, A) + arrays + (types.uint32, types.int64) + scalars)
 
 
 def main():
@@ -59,10 +63,11 @@ def main():
     failures = passed = 0
     for dtype in (np.float32, np.float64):
         for kernels, which, sig in signatures(dtype):
-            name = (kernels.name + ("" if which == "cuda" else "_first")
+            name = (kernels.name + ("" if which == "cuda" else "_" + which.replace("cuda_", ""))
                      + (f" ({kernels.fmt})" if kernels.fmt else ""))
             try:
-                ptx, _ = cuda.compile_ptx(getattr(kernels, which).py_func, sig, cc=(8, 0))
+                ptx, _ = cuda.compile_ptx(getattr(kernels, which).py_func, sig, cc=(8, 0),
+                                          device=which == "row")
                 passed += 1
                 print(f"ok   {name:24s} {np.dtype(dtype).name}: {len(ptx)} bytes of PTX")
             except Exception as exc:  # noqa: BLE001

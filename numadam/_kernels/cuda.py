@@ -174,9 +174,7 @@ def many_kernel(X, G, {states}, {data}, hyper, host0, lr_const, lr_table, clip_n
                     na += AGREE(k, x, g{state_rows}{agree_extra}, {cast_scalars}, zero)
                 scalars = WITH_CAUTION(scalars, na, n)
             t += 1
-            nb = 0
-            for k in range(n):
-                nb += AT(k, x, g{state_rows}{at_extra}, {cast_scalars}, zero)
+{step}
             if nb > 0:
                 status = 3
                 break
@@ -192,7 +190,7 @@ def many_kernel(X, G, {states}, {data}, hyper, host0, lr_const, lr_table, clip_n
 
 
 def many_kernel(fun, jac, fused, at, scalar_fn, n_scalars, bools, n_states, n_data,
-                dtype, agree_at=None, lowp=False):
+                dtype, agree_at=None, lowp=False, row=None):
     """Build the one-thread-per-problem kernel for these device functions.
 
     ``at`` is the method's generated guarded element update
@@ -204,7 +202,9 @@ def many_kernel(fun, jac, fused, at, scalar_fn, n_scalars, bools, n_states, n_da
     the count pass before every step.  ``lowp``: the element functions of
     bfloat16 state, which take the step's random key and the element's Weyl
     value after the state rows (each problem's elements 0..n-1, as
-    :func:`numadam.minimize` on the problem alone).
+    :func:`numadam.minimize` on the problem alone).  ``row``: int8 state's
+    step of a whole row (:attr:`MethodKernels.row`), called once per step
+    instead of ``at`` per element (a block's codes need its new absmax).
     """
     states = ", ".join(f"S{k}" for k in range(n_states)) or "S_unused"
     data = ", ".join(f"D{k}" for k in range(n_data)) or "D_unused"
@@ -213,9 +213,16 @@ def many_kernel(fun, jac, fused, at, scalar_fn, n_scalars, bools, n_states, n_da
     cast_scalars = ", ".join(f"scalars[{k}]" if k in bools else f"T(scalars[{k}])"
                              for k in range(n_scalars))
     weyl = "np.uint32(np.uint32(np.uint32(k) * np.uint32(0x9E3779B9)) + KEY(t))"
+    if row is None:
+        step = (f"            nb = 0\n            for k in range(n):\n"
+                f"                nb += AT(k, x, g{state_rows}"
+                + (f", KEY(t), {weyl}" if lowp else "") + f", {cast_scalars}, zero)")
+    else:
+        step = (f"            nb = ROW(x, g{state_rows}, KEY(t), np.int64(0), "
+                f"{cast_scalars}, zero)")
     src = _MANY_TEMPLATE.format(
         states=states, data=data, rows=rows, state_rows=state_rows,
-        cast_scalars=cast_scalars, at_extra=f", KEY(t), {weyl}" if lowp else "",
+        cast_scalars=cast_scalars, step=step,
         agree_extra=", KEY(t + 1), np.int64(0)" if lowp else "")
     T = np.dtype(dtype).type
     if fused:
@@ -232,7 +239,7 @@ def many_kernel(fun, jac, fused, at, scalar_fn, n_scalars, bools, n_states, n_da
     def device(fn):
         return fn.py_func if config.ENABLE_CUDASIM else fn
     scope = {"cuda": cuda, "math": math, "np": np, "T": T, "EVAL": evaluate,
-             "AT": device(at), "SCALARS": scalar_fn,
+             "AT": device(at), "ROW": row, "SCALARS": scalar_fn,
              "STOP": _scalars.stop_status, "LR_AT": _scalars.lr_at,
              "CLIP_SCALE": _scalars.clip_scale, "CAUTION": agree_at is not None,
              "KEY": _scalars.step_key,

@@ -1157,6 +1157,35 @@ def {v}(x, g, {params}_count, {scalars}_zero):
 '''
 
 
+#: the int8 step of one problem's row on the device, by one thread
+#: (``minimize_many(device="cuda")``: one thread per problem): block by
+#: block, each element's update (``<v>_elem``), its new moments into a local
+#: buffer (float64: any parameter dtype's values, exactly) and their running
+#: absmax, then the block's absmax and codes: the CPU's ``<v>_serial`` bit
+#: for bit.  Returns how many elements the guard kept.
+_CUDA_Q8_ROW = '''
+
+@cuda.jit(device=True)
+def {v}_row(x, g, {params}{scalars}_zero):
+    _buf = cuda.local.array(({nlow}, {block}), np.float64)
+    _bad = 0
+    for _b in range((x.size + {block} - 1) // {block}):
+        _lo = _b * {block}
+        _hi = min(_lo + {block}, x.size)
+{scales}
+{maxes}
+        for _i in range(_lo, _hi):
+            {lhs} = _{v}_elem(_i, x, g, {have}{snames}{scalars}_zero)
+            _bad += _e
+{buf_store}
+{absmax}
+        for _i in range(_lo, _hi):
+{encode}
+{am_store}
+    return _bad
+'''
+
+
 def lowp_cuda_source(lowp_module, name, sig, whens, moments, fmt, stochastic, caution=None):
     """The device kernels of a method with low-precision moments (``lowp_module``:
     the CPU module of :func:`lowp_source`, whose element functions they call):
@@ -1198,6 +1227,7 @@ def lowp_cuda_source(lowp_module, name, sig, whens, moments, fmt, stochastic, ca
                     + f"(_v{j}, _inv{j})" for j, st in enumerate(low)) or "            pass",
                 am_store="\n".join(f"            _{st}_am[_b] = _a{j}"
                                     for j, st in enumerate(low)) or "            pass"))
+            lines.append(_q8_row(var, moments, sig, T))
         else:
             lines.append(_CUDA_COUNTED.format(v=v, suffix="", states=_join(var.stored),
                                               args=_join(_WEYL_AT.get(a, a)
@@ -1207,6 +1237,32 @@ def lowp_cuda_source(lowp_module, name, sig, whens, moments, fmt, stochastic, ca
             lines.append(_CUDA_COUNTED.format(v=v, suffix="_agree", states=_join(var.stored),
                                               args=_join(var.stored), scalars=_join(sig.scalars)))
     return "".join(lines)
+
+
+def _q8_row(var, moments, sig, T):
+    """``<v>_row`` of an int8 variant (:data:`_CUDA_Q8_ROW`)."""
+    from .._lowp import BLOCK
+    v, low = var.v, var.low
+    code = {st: "q8_signed" if moments[st] == "signed" else "q8_unsigned" for st in low}
+    return _CUDA_Q8_ROW.format(
+        v=v, params=_join(var.stored), scalars=_join(sig.scalars), block=BLOCK,
+        nlow=max(len(low), 1), have=_join(var.have),
+        scales="\n".join(f"        _s{j} = _{v}_q8_scale(_{st}_am[_b], _zero)"
+                          for j, st in enumerate(low)) or "        pass",
+        maxes="\n".join(f"        _m{j} = np.uint32(0)" for j in range(len(low)))
+              or "        pass",
+        lhs=", ".join(["_e"] + [f"_v{j}" for j in range(len(low))]),
+        snames=_join(f"_s{j}" for j in range(len(low))),
+        buf_store="\n".join(f"            _buf[{j}, _i - _lo] = _v{j}\n"
+                             f"            _m{j} = max(_m{j}, _{v}_abs_bits(_v{j}))"
+                             for j in range(len(low))) or "            pass",
+        absmax="\n".join(f"        _a{j} = _{v}_bits_f32(_m{j})\n"
+                          f"        _inv{j} = {T} / (_a{j} + _zero) if _a{j} > np.float32(0) "
+                          "else _zero" for j in range(len(low))) or "        pass",
+        encode="\n".join(f"            {st}[_i] = _{v}_{code[st]}(x.dtype.type(_buf[{j}, _i - _lo]),"
+                          f" _inv{j})" for j, st in enumerate(low)) or "            pass",
+        am_store="\n".join(f"        _{st}_am[_b] = _a{j}" for j, st in enumerate(low))
+                 or "        pass")
 
 
 def cuda_source(cpu_module, name, sig, whens, caution=None, first=None):
@@ -1284,6 +1340,17 @@ class MethodKernels:
         have = present(rule.signature, [st.when for st in rule.states], self.values)
         return len(have) + (sum(st in rule.moments for st in have)
                             if self.fmt == "int8" else 0)
+
+    @property
+    def row(self):
+        """int8 state: the device function that steps one problem's row by one
+        thread (:data:`_CUDA_Q8_ROW`, ``minimize_many(device="cuda")``):
+        ``row(x, g, *arrays, key, offset, *scalars, zero)`` -> the guard's count
+        of kept elements; None for other formats (the kernel loops over
+        ``at``)."""
+        if self.fmt != "int8":
+            return None
+        return getattr(self._cuda_module(), self.name + "_row")
 
     def extra(self, t, multi=False, offset=0):
         """The arguments the kernels of low-precision state take after the
