@@ -280,3 +280,61 @@ def accuracy(emit, smoke=False):
             out[(name, fmt)] = (loss, gap, dist)
             emit(f"| {name} | {_label(fmt)} | {loss:.6g} | {gap:+.2%} | {dist:.2e} |")
     return out
+
+
+# ---------------------------------------------------------------------------
+# the 3e7 step in several fresh processes (this VM's memory bandwidth has modes)
+# ---------------------------------------------------------------------------
+#: a float32-state step faster than this (ms at 3e7) ran in the VM's fast-memory mode
+FAST_MS = 12.0
+
+
+def _one_process(rounds):
+    """The paired 3e7 measurement of this process: float32 ms, bfloat16 and int8
+    speed-ups (medians over rounds, each ratio paired per round)."""
+    times, _ = measure(30_000_000, rounds)
+    base = times["float32"]
+    return (statistics.median(base) * 1e3,
+            statistics.median(b / t for b, t in zip(base, times["bfloat16"])),
+            statistics.median(b / t for b, t in zip(base, times["int8"])))
+
+
+def processes(count=8, rounds=7, emit=print):
+    """Run the 3e7 paired step measurement (the state precision table's last
+    row) in ``count`` fresh processes, one after another, and emit a markdown
+    table: each process's float32-state ms and the two speed-ups, marked by the
+    memory mode the float32 step ran in (under :data:`FAST_MS`: fast)."""
+    import json
+    import subprocess
+    import sys
+    code = ("import json; from bench.precision import _one_process; "
+            f"print(json.dumps(_one_process({int(rounds)})))")
+    emit("| process | float32 ms | memory mode | bfloat16 speed-up | int8 speed-up |")
+    emit("|---:|---:|---|---:|---:|")
+    rows = []
+    for k in range(count):
+        out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                             text=True).stdout.strip().splitlines()[-1]
+        f32, bf16, int8 = json.loads(out)
+        rows.append((f32, bf16, int8))
+        emit(f"| {k + 1} | {f32:.2f} | {'fast' if f32 < FAST_MS else 'slow'} | "
+             f"{bf16:.2f} | {int8:.2f} |")
+    for mode, keep in (("fast", lambda r: r[0] < FAST_MS), ("slow", lambda r: r[0] >= FAST_MS)):
+        sel = [r for r in rows if keep(r)]
+        if sel:
+            emit(f"\n{mode} mode, {len(sel)} process(es): bfloat16 "
+                 f"{min(r[1] for r in sel):.2f}-{max(r[1] for r in sel):.2f}x, int8 "
+                 f"{min(r[2] for r in sel):.2f}-{max(r[2] for r in sel):.2f}x")
+    return rows
+
+
+if __name__ == "__main__":
+    import argparse
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.precision",
+        description="Adam's step at 3e7 float32 parameters with float32, bfloat16 and int8 "
+                    "state, paired in one process, in several fresh processes")
+    ap.add_argument("--processes", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=7)
+    a = ap.parse_args()
+    processes(a.processes, a.rounds)
