@@ -1200,34 +1200,27 @@ def lowp_cuda_source(lowp_module, name, sig, whens, moments, fmt, stochastic, ca
         var = _LowVariant(name, sig, whens, moments, fmt, stochastic, values)
         v, low = var.v, var.low
         if var.q8:
-            T = "(np.float32(1.875) + _zero)"
+            common = _q8_device_parts(var, moments, sig)
             lines.append(_CUDA_Q8.format(
-                v=v, params=_join(var.stored), scalars=_join(sig.scalars), block=BLOCK,
-                half=BLOCK // 2, nlow=max(len(low), 1), have=_join(var.have),
+                **common, half=BLOCK // 2,
                 encoders="".join(f"_{v}_{e} = _device_fn(_cpu.{e})\n"
                                  for e in ("q8_signed", "q8_unsigned")),
-                scales="\n".join(f"        _s{j} = _{v}_q8_scale(_{st}_am[_b], _zero)"
-                                  for j, st in enumerate(low)) or "        pass",
                 init="\n".join(f"        _v{j} = _zero" for j in range(len(low)))
                      or "        pass",
                 lhs=", ".join(["_bad"] + [f"_v{j}" for j in range(len(low))]),
-                snames=_join(f"_s{j}" for j in range(len(low))),
                 red_store="\n".join(f"        _red[{j}, _t] = _{v}_abs_bits(_v{j})"
                                      for j in range(len(low))) or "        pass",
                 red_step="\n".join(
                     f"                _red[{j}, _t] = max(_red[{j}, _t], _red[{j}, _t + _w])"
                     for j in range(len(low))) or "                pass",
-                absmax="\n".join(
-                    f"        _a{j} = _{v}_bits_f32(_red[{j}, 0])\n"
-                    f"        _inv{j} = {T} / (_a{j} + _zero) if _a{j} > np.float32(0) "
-                    "else _zero" for j in range(len(low))) or "        pass",
+                absmax="\n".join(f"        _a{j} = _{v}_bits_f32(_red[{j}, 0])\n" + _q8_inv(j)
+                                  for j in range(len(low))) or "        pass",
                 encode="\n".join(
-                    f"            {st}[_i] = _{v}_"
-                    + ("q8_signed" if moments[st] == "signed" else "q8_unsigned")
-                    + f"(_v{j}, _inv{j})" for j, st in enumerate(low)) or "            pass",
+                    f"            {st}[_i] = _{v}_{common['codes'][st]}(_v{j}, _inv{j})"
+                    for j, st in enumerate(low)) or "            pass",
                 am_store="\n".join(f"            _{st}_am[_b] = _a{j}"
                                     for j, st in enumerate(low)) or "            pass"))
-            lines.append(_q8_row(var, moments, sig, T))
+            lines.append(_q8_row(var, common))
         else:
             lines.append(_CUDA_COUNTED.format(v=v, suffix="", states=_join(var.stored),
                                               args=_join(_WEYL_AT.get(a, a)
@@ -1239,28 +1232,45 @@ def lowp_cuda_source(lowp_module, name, sig, whens, moments, fmt, stochastic, ca
     return "".join(lines)
 
 
-def _q8_row(var, moments, sig, T):
-    """``<v>_row`` of an int8 variant (:data:`_CUDA_Q8_ROW`)."""
+def _q8_inv(j):
+    """A device int8 block's ``1.875 / absmax`` of moment ``j`` (0 for an all-zero
+    block), in the parameters' dtype, as the CPU's ``_REQUANT``."""
+    return (f"        _inv{j} = (np.float32(1.875) + _zero) / (_a{j} + _zero) "
+            f"if _a{j} > np.float32(0) else _zero")
+
+
+def _q8_device_parts(var, moments, sig):
+    """What the int8 device templates (:data:`_CUDA_Q8`, :data:`_CUDA_Q8_ROW`)
+    share: the variant's names, each moment's block scale ``_s<j>``, the
+    moments' encoders (``codes``: by state)."""
     from .._lowp import BLOCK
     v, low = var.v, var.low
-    code = {st: "q8_signed" if moments[st] == "signed" else "q8_unsigned" for st in low}
-    return _CUDA_Q8_ROW.format(
+    return dict(
         v=v, params=_join(var.stored), scalars=_join(sig.scalars), block=BLOCK,
         nlow=max(len(low), 1), have=_join(var.have),
         scales="\n".join(f"        _s{j} = _{v}_q8_scale(_{st}_am[_b], _zero)"
                           for j, st in enumerate(low)) or "        pass",
+        snames=_join(f"_s{j}" for j in range(len(low))),
+        codes={st: "q8_signed" if moments[st] == "signed" else "q8_unsigned" for st in low})
+
+
+def _q8_row(var, common):
+    """``<v>_row`` of an int8 variant (:data:`_CUDA_Q8_ROW`); ``common``:
+    :func:`_q8_device_parts`."""
+    v, low = var.v, var.low
+    return _CUDA_Q8_ROW.format(
+        **common,
         maxes="\n".join(f"        _m{j} = np.uint32(0)" for j in range(len(low)))
               or "        pass",
         lhs=", ".join(["_e"] + [f"_v{j}" for j in range(len(low))]),
-        snames=_join(f"_s{j}" for j in range(len(low))),
         buf_store="\n".join(f"            _buf[{j}, _i - _lo] = _v{j}\n"
                              f"            _m{j} = max(_m{j}, _{v}_abs_bits(_v{j}))"
                              for j in range(len(low))) or "            pass",
-        absmax="\n".join(f"        _a{j} = _{v}_bits_f32(_m{j})\n"
-                          f"        _inv{j} = {T} / (_a{j} + _zero) if _a{j} > np.float32(0) "
-                          "else _zero" for j in range(len(low))) or "        pass",
-        encode="\n".join(f"            {st}[_i] = _{v}_{code[st]}(x.dtype.type(_buf[{j}, _i - _lo]),"
-                          f" _inv{j})" for j, st in enumerate(low)) or "            pass",
+        absmax="\n".join(f"        _a{j} = _{v}_bits_f32(_m{j})\n" + _q8_inv(j)
+                          for j in range(len(low))) or "        pass",
+        encode="\n".join(f"            {st}[_i] = _{v}_{common['codes'][st]}("
+                          f"x.dtype.type(_buf[{j}, _i - _lo]), _inv{j})"
+                          for j, st in enumerate(low)) or "            pass",
         am_store="\n".join(f"        _{st}_am[_b] = _a{j}" for j, st in enumerate(low))
                  or "        pass")
 
