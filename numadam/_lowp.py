@@ -159,10 +159,17 @@ def encode(y, signed):
     unsigned code never rounds to 0."""
     f = _SIGNED if signed else _UNSIGNED
     y = np.asarray(y)
-    mag = np.abs(y)
     # the kernel's float32 product: exact unless it is a float32 subnormal
-    scaled = (mag * 2.0 ** (f["bias"] - 127)).astype(np.float32).astype(np.float64)
-    mag = scaled * 2.0 ** (127 - f["bias"])
+    scaled = (np.abs(y) * 2.0 ** (f["bias"] - 127)).astype(np.float32)
+    return _codes(scaled, y, signed)
+
+
+def _codes(scaled, y, signed):
+    """The codes of the float32 products ``scaled`` (``|y| * 1.875 / absmax *
+    2**(bias-127)``, as the kernels round it) of the values ``y`` (their sign,
+    and whether they are positive)."""
+    f = _SIGNED if signed else _UNSIGNED
+    mag = np.asarray(scaled, np.float32).astype(np.float64) * 2.0 ** (127 - f["bias"])
     table = code_values(signed)
     top = table.size - 1
     hi = np.clip(np.searchsorted(table, mag), 1, top)
@@ -173,25 +180,36 @@ def encode(y, signed):
     if signed:   # the sign bit of the value (-0.0 too)
         code = np.where(np.signbit(y), code | 128, code)
     else:
-        code = np.where((code == 0) & (mag > 0), 1, code)
+        code = np.where((code == 0) & (y > 0), 1, code)
     return code.astype(np.uint8)
 
 
 def quantize(a, signed):
     """Blockwise int8 state of ``a`` (flat): ``(codes, absmax)``, as the
-    kernels write them (absmax in float32; ``a`` divided by absmax / 1.875 in
-    ``a``'s dtype)."""
+    kernels write them: absmax in float32; ``inv = 1.875 / absmax`` in ``a``'s
+    dtype, 0 where absmax is 0 or ``inv`` overflows (the block flushes to
+    zero); where ``inv * 2**(bias-127)`` is a float32 normal, each code from
+    the one rounding of ``|a| * (inv * 2**(bias-127))`` to float32 (the
+    kernels' folded encoder), else from ``|a| * inv`` in ``a``'s dtype, then
+    :func:`encode`."""
+    f = _SIGNED if signed else _UNSIGNED
     a = np.asarray(a).reshape(-1)
     T = a.dtype.type
     nb = blocks(a.size)
     pad = np.zeros(nb * BLOCK, a.dtype)
     pad[:a.size] = a
     absmax = np.abs(pad.astype(np.float32)).reshape(nb, BLOCK).max(axis=1)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", over="ignore"):
         inv = np.where(absmax > 0, T(QMAX) / absmax.astype(a.dtype), T(0)).astype(a.dtype)
-    y = (np.abs(pad).reshape(nb, BLOCK) * inv[:, None]).astype(a.dtype).reshape(-1)
-    y = np.where(pad < 0, -y, y)
-    return encode(y[:a.size], signed), absmax.astype(np.float32)
+    inv = np.where(np.isfinite(inv), inv, T(0)).astype(a.dtype)
+    ip = (inv * T(2.0 ** (f["bias"] - 127))).astype(a.dtype)
+    ip = np.where(ip >= np.finfo(np.float32).tiny, ip, T(0)).astype(a.dtype)
+    mag = np.abs(pad).reshape(nb, BLOCK)
+    y = (mag * inv[:, None]).astype(a.dtype)
+    scaled = np.where(ip[:, None] > 0, (mag * ip[:, None]).astype(a.dtype).astype(np.float32),
+                      (y * T(2.0 ** (f["bias"] - 127))).astype(a.dtype).astype(np.float32))
+    n = a.size
+    return (_codes(scaled.reshape(-1)[:n], pad[:n], signed), absmax.astype(np.float32))
 
 
 def dequantize(codes, absmax, signed, dtype=np.float32):

@@ -31,11 +31,25 @@ def _kernel_module():
 # ---------------------------------------------------------------------------
 # the codes
 # ---------------------------------------------------------------------------
-def _codec(signed):
-    """The kernels' encode and decode (numadam._kernels._math, compiled)."""
+def _codec(signed, folded=False):
+    """The kernels' encode and decode (numadam._kernels._math, compiled);
+    ``folded``: the encoders with the block's folded factor (``q8_*_pre``,
+    given ``inv``, their factor ``q8_*_prescale(inv)``)."""
     from numba import njit
     mod = _kernel_module()
-    enc_s, enc_u = mod.q8_signed, mod.q8_unsigned
+    if folded:
+        pre_s, pre_u = mod.q8_signed_prescale, mod.q8_unsigned_prescale
+        fold_s, fold_u = mod.q8_signed_pre, mod.q8_unsigned_pre
+
+        @njit(inline="always")
+        def enc_s(a, inv):
+            return fold_s(a, pre_s(inv))
+
+        @njit(inline="always")
+        def enc_u(a, inv):
+            return fold_u(a, pre_u(inv))
+    else:
+        enc_s, enc_u = mod.q8_signed, mod.q8_unsigned
     dec_s, dec_u = mod.q8_signed_value, mod.q8_unsigned_value
 
     @njit(error_model="numpy")
@@ -66,9 +80,10 @@ def test_code_values_follow_the_formula(signed):
     assert mag[0b0001000] == 2.0 ** (1 - (15 if signed else 31))   # the first normal
 
 
+@pytest.mark.parametrize("folded", [False, True])
 @pytest.mark.parametrize("signed", [True, False])
-def test_every_code_decodes_to_its_value_and_encodes_back(signed):
-    enc, dec = _codec(signed)
+def test_every_code_decodes_to_its_value_and_encodes_back(signed, folded):
+    enc, dec = _codec(signed, folded)
     codes = np.arange(256, dtype=np.uint8)
     for dtype in (np.float32, np.float64):
         values = dec(codes, dtype(1.0), np.empty(0, dtype))
@@ -78,9 +93,10 @@ def test_every_code_decodes_to_its_value_and_encodes_back(signed):
         np.testing.assert_array_equal(L.encode(values, signed), codes)
 
 
+@pytest.mark.parametrize("folded", [False, True])
 @pytest.mark.parametrize("signed", [True, False])
-def test_encoding_rounds_to_nearest_like_the_numpy_reference(signed):
-    enc, _ = _codec(signed)
+def test_encoding_rounds_to_nearest_like_the_numpy_reference(signed, folded):
+    enc, _ = _codec(signed, folded)
     mag = L.code_values(signed)
     mids = (mag[1:] + mag[:-1]) / 2          # exact ties: the larger magnitude wins
     rng = np.random.default_rng(0)
@@ -270,6 +286,48 @@ def test_int8_blocks_of_large_moments_decode_unfolded(method):
     grads = [(rng.standard_normal(n) * size).astype(np.float32) for _ in range(3)]
     opts = dict(_options(method), state_dtype="int8")
     _steps_are_encoded_full_steps(method, x, grads, opts, _options(method))
+
+
+def test_int8_blocks_under_the_smallest_scale_flush_to_zero():
+    """A float32 block whose absmax is so small (under 1.875 / the largest
+    float32) that 1.875 / absmax overflows flushes to zero: every first-moment
+    code 0, and zeros stay zero (each element, zeros too, became the top code
+    before); NumPy's encoding the same."""
+    n = 5000
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal(n).astype(np.float32)
+    g = rng.standard_normal(n).astype(np.float32)
+    g[:256] = 0
+    g[3] = 4e-38            # m = 0.1 g = 4e-39: a subnormal absmax
+    opts = dict(_options("adam"), state_dtype="int8")
+    _steps_are_encoded_full_steps("adam", x, [g], opts, _options("adam"))
+    opt = numadam.Adam(x.copy(), state_dtype="int8")
+    opt.step(g)
+    assert 0 < opt.state["exp_avg_absmax"][0] < 5.5e-39
+    np.testing.assert_array_equal(opt.state["exp_avg"][:256], 0)
+    assert (opt.state["exp_avg"][256:] != 0).any()
+    codes, absmax = L.quantize(np.where(np.arange(300) == 3, 4e-39, 0).astype(np.float32), True)
+    np.testing.assert_array_equal(codes, 0)
+
+
+def test_int8_factors_fold_where_they_are_float32_normal():
+    """The folded factor ``inv * 2**(bias-127)`` is used where it is a float32
+    normal (float32 m: an absmax up to 30720; v: 1.875 * 2**30), else 0 (the
+    unfolded encoder); ``1.875 / absmax`` is 0 where it overflows."""
+    mod = _kernel_module()
+    f32 = np.float32
+    assert mod.q8_signed_prescale(f32(1.875) / f32(30720.0)) == f32(2.0 ** -126)
+    assert mod.q8_signed_prescale(f32(1.875) / f32(30721.0)) == 0
+    big = f32(1.875 * 2.0 ** 30)
+    assert mod.q8_unsigned_prescale(f32(1.875) / big) == f32(2.0 ** -126)
+    assert mod.q8_unsigned_prescale(f32(1.875) / (big * f32(1.001))) == 0
+    # float64 state: the same rule (where either is exact)
+    assert mod.q8_signed_prescale(np.float64(1.875 / 1e3)) == 1.875 / 1e3 * 2.0 ** -112
+    assert mod.q8_signed_prescale(np.float64(1.875 / 1e6)) == 0
+    assert mod.q8_inverse(f32(4e-39), f32(0)) == 0
+    assert mod.q8_inverse(f32(6e-39), f32(0)) == f32(1.875) / f32(6e-39)
+    assert mod.q8_inverse(f32(4e-39), np.float64(0)) == 1.875 / np.float64(f32(4e-39))
+    assert mod.q8_inverse(f32(0), f32(0)) == 0
 
 
 @pytest.mark.parametrize("fmt", ["bfloat16", "int8"])

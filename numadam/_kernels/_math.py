@@ -152,6 +152,36 @@ def q8_signed(a, inv):
                                    np.uint32(127)))
 
 
+def q8_signed_pre(a, ip):
+    """:func:`q8_signed` with the block's factors folded: ``ip`` =
+    ``q8_signed_prescale(inv)``, a float32 normal, so ``a * ip`` rounds once
+    where ``abs(a) * inv * 2**-112`` rounded twice (the same bits except
+    where the product is a float32 subnormal, the codes' subnormal range:
+    there it is the single rounding of the exact product, the NumPy
+    reference's ``quantize``); the sign comes with the product's bits, and
+    no clamp to the top code (``|a| <= absmax``: the block's largest value
+    is 1.875 within a rounding, code 127).  Five vector operations fewer per
+    element than the unfolded encoder."""
+    c = np.uint32(np.uint32(f32_bits(a * ip) + np.uint32(0x80000)) >> np.uint32(20))
+    return np.uint8(np.uint32(c & np.uint32(0x7F))
+                    | np.uint32(np.uint32(c >> np.uint32(4)) & np.uint32(0x80)))
+
+
+def q8_signed_prescale(inv):
+    """``inv * 2**-112`` (``inv`` = :func:`q8_inverse`), the factor of
+    :func:`q8_signed_pre`, where it is a float32 normal; else 0, and the
+    block is encoded by :func:`q8_signed` (float32 state: an absmax above
+    30720)."""
+    ip = inv * np.float32(1.925929944387236e-34)
+    return ip if ip >= np.float32(1.1754943508222875e-38) else ip - ip
+
+
+def q8_signed_code(a, inv, ip):
+    """The signed code of ``a``: :func:`q8_signed_pre` where the block's
+    folded factor ``ip`` is not 0, else :func:`q8_signed`."""
+    return q8_signed_pre(a, ip) if ip > ip - ip else q8_signed(a, inv)
+
+
 def q8_signed_raw(c):
     """The value of signed code ``c`` over 2**112, a float32 (exact): its sign
     bit moved to the float's, its e4m3 bits to bit 20 (the code sign-extended
@@ -184,6 +214,28 @@ def q8_unsigned(a, inv):
     return np.uint8(c if c > one else one)
 
 
+def q8_unsigned_pre(a, ip):
+    """:func:`q8_unsigned` with the block's factors folded (``ip`` =
+    ``q8_unsigned_prescale(inv)``; see :func:`q8_signed_pre`), no clamp to
+    the top code; code 1 at least for ``a > 0`` as a masked maximum."""
+    c = np.uint32(np.uint32(f32_bits(a * ip) + np.uint32(0x80000)) >> np.uint32(20))
+    c1 = c if c > np.uint32(1) else np.uint32(1)
+    return np.uint8(c1 if a > np.float32(0) else c)
+
+
+def q8_unsigned_prescale(inv):
+    """``inv * 2**-96``, the factor of :func:`q8_unsigned_pre`, where it is a
+    float32 normal; else 0 (float32 state: an absmax above about 2e9)."""
+    ip = inv * np.float32(1.262177448353619e-29)
+    return ip if ip >= np.float32(1.1754943508222875e-38) else ip - ip
+
+
+def q8_unsigned_code(a, inv, ip):
+    """The unsigned code of ``a``: :func:`q8_unsigned_pre` where ``ip`` is
+    not 0, else :func:`q8_unsigned`."""
+    return q8_unsigned_pre(a, ip) if ip > ip - ip else q8_unsigned(a, inv)
+
+
 def q8_unsigned_raw(c):
     """The value of unsigned code ``c`` over 2**96, a float32 (exact)."""
     return bits_f32(np.uint32(np.uint32(c) << np.uint32(20)))
@@ -202,6 +254,15 @@ def q8_unsigned_fold(scale):
 def q8_scale(absmax, zero):
     """A block's scale, ``absmax / 1.875``, in ``zero``'s dtype."""
     return (absmax + zero) / (np.float32(1.875) + zero)
+
+
+def q8_inverse(absmax, zero):
+    """A block's ``1.875 / absmax`` in ``zero``'s dtype, the encoders' ``inv``;
+    0 for an all-zero block, and where it overflows (float32 state: an absmax
+    under 1.875 / the largest float32, about 5.5e-39), so that such a block's
+    values flush to zero (a positive second moment to the smallest code)."""
+    inv = (np.float32(1.875) + zero) / (absmax + zero) if absmax > np.float32(0) else zero
+    return inv if inv - inv == zero else zero
 
 
 def abs_bits(a):

@@ -795,19 +795,31 @@ _KERNEL = dict(error_model="numpy", cache=True, nogil=True)
 #: a moment's block scale from its absmax (the block's codes: ``_Q8_ENCODE``)
 _REQUANT = '''        _{s}_a = bits_f32(_{s}_mx)
         _{s}_am[_k] = _{s}_a
-        _{s}_inv = _T(1.875) / _T(_{s}_a) if _{s}_a > np.float32(0) else _zero
+        _{s}_inv = q8_inverse(_{s}_a, _zero)
+        _{s}_ip = {kind}_prescale(_{s}_inv)
 '''
-_Q8_ENCODE = '''        for _j in range(_x.size):
+#: a block's codes: the encoders with the folded factors where every moment
+#: has one (the common case; one loop each, as LLVM does not unswitch the
+#: per-element choice of ``q8_*_code``), else element by element
+_Q8_ENCODE = '''        if {folded}:
+            for _j in range(_x.size):
+{pre}
+        else:
+            for _j in range(_x.size):
 {codes}
 '''
 
 
-def _q8_loop(pad, body, low, x_max=False):
+def _q8_loop(pad, body, low, x_max=False, unsigned=()):
     """An int8 step's element loop (``_Q8_LOOP``) with its running maxima (the
     moments ``low``'s, and the fast element's ``_u`` when ``x_max``), their
-    starts before it."""
+    starts before it.  The moments in ``unsigned`` (the fast loop's second
+    moments) take their bits as they are: a value >= +0 has its absolute
+    value's bits, and any other (-0 too) bits above those of infinity, which
+    send the block to the guarded loop (one vector operation fewer)."""
     maxes = ([_Q8_MAX.format(pad=pad, s="x", value="_u")] if x_max else []) + [
-        _Q8_MAX.format(pad=pad, s=st, value=f"abs_bits(_buf[{j}, _i])")
+        _Q8_MAX.format(pad=pad, s=st, value=("f32_bits" if st in unsigned else "abs_bits")
+                       + f"(_buf[{j}, _i])")
         for j, st in enumerate(low)]
     starts = [f"{pad}_{st}_mx = np.uint32(0)" for st in (["x"] if x_max else []) + low]
     return "\n".join(starts + [_Q8_LOOP.format(pad=pad, body=body, maxes="\n".join(maxes))])
@@ -955,15 +967,21 @@ class _LowVariant:
             folded="".join(f" and _fs[{slot[st]}] < _inf" for st in low),
             fast=_q8_loop(" " * 12, f"_u = {self.v}_fast(_i, _x, _g, "
                           f"{_join(_blocked(have, have) + ['_sv', '_buf', '_fs'] + fast_scalars)}"
-                          "_zero)", low, x_max=True),
+                          "_zero)", low, x_max=True,
+                          unsigned=[st for st in low if self.moments[st] != "signed"]),
             finite="".join(f" and _{st}_mx < np.uint32(0x7F800000)" for st in low),
             restore="\n".join([" " * 20 + "_x[_i] = _sv[0, _i]"] + [
                 " " * 20 + f"_{st}_k[_i] = _sv[{j + 1}, _i]" for j, st in enumerate(written)]),
             guarded=_q8_loop(" " * 12, f"_bad = _iadd32(_bad, np.int32({self.v}_at(_i, _x, _g, "
                              f"{_join(_blocked(at_args, have) + sig.scalars)}_zero)))", low),
-            requant=("".join(_REQUANT.format(s=st) for st in low) + _Q8_ENCODE.format(
-                codes="\n".join(f"            _{st}_k[_j] = {kind[st]}(_buf[{slot[st]}, _j],"
-                                f" _{st}_inv)" for st in low))
+            requant=("".join(_REQUANT.format(s=st, kind=kind[st]) for st in low)
+                     + _Q8_ENCODE.format(
+                         folded=" and ".join(f"_{st}_ip > _zero" for st in low),
+                         pre="\n".join(f"                _{st}_k[_j] = {kind[st]}_pre("
+                                       f"_buf[{slot[st]}, _j], _{st}_ip)" for st in low),
+                         codes="\n".join(f"                _{st}_k[_j] = {kind[st]}_code("
+                                         f"_buf[{slot[st]}, _j], _{st}_inv, _{st}_ip)"
+                                         for st in low))
                      if low else "        pass"))
 
     def written(self, same):
@@ -1204,7 +1222,9 @@ def lowp_cuda_source(lowp_module, name, sig, whens, moments, fmt, stochastic, ca
             lines.append(_CUDA_Q8.format(
                 **common, half=BLOCK // 2,
                 encoders="".join(f"_{v}_{e} = _device_fn(_cpu.{e})\n"
-                                 for e in ("q8_signed", "q8_unsigned")),
+                                 for e in ("q8_signed_code", "q8_unsigned_code",
+                                           "q8_signed_prescale", "q8_unsigned_prescale",
+                                           "q8_inverse")),
                 init="\n".join(f"        _v{j} = _zero" for j in range(len(low)))
                      or "        pass",
                 lhs=", ".join(["_bad"] + [f"_v{j}" for j in range(len(low))]),
@@ -1213,10 +1233,11 @@ def lowp_cuda_source(lowp_module, name, sig, whens, moments, fmt, stochastic, ca
                 red_step="\n".join(
                     f"                _red[{j}, _t] = max(_red[{j}, _t], _red[{j}, _t + _w])"
                     for j in range(len(low))) or "                pass",
-                absmax="\n".join(f"        _a{j} = _{v}_bits_f32(_red[{j}, 0])\n" + _q8_inv(j)
-                                  for j in range(len(low))) or "        pass",
+                absmax="\n".join(f"        _a{j} = _{v}_bits_f32(_red[{j}, 0])\n"
+                                  + _q8_inv(v, j, common["codes"][st])
+                                  for j, st in enumerate(low)) or "        pass",
                 encode="\n".join(
-                    f"            {st}[_i] = _{v}_{common['codes'][st]}(_v{j}, _inv{j})"
+                    f"            {st}[_i] = _{v}_{common['codes'][st]}_code(_v{j}, _inv{j}, _ip{j})"
                     for j, st in enumerate(low)) or "            pass",
                 am_store="\n".join(f"            _{st}_am[_b] = _a{j}"
                                     for j, st in enumerate(low)) or "            pass"))
@@ -1232,11 +1253,11 @@ def lowp_cuda_source(lowp_module, name, sig, whens, moments, fmt, stochastic, ca
     return "".join(lines)
 
 
-def _q8_inv(j):
-    """A device int8 block's ``1.875 / absmax`` of moment ``j`` (0 for an all-zero
-    block), in the parameters' dtype, as the CPU's ``_REQUANT``."""
-    return (f"        _inv{j} = (np.float32(1.875) + _zero) / (_a{j} + _zero) "
-            f"if _a{j} > np.float32(0) else _zero")
+def _q8_inv(v, j, kind):
+    """A device int8 block's ``inv`` and folded factor ``ip`` of moment ``j``
+    (``kind``: its encoder's name), as the CPU's ``_REQUANT``."""
+    return (f"        _inv{j} = _{v}_q8_inverse(_a{j}, _zero)\n"
+            f"        _ip{j} = _{v}_{kind}_prescale(_inv{j})")
 
 
 def _q8_device_parts(var, moments, sig):
@@ -1266,10 +1287,11 @@ def _q8_row(var, common):
         buf_store="\n".join(f"            _buf[{j}, _i - _lo] = _v{j}\n"
                              f"            _m{j} = max(_m{j}, _{v}_abs_bits(_v{j}))"
                              for j in range(len(low))) or "            pass",
-        absmax="\n".join(f"        _a{j} = _{v}_bits_f32(_m{j})\n" + _q8_inv(j)
-                          for j in range(len(low))) or "        pass",
-        encode="\n".join(f"            {st}[_i] = _{v}_{common['codes'][st]}("
-                          f"x.dtype.type(_buf[{j}, _i - _lo]), _inv{j})"
+        absmax="\n".join(f"        _a{j} = _{v}_bits_f32(_m{j})\n"
+                          + _q8_inv(v, j, common["codes"][st])
+                          for j, st in enumerate(low)) or "        pass",
+        encode="\n".join(f"            {st}[_i] = _{v}_{common['codes'][st]}_code("
+                          f"x.dtype.type(_buf[{j}, _i - _lo]), _inv{j}, _ip{j})"
                           for j, st in enumerate(low)) or "            pass",
         am_store="\n".join(f"        _{st}_am[_b] = _a{j}" for j, st in enumerate(low))
                  or "        pass")
