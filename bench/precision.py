@@ -119,17 +119,21 @@ def _encoders():
     from numba import njit
     from numadam._methods import get_method
     mod = get_method("adam").rule.cpu_module()
-    q8s, q8u = mod.q8_signed, mod.q8_unsigned
+    # the encoders of the step's common case (the block's factors folded)
+    q8s, q8u = mod.q8_signed_pre, mod.q8_unsigned_pre
+    pre_s, pre_u = mod.q8_signed_prescale, mod.q8_unsigned_prescale
 
     @njit(error_model="numpy", cache=True)
     def fp8(a, out, signed):
         inv = np.float32(1.875)
         if signed:
+            ip = pre_s(inv)
             for i in range(a.size):
-                out[i] = q8s(a[i], inv)
+                out[i] = q8s(a[i], ip)
         else:
+            ip = pre_u(inv)
             for i in range(a.size):
-                out[i] = q8u(a[i], inv)
+                out[i] = q8u(a[i], ip)
 
     @njit(error_model="numpy", cache=True)
     def search(a, out, table):
