@@ -24,8 +24,9 @@ update it and narrow it again in the same pass
     ``<name>_absmax``), each element an 8-bit code of ``value / absmax *
     1.875``: a first moment as sign and e4m3 (bias 15, subnormals down to
     2**-17), a second moment as an unsigned e5m3 (bias 31, subnormals down
-    to 2**-33; a value > 0 never becomes code 0).  An array of fewer than
-    :data:`MIN_INT8` elements keeps full-precision state.
+    to 2**-33; a value > 0 never becomes code 0); a block whose ``1.875 /
+    absmax`` overflows flushes to zero (:func:`quantize`).  An array of fewer
+    than :data:`MIN_INT8` elements keeps full-precision state.
 
 This module is plain NumPy: the reference of the kernels' rounding (the
 tests compare them bit for bit), the initial states and the checks of
