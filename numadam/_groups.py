@@ -151,8 +151,10 @@ class Pack:
             [a.shape for a in self.arrays], self.rep))
 
     def set_state(self, spec, opts, state):
-        """The state buffers (name -> flat array, the arrays' states end to end)."""
-        self.state = state
+        """The state buffers (name -> flat array, the arrays' states end to end;
+        bfloat16 moments as views of words, :meth:`Method.bind_state`) and the
+        arrays the kernels take."""
+        self.state, self.kernel_arrays = spec.bind_state(opts, state, self.rep)
         #: each state's offsets of the arrays (their sizes may not be the arrays')
         self.state_offsets = {
             k: np.concatenate([[0], np.cumsum([spec.state_sizes(opts, a.shape)[k]
@@ -205,7 +207,7 @@ class Group:
             p.agree = kernels.agree_multi(p.size)
             p.first = kernels.first_multi(p.size)
             p.extra = kernels.extra
-            p.kernel_arrays = spec.kernel_arrays(opts, p.state, p.rep)
+            p.state, p.kernel_arrays = spec.bind_state(opts, p.state, p.rep)
 
     def user_options(self):
         return {k: v for k, v in self._opts.items() if k in self._spec.defaults}

@@ -32,6 +32,8 @@ This module is plain NumPy: the reference of the kernels' rounding (the
 tests compare them bit for bit), the initial states and the checks of
 loaded state.
 """
+import sys
+
 import numpy as np
 
 #: the values of ``state_dtype``
@@ -86,6 +88,47 @@ def stored(name, fmt):
     if fmt == "bfloat16":
         return [(name, np.dtype(np.uint16), same)]
     return [(name, np.dtype(np.uint8), same), (name + "_absmax", np.dtype(np.float32), blocks)]
+
+
+def halves(words):
+    """The two uint16 views of the uint32 array ``words`` (bfloat16 moments
+    stored two to a word): ``(low halves, high halves)``, each shaped like
+    ``words`` (strided: every other uint16 of its memory)."""
+    h = words.view(np.uint16)
+    lo = 0 if sys.byteorder == "little" else 1
+    return h[..., lo::2], h[..., 1 - lo::2]
+
+
+def joined(lo, hi):
+    """The uint32 array whose halves the uint16 arrays ``lo`` and ``hi`` are
+    (views made by :func:`halves`, or slices of them), else None."""
+    base = lo.base
+    if not (isinstance(base, np.ndarray) and hi.base is base and base.dtype == np.uint32
+            and lo.dtype == hi.dtype == np.uint16 and lo.shape == hi.shape
+            and lo.strides == hi.strides and lo.ndim >= 1 and lo.strides[-1] == 4
+            and base.flags.c_contiguous):
+        return None
+    first = lo.ctypes.data if sys.byteorder == "little" else hi.ctypes.data
+    off = first - base.ctypes.data
+    if (hi.ctypes.data - lo.ctypes.data != (2 if sys.byteorder == "little" else -2)
+            or off % 4):
+        return None
+    return np.ndarray(lo.shape, np.uint32, buffer=base, offset=off, strides=lo.strides)
+
+
+def join(lo, hi):
+    """``(words, lo, hi)``: the uint32 array holding the moments ``lo`` (low
+    halves) and ``hi`` (uint16 bfloat16 bits) and the two as its views: the
+    arrays themselves when they already are (:func:`joined`), else a new
+    array of their values and views of it."""
+    words = joined(lo, hi)
+    if words is not None:
+        return words, lo, hi
+    words = np.empty(np.shape(lo), np.uint32)
+    new_lo, new_hi = halves(words)
+    new_lo[...] = lo
+    new_hi[...] = hi
+    return words, new_lo, new_hi
 
 
 def step_key(t):

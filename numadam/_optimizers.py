@@ -330,8 +330,10 @@ class Optimizer:
 
     def _bind(self):
         n = self._flat.size
-        self._arrays = self._spec.kernel_arrays(self._opts, self.state,
-                                                self._storage_size())
+        state, self._arrays = self._spec.bind_state(self._opts, self.state,
+                                                    self._storage_size(),
+                                                    paired=self._dev is None)
+        self.state = StateView(state)
         self._kernels = self._spec.kernel(self._opts, self._storage_size())
         self._kernel = self._kernels.pick(n)
         self._agree = self._kernels.agree(n)

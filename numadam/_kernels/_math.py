@@ -132,6 +132,33 @@ def bf16_nearest(a):
     return np.uint16(np.uint32(b + r) >> np.uint32(16))
 
 
+def bf16_low(w):
+    """The bfloat16 value in the low half of the uint32 word ``w`` (two
+    moments stored in one word: :func:`bf16_pair`), a float32."""
+    return bits_f32(np.uint32(np.uint32(w) << np.uint32(16)))
+
+
+def bf16_high(w):
+    """The bfloat16 value in the high half of the uint32 word ``w``, a float32."""
+    return bits_f32(np.uint32(np.uint32(w) & np.uint32(0xFFFF0000)))
+
+
+def bf16_pair(a, ra, b, rb):
+    """The word of two moments' bfloat16 bits: ``a`` rounded stochastically
+    with the 16 random bits ``ra`` in the low half, ``b`` with ``rb`` in the
+    high half (each as :func:`bf16_narrow`; both finite).  One word per
+    element for two moments: one load, a shift and a mask to widen them, and
+    LLVM merges the two halves in one vector permutation."""
+    return np.uint32(np.uint32(np.uint32(f32_bits(a) + ra) >> np.uint32(16))
+                     | np.uint32(np.uint32(f32_bits(b) + rb) & np.uint32(0xFFFF0000)))
+
+
+def bf16_pair_nearest(a, b):
+    """:func:`bf16_pair` rounded to nearest even (:func:`bf16_nearest`)."""
+    return np.uint32(np.uint32(bf16_nearest(a))
+                     | np.uint32(np.uint32(bf16_nearest(b)) << np.uint32(16)))
+
+
 def fp8_encode(y, pre, top):
     """The code of ``y`` in ``[0, 1.875]`` in an 8-bit float without sign,
     3 mantissa bits (``pre`` = 2**(bias - 127), a float32 power of two; ``top``

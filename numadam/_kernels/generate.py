@@ -833,20 +833,26 @@ def _blocked(args, states):
 class _LowVariant:
     """One variant's kernels with low-precision moments (see :func:`lowp_source`)."""
 
-    def __init__(self, name, sig, whens, moments, fmt, stochastic, values):
+    def __init__(self, name, sig, whens, moments, fmt, stochastic, values, paired=False):
         from .._lowp import STATE_KEYS
         self.sig, self.moments, self.values = sig, moments, values
         self.q8, self.stochastic = fmt == "int8", stochastic
         self.v = variant_name(name, sig.flags, values)
         self.have = have = present(sig, whens, values)
         self.low = low = [st for st in have if st in moments]
+        #: bfloat16: the moments two to a uint32 word (``bf16_pair``), the
+        #: array named by the first; ``word[b]`` is ``a`` for the second
+        #: moment ``b`` of a pair (an odd last moment: a uint16 array alone)
+        self.word = dict(zip(low[1::2], low[0::2])) if paired and not self.q8 else {}
         #: the kernels' array parameters (an int8 moment: codes and absmax)
-        self.stored = [p for st in have for p in ([st, f"_{st}_am"] if self.q8 and st in low
-                                                   else [st])] + ["_key", "_off"]
+        self.stored = [p for st in have if st not in self.word
+                       for p in ([st, f"_{st}_am"] if self.q8 and st in low
+                                 else [st])] + ["_key", "_off"]
         # (int8: the block's scales and new values of the moments in ``_sc`` and
         # ``_buf``; two arrays, not two per moment: CPython calls a function of
         # more than 30 arguments with *args, which numba does not inline)
-        self.at_args = have + (["_sc", "_buf"] if self.q8 else ["_key", "_w"])
+        self.at_args = [st for st in have if st not in self.word] + (
+            ["_sc", "_buf"] if self.q8 else ["_key", "_w"])
         self.slot = {st: j for j, st in enumerate(low)}
         # bfloat16's stochastic rounding: 32 random bits per element for two
         # moments (16 each), from (the step's key, the element)
@@ -860,21 +866,50 @@ class _LowVariant:
         if st not in self.low:
             return f"{st}[_i]"
         if not self.q8:
-            return f"x.dtype.type(bf16_widen({st}[_i]))"
+            return f"x.dtype.type({self.widen(st, f'{self.word.get(st, st)}[_i]')})"
         value = "q8_signed_value" if self.moments[st] == "signed" else "q8_unsigned_value"
         return f"{value}({st}[_i], {scale or f'_sc[{self.slot[st]}]'})"
 
+    def widen(self, st, raw):
+        """bfloat16: the float32 value of moment ``st`` in ``raw``, its stored
+        element (its word's low or high half, or a uint16 alone)."""
+        if st in self.word:
+            return f"bf16_high({raw})"
+        return f"bf16_low({raw})" if self.pair(st) else f"bf16_widen({raw})"
+
+    def pair(self, st):
+        """bfloat16: the second moment of ``st``'s word if ``st`` is its first, else None."""
+        return next((b for b, a in self.word.items() if a == st), None)
+
+    def bits(self, st):
+        """bfloat16, stochastic: moment ``st``'s 16 random bits (``_h<pair>``'s
+        low half for an even slot, its high half for an odd one)."""
+        j = self.slot[st]
+        return (f"np.uint32(_h{j // 2} "
+                + ("& np.uint32(0xFFFF))" if j % 2 == 0 else ">> np.uint32(16))"))
+
     def store(self, st):
-        """The statement that keeps state ``st``'s new value of element ``_i``."""
+        """The statement that keeps state ``st``'s new value of element ``_i``
+        (a bfloat16 word: at its first moment, both halves)."""
         if st not in self.low:
             return f"    {st}[_i] = keep(_ok, _{st}_new, _{st}_old)"
         if self.q8:
             return f"    _buf[{self.slot[st]}, _i] = keep(_ok, _{st}_new, _{st}_old)"
-        j = self.slot[st]
-        narrow = (f"bf16_narrow(_{st}_new, np.uint32(_h{j // 2} "
-                  + ("& np.uint32(0xFFFF)))" if j % 2 == 0 else ">> np.uint32(16)))")
-                  if self.stochastic else f"bf16_nearest(_{st}_new)")
+        b = self.pair(st)
+        if b is not None:
+            narrow = (f"bf16_pair(_{st}_new, {self.bits(st)}, _{b}_new, {self.bits(b)})"
+                      if self.stochastic else f"bf16_pair_nearest(_{st}_new, _{b}_new)")
+        else:
+            narrow = (f"bf16_narrow(_{st}_new, {self.bits(st)})"
+                      if self.stochastic else f"bf16_nearest(_{st}_new)")
         return f"    {st}[_i] = keep(_ok, {narrow}, _{st}_raw)"
+
+    def stores(self, same):
+        """The states that ``<v>_at`` stores (not passed through; a bfloat16
+        word when either of its moments is written; int8 moments always)."""
+        return [st for st in self.have if st not in self.word and (
+            st not in same or (self.q8 and st in self.low)
+            or self.pair(st) not in (None, *same))]
 
     def at(self, same):
         """``<v>_at``: one element's guarded update (``same``: passthrough states)."""
@@ -885,13 +920,13 @@ class _LowVariant:
                        + sig.scalars),
             flags=", ".join(map(str, self.values)),
             reads="\n".join(
-                f"    _{st}_raw = {st}[_i]\n    _{st}_old = x.dtype.type(bf16_widen(_{st}_raw))"
+                (f"    _{st}_raw = {st}[_i]\n" if st not in self.word else "")
+                + f"    _{st}_old = x.dtype.type({self.widen(st, f'_{self.word.get(st, st)}_raw')})"
                 if st in low and not q8 else f"    _{st}_old = {self.read(st)}"
                 for st in have) or "    pass",
             news=", ".join(["_x_new"] + [f"_{st}_new" for st in sig.states]),
             ok=" + ".join(f"excess(_{st}_new)" for st in ["x"] + have),
-            stores="\n".join(self.hashes + [self.store(st) for st in have
-                                             if st not in same or (q8 and st in low)])
+            stores="\n".join(self.hashes + [self.store(st) for st in self.stores(same)])
             or "    pass")
 
     def elem(self, same):
@@ -929,7 +964,7 @@ class _LowVariant:
         return _SERIAL.format(
             v=self.v, kind="flagged", args=_join(args + sig.scalars),
             casts=casts or "    pass", plain=plain, flag=_FLAG.format(pad=" " * 8),
-            params=", ".join(["x", "g"] + self.have + ["_key", "_wt"] + sig.scalars
+            params=", ".join(["x", "g"] + self.stored[:-2] + ["_key", "_wt"] + sig.scalars
                              + ["_flags"]), weyl="", weyl_next="")
 
     def serial(self, casts, same):
@@ -1018,7 +1053,7 @@ class _LowVariant:
 
 
 def lowp_source(cpu_module, name, update, sig, whens, moments, fmt, stochastic,
-                caution=None):
+                caution=None, paired=True):
     """The module of one method's kernels with its moment states (the names in
     ``moments``, each ``"signed"`` or ``"unsigned"``) stored as ``fmt``
     (``"bfloat16"`` or ``"int8"``, see :mod:`numadam._lowp`): per variant
@@ -1028,11 +1063,13 @@ def lowp_source(cpu_module, name, update, sig, whens, moments, fmt, stochastic,
     ``_<name>_am``, the blocks' absmax), ``_key`` the step's random key and
     ``_off`` the index of ``x[0]`` in the state (bfloat16's stochastic
     rounding; int8 rounds to nearest).  ``update`` (and ``caution``) are the
-    ones ``cpu_module`` (the full-precision module) compiled in."""
+    ones ``cpu_module`` (the full-precision module) compiled in.  ``paired``:
+    bfloat16 moments two to a uint32 word (see ``_LowVariant.word``), one
+    array parameter named by the first of each pair."""
     lines = [_LOWP_HEADER.format(name=name, fmt=fmt, cpu=cpu_module)]
     same = _passthrough(update, sig)
     for values in variants(sig.flags):
-        var = _LowVariant(name, sig, whens, moments, fmt, stochastic, values)
+        var = _LowVariant(name, sig, whens, moments, fmt, stochastic, values, paired)
         v, have, stored = var.v, var.have, var.stored
         casts = "\n".join(f"    {c} = _T({c})" for c in sig.scalars if c not in sig.bools)
         if var.q8:
@@ -1335,7 +1372,6 @@ class MethodKernels:
         self.name = variant_name(rule.name, rule.signature.flags, values)
         module = (rule.cpu_module() if fmt is None
                   else rule.lowp_module(fmt, stochastic))
-        self.at = getattr(module, self.name + "_at")
         self._pair = KernelPair(None, getattr(module, self.name + "_parallel"),
                                 getattr(module, self.name + "_serial"))
         # the cautious step's count pass (variants with the cautious flag)
@@ -1357,21 +1393,39 @@ class MethodKernels:
             self._first_multi = KernelPair(
                 None, getattr(module, self.name + "_first_multi_parallel"),
                 getattr(module, self.name + "_first_multi_serial"))
-        #: one element's agreement (``_i, x, g, *states, *scalars, zero``), or None
-        self.agree_at = getattr(module, self.name + "_agree_at", None)
         self.serial = self._pair.serial
         self.parallel = self._pair.parallel
         self._cuda = None
         self._loop = {}
 
+    def _element_module(self):
+        # the device's element functions: one uint16 array per bfloat16 moment
+        if self.fmt is None:
+            return self.rule.cpu_module()
+        return self.rule.lowp_module(self.fmt, self.stochastic, paired=False)
+
+    @property
+    def at(self):
+        """One element's guarded update, for the device kernels (``_i, x, g,
+        *states, *extra, *scalars, zero``; bfloat16 moments one uint16 array
+        each)."""
+        return getattr(self._element_module(), self.name + "_at")
+
+    @property
+    def agree_at(self):
+        """One element's agreement of a cautious variant (``_i, x, g, *states,
+        *scalars, zero``), else None; the device's, as :attr:`at`."""
+        return getattr(self._element_module(), self.name + "_agree_at", None)
+
     @property
     def n_arrays(self):
         """How many state arrays the kernels take before :meth:`extra`'s
-        arguments (an int8 moment is two: its codes and its blocks' absmax)."""
+        arguments (an int8 moment is two: its codes and its blocks' absmax;
+        two bfloat16 moments share one array of words)."""
         rule = self.rule
         have = present(rule.signature, [st.when for st in rule.states], self.values)
-        return len(have) + (sum(st in rule.moments for st in have)
-                            if self.fmt == "int8" else 0)
+        low = sum(st in rule.moments for st in have)
+        return len(have) + {"int8": low, "bfloat16": -(low // 2)}.get(self.fmt, 0)
 
     @property
     def row(self):

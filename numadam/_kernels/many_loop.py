@@ -537,7 +537,7 @@ def many_module(kernels, features, fun, jac, fused, out, data, n_args, dtype,
     dtype = np.dtype(dtype)
     rule, values, fmt = kernels.rule, kernels.values, kernels.fmt
     kmod = (rule.cpu_module() if fmt is None
-            else rule.lowp_module(fmt, kernels.stochastic))
+            else rule.lowp_module(fmt, kernels.stochastic, paired=False))
     fn = rule.scalars
     if fun is None:   # a C objective: its address and user data come as args
         cache, stamps = True, ["C"]

@@ -237,14 +237,16 @@ class Rule:
         with self._lock:
             if kind not in self._modules:
                 whens = [s.when for s in self.states]
-                if isinstance(kind, tuple):   # ("lowp" or "lowp-cuda", format, stochastic)
+                if isinstance(kind, tuple):   # ("lowp", format, stochastic, paired)
+                    # or ("lowp-cuda", format, stochastic): see lowp_module
                     stem = f"{self.name}_{kind[1]}" + ("" if kind[2] else "_rtn")
                     if kind[0] == "lowp":
+                        stem += "" if kind[3] or kind[1] != "bfloat16" else "_split"
                         src = G.lowp_source(self.cpu_module().__name__, self.name,
                                             self.update, self.signature, whens, self.moments,
-                                            kind[1], kind[2], self.caution)
+                                            kind[1], kind[2], self.caution, kind[3])
                     else:
-                        cpu = self._module(("lowp",) + kind[1:]).__name__
+                        cpu = self._module(("lowp",) + kind[1:] + (False,)).__name__
                         src = G.lowp_cuda_source(cpu, self.name, self.signature, whens,
                                                  self.moments, kind[1], kind[2], self.caution)
                         stem += "_cuda"
@@ -271,10 +273,15 @@ class Rule:
         """The generated CUDA module (imports numba.cuda; on first use)."""
         return self._module("cuda")
 
-    def lowp_module(self, fmt, stochastic, cuda=False):
+    def lowp_module(self, fmt, stochastic, cuda=False, paired=True):
         """The generated module of the kernels with the moments stored as ``fmt``
-        (``cuda``: the device kernels', which imports numba.cuda)."""
-        return self._module(("lowp-cuda" if cuda else "lowp", fmt, bool(stochastic)))
+        (``cuda``: the device kernels', which imports numba.cuda).  bfloat16
+        moments are ``paired`` (two to a uint32 word, :meth:`Method.bind_state`)
+        in the host's kernels; the device kernels and ``paired=False`` (the
+        many-problems loop) keep one uint16 array per moment."""
+        if cuda:
+            return self._module(("lowp-cuda", fmt, bool(stochastic)))
+        return self._module(("lowp", fmt, bool(stochastic), bool(paired)))
 
     def kernels(self, opts, fmt=None):
         """The :class:`numadam._kernels.generate.MethodKernels` for ``opts``,
@@ -574,10 +581,33 @@ class Method:
         return self.rule.kernels(opts, self.storage(
             opts, _lowp.MIN_INT8 if size is None else size))
 
-    def kernel_arrays(self, opts, state, size=None):
-        """The state arrays in the order the kernel takes them (``size``: the
-        elements of each array, which decides int8's fallback)."""
-        return tuple(state[name] for name in self.state_names(opts, size))
+    def words(self, opts, size=None):
+        """``[(first, second)]``: the bfloat16 moments that the host's kernels
+        take two to a uint32 word (the state's order, in pairs; an odd last
+        one alone); empty for other formats."""
+        low = [e[0] for e in self.layout(opts, size) if e[4] == "bfloat16"]
+        return list(zip(low[0::2], low[1::2]))
+
+    def bind_state(self, opts, state, size=None, paired=True):
+        """``(state, arrays)``: the state arrays by name, ready for the kernels,
+        and the arrays the kernels take, in their order (``size``: the elements
+        of each array, which decides int8's fallback).
+
+        bfloat16 moments are two to a uint32 word in the host's kernels
+        (``paired``; not the device's): one array of words per pair of them,
+        each moment a uint16 view of its halves (:func:`numadam._lowp.halves`);
+        ``state`` comes back with those views (new arrays of the same values
+        where the moments were not yet views of one array of words).
+        """
+        from .. import _lowp
+        state = dict(state)
+        words = {}
+        for a, b in (self.words(opts, size) if paired else []):
+            words[a], state[a], state[b] = _lowp.join(state[a], state[b])
+            words[b] = None
+        return state, tuple(words.get(name, state[name])
+                            for name in self.state_names(opts, size)
+                            if words.get(name, 0) is not None)
 
     def scalar_fn(self, opts):
         """The per-step scalar function, called as
