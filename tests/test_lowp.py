@@ -379,6 +379,50 @@ def test_state_nbytes_and_layout():
     assert sf.state["z"].dtype == np.float64 and sf.state["exp_avg_sq"].dtype == np.uint16
 
 
+def test_bfloat16_moments_are_two_to_a_word():
+    # the host's kernels take Adam's two moments as one uint32 array: exp_avg
+    # its low halves, exp_avg_sq its high halves; opt.state shows the uint16
+    # views, live (a value written there is the one the next step reads)
+    x = np.linspace(-1, 1, 5000).astype(np.float32)
+    opt = numadam.Adam(x, lr=1e-2, state_dtype="bfloat16", stochastic_rounding=False)
+    g = x.copy()
+    opt.step(g)
+    (words,) = opt._arrays
+    m, v = opt.state["exp_avg"], opt.state["exp_avg_sq"]
+    assert words.dtype == np.uint32 and words.shape == (5000,)
+    assert m.dtype == v.dtype == np.uint16 and m.shape == v.shape == (5000,)
+    np.testing.assert_array_equal(words & 0xFFFF, m)
+    np.testing.assert_array_equal(words >> 16, v)
+    np.testing.assert_array_equal(m, L.bf16_narrow(np.float32(0.1) * g))
+    np.testing.assert_array_equal(v, L.bf16_narrow(np.float32(0.001) * g * g))
+    m[:] = L.bf16_narrow(np.ones(5000))
+    np.testing.assert_array_equal(words & 0xFFFF, 0x3F80)
+    # three moments (AMSGrad): a word for the first two, the third alone
+    ams = numadam.Optimizer(g.copy(), method="amsgrad", state_dtype="bfloat16")
+    assert [a.dtype for a in ams._arrays] == [np.uint32, np.uint16]
+    assert ams.state_nbytes == 3 * 2 * 5000
+    # a new option keeps the arrays (the views the user holds stay live)
+    before = opt.state["exp_avg"]
+    opt.param_groups[0]["lr"] = 1e-3
+    assert opt.state["exp_avg"] is before and opt._arrays[0].ctypes.data == words.ctypes.data
+
+
+def test_words_join_and_split():
+    lo = np.array([1, 2, 3], np.uint16)
+    hi = np.array([7, 8, 9], np.uint16)
+    assert L.joined(lo, hi) is None
+    words, a, b = L.join(lo, hi)
+    np.testing.assert_array_equal(words, [7 << 16 | 1, 8 << 16 | 2, 9 << 16 | 3])
+    np.testing.assert_array_equal(a, lo)
+    np.testing.assert_array_equal(b, hi)
+    assert L.joined(a, b) is not None and L.join(a, b)[1] is a
+    # slices of the views (a group's arrays) are halves of the words' slice
+    np.testing.assert_array_equal(L.joined(a[1:], b[1:]), words[1:])
+    assert L.joined(b, a) is None and L.joined(a[1:], b[:-1]) is None
+    words[1] = 0xFFFF0000
+    assert (a[1], b[1]) == (0, 0xFFFF)
+
+
 def test_non_finite_gradient_leaves_low_precision_state_untouched():
     for fmt in ("bfloat16", "int8"):
         x = np.linspace(-1, 1, 5000)
