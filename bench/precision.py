@@ -332,6 +332,43 @@ def processes(count=8, rounds=7, emit=print):
     return rows
 
 
+def layout(n=30_000_000, rounds=7, emit=print):
+    """The bfloat16 step's kernel on Adam's two moments as one array of uint32
+    words (the host's layout) against the same step on two uint16 arrays (the
+    layout of ``minimize_many``'s loop and of the device), side by side in one
+    process: a markdown table of ms per step (medians of interleaved rounds)
+    and the paired ratio."""
+    import numadam
+    from numadam._lowp import step_key
+    from numadam._methods import get_method
+
+    from .loops import interleaved
+    rng = np.random.default_rng(0)
+    g = (rng.standard_normal(n) * 1e-2).astype(np.float32)
+    opt = numadam.Adam(rng.standard_normal(n).astype(np.float32), lr=1e-3,
+                       state_dtype="bfloat16")
+    opt.step(g)
+    words = opt._arrays[0]
+    m, v = opt.state["exp_avg"].copy(), opt.state["exp_avg_sq"].copy()
+    x2 = opt.params.copy()
+    rule = get_method("adam").rule
+    split = rule.lowp_module("bfloat16", True, paired=False).adam_parallel
+    # Adam's scalars of a plain step (gmul, clip, wd, decay, b1, c1, b2, c2, ...)
+    sc = (1.0, np.inf, 0.0, 1.0, 0.9, 0.1, 0.999, 0.001, 1e-3, 1.0, 1e-8, 1.0)
+    key = step_key(2)
+    calls = {"two to a word (uint32)": lambda: opt._kernel(opt.params.reshape(-1), g, words,
+                                                           key, np.int64(0), *sc),
+             "separate (2 x uint16)": lambda: split(x2, g, m, v, key, np.int64(0), *sc)}
+    times = interleaved(calls, rounds)
+    a, b = times["two to a word (uint32)"], times["separate (2 x uint16)"]
+    emit("| bfloat16 moments | ms per step | separate / two to a word |")
+    emit("|---|---:|---:|")
+    emit(f"| two to a word (uint32) | {statistics.median(a) * 1e3:.2f} | "
+         f"{statistics.median(q / p for p, q in zip(a, b)):.2f} |")
+    emit(f"| separate (2 x uint16) | {statistics.median(b) * 1e3:.2f} | |")
+    return times
+
+
 if __name__ == "__main__":
     import argparse
     ap = argparse.ArgumentParser(
@@ -340,5 +377,11 @@ if __name__ == "__main__":
                     "state, paired in one process, in several fresh processes")
     ap.add_argument("--processes", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--layout", action="store_true",
+                    help="instead: bfloat16's kernel on moments two to a word against "
+                         "separate arrays, in this process")
     a = ap.parse_args()
-    processes(a.processes, a.rounds)
+    if a.layout:
+        layout(rounds=a.rounds)
+    else:
+        processes(a.processes, a.rounds)
