@@ -145,3 +145,24 @@ def test_radam_first_steps_unrectified():
     g = np.array([1.0, -2.0, 1e-9])
     opt.step(g)
     np.testing.assert_allclose(x, -0.1 * g, rtol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_guards_fused_multiply_add_is_screens_value(dtype):
+    # the generated modules' screen (one fma: a * 0 + c) against the plain
+    # Python of numadam._kernels._math.screen, bit for bit, on the values the
+    # guard meets: finite (zeros, subnormals, the largest), infinite, NaN
+    from numadam._kernels import _math
+    from numadam._methods import get_method
+    fused = get_method("adam").rule.cpu_module().screen
+    fin = np.finfo(dtype)
+    values = [0.0, -0.0, 1.5, -2.0, fin.max, -fin.max, fin.smallest_subnormal, np.inf,
+              -np.inf, np.nan]
+    for a in map(dtype, values):
+        for c in map(dtype, [0.0, -0.0, np.nan]):
+            with np.errstate(invalid="ignore"):
+                want = _math.screen(a, c)
+            got = dtype(fused(a, c))   # (numba returns a Python float)
+            assert (np.isnan(got) and np.isnan(want)) or (
+                np.asarray(got).tobytes() == np.asarray(want).tobytes()), (a, c, got, want)
+            assert np.isnan(got) == (not (np.isfinite(a) and np.isfinite(c)))

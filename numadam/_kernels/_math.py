@@ -27,8 +27,9 @@ import numpy as np  # (the generated modules have their own np)
 def excess(a):
     """``0`` when ``a`` is finite, NaN when it is NaN or infinite.
 
-    The loops add these up for an element's new values and compare the sum
-    with zero: one comparison tells whether all of them are finite.
+    Added to a value, it carries a non-finite input into it (the clipped
+    gradient of :func:`grad_in`; LAMB's and Prodigy's new parameters), so that
+    the loops' guard (:func:`screen`) sees it.
     """
     return a - a
 
@@ -52,6 +53,17 @@ def grad_in(x, g, gmul, clip, wd):
 def moments(g, m, v, b1, c1, b2, c2):
     """Adam's moment estimates: ``b1*m + (1-b1)*g`` and ``b2*v + (1-b2)*g*g``."""
     return b1 * m + c1 * g, b2 * v + c2 * g * g
+
+
+def screen(a, c):
+    """``a * 0 + c``: ``c`` when ``a`` is finite (up to the sign of a zero),
+    NaN when ``a`` is NaN or infinite.  The guard chains it over an element's
+    new values, ``screen(v, screen(m, x * 0))``, and compares the result with
+    zero: one multiplication and a fused multiply-add per further value, where
+    adding up :func:`excess` takes two operations per value.  (The generated
+    modules define it as one ``fma`` instruction, :mod:`numadam._kernels.cpu`'s
+    intrinsic; this is its value.)"""
+    return a * (a - a) + c
 
 
 def keep(ok, new, old):

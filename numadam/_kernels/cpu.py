@@ -44,6 +44,22 @@ _ZERO32 = np.int32(0)
 
 
 @intrinsic
+def _fma_zero(typingctx, a, c):
+    """``a * 0 + c`` as one fused multiply-add (LLVM's ``llvm.fma``; float32 or
+    float64, both of one type): the product is exact (a zero, or NaN when
+    ``a`` is not finite), so it equals the two operations' result, in one
+    instruction (LLVM does not contract them on its own)."""
+    from llvmlite import ir
+    if not (isinstance(a, _types.Float) and a == c):
+        return None
+    sig = a(a, c)
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(args[0], ir.Constant(args[0].type, 0.0), args[1])
+    return sig, codegen
+
+
+@intrinsic
 def _float_to_bits(typingctx, a):
     """float32 -> its bits as uint32, in place (LLVM's bitcast)."""
     from llvmlite import ir

@@ -156,9 +156,22 @@ class Signature:
         self.plain = all(p in self.scalars for p in PLAIN)
 
 
-#: the helpers the generated modules import from :mod:`numadam._kernels.cpu`
-#: (numba overloads: bitcasts in place) instead of copying their Python source
-BITCASTS = ("f32_bits", "bits_f32")
+#: the helpers the generated modules define from :mod:`numadam._kernels.cpu`'s
+#: intrinsics (bitcasts in place, a fused multiply-add) instead of copying
+#: their Python source
+BITCASTS = ("f32_bits", "bits_f32", "screen")
+
+
+def _guard(values):
+    """The expression that is zero when every one of ``values`` (expressions,
+    ``x``'s new value first) is finite, and NaN otherwise: ``x * 0`` screened
+    by each of the others (:func:`numadam._kernels._math.screen`)."""
+    if not values:
+        return "_zero"
+    out = f"{values[0]} * _zero"
+    for v in values[1:]:
+        out = f"screen({v}, {out})"
+    return out
 
 
 def _helper_functions():
@@ -219,7 +232,7 @@ from numba.cpython.unsafe.tuple import tuple_setitem
 
 from numadam._kernels._pointers import as_pointer
 from numadam._kernels.cpu import _ZERO32, _chunking, _iadd32, _plain, _row_sum  # noqa: F401
-from numadam._kernels.cpu import _bits_to_float, _float_to_bits
+from numadam._kernels.cpu import _bits_to_float, _float_to_bits, _fma_zero
 
 _KERNEL = dict(error_model="numpy", cache=True, nogil=True)
 
@@ -232,6 +245,11 @@ def f32_bits(a):   # bitcasts in place (numba's scalar .view is an out-of-line c
 @njit(inline="always")
 def bits_f32(u):
     return _bits_to_float(np.uint32(u))
+
+
+@njit(inline="always")
+def screen(a, c):   # a * 0 + c, one fused multiply-add (the guard; see _math.screen)
+    return _fma_zero(a, c)
 {helpers}
 
 @njit(inline="always")
@@ -492,7 +510,7 @@ def _first_source(v, sig, have, casts, values, first, sums):
         v=v, args=_join(have + sig.scalars), call=call, flags=flags, block=SUMSQ_BLOCK,
         reads="\n".join(f"    _{s}_old = {s}[_i]" for s in have) or "    pass",
         news=", ".join(f"_{s}_new" for s in sig.states), contribs=", ".join(c),
-        ok=" + ".join([f"excess(_{s}_new)" for s in have] or ["_zero"]),
+        ok=_guard([f"_{s}_new" for s in have]),
         stores="\n".join(f"    {s}[_i] = keep(_ok, _{s}_new, _{s}_old)" for s in have
                           if s not in same)
         or "    pass",
@@ -638,7 +656,7 @@ def cpu_source(name, update, sig, whens, caution=None, first=None, per_array=Fal
             v=v, args=args, call=call, flags=", ".join(map(str, values)),
             reads="\n".join(f"    _{s}_old = {s}[_i]" for s in have) or "    pass",
             news=", ".join(["_x_new"] + [f"_{s}_new" for s in sig.states]),
-            ok=" + ".join(f"excess(_{s}_new)" for s in ["x"] + have),
+            ok=_guard([f"_{s}_new" for s in ["x"] + have]),
             stores="\n".join(f"    {s}[_i] = keep(_ok, _{s}_new, _{s}_old)" for s in have
                               if s not in same)
             or "    pass"))
@@ -689,10 +707,10 @@ def _tiny_source(v, sig, have, values, casts, plain_scalars):
         call=_join([f"_{s}_o[_i]" if s in have else "_zero" for s in sig.states]
                    + sig.scalars),
         flags=", ".join(map(str, values)),
-        ok=" + ".join(f"excess(_{s}_new)" for s in both),
+        ok=_guard([f"_{s}_new" for s in both]),
         sets="\n".join(f"        _{s}_n = tuple_setitem(_{s}_n, _i, _{s}_new)"
                        for s in both),
-        ok_i=" + ".join(f"excess(_{s}_n[_i])" for s in both),
+        ok_i=_guard([f"_{s}_n[_i]" for s in both]),
         keeps="\n".join(f"            _{s}_n = tuple_setitem(_{s}_n, _i, "
                         f"keep(_ok, _{s}_n[_i], _{s}_o[_i]))" for s in both),
         packed="".join(f"_{s}_n, " for s in both),
@@ -925,7 +943,7 @@ class _LowVariant:
                 if st in low and not q8 else f"    _{st}_old = {self.read(st)}"
                 for st in have) or "    pass",
             news=", ".join(["_x_new"] + [f"_{st}_new" for st in sig.states]),
-            ok=" + ".join(f"excess(_{st}_new)" for st in ["x"] + have),
+            ok=_guard([f"_{st}_new" for st in ["x"] + have]),
             stores="\n".join(self.hashes + [self.store(st) for st in self.stores(same)])
             or "    pass")
 
@@ -944,7 +962,7 @@ class _LowVariant:
             reads="\n".join(f"    _{st}_old = " + self.read(
                 st, f"_s{self.slot[st]}" if st in low else None) for st in have) or "    pass",
             news=", ".join(["_x_new"] + [f"_{st}_new" for st in sig.states]),
-            ok=" + ".join(f"excess(_{st}_new)" for st in ["x"] + have),
+            ok=_guard([f"_{st}_new" for st in ["x"] + have]),
             stores="\n".join(self.store(st) for st in have if st not in low
                               and st not in same) or "    pass",
             values="".join(f", keep(_ok, _{st}_new, _{st}_old)" for st in low))
@@ -1160,7 +1178,7 @@ def _cuda_first(v, sig, have, values, first, sums):
         reads="\n".join(f"        _{s}_old = {s}[_i]" for s in have) or "        pass",
         news=", ".join(f"_{s}_new" for s in sig.states),
         contribs=", ".join(f"_c{i}" for i in range(k)),
-        ok=" + ".join([f"excess(_{s}_new)" for s in have] or ["_zero"]),
+        ok=_guard([f"_{s}_new" for s in have]),
         stores="\n".join(f"        {s}[_i] = keep(_ok, _{s}_new, _{s}_old)" for s in have
                           if s not in same) or "        pass",
         acc_add="\n".join(f"        _c = np.float64(_c{i})\n        _a{i} += _c if _c - _c == 0.0 "
@@ -1343,7 +1361,9 @@ def cuda_source(cpu_module, name, sig, whens, caution=None, first=None):
                                           args=_join(have), scalars=_join(sig.scalars)))
         if first is not None:
             if len(lines) == 2:   # the helpers the first pass calls
-                lines.append("\n\nimport numpy as np\n\nexcess = _device_fn(_cpu.excess)\n"
+                lines.append("\n\nimport numpy as np\n\n"
+                             "screen = _cpu.screen   # (its intrinsic runs compiled under "
+                             "the simulator too)\n"
                              "keep = _device_fn(_cpu.keep)\n")
             lines.append(_cuda_first(v, sig, have, values, *first))
         if caution is not None and dict(zip(sig.flags, values)).get(CAUTIOUS):
