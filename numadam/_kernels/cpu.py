@@ -48,14 +48,17 @@ def _fma_zero(typingctx, a, c):
     """``a * 0 + c`` as one fused multiply-add (LLVM's ``llvm.fma``; float32 or
     float64, both of one type): the product is exact (a zero, or NaN when
     ``a`` is not finite), so it equals the two operations' result, in one
-    instruction (LLVM does not contract them on its own)."""
+    instruction (LLVM does not contract them on its own).  ``c`` of another
+    float type is converted to ``a``'s (the CUDA simulator's Python floats
+    beside float32 values; ``c`` is a zero or NaN there, exact in both)."""
     from llvmlite import ir
-    if not (isinstance(a, _types.Float) and a == c):
+    if not (isinstance(a, _types.Float) and isinstance(c, _types.Float)):
         return None
     sig = a(a, c)
 
     def codegen(context, builder, signature, args):
-        return builder.fma(args[0], ir.Constant(args[0].type, 0.0), args[1])
+        cc = context.cast(builder, args[1], signature.args[1], signature.args[0])
+        return builder.fma(args[0], ir.Constant(args[0].type, 0.0), cc)
     return sig, codegen
 
 
