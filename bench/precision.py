@@ -30,9 +30,38 @@ def _label(fmt):
     return "float32" if fmt is None else fmt
 
 
-def measure(n, rounds):
+_CEILINGS = []
+
+
+def format_ceilings():
+    """``(words, codes)``: streaming loops with the memory traffic of the
+    bfloat16 step (read x, g and one uint32 word of moments, write x and the
+    word: 20 bytes per parameter) and of the int8 step (x, g and two uint8
+    codes: 16), trivial arithmetic; compiled on first use."""
+    if not _CEILINGS:
+        from numba import njit, prange
+
+        @njit(parallel=True, nogil=True)
+        def words(x, g, w, a):
+            for i in prange(x.size):
+                w[i] = w[i] + np.uint32(1)
+                x[i] = x[i] + a * g[i]
+
+        @njit(parallel=True, nogil=True)
+        def codes(x, g, m, v, a):
+            for i in prange(x.size):
+                m[i] = m[i] + np.uint8(1)
+                v[i] = v[i] + np.uint8(1)
+                x[i] = x[i] + a * g[i]
+        _CEILINGS.extend((words, codes))
+    return tuple(_CEILINGS)
+
+
+def measure(n, rounds, ceilings=False):
     """``{label: [seconds per step of each round]}`` and each optimizer's
-    ``state_nbytes``."""
+    ``state_nbytes``; ``ceilings``: also the streaming ceilings of the
+    bfloat16 and the int8 step's traffic (``"ceiling 20"``, ``"ceiling 16"``,
+    :func:`format_ceilings`) beside the float32 step's (``"ceiling"``)."""
     from numadam._kernels import load_cpu
 
     from .loops import interleaved
@@ -48,6 +77,15 @@ def measure(n, rounds):
     cx, cg, cm, cv = (np.full(n, 0.5, np.float32) for _ in range(4))   # touched pages
     ceil = load_cpu().STREAM_CEILING.pick(n)
     cases["ceiling"] = lambda _g: ceil(cx, cg, cm, cv, 1e-30)
+    if ceilings:
+        words, codes = format_ceilings()
+        wx, wg = np.full(n, 0.5, np.float32), np.full(n, 0.5, np.float32)
+        ww = np.zeros(n, np.uint32)
+        qx, qg = np.full(n, 0.5, np.float32), np.full(n, 0.5, np.float32)
+        qm, qv = np.zeros(n, np.uint8), np.zeros(n, np.uint8)
+        tiny = np.float32(1e-30)
+        cases["ceiling 20"] = lambda _g: words(wx, wg, ww, tiny)
+        cases["ceiling 16"] = lambda _g: codes(qx, qg, qm, qv, tiny)
     reps = max(3, int(3e7 // n // 4))
     calls = {k: (lambda fn=fn: [fn(g) for _ in range(reps)]) for k, fn in cases.items()}
     return interleaved(calls, rounds, per=reps), nbytes
@@ -295,40 +333,50 @@ FAST_MS = 12.0
 
 def _one_process(rounds):
     """The paired 3e7 measurement of this process: float32 ms, bfloat16 and int8
-    speed-ups (medians over rounds, each ratio paired per round)."""
-    times, _ = measure(30_000_000, rounds)
-    base = times["float32"]
-    return (statistics.median(base) * 1e3,
-            statistics.median(b / t for b, t in zip(base, times["bfloat16"])),
-            statistics.median(b / t for b, t in zip(base, times["int8"])))
+    speed-ups, and the same ratios of the streaming ceilings of their traffic
+    (28 bytes per parameter over 20 and 16: what the memory allows this
+    process), medians over rounds, each ratio paired per round."""
+    times, _ = measure(30_000_000, rounds, ceilings=True)
+    base, ceil = times["float32"], times["ceiling"]
+
+    def ratio(a, b):
+        return statistics.median(p / q for p, q in zip(a, b))
+    return (statistics.median(base) * 1e3, ratio(base, times["bfloat16"]),
+            ratio(base, times["int8"]), ratio(ceil, times["ceiling 20"]),
+            ratio(ceil, times["ceiling 16"]))
 
 
 def processes(count=8, rounds=7, emit=print):
     """Run the 3e7 paired step measurement (the state precision table's last
     row) in ``count`` fresh processes, one after another, and emit a markdown
     table: each process's float32-state ms and the two speed-ups, marked by the
-    memory mode the float32 step ran in (under :data:`FAST_MS`: fast)."""
+    memory mode the float32 step ran in (under :data:`FAST_MS`: fast), and
+    the ratios of the streaming ceilings of the formats' traffic in the same
+    process (the speed-ups its memory allows)."""
     import json
     import subprocess
     import sys
     code = ("import json; from bench.precision import _one_process; "
             f"print(json.dumps(_one_process({int(rounds)})))")
-    emit("| process | float32 ms | memory mode | bfloat16 speed-up | int8 speed-up |")
-    emit("|---:|---:|---|---:|---:|")
+    emit("| process | float32 ms | memory mode | bfloat16 speed-up | int8 speed-up | "
+         "ceilings 28 B / 20 B | ceilings 28 B / 16 B |")
+    emit("|---:|---:|---|---:|---:|---:|---:|")
     rows = []
     for k in range(count):
         out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                              text=True).stdout.strip().splitlines()[-1]
-        f32, bf16, int8 = json.loads(out)
-        rows.append((f32, bf16, int8))
+        f32, bf16, int8, c20, c16 = json.loads(out)
+        rows.append((f32, bf16, int8, c20, c16))
         emit(f"| {k + 1} | {f32:.2f} | {'fast' if f32 < FAST_MS else 'slow'} | "
-             f"{bf16:.2f} | {int8:.2f} |")
+             f"{bf16:.2f} | {int8:.2f} | {c20:.2f} | {c16:.2f} |")
     for mode, keep in (("fast", lambda r: r[0] < FAST_MS), ("slow", lambda r: r[0] >= FAST_MS)):
         sel = [r for r in rows if keep(r)]
         if sel:
             emit(f"\n{mode} mode, {len(sel)} process(es): bfloat16 "
                  f"{min(r[1] for r in sel):.2f}-{max(r[1] for r in sel):.2f}x, int8 "
-                 f"{min(r[2] for r in sel):.2f}-{max(r[2] for r in sel):.2f}x")
+                 f"{min(r[2] for r in sel):.2f}-{max(r[2] for r in sel):.2f}x; the ceilings "
+                 f"allow {min(r[3] for r in sel):.2f}-{max(r[3] for r in sel):.2f}x and "
+                 f"{min(r[4] for r in sel):.2f}-{max(r[4] for r in sel):.2f}x")
     return rows
 
 
