@@ -1390,8 +1390,7 @@ class MethodKernels:
         #: how the moments are stored: None (full precision), "bfloat16", "int8"
         self.fmt, self.stochastic = fmt, stochastic
         self.name = variant_name(rule.name, rule.signature.flags, values)
-        module = (rule.cpu_module() if fmt is None
-                  else rule.lowp_module(fmt, stochastic))
+        module = self._module()
         self._pair = KernelPair(None, getattr(module, self.name + "_parallel"),
                                 getattr(module, self.name + "_serial"))
         # the cautious step's count pass (variants with the cautious flag)
@@ -1418,24 +1417,27 @@ class MethodKernels:
         self._cuda = None
         self._loop = {}
 
-    def _element_module(self):
-        # the device's element functions: one uint16 array per bfloat16 moment
+    def _module(self, cuda=False, paired=True):
+        """The generated module of this variant's kernels: the full-precision
+        CPU or CUDA module, or the low-precision one of its format (``paired``:
+        bfloat16 moments two to a word, the host's kernels; the device's
+        element functions take one uint16 array per moment)."""
         if self.fmt is None:
-            return self.rule.cpu_module()
-        return self.rule.lowp_module(self.fmt, self.stochastic, paired=False)
+            return self.rule.cuda_module() if cuda else self.rule.cpu_module()
+        return self.rule.lowp_module(self.fmt, self.stochastic, cuda=cuda, paired=paired)
 
     @property
     def at(self):
         """One element's guarded update, for the device kernels (``_i, x, g,
         *states, *extra, *scalars, zero``; bfloat16 moments one uint16 array
         each)."""
-        return getattr(self._element_module(), self.name + "_at")
+        return getattr(self._module(paired=False), self.name + "_at")
 
     @property
     def agree_at(self):
         """One element's agreement of a cautious variant (``_i, x, g, *states,
         *scalars, zero``), else None; the device's, as :attr:`at`."""
-        return getattr(self._element_module(), self.name + "_agree_at", None)
+        return getattr(self._module(paired=False), self.name + "_agree_at", None)
 
     @property
     def n_arrays(self):
@@ -1456,7 +1458,7 @@ class MethodKernels:
         ``at``)."""
         if self.fmt != "int8":
             return None
-        return getattr(self._cuda_module(), self.name + "_row")
+        return getattr(self._module(cuda=True), self.name + "_row")
 
     def extra(self, t, multi=False, offset=0):
         """The arguments the kernels of low-precision state take after the
@@ -1499,17 +1501,12 @@ class MethodKernels:
         proto, *states, *scalars)`` -> each block's ``(bad, *sums)``, columns."""
         return None if self._first_multi is None else self._first_multi.pick(size)
 
-    def _cuda_module(self):
-        if self.fmt is None:
-            return self.rule.cuda_module()
-        return self.rule.lowp_module(self.fmt, self.stochastic, cuda=True)
-
     @property
     def cuda(self):
         """The CUDA kernel (``x, g, *states, bad, *scalars, zero``; low-precision
         state: ``*states`` ends with the step's key and offset)."""
         if self._cuda is None:
-            self._cuda = getattr(self._cuda_module(), self.name)
+            self._cuda = getattr(self._module(cuda=True), self.name)
         return self._cuda
 
     def cuda_config(self, config, n):
@@ -1534,4 +1531,4 @@ class MethodKernels:
         *scalars, zero``), or None."""
         if self._agree is None:
             return None
-        return getattr(self._cuda_module(), self.name + "_agree")
+        return getattr(self._module(cuda=True), self.name + "_agree")
