@@ -350,7 +350,8 @@ class Groups:
                 continue
             for p, gp in zip(g.packs, gpg):
                 b, s = cpu.array_sums(p.first(p.xp, gp, p.blocks, p.proto, *p.kernel_arrays,
-                                              *scalars), p.blocks, len(p.arrays))
+                                              *p.extra(t + 1, multi=True), *scalars),
+                                      p.blocks, len(p.arrays))
                 bad = max(bad, b)
                 sums.append(s)
                 for row in s:          # the arrays in order

@@ -489,10 +489,11 @@ class Optimizer:
         bad1 = 0
         if self._first is not None:   # a two-pass rule: its sums, then the step's scalars
             if self._dev is None:
-                bad1, *sums = self._first(self._flat, g, *self._arrays, *scalars)
+                bad1, *sums = self._first(self._flat, g, *self._arrays, *extra, *scalars)
             else:
-                bad1, sums = self._dev.first(self._kernels, self._flat, g, self._arrays,
-                                             scalars, len(self._spec.rule.sums))
+                bad1, sums = self._dev.first(self._kernels, self._flat, g,
+                                             self._arrays + extra, scalars,
+                                             len(self._spec.rule.sums))
             scalars, self._host = self._spec.rule.between(self._hyper, t + 1, lr,
                                                           tuple(sums), self._host, scalars)
         self.t = t + 1

@@ -211,7 +211,8 @@ def _expected_stored(spec, opts, full_state, fmt, stochastic, t, n):
 #: the parallel driver (the same generated template) in float32 for four methods
 _STEP_CASES = ([(m, f, s, np.float64, 5000) for m in LOWP_METHODS for f, s in FORMATS
                 if s or m in ("adam", "rmsprop", "sgd")]
-               + [(m, f, True, np.float32, 70001) for m in ("adam", "rmsprop", "lion", "ademamix")
+               + [(m, f, True, np.float32, 70001)
+                  for m in ("adam", "rmsprop", "lion", "ademamix", "lamb", "prodigy")
                   for f in ("bfloat16", "int8")])
 
 
@@ -423,10 +424,13 @@ def test_words_join_and_split():
     assert (a[1], b[1]) == (0, 0xFFFF)
 
 
-def test_non_finite_gradient_leaves_low_precision_state_untouched():
+@pytest.mark.parametrize("method", ["adam", "lamb", "prodigy"])
+def test_non_finite_gradient_leaves_low_precision_state_untouched(method):
+    spec = get_method(method)
+    moments = {st.name for st in spec.rule.states if st.moment}
     for fmt in ("bfloat16", "int8"):
         x = np.linspace(-1, 1, 5000)
-        opt = numadam.Adam(x, state_dtype=fmt, nan_policy="raise")
+        opt = numadam.Optimizer(x, method=method, state_dtype=fmt, nan_policy="raise")
         opt.step(np.ones_like(x))
         before = {k: v.copy() for k, v in opt.state.items()}
         x_before = x.copy()
@@ -436,11 +440,12 @@ def test_non_finite_gradient_leaves_low_precision_state_untouched():
             opt.step(g)
         assert np.isfinite(x).all()
         np.testing.assert_array_equal(x[[7, 4000]], x_before[[7, 4000]])
-        values = get_method("adam").state_values(opt._opts, opt.state, np.float64, 5000)
-        old = get_method("adam").state_values(opt._opts, before, np.float64, 5000)
+        assert not np.array_equal(x, x_before)    # (the other elements stepped)
+        values = spec.state_values(opt._opts, opt.state, np.float64, 5000)
+        old = spec.state_values(opt._opts, before, np.float64, 5000)
         for name in values:
             assert np.isfinite(values[name]).all()
-            if fmt == "bfloat16":     # the stored bits themselves are kept
+            if fmt == "bfloat16" or name not in moments:   # the stored bits are kept
                 np.testing.assert_array_equal(opt.state[name][[7, 4000]],
                                               before[name][[7, 4000]])
             else:                     # re-encoded with the block's new scale: its value kept
@@ -457,7 +462,7 @@ def test_options_are_checked():
     with pytest.raises(TypeError, match="stochastic_rounding"):
         numadam.Adam(x, stochastic_rounding=1)
     assert numadam.Adam(x, state_dtype="BFloat16").options["state_dtype"] == "bfloat16"
-    for method in ("rprop", "asgd", "muon", "adafactor", "lamb", "prodigy"):
+    for method in ("rprop", "asgd", "muon", "adafactor"):
         with pytest.raises(TypeError, match="state_dtype"):
             numadam.Optimizer(np.zeros((4, 4)), method=method, state_dtype="int8")
     opt = numadam.Adam(np.zeros(5000), state_dtype="int8")
@@ -495,17 +500,18 @@ def test_bit_for_bit_on_one_and_two_threads(fmt):
     assert out[0] == out[1] and len(out[0]) == 64
 
 
+@pytest.mark.parametrize("method", ["adam", "prodigy"])
 @pytest.mark.parametrize("fmt", ["bfloat16", "int8"])
-def test_state_dict_and_checkpoint_resume_bitwise(fmt, tmp_path):
+def test_state_dict_and_checkpoint_resume_bitwise(fmt, method, tmp_path):
     rng = np.random.default_rng(5)
     grads = [rng.standard_normal(9000) for _ in range(6)]
     x0 = rng.standard_normal(9000)
     x = x0.copy()
-    opt = numadam.Adam(x, state_dtype=fmt)
+    opt = numadam.Optimizer(x, method=method, state_dtype=fmt)
     for g in grads:
         opt.step(g)
     y = x0.copy()
-    first = numadam.Adam(y, state_dtype=fmt)
+    first = numadam.Optimizer(y, method=method, state_dtype=fmt)
     for g in grads[:3]:
         first.step(g)
     sd = first.state_dict()
@@ -514,7 +520,7 @@ def test_state_dict_and_checkpoint_resume_bitwise(fmt, tmp_path):
     first.save(path)
     for how in ("dict", "file"):
         z = y.copy()
-        second = numadam.Adam(z, state_dtype=fmt)
+        second = numadam.Optimizer(z, method=method, state_dtype=fmt)
         if how == "dict":
             second.load_state_dict(sd)
         else:
@@ -593,6 +599,41 @@ def test_groups_store_each_array_as_one_array_would():
         opt2.step(grads)
         for k in arrays:
             np.testing.assert_array_equal(arrays[k], again[k])
+
+
+@pytest.mark.parametrize("method", ["lamb", "prodigy"])
+@pytest.mark.parametrize("fmt", ["int8", "bfloat16"])
+def test_two_pass_rules_over_several_arrays(method, fmt):
+    """LAMB's sums per array and Prodigy's over every array, through the
+    first pass over several arrays: each step is the full-precision step of
+    the same arrays from the decoded state, bit for bit, and (int8, whose
+    rounding has no random bits) the new state its encoding; the small array
+    (100 elements) keeps full-precision state in int8."""
+    spec = get_method(method)
+    rng = np.random.default_rng(8)
+    arrays = {"W": rng.standard_normal((80, 64)), "V": rng.standard_normal(5000),
+              "b": rng.standard_normal(100)}
+    low = numadam.Optimizer(arrays, method=method, lr=1e-2, state_dtype=fmt)
+    for t in range(1, 4):
+        copies = {k: a.copy() for k, a in arrays.items()}
+        full = numadam.Optimizer(copies, method=method, lr=1e-2)
+        for k, a in arrays.items():
+            for name, arr in spec.state_values(low._opts, low.state[k], a.dtype,
+                                               a.size).items():
+                full.state[k][name][...] = arr.reshape(full.state[k][name].shape)
+        full.t, full._groups.groups[0]._host = low.t, low._groups.groups[0]._host
+        grads = {k: rng.standard_normal(a.shape) for k, a in arrays.items()}
+        low.step(grads)
+        full.step(grads)
+        for k in arrays:
+            np.testing.assert_array_equal(arrays[k], copies[k], err_msg=(k, t))
+            if fmt == "int8" and k != "b":
+                expected = _expected_stored(spec, low._opts, dict(full.state[k]), fmt, True,
+                                            t, arrays[k].size)
+                for name, arr in expected.items():
+                    np.testing.assert_array_equal(low.state[k][name], arr.ravel(),
+                                                  err_msg=(k, name, t))
+    assert low._groups.groups[0]._host == full._groups.groups[0]._host
 
 
 @pytest.mark.parametrize("method,fmt,n", [("adam", "bfloat16", 70001), ("adam", "int8", 5000),

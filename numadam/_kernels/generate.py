@@ -495,38 +495,65 @@ def {v}_first_multi_{kind}(xp, gp, blocks, proto, {states}*_scalars):
 '''
 
 
-def _first_source(v, sig, have, casts, values, first, sums):
-    """The first pass of a two-pass rule (see :data:`_FIRST`)."""
+#: a two-pass rule's first pass of one element from low-precision state, for
+#: the device's kernel (:data:`_CUDA_FIRST_LOWP`): ``(1 where a new state value
+#: is not finite, *the element's contributions)``; it stores nothing (as
+#: ``<v>_first_at`` of low-precision state)
+_FIRST_ELEM = '''
+
+@njit(inline="always")
+def {v}_first_elem(_i, x, g, {args}_zero):
+{reads}
+    {news}, {contribs} = first_pass(x[_i], g[_i], {call}{flags})
+    _ok = {ok} == _zero
+    return (0 if _ok else 1), {contribs}
+'''
+
+
+def _first_source(v, sig, have, casts, values, first, sums, stored=None, at_args=None,
+                  read=None):
+    """The first pass of a two-pass rule (see :data:`_FIRST`).  Low-precision
+    state: ``stored`` the kernels' array parameters (with the step's ``_key,
+    _off``), ``at_args`` the element function's arrays and ``read(s)`` the
+    expression of state ``s``'s element ``_i`` (decoded); that first pass
+    stores nothing (the second pass, :data:`_LOWP_TWO_PASS`, updates the
+    states from their old values and stores them once)."""
     from .cpu import SUMSQ_BLOCK
     k = len(sums)
     same = _passthrough(first, sig, lead=0, extra=k)
+    lowp = stored is not None
+    stored = have if stored is None else stored
+    at_args = have if at_args is None else at_args
+    read = read or (lambda s: f"{s}[_i]")
     flags = ", ".join(map(str, values))
     call = _join([f"_{s}_old" if s in have else "_zero" for s in sig.states] + sig.scalars)
     c = [f"_c{i}" for i in range(k)]
     tup = lambda items: ", ".join(items) + ("," if len(items) == 1 else "")  # noqa: E731
-    plain_args = _join(have + [{"gmul": "_one", "clip": "_inf", "wd": "_zero"}.get(s, s)
-                               for s in sig.scalars]) if sig.plain else _join(have + sig.scalars)
+    plain_args = _join(at_args + [{"gmul": "_one", "clip": "_inf", "wd": "_zero"}.get(s, s)
+                                  for s in sig.scalars]) if sig.plain else _join(
+                                      at_args + sig.scalars)
     return _FIRST.format(
-        v=v, args=_join(have + sig.scalars), call=call, flags=flags, block=SUMSQ_BLOCK,
-        reads="\n".join(f"    _{s}_old = {s}[_i]" for s in have) or "    pass",
+        v=v, args=_join(at_args + sig.scalars), call=call, flags=flags, block=SUMSQ_BLOCK,
+        reads="\n".join(f"    _{s}_old = {read(s)}" for s in have) or "    pass",
         news=", ".join(f"_{s}_new" for s in sig.states), contribs=", ".join(c),
         ok=_guard([f"_{s}_new" for s in have]),
         stores="\n".join(f"    {s}[_i] = keep(_ok, _{s}_new, _{s}_old)" for s in have
-                          if s not in same)
+                          if s not in same and not lowp)
         or "    pass",
         buf_store="\n".join(f"    _buf[{i * SUMSQ_BLOCK} + _i] = _c{i}" for i in range(k)),
         block_sums=tup([f"_row_sum(_buf[{i * SUMSQ_BLOCK}:], x.size)" for i in range(k)]),
-        bparams=", ".join(["x", "g", "_buf"] + have + sig.scalars), casts=casts or "    pass",
+        bparams=", ".join(["x", "g", "_buf"] + stored + sig.scalars), casts=casts or "    pass",
         has_plain=sig.plain, plain_args=plain_args,
         tot_init="\n".join(f"    _t{i} = 0.0" for i in range(k)),
         tot_add="\n".join(f"        _t{i} += _p[{i + 1}]" for i in range(k)),
-        tot=tup([f"_t{i}" for i in range(k)]), states=_join(have), k=k, k1=k + 1,
-        slices=_join(f"{s}[_lo:_hi]" for s in have),
+        tot=tup([f"_t{i}" for i in range(k)]), states=_join(stored), k=k, k1=k + 1,
+        slices=_join(_slice(p, "_lo", "_hi") for p in stored),
         parts_store="\n".join(f"        _parts[{i}, _c] = _r[{i}]" for i in range(k + 1)),
         tot_parts="\n".join(f"        _t{i} += _parts[{i + 1}, _c]" for i in range(k))
     ) + "".join(_FIRST_MULTI.format(
-        v=v, kind=kind, par=par, loop=loop, states=_join(have), k=k, k1=k + 1,
-        block=SUMSQ_BLOCK, mslices=_join(f"{s}[_o + _lo:_o + _hi]" for s in have),
+        v=v, kind=kind, par=par, loop=loop, states=_join(p for p in stored if p != "_off"),
+        k=k, k1=k + 1, block=SUMSQ_BLOCK,
+        mslices=_join(_slice(p, "_o + _lo", "_o + _hi", "blocks[_b, 4]", "") for p in stored),
         mparts_store="\n".join(f"        _parts[{i}, _b] = _r[{i}]" for i in range(k + 1)))
         for kind, par, loop in (("serial", "", "range"),
                                 ("parallel", "parallel=True, ", "prange")))
@@ -804,7 +831,7 @@ import numpy as np
 from numba import carray, njit, prange  # noqa: F401
 
 from numadam._kernels._pointers import as_pointer  # noqa: F401
-from numadam._kernels.cpu import _ZERO32, _chunking, _iadd32, _plain  # noqa: F401
+from numadam._kernels.cpu import _ZERO32, _chunking, _iadd32, _plain, _row_sum  # noqa: F401
 from {cpu} import *  # noqa: F401,F403  (update, caution_sign and the helpers)
 
 _KERNEL = dict(error_model="numpy", cache=True, nogil=True)
@@ -1070,8 +1097,44 @@ class _LowVariant:
                              for st in written) or "    pass")
 
 
+#: a two-pass rule's step with low-precision state (LAMB, Prodigy): the first
+#: pass only reads the states (its sums need the new values, which it computes
+#: and leaves); the second pass computes them again from the old ones (the
+#: same bits), keeps the old ones where a new one is not finite (as the
+#: full-precision first pass stores them), steps x from them (the rule's own
+#: update) and stores the states once, each moment rounded once: the step is
+#: the full-precision step from the decoded state, bit for bit, and the
+#: stored state its encoding
+_LOWP_TWO_PASS = '''
+from {cpu} import update as _second_pass  # noqa: E402  (the rule's update)
+
+
+@njit(inline="always")
+def update({params}):
+    """The first pass's new states from the old ones (each kept where a new
+    one is not finite), then the rule's update from them."""
+    _zero = x - x   # (x is finite: the guard keeps it so)
+    {news}, {contribs} = first_pass(x, g, {args})
+    _ok = {ok} == _zero
+    return _second_pass(x, g, {kept}{rest})
+'''
+
+
+def _two_pass_update(cpu_module, sig, first, sums):
+    """The second pass of a two-pass rule with low-precision state (see
+    :data:`_LOWP_TWO_PASS`); every state is present (Rule refuses a two-pass
+    rule with conditional moment states)."""
+    news = [f"_{s}_n" for s in sig.states]
+    return _LOWP_TWO_PASS.format(
+        cpu=cpu_module, params=", ".join(["x", "g"] + sig.states + sig.scalars + sig.flags),
+        news=", ".join(news), contribs=", ".join(f"_c{i}" for i in range(len(sums))),
+        args=", ".join(sig.states + sig.scalars + sig.flags), ok=_guard(news),
+        kept=_join(f"keep(_ok, _{s}_n, {s})" for s in sig.states),
+        rest=", ".join(sig.scalars + sig.flags))
+
+
 def lowp_source(cpu_module, name, update, sig, whens, moments, fmt, stochastic,
-                caution=None, paired=True):
+                caution=None, paired=True, first=None, per_array=False):
     """The module of one method's kernels with its moment states (the names in
     ``moments``, each ``"signed"`` or ``"unsigned"``) stored as ``fmt``
     (``"bfloat16"`` or ``"int8"``, see :mod:`numadam._lowp`): per variant
@@ -1083,9 +1146,14 @@ def lowp_source(cpu_module, name, update, sig, whens, moments, fmt, stochastic,
     rounding; int8 rounds to nearest).  ``update`` (and ``caution``) are the
     ones ``cpu_module`` (the full-precision module) compiled in.  ``paired``:
     bfloat16 moments two to a uint32 word (see ``_LowVariant.word``), one
-    array parameter named by the first of each pair."""
+    array parameter named by the first of each pair.  A two-pass rule
+    (``first = (function, sums)``; its sums ``per_array`` or not): the first
+    pass reads the states and the step stores them (:data:`_LOWP_TWO_PASS`)."""
     lines = [_LOWP_HEADER.format(name=name, fmt=fmt, cpu=cpu_module)]
     same = _passthrough(update, sig)
+    if first is not None:
+        lines.append(_two_pass_update(cpu_module, sig, *first))
+        same &= _passthrough(first[0], sig, lead=0, extra=len(first[1]))
     for values in variants(sig.flags):
         var = _LowVariant(name, sig, whens, moments, fmt, stochastic, values, paired)
         v, have, stored = var.v, var.have, var.stored
@@ -1097,12 +1165,25 @@ def lowp_source(cpu_module, name, update, sig, whens, moments, fmt, stochastic,
         if not var.q8:   # (minimize_many's runs of problems)
             lines.append(var.flagged(casts))
         cautious = caution is not None and dict(zip(sig.flags, values)).get(CAUTIOUS)
-        lines.append(_multi_source(v, have, cautious, stored=stored))
+        lines.append(_multi_source(v, have, cautious or per_array, stored=stored))
+
+        def read(st, var=var):
+            if var.q8 and st in var.low:
+                return var.read(st, f"q8_scale(_{st}_am[_i >> 8], _zero)")
+            return var.read(st)
+        if first is not None:
+            at_args = [p for p in stored if p not in ("_key", "_off")]
+            lines.append(_first_source(v, sig, have, casts, values, *first, stored=stored,
+                                       at_args=at_args, read=read))
+            lines.append(_FIRST_ELEM.format(
+                v=v, args=_join(at_args + sig.scalars),
+                reads="\n".join(f"    _{st}_old = {read(st)}" for st in have) or "    pass",
+                news=", ".join(f"_{st}_new" for st in sig.states),
+                contribs=", ".join(f"_c{i}" for i in range(len(first[1]))),
+                call=_join([f"_{st}_old" if st in have else "_zero" for st in sig.states]
+                           + sig.scalars),
+                flags=", ".join(map(str, values)), ok=_guard([f"_{st}_new" for st in have])))
         if cautious:
-            def read(st, var=var):
-                if var.q8 and st in var.low:
-                    return var.read(st, f"q8_scale(_{st}_am[_i >> 8], _zero)")
-                return var.read(st)
             lines.append(_agree_source(v, caution, sig, have, casts, values, stored, read))
             lines.append(_multi_source(v, have, cautious, agree=True, stored=stored))
     return "".join(lines)
@@ -1146,7 +1227,7 @@ def {v}{suffix}(x, g, {states}_count, {scalars}_zero):
 #: contributions left out as on the CPU, the guard's count as the kernel's
 _CUDA_FIRST = '''
 
-_{v}_first_pass = _device_fn(_cpu.first_pass)
+{fetch}
 
 
 @cuda.jit
@@ -1155,35 +1236,53 @@ def {v}_first(x, g, {states}_bad, _parts, {scalars}_zero):
     _nbad = 0
 {acc_init}
     for _i in range(_t, x.size, cuda.gridsize(1)):
-{reads}
-        {news}, {contribs} = _{v}_first_pass(x[_i], g[_i], {call}{flags})
-        _ok = {ok} == _zero
-{stores}
-        _nbad += 0 if _ok else 1
+{body}
 {acc_add}
 {parts_store}
     if _nbad:
         cuda.atomic.add(_bad, 0, _nbad)
 '''
 
+#: its element of full-precision state: the first pass stores the new states
+_CUDA_FIRST_BODY = '''{reads}
+        {news}, {contribs} = _{v}_first_pass(x[_i], g[_i], {call}{flags})
+        _ok = {ok} == _zero
+{stores}
+        _nbad += 0 if _ok else 1'''
 
-def _cuda_first(v, sig, have, values, first, sums):
+#: ... of low-precision state: ``<v>_first_elem`` of the CPU's module reads
+#: the decoded states and stores nothing (the step stores them, see
+#: ``_LOWP_TWO_PASS``)
+_CUDA_FIRST_LOWP = '''        _e, {contribs} = _{v}_first_elem(_i, x, g, {args}{scalars}_zero)
+        _nbad += _e'''
+
+
+def _cuda_first(v, sig, states, k, fetch, body):
+    """A CUDA first pass (:data:`_CUDA_FIRST`): ``states`` its array
+    parameters, ``k`` sums, ``fetch`` the element function it takes from the
+    CPU's module, ``body`` each element's statements."""
+    return _CUDA_FIRST.format(
+        v=v, states=_join(states), scalars=_join(sig.scalars), fetch=fetch, body=body,
+        acc_init="\n".join(f"    _a{i} = 0.0" for i in range(k)),
+        acc_add="\n".join(f"        _c = np.float64(_c{i})\n        _a{i} += _c if _c - _c == 0.0 "
+                           "else 0.0" for i in range(k)),
+        parts_store="\n".join(f"    _parts[{i}, _t] = _a{i}" for i in range(k)))
+
+
+def _cuda_first_full(v, sig, have, values, first, sums):
+    """The CUDA first pass of full-precision state."""
     k = len(sums)
     same = _passthrough(first, sig, lead=0, extra=k)
     call = _join([f"_{s}_old" if s in have else "_zero" for s in sig.states] + sig.scalars)
-    return _CUDA_FIRST.format(
-        v=v, states=_join(have), scalars=_join(sig.scalars), call=call,
-        flags=", ".join(map(str, values)),
-        acc_init="\n".join(f"    _a{i} = 0.0" for i in range(k)),
+    return _cuda_first(v, sig, have, k, f"_{v}_first_pass = _device_fn(_cpu.first_pass)",
+                       _CUDA_FIRST_BODY.format(
+        v=v, call=call, flags=", ".join(map(str, values)),
         reads="\n".join(f"        _{s}_old = {s}[_i]" for s in have) or "        pass",
         news=", ".join(f"_{s}_new" for s in sig.states),
         contribs=", ".join(f"_c{i}" for i in range(k)),
         ok=_guard([f"_{s}_new" for s in have]),
         stores="\n".join(f"        {s}[_i] = keep(_ok, _{s}_new, _{s}_old)" for s in have
-                          if s not in same) or "        pass",
-        acc_add="\n".join(f"        _c = np.float64(_c{i})\n        _a{i} += _c if _c - _c == 0.0 "
-                           "else 0.0" for i in range(k)),
-        parts_store="\n".join(f"    _parts[{i}, _t] = _a{i}" for i in range(k)))
+                          if s not in same) or "        pass"))
 
 
 #: the int8 step on the device: one thread block of ``BLOCK`` threads per int8
@@ -1259,13 +1358,15 @@ def {v}_row(x, g, {params}{scalars}_zero):
 '''
 
 
-def lowp_cuda_source(lowp_module, name, sig, whens, moments, fmt, stochastic, caution=None):
+def lowp_cuda_source(lowp_module, name, sig, whens, moments, fmt, stochastic, caution=None,
+                     sums=None):
     """The device kernels of a method with low-precision moments (``lowp_module``:
     the CPU module of :func:`lowp_source`, whose element functions they call):
     bfloat16, the grid-stride kernel over ``<v>_at`` as for full precision (its
     ``_key, _off`` after the arrays); int8, :data:`_CUDA_Q8`; the cautious
-    variants' count pass over ``<v>_agree_at``.  Launched with ``BLOCK``
-    threads per block for int8 (:meth:`MethodKernels.cuda_config`)."""
+    variants' count pass over ``<v>_agree_at``; a two-pass rule's first pass
+    (``sums``: its sums' names), :data:`_CUDA_FIRST_LOWP`.  Launched with
+    ``BLOCK`` threads per block for int8 (:meth:`MethodKernels.cuda_config`)."""
     from .._lowp import BLOCK
     lines = [_CUDA_HEADER.format(cpu=lowp_module),
              "\n\nimport numpy as np  # noqa: E402\n"]
@@ -1305,6 +1406,14 @@ def lowp_cuda_source(lowp_module, name, sig, whens, moments, fmt, stochastic, ca
         if caution is not None and dict(zip(sig.flags, values)).get(CAUTIOUS):
             lines.append(_CUDA_COUNTED.format(v=v, suffix="_agree", states=_join(var.stored),
                                               args=_join(var.stored), scalars=_join(sig.scalars)))
+        if sums:
+            lines.append(_cuda_first(
+                v, sig, var.stored, len(sums),
+                f"_{v}_first_elem = _device_fn(_cpu.{v}_first_elem)",
+                _CUDA_FIRST_LOWP.format(
+                    v=v, args=_join(p for p in var.stored if p not in ("_key", "_off")),
+                    scalars=_join(sig.scalars),
+                    contribs=", ".join(f"_c{i}" for i in range(len(sums))))))
     return "".join(lines)
 
 
@@ -1365,7 +1474,7 @@ def cuda_source(cpu_module, name, sig, whens, caution=None, first=None):
                              "screen = _cpu.screen   # (its intrinsic runs compiled under "
                              "the simulator too)\n"
                              "keep = _device_fn(_cpu.keep)\n")
-            lines.append(_cuda_first(v, sig, have, values, *first))
+            lines.append(_cuda_first_full(v, sig, have, values, *first))
         if caution is not None and dict(zip(sig.flags, values)).get(CAUTIOUS):
             lines.append(_CUDA_COUNTED.format(v=v, suffix="_agree", states=_join(have),
                                               args=_join(have), scalars=_join(sig.scalars)))
@@ -1520,10 +1629,11 @@ class MethodKernels:
     @property
     def cuda_first(self):
         """The CUDA first pass of a two-pass rule (``x, g, *states, bad, parts,
-        *scalars, zero``), or None."""
+        *scalars, zero``; low-precision state: ``*states`` ends with the step's
+        key and offset), or None."""
         if self._first is None:
             return None
-        return getattr(self.rule.cuda_module(), self.name + "_first")
+        return getattr(self._module(cuda=True), self.name + "_first")
 
     @property
     def cuda_agree(self):

@@ -215,10 +215,15 @@ class Rule:
         self.signature = Signature(update, len(self.states), tuple(self.flags), bools)
         #: the moment states that ``state_dtype`` stores in low precision, by
         #: the update's parameter name: ``"signed"`` or ``"unsigned"`` (none for
-        #: a rule whose step is not one elementwise pass)
-        self.moments = ({} if first is not None or array_step is not None else {
+        #: a matrix rule)
+        self.moments = ({} if array_step is not None else {
             p: "unsigned" if st.nonnegative else "signed"
             for p, st in zip(self.signature.states, self.states) if st.moment})
+        if first is not None and self.moments and any(st.when for st in self.states):
+            # (its low-precision second pass recomputes every state: see
+            # numadam._kernels.generate._LOWP_TWO_PASS)
+            raise TypeError(f"rule {name!r}: a two-pass rule with moment states cannot "
+                            "have conditional states")
         self._lock = threading.RLock()
         self._modules = {}
         self._kernels = {}
@@ -244,11 +249,14 @@ class Rule:
                         stem += "" if kind[3] or kind[1] != "bfloat16" else "_split"
                         src = G.lowp_source(self.cpu_module().__name__, self.name,
                                             self.update, self.signature, whens, self.moments,
-                                            kind[1], kind[2], self.caution, kind[3])
+                                            kind[1], kind[2], self.caution, kind[3],
+                                            None if self.first is None
+                                            else (self.first, self.sums), self.per_array)
                     else:
                         cpu = self._module(("lowp",) + kind[1:] + (False,)).__name__
                         src = G.lowp_cuda_source(cpu, self.name, self.signature, whens,
-                                                 self.moments, kind[1], kind[2], self.caution)
+                                                 self.moments, kind[1], kind[2], self.caution,
+                                                 self.sums)
                         stem += "_cuda"
                     self._modules[kind] = G.load(src, stem)
                     return self._modules[kind]
@@ -441,17 +449,6 @@ class Method:
             raise ValueError(
                 f"method {self.name!r} is not supported by {where}: its step is {what} "
                 "(run it with numadam.minimize on the CPU, or its stateful optimizer)")
-
-    def refuse_low_precision(self, options, where):
-        """Raise where low-precision state does not run (yet): ``options`` the
-        method's options as given."""
-        value = (options or {}).get("state_dtype")
-        if value is not None and "state_dtype" in self.defaults:
-            raise ValueError(
-                f"state_dtype={value!r} is not supported by {where} in this version "
-                "(the stateful optimizers, numadam.minimize and minimize_many on the "
-                "CPU, and the replicated numadam.mpi.minimize take it); leave "
-                "state_dtype at None")
 
     def check_shape(self, shape, where):
         """Refuse a parameter of the wrong number of dimensions (Muon's 2)."""

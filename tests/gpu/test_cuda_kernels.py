@@ -371,7 +371,9 @@ def test_gtol_on_the_device_tests_the_projected_gradient_as_the_cpu():
 
 @pytest.mark.parametrize("method,opts", [("adam", {}), ("adamw", {"amsgrad": True}),
                                          ("rmsprop", {"centered": True, "momentum": 0.9}),
-                                         ("lion", {"cautious": True}), ("sgd", {})])
+                                         ("lion", {"cautious": True}), ("sgd", {}),
+                                         ("lamb", {"weight_decay": 0.01}),
+                                         ("prodigy", {"lr": 100.0})])
 @pytest.mark.parametrize("fmt", ["bfloat16", "int8"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_low_precision_state_on_the_device_is_the_cpu_bit_for_bit(method, opts, fmt, dtype,
@@ -384,8 +386,11 @@ def test_low_precision_state_on_the_device_is_the_cpu_bit_for_bit(method, opts, 
     as a float): there, within the kernels' tolerance and one code.  int8
     applies from 4096 elements: lowered to 256 here (the simulator runs each
     thread in Python), so that 600 elements make two full int8 blocks and a
-    partial one."""
+    partial one.  LAMB and Prodigy (two passes: the first reads the decoded
+    state, the step stores it) add their sums on the device in another order
+    than the CPU's blocks: there too, within the tolerance."""
     from numadam import _lowp
+    from numadam._methods import get_method
     monkeypatch.setattr(_lowp, "MIN_INT8", 256)
     n = 600
     rng = np.random.default_rng(2)
@@ -397,7 +402,8 @@ def test_low_precision_state_on_the_device_is_the_cpu_bit_for_bit(method, opts, 
     for g in grads:
         assert gpu.step(cuda.to_device(g))
         cpu.step(g)
-    exact = dtype == np.float64 or not config.ENABLE_CUDASIM
+    exact = ((dtype == np.float64 or not config.ENABLE_CUDASIM)
+             and not get_method(method).two_pass)
     out = xd.copy_to_host()
     if exact:
         np.testing.assert_array_equal(out, x)
