@@ -440,11 +440,9 @@ def {v}_first_block({bparams}):
     _bad = _ZERO32
     if {has_plain} and _plain(gmul, clip, wd):  # the common case, scalars as constants
         _one, _inf = _T(1), _T(np.inf)
-        for _i in range(x.size):
-            _bad = _iadd32(_bad, np.int32({v}_first_at(_i, x, g, _buf, {plain_args}_zero)))
+{loop_plain}
     else:
-        for _i in range(x.size):
-            _bad = _iadd32(_bad, np.int32({v}_first_at(_i, x, g, _buf, {args}_zero)))
+{loop}
     return (np.int64(_bad), {block_sums})
 
 
@@ -510,8 +508,30 @@ def {v}_first_elem(_i, x, g, {args}_zero):
 '''
 
 
+def _first_loop(v, args, q8=None, arrays=()):
+    """The first pass's element loop over one block (``args``: the element
+    function's arguments after ``_buf``).  int8 state (``q8``: each moment's
+    ``(scale, absmax array)``): by int8 blocks, each block's scales computed
+    once, the element function's ``arrays`` sliced to the block (a loop from
+    0 over slices vectorises)."""
+    call = "_bad = _iadd32(_bad, np.int32({v}_first_at(_i, {x}, {g}, {b}, {args}_zero)))"
+    if not q8:
+        return (f"        for _i in range(x.size):\n"
+                f"            {call.format(v=v, x='x', g='g', b='_buf', args=_join(args))}")
+    from .._lowp import BLOCK
+    lines = [f"        for _q in range(0, x.size, {BLOCK}):",
+             f"            _r = min(_q + {BLOCK}, x.size)"]
+    lines += [f"            {sc} = q8_scale({am}[_q >> 8], _zero)" for sc, am in q8]
+    lines += ["            _xq, _gq, _bq = x[_q:_r], g[_q:_r], _buf[_q:]"]
+    lines += [f"            _{a}_q = {a}[_q:_r]" for a in arrays]
+    lines += ["            for _i in range(_xq.size):",
+              "                " + call.format(v=v, x="_xq", g="_gq", b="_bq", args=_join(
+                  f"_{a}_q" if a in arrays else a for a in args))]
+    return "\n".join(lines)
+
+
 def _first_source(v, sig, have, casts, values, first, sums, stored=None, at_args=None,
-                  read=None):
+                  read=None, q8=None):
     """The first pass of a two-pass rule (see :data:`_FIRST`).  Low-precision
     state: ``stored`` the kernels' array parameters (with the step's ``_key,
     _off``), ``at_args`` the element function's arrays and ``read(s)`` the
@@ -524,16 +544,18 @@ def _first_source(v, sig, have, casts, values, first, sums, stored=None, at_args
     lowp = stored is not None
     stored = have if stored is None else stored
     at_args = have if at_args is None else at_args
+    arrays = [a for a in at_args if a not in {sc for sc, _ in q8 or ()}]
     read = read or (lambda s: f"{s}[_i]")
     flags = ", ".join(map(str, values))
     call = _join([f"_{s}_old" if s in have else "_zero" for s in sig.states] + sig.scalars)
     c = [f"_c{i}" for i in range(k)]
     tup = lambda items: ", ".join(items) + ("," if len(items) == 1 else "")  # noqa: E731
-    plain_args = _join(at_args + [{"gmul": "_one", "clip": "_inf", "wd": "_zero"}.get(s, s)
-                                  for s in sig.scalars]) if sig.plain else _join(
-                                      at_args + sig.scalars)
+    plain_args = at_args + ([{"gmul": "_one", "clip": "_inf", "wd": "_zero"}.get(s, s)
+                             for s in sig.scalars] if sig.plain else sig.scalars)
     return _FIRST.format(
         v=v, args=_join(at_args + sig.scalars), call=call, flags=flags, block=SUMSQ_BLOCK,
+        loop_plain=_first_loop(v, plain_args, q8, arrays),
+        loop=_first_loop(v, at_args + sig.scalars, q8, arrays),
         reads="\n".join(f"    _{s}_old = {read(s)}" for s in have) or "    pass",
         news=", ".join(f"_{s}_new" for s in sig.states), contribs=", ".join(c),
         ok=_guard([f"_{s}_new" for s in have]),
@@ -543,7 +565,7 @@ def _first_source(v, sig, have, casts, values, first, sums, stored=None, at_args
         buf_store="\n".join(f"    _buf[{i * SUMSQ_BLOCK} + _i] = _c{i}" for i in range(k)),
         block_sums=tup([f"_row_sum(_buf[{i * SUMSQ_BLOCK}:], x.size)" for i in range(k)]),
         bparams=", ".join(["x", "g", "_buf"] + stored + sig.scalars), casts=casts or "    pass",
-        has_plain=sig.plain, plain_args=plain_args,
+        has_plain=sig.plain,
         tot_init="\n".join(f"    _t{i} = 0.0" for i in range(k)),
         tot_add="\n".join(f"        _t{i} += _p[{i + 1}]" for i in range(k)),
         tot=tup([f"_t{i}" for i in range(k)]), states=_join(stored), k=k, k1=k + 1,
@@ -1173,8 +1195,17 @@ def lowp_source(cpu_module, name, update, sig, whens, moments, fmt, stochastic,
             return var.read(st)
         if first is not None:
             at_args = [p for p in stored if p not in ("_key", "_off")]
-            lines.append(_first_source(v, sig, have, casts, values, *first, stored=stored,
-                                       at_args=at_args, read=read))
+            q8 = None
+            if var.q8:   # (the block's scales once, see _first_loop)
+                q8 = [(f"_s{var.slot[st]}", f"_{st}_am") for st in var.low]
+                lines.append(_first_source(
+                    v, sig, have, casts, values, *first, stored=stored,
+                    at_args=[p for p in at_args if not p.endswith("_am")] + [s for s, _ in q8],
+                    read=lambda st, var=var: var.read(st, f"_s{var.slot[st]}")
+                    if st in var.low else var.read(st), q8=q8))
+            else:
+                lines.append(_first_source(v, sig, have, casts, values, *first, stored=stored,
+                                           at_args=at_args, read=read))
             lines.append(_FIRST_ELEM.format(
                 v=v, args=_join(at_args + sig.scalars),
                 reads="\n".join(f"    _{st}_old = {read(st)}" for st in have) or "    pass",
