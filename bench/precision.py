@@ -57,11 +57,17 @@ def format_ceilings():
     return tuple(_CEILINGS)
 
 
-def measure(n, rounds, ceilings=False):
+#: the two-pass methods' options in the bench (Prodigy with ``growth_rate=1``:
+#: many steps on one gradient stay finite, the same arithmetic)
+TWO_PASS = {"lamb": {}, "prodigy": {"growth_rate": 1.0}}
+
+
+def measure(n, rounds, ceilings=False, method="adam", options=None):
     """``{label: [seconds per step of each round]}`` and each optimizer's
-    ``state_nbytes``; ``ceilings``: also the streaming ceilings of the
-    bfloat16 and the int8 step's traffic (``"ceiling 20"``, ``"ceiling 16"``,
-    :func:`format_ceilings`) beside the float32 step's (``"ceiling"``)."""
+    ``state_nbytes`` (``method`` with ``options``; Adam: beside the float32
+    streaming ceiling, ``"ceiling"``); ``ceilings``: also the streaming
+    ceilings of the bfloat16 and the int8 step's traffic (``"ceiling 20"``,
+    ``"ceiling 16"``, :func:`format_ceilings`)."""
     from numadam._kernels import load_cpu
 
     from .loops import interleaved
@@ -70,13 +76,15 @@ def measure(n, rounds, ceilings=False):
     cases, nbytes = {}, {}
     for fmt in FORMATS:
         x = rng.standard_normal(n).astype(np.float32)
-        opt = numadam.Adam(x, lr=1e-3, state_dtype=fmt)
+        opt = numadam.Optimizer(x, method=method, lr=1e-3, state_dtype=fmt,
+                                **(options or {}))
         opt.step(g)
         cases[_label(fmt)] = opt.step
         nbytes[_label(fmt)] = opt.state_nbytes
-    cx, cg, cm, cv = (np.full(n, 0.5, np.float32) for _ in range(4))   # touched pages
-    ceil = load_cpu().STREAM_CEILING.pick(n)
-    cases["ceiling"] = lambda _g: ceil(cx, cg, cm, cv, 1e-30)
+    if method == "adam":
+        cx, cg, cm, cv = (np.full(n, 0.5, np.float32) for _ in range(4))   # touched pages
+        ceil = load_cpu().STREAM_CEILING.pick(n)
+        cases["ceiling"] = lambda _g: ceil(cx, cg, cm, cv, 1e-30)
     if ceilings:
         words, codes = format_ceilings()
         wx, wg = np.full(n, 0.5, np.float32), np.full(n, 0.5, np.float32)
@@ -128,9 +136,33 @@ def report(emit, checks, peers=(), rounds=7, smoke=False):
                 got = nbytes[_label(fmt)]
                 checks.append((f"3e7 float32: {_label(fmt)} state_nbytes <= {most:,}",
                                got <= most, got))
+    two_pass(emit, smoke, rounds)
     code_choice(emit, smoke)
     accuracy(emit, smoke)
     return out
+
+
+def two_pass(emit, smoke=False, rounds=7):
+    """LAMB's and Prodigy's step with each state format (their first pass
+    reads the decoded state, the second stores it: see the precision guide)."""
+    emit("\n### LAMB and Prodigy (two passes)\n")
+    emit("float32 parameters; ms per step (both passes), each format's speed-up over float32 "
+         "state (paired per round), bytes of state per parameter.  Their first pass reads the "
+         "state and stores nothing; the second computes the new moments again and stores "
+         "them.\n")
+    emit("| method | parameters | float32 ms | bfloat16 ms | int8 ms | bfloat16 speed-up | "
+         "int8 speed-up | state B/param f32 / bf16 / int8 |")
+    emit("|---|---:|---:|---:|---:|---:|---:|---|")
+    for method, options in TWO_PASS.items():
+        for n in ((100_000,) if smoke else (1_000_000, 30_000_000)):
+            times, nbytes = measure(n, rounds, method=method, options=options)
+            med = {k: statistics.median(v) for k, v in times.items()}
+            speed = {k: statistics.median(b / t for b, t in zip(times["float32"], times[k]))
+                     for k in ("bfloat16", "int8")}
+            emit(f"| {method} | {n:.0e} | {med['float32'] * 1e3:.3f} | "
+                 f"{med['bfloat16'] * 1e3:.3f} | {med['int8'] * 1e3:.3f} | "
+                 f"{speed['bfloat16']:.2f} | {speed['int8']:.2f} | "
+                 + " / ".join(f"{nbytes[_label(f)] / n:.2f}" for f in FORMATS) + " |")
 
 
 # ---------------------------------------------------------------------------
@@ -428,8 +460,13 @@ if __name__ == "__main__":
     ap.add_argument("--layout", action="store_true",
                     help="instead: bfloat16's kernel on moments two to a word against "
                          "separate arrays, in this process")
+    ap.add_argument("--two-pass", action="store_true",
+                    help="instead: LAMB's and Prodigy's step with each state format at 1e6 "
+                         "and 3e7 parameters, in this process")
     a = ap.parse_args()
     if a.layout:
         layout(rounds=a.rounds)
+    elif a.two_pass:
+        two_pass(print, rounds=a.rounds)
     else:
         processes(a.processes, a.rounds)
