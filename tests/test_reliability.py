@@ -51,6 +51,24 @@ def test_raise_names_the_step_and_keeps_bad_elements(case):
         assert opt.state[k][3] == state1[k][3]
 
 
+@pytest.mark.parametrize("method", ["adam", "lion", "lamb", "prodigy"])
+@pytest.mark.parametrize("state_dtype", [None, "bfloat16", "int8"])
+def test_the_count_of_kept_elements_is_exact_in_parallel(method, state_dtype):
+    """The serial loops count the elements the guard passes and return the
+    others' count: exact through the parallel driver's chunks, the first pass
+    of a two-pass rule and low-precision state."""
+    n = 100_003
+    x = np.linspace(-1, 1, n).astype(np.float32)
+    opt = numadam.Optimizer(x, method=method, state_dtype=state_dtype)
+    opt.step(np.ones(n, np.float32))
+    g = np.ones(n, np.float32)
+    bad = [0, 17, 16_384, 50_001, n - 1]
+    g[bad] = [np.nan, np.inf, -np.inf, np.nan, np.nan]
+    with pytest.raises(FloatingPointError, match=f"step 2: the update of 5 of {n} elements"):
+        opt.step(g)
+    assert np.isfinite(x).all()
+
+
 def test_overflow_in_float32_is_caught():
     x = np.ones(4, np.float32)
     opt = numadam.Adam(x)
