@@ -1148,7 +1148,7 @@ from {cpu} import update as _second_pass  # noqa: E402  (the rule's update)
 def update({params}):
     """The first pass's new states from the old ones (each kept where a new
     one is not finite), then the rule's update from them."""
-    _zero = x - x   # (x is finite: the guard keeps it so)
+    _zero = x - x   # (x is finite, the guard keeps it so; else the element is kept whole)
     {news}, {contribs} = first_pass(x, g, {args})
     _ok = {ok} == _zero
     return _second_pass(x, g, {kept}{rest})
