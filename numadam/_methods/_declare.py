@@ -435,8 +435,9 @@ class Method:
     def two_pass(self):
         """Whether the step is more than one elementwise pass: two passes with a
         reduction between (LAMB, Prodigy) or matrix products (Muon).  The
-        stateful optimizers on the CPU and minimize's ordinary loop run it;
-        the compiled loops, minimize_many, the GPU and sharded MPI do not
+        stateful optimizers and minimize's ordinary loop run it (a two-pass
+        rule on the GPU too, with any ``state_dtype``; a matrix rule on the
+        CPU); the compiled loops, minimize_many and sharded MPI do not
         (yet)."""
         return self.rule.first is not None or self.rule.array_step is not None
 
