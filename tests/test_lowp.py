@@ -788,3 +788,28 @@ def test_convergence_with_low_precision_state():
     np.testing.assert_array_equal(runs["int8"].x, runs[None].x)
     for fmt in (None, "bfloat16"):
         assert np.abs(runs[fmt].x - 1).max() < 5e-3 and runs[fmt].fun < 1e-5
+
+
+def test_a_two_pass_rule_with_conditional_moment_states_is_refused():
+    """The low-precision second pass of a two-pass rule computes every state
+    again (generate._LOWP_TWO_PASS): a conditional moment state is refused
+    where the rule is declared."""
+    from numadam._methods._declare import Rule, State
+
+    def update(x, g, m, v, lr, flag):
+        return x - lr * m, m, v
+
+    def first(x, g, m, v, lr, flag):
+        return m + g, v + g * g, x * x
+
+    states = (State("exp_avg", moment=True), State("extra", when="flag", moment=True))
+    with pytest.raises(TypeError, match="two-pass rule with moment states cannot have "
+                                        "conditional states"):
+        Rule("toy_two_pass", update, lambda h, t, lr, gs, host: ((lr,), host),
+             hyper=lambda o: (), states=states, flags={"flag": lambda o: o["flag"]},
+             first=first, sums=("xx",), between=lambda h, t, lr, s, host, sc: (sc, host))
+    # without moments it is a full-precision rule, as before
+    Rule("toy_two_pass", update, lambda h, t, lr, gs, host: ((lr,), host),
+         hyper=lambda o: (), states=(State("exp_avg"), State("extra", when="flag")),
+         flags={"flag": lambda o: o["flag"]}, first=first, sums=("xx",),
+         between=lambda h, t, lr, s, host, sc: (sc, host))
