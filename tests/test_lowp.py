@@ -605,23 +605,29 @@ def test_groups_store_each_array_as_one_array_would():
 @pytest.mark.parametrize("fmt", ["int8", "bfloat16"])
 def test_two_pass_rules_over_several_arrays(method, fmt):
     """LAMB's sums per array and Prodigy's over every array, through the
-    first pass over several arrays: each step is the full-precision step of
-    the same arrays from the decoded state, bit for bit, and (int8, whose
+    first pass over several arrays in two parameter groups: each step is the
+    full-precision step of the same groups from the decoded state, bit for
+    bit, and (int8, whose
     rounding has no random bits) the new state its encoding; the small array
     (100 elements) keeps full-precision state in int8."""
     spec = get_method(method)
     rng = np.random.default_rng(8)
     arrays = {"W": rng.standard_normal((80, 64)), "V": rng.standard_normal(5000),
               "b": rng.standard_normal(100)}
-    low = numadam.Optimizer(arrays, method=method, lr=1e-2, state_dtype=fmt)
+    def groups(arr):    # two parameter groups, one without weight decay
+        return [{"params": {"W": arr["W"], "b": arr["b"]}, "weight_decay": 0.01},
+                {"params": {"V": arr["V"]}, "weight_decay": 0.0}]
+    low = numadam.Optimizer(groups(arrays), method=method, lr=1e-2, state_dtype=fmt)
     for t in range(1, 4):
         copies = {k: a.copy() for k, a in arrays.items()}
-        full = numadam.Optimizer(copies, method=method, lr=1e-2)
+        full = numadam.Optimizer(groups(copies), method=method, lr=1e-2)
         for k, a in arrays.items():
             for name, arr in spec.state_values(low._opts, low.state[k], a.dtype,
                                                a.size).items():
                 full.state[k][name][...] = arr.reshape(full.state[k][name].shape)
-        full.t, full._groups.groups[0]._host = low.t, low._groups.groups[0]._host
+        full.t = low.t
+        for gf, gl in zip(full._groups.groups, low._groups.groups):
+            gf._host = gl._host
         grads = {k: rng.standard_normal(a.shape) for k, a in arrays.items()}
         low.step(grads)
         full.step(grads)
@@ -633,7 +639,7 @@ def test_two_pass_rules_over_several_arrays(method, fmt):
                 for name, arr in expected.items():
                     np.testing.assert_array_equal(low.state[k][name], arr.ravel(),
                                                   err_msg=(k, name, t))
-    assert low._groups.groups[0]._host == full._groups.groups[0]._host
+    assert [g._host for g in low._groups.groups] == [g._host for g in full._groups.groups]
 
 
 @pytest.mark.parametrize("method,fmt,n", [("adam", "bfloat16", 70001), ("adam", "int8", 5000),
