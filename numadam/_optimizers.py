@@ -932,6 +932,28 @@ class Optimizer:
                              f"{exc}") from None
         self.skipped = skipped
 
+    # -- copies ------------------------------------------------------------
+    def __reduce__(self):
+        """Pickle, ``copy.copy`` and ``copy.deepcopy``: the optimizer is rebuilt
+        from its parameters, options and :meth:`state_dict` (plus the count of
+        skipped steps), so a copy continues bit for bit as the original would.
+
+        A deep copy (and an unpickled optimizer) steps a copy of the
+        parameters -- ``copy.deepcopy((x, opt))`` copies ``x`` once and the
+        copied optimizer steps the copied ``x``, as with torch.optim; a
+        shallow copy steps the same parameters with its own state.  A plain
+        callable ``lr`` pickles only if Python can pickle it (not a lambda);
+        an optimizer over device arrays is refused: save its
+        :meth:`state_dict` (host copies) instead.
+        """
+        if self._dev is not None:
+            raise TypeError(f"an optimizer over device arrays cannot be pickled or copied: "
+                            f"its state lives on the GPU; save {type(self).__name__}."
+                            "state_dict() (host copies) and load it into a new optimizer")
+        sd = self.state_dict()
+        return (_rebuild, (type(self), self.method, self.params, sd["options"], sd,
+                           self.skipped, self._shard))
+
     def __repr__(self):
         opts = ", ".join(f"{k}={v!r}" for k, v in self._user_options().items())
         if self._groups is not None:
@@ -941,6 +963,17 @@ class Optimizer:
         else:
             what = f"<{self._flat.dtype.name} array of shape {self.params.shape}>"
         return f"{type(self).__name__}({what}, {opts}) at step {self.t}"
+
+
+def _rebuild(cls, method, params, options, state_dict, skipped, shard):
+    """An optimizer from :meth:`Optimizer.__reduce__`'s parts."""
+    opt = (cls(params, **options) if cls.method is not None
+           else cls(params, method=method, **options))
+    if shard is not None:
+        opt._use_shard(*shard)
+    opt.load_state_dict(state_dict)
+    opt.skipped = skipped
+    return opt
 
 
 def _method_class(name, method, doc):

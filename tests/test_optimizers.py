@@ -119,3 +119,108 @@ def test_import_compiles_nothing_and_skips_numba():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["False", "False"]
+
+
+def _steps(opt, grads):
+    for g in grads:
+        opt.step(g)
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_pickle_and_deepcopy_resume_bitwise(case):
+    """An optimizer pickles (and deep-copies) with its parameters, its state,
+    its step count and skipped count: the copy continues bit for bit as the
+    original does, and steps neither of the other's arrays."""
+    import copy
+    import pickle
+    method, opts = case
+    rng = np.random.default_rng(1)
+    grads = rng.standard_normal((12, 33))
+    x = np.linspace(-1, 1, 33)
+    opt = numadam.Optimizer(x, method=method, **opts)
+    _steps(opt, grads[:5])
+    opt.skipped = 2
+    clone = pickle.loads(pickle.dumps(opt))
+    deep = copy.deepcopy(opt)
+    for c in (clone, deep):
+        assert type(c) is type(opt) and c.method == opt.method
+        assert c.params is not x and np.array_equal(c.params, x)
+        assert (c.t, c.skipped, c.options) == (opt.t, opt.skipped, opt.options)
+    before = x.copy()
+    _steps(clone, grads[5:])
+    _steps(deep, grads[5:])
+    assert np.array_equal(x, before)           # the copies step their own arrays
+    _steps(opt, grads[5:])
+    for c in (clone, deep):
+        assert np.array_equal(c.params, x)
+        for name in opt.state:
+            assert np.array_equal(c.state[name], opt.state[name])
+
+
+def test_deepcopy_keeps_the_parameters_shared_with_the_caller():
+    """``copy.deepcopy((x, opt))`` copies ``x`` once: the copied optimizer
+    steps the copied ``x`` (as torch's deepcopy of a model and its
+    optimizer); ``copy.copy`` steps the same parameters with its own state."""
+    import copy
+    x = np.ones(5, np.float32)
+    opt = numadam.Adam(x, lr=0.1)
+    opt.step(np.ones(5, np.float32))
+    y, opt2 = copy.deepcopy((x, opt))
+    assert opt2.params is y and y is not x and y.dtype == np.float32
+    opt2.step(np.ones(5, np.float32))
+    assert np.all(y < x)
+    shallow = copy.copy(opt)
+    assert shallow.params is x
+    assert shallow.state["exp_avg"] is not opt.state["exp_avg"]
+    shallow.step(np.ones(5, np.float32))
+    assert np.array_equal(x, y) and shallow.t == 2 and opt.t == 1
+
+
+@pytest.mark.parametrize("state_dtype", ["bfloat16", "int8"])
+def test_pickle_of_low_precision_state_and_groups(state_dtype):
+    import pickle
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal(5000).astype(np.float32)
+    b = rng.standard_normal((3, 4)).astype(np.float32)
+    opt = numadam.AdamW([{"params": {"a": a}, "lr": 0.01},
+                         {"params": {"b": b}, "weight_decay": 0.0}],
+                        state_dtype=state_dtype, lr=0.02)
+    grads = [(rng.standard_normal(5000).astype(np.float32),
+              rng.standard_normal((3, 4)).astype(np.float32)) for _ in range(6)]
+    for g in grads[:3]:
+        opt.step(list(g))
+    opt.param_groups[1]["lr"] = 0.05          # changed after construction: kept
+    clone = pickle.loads(pickle.dumps(opt))
+    assert clone.param_groups[1]["lr"] == 0.05 and clone.state_nbytes == opt.state_nbytes
+    for g in grads[3:]:
+        opt.step(list(g))
+        clone.step(list(g))
+    a2, b2 = clone.param_groups[0]["params"][0], clone.param_groups[1]["params"][0]
+    assert np.array_equal(a2, a) and np.array_equal(b2, b) and a2 is not a
+    for name in ("a", "b"):
+        for k, v in opt.state[name].items():
+            assert np.array_equal(clone.state[name][k], v)
+
+
+def test_pickle_keeps_schedules_and_the_schedule_free_mode():
+    import pickle
+    x = np.linspace(0, 1, 7)
+    opt = numadam.ScheduleFreeAdamW(x, lr=numadam.schedules.cosine(0.1, 50))
+    for _ in range(3):
+        opt.step(x - 0.5)
+    opt.eval()
+    clone = pickle.loads(pickle.dumps(opt))
+    assert clone.mode == "eval" and np.array_equal(clone.params, x)
+    assert repr(clone.options["lr"]) == repr(opt.options["lr"])
+    opt.train()
+    clone.train()
+    opt.step(x - 0.5)
+    clone.step(clone.params - 0.5)
+    assert np.array_equal(clone.params, x)
+
+
+def test_pickle_of_a_plain_callable_lr_names_it():
+    import pickle
+    opt = numadam.Adam(np.ones(3), lr=lambda t: 0.1)
+    with pytest.raises((pickle.PicklingError, AttributeError), match="lambda"):
+        pickle.dumps(opt)

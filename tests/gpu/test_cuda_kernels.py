@@ -96,6 +96,11 @@ def test_device_input_errors():
         numadam.Adam(cuda.to_device(np.array([np.nan, 1.0])))
     with pytest.raises(TypeError, match="params must have dtype float32 or float64"):
         numadam.Adam(cuda.to_device(np.zeros(3, np.int32)))
+    import copy
+    import pickle
+    for copier in (pickle.dumps, copy.deepcopy, copy.copy):
+        with pytest.raises(TypeError, match="over device arrays cannot be pickled or copied"):
+            copier(opt)
 
 
 @cuda.jit
