@@ -53,19 +53,25 @@ def parse(params):
         return "list", [({}, _members(params, "params", 0))]
     groups, start = [], 0
     for k, group in enumerate(params):
-        if "params" not in group:
-            raise ValueError(f"params[{k}] (a parameter group) has no 'params' entry; "
-                             f"its keys are {sorted(map(str, group))}")
-        wide = [key for key in group if key in OPTIMIZER_WIDE]
-        if wide:
-            raise ValueError(
-                f"params[{k}] sets {wide[0]!r}, an option of the whole optimizer (the "
-                "clip norm is over every array, a skipped step skips them all): pass it "
-                "to the optimizer, not to a group")
-        members = _members(group["params"], f"params[{k}]['params']", start)
-        start += len(members)
-        groups.append(({key: v for key, v in group.items() if key != "params"}, members))
+        groups.append(_group_entry(group, f"params[{k}]", start))
+        start += len(groups[-1][1])
     return "groups", groups
+
+
+def _group_entry(group, where, start):
+    """``(overrides, [(name, array), ...])`` of one parameter group (a dict
+    with a ``"params"`` entry), its lists' arrays numbered from ``start``."""
+    if "params" not in group:
+        raise ValueError(f"{where} (a parameter group) has no 'params' entry; "
+                         f"its keys are {sorted(map(str, group))}")
+    wide = [key for key in group if key in OPTIMIZER_WIDE]
+    if wide:
+        raise ValueError(
+            f"{where} sets {wide[0]!r}, an option of the whole optimizer (the "
+            "clip norm is over every array, a skipped step skips them all): pass it "
+            "to the optimizer, not to a group")
+    members = _members(group["params"], f"{where}['params']", start)
+    return {key: v for key, v in group.items() if key != "params"}, members
 
 
 def _members(arrays, where, start):
@@ -96,7 +102,7 @@ def _members(arrays, where, start):
     return items
 
 
-def _group_method(spec, overrides, k):
+def _group_method(spec, overrides, where):
     """``(the group's method, its other keys)``: a group may name its own
     ``method`` (Muon's 2-D arrays beside AdamW's others)."""
     if "method" not in overrides:
@@ -105,9 +111,9 @@ def _group_method(spec, overrides, k):
     try:
         gspec = get_method(overrides["method"])
     except (TypeError, ValueError) as exc:
-        raise type(exc)(f"params[{k}]['method']: {exc}") from None
+        raise type(exc)(f"{where}['method']: {exc}") from None
     if gspec.two_pass and gspec is not spec and gspec.rule.first is not None:
-        raise ValueError(f"params[{k}]['method']: {gspec.name!r} (two passes, sums over "
+        raise ValueError(f"{where}['method']: {gspec.name!r} (two passes, sums over "
                          "its arrays) must be the optimizer's own method")
     return gspec, {key: v for key, v in overrides.items() if key != "method"}
 
@@ -188,6 +194,10 @@ class Group:
                                 []).append(m)
         self.packs = [Pack(spec, self._opts, ms) for ms in by_dtype.values()]
         self._host = spec.init_host(self._opts)
+        #: the optimizer's step count when the group was added
+        #: (:meth:`Optimizer.add_param_group`): the group's own steps, which
+        #: its bias corrections count, are the optimizer's less this
+        self.start = 0
         self.bind()
 
     def bind(self):
@@ -249,8 +259,9 @@ class ParamGroup(MutableMapping):
 
     def __setitem__(self, key, value):
         if key in ("params", "names", "method"):
-            raise TypeError(f"param_groups[{self._k}][{key!r}] cannot be replaced: build "
-                            "a new optimizer for other arrays")
+            raise TypeError(f"param_groups[{self._k}][{key!r}] cannot be replaced: add "
+                            "other arrays with opt.add_param_group, or build a new "
+                            "optimizer")
         self._owner._set_group_option(self._k, key, value)
 
     def __delitem__(self, key):
@@ -279,58 +290,83 @@ class Groups:
         self.spec = spec
         self.groups = []
         self.names, self.arrays = [], []
-        index = 0
         for k, (overrides, members) in enumerate(parsed):
-            gspec, overrides = _group_method(spec, overrides, k)
-            gspec.check_known(overrides)
-            numbered = [(index + i, name, arr) for i, (name, arr) in enumerate(members)]
-            index += len(members)
-            # the optimizer's options are its method's: a group of another method
-            # starts from that method's defaults (and the optimizer-wide options)
-            base = (options if gspec is spec else
-                    {k2: v for k2, v in options.items() if k2 in OPTIMIZER_WIDE})
-            try:
-                self.groups.append(Group(gspec, {**base, **overrides}, numbered))
-            except (TypeError, ValueError) as exc:
-                if self.kind != "groups":
-                    raise
-                raise type(exc)(f"params[{k}]: {exc}") from None
-            self.names += [n for _, n, _ in numbered]
-            self.arrays += [a for _, _, a in numbered]
-        self._check_distinct()
+            group = self._group(options, overrides, members, f"params[{k}]",
+                                self.kind == "groups")
+            self.groups.append(group)
+            self.names += group.names
+            self.arrays += group.arrays
+        _check_distinct(self.names, self.arrays, "params")
         self.check_shared()
+        self._index()
+
+    def _group(self, options, overrides, members, where, named):
+        """A :class:`Group` of ``members`` (their indices following the
+        arrays so far), from the optimizer's ``options`` and the group's
+        ``overrides``; its options' errors name ``where`` if ``named``."""
+        spec = self.spec
+        gspec, overrides = _group_method(spec, overrides, where)
+        gspec.check_known(overrides)
+        index = len(self.names)
+        numbered = [(index + i, name, arr) for i, (name, arr) in enumerate(members)]
+        # the optimizer's options are its method's: a group of another method
+        # starts from that method's defaults (and the optimizer-wide options)
+        base = (options if gspec is spec else
+                {k2: v for k2, v in options.items() if k2 in OPTIMIZER_WIDE})
+        try:
+            return Group(gspec, {**base, **overrides}, numbered)
+        except (TypeError, ValueError) as exc:
+            if not named:
+                raise
+            raise type(exc)(f"{where}: {exc}") from None
+
+    def _index(self):
         self.where = {n: (k, p, j) for k, g in enumerate(self.groups)
                       for p, pack in enumerate(g.packs) for j, n in enumerate(pack.names)}
         self.size = sum(a.size for a in self.arrays)
         self.dtypes = [a.dtype for a in self.arrays]
         self.shapes = [a.shape for a in self.arrays]
 
-    def check_shared(self):
+    def add(self, options, group, t):
+        """Add the parameter group ``group`` (:meth:`Optimizer.add_param_group`)
+        at step ``t``, everything checked before anything changes: its arrays
+        fresh state, its own step count from 0 -- except under a rule whose
+        sums are over every array (Prodigy), whose groups share one step count
+        and one adapted step size, as in the reference (group 0's)."""
+        if not isinstance(group, Mapping):
+            raise TypeError("param_group must be a dict with a 'params' entry (an array, "
+                            "a list of arrays or a dict name -> array) and the group's "
+                            f"options; got {type(group).__name__}")
+        where = "param_group"
+        overrides, members = _group_entry(group, where, len(self.names))
+        new = self._group(options, overrides, members, where, True)
+        names, arrays = self.names + new.names, self.arrays + new.arrays
+        _check_distinct(names, arrays, "param_group")
+        self.check_shared(self.groups + [new])
+        rule = new._spec.rule
+        same = [g for g in self.groups if g._spec.rule is rule]
+        if rule.first is not None and not rule.per_array and same:
+            new._host = same[0]._host       # one adapted quantity, one step count
+        else:
+            new.start = t
+        self.groups.append(new)
+        self.names, self.arrays = names, arrays
+        self.kind = "groups"
+        self._index()
+
+    def check_shared(self, groups=None):
         """A rule whose sums are over every array adapts one quantity for all
         of them: its ``shared`` options must be the same in every group of
         that method."""
-        g0 = self.groups[0]
+        groups = self.groups if groups is None else groups
+        g0 = groups[0]
         for key in g0._spec.rule.shared:
-            for k, g in enumerate(self.groups[1:], 1):
+            for k, g in enumerate(groups[1:], 1):
                 if g._spec is g0._spec and g._opts[key] != g0._opts[key]:
                     raise ValueError(
                         f"method {g0._spec.name!r} adapts one step size for every array: "
                         f"option {key!r} must be the same in every parameter group; group "
                         f"0 has {g0._opts[key]!r}, group {k} {g._opts[key]!r}")
-
-    def _check_distinct(self):
-        seen = {}
-        for name, arr in zip(self.names, self.arrays):
-            if name in seen:
-                raise ValueError(f"params: the name {name!r} is used twice")
-            seen[name] = arr
-        spans = sorted((a.ctypes.data, a.ctypes.data + a.nbytes, n)
-                       for n, a in zip(self.names, self.arrays))
-        for (_, end, n1), (start, _, n2) in zip(spans, spans[1:]):
-            if start < end:
-                raise ValueError(
-                    f"params: arrays {n1!r} and {n2!r} share memory (the same array "
-                    "twice, or overlapping views); each array must appear once")
 
     # -- gradients ---------------------------------------------------------
     def first_passes(self, gps, t, lrs, steps):
@@ -364,12 +400,12 @@ class Groups:
                 s, k = sums[k], k + 1
                 if rule.per_array:
                     for j, row in enumerate(s):
-                        out, _ = rule.between(g._hyper, t + 1, lr, tuple(row), g._host,
-                                              steps[i])
+                        out, _ = rule.between(g._hyper, t + 1 - g.start, lr, tuple(row),
+                                              g._host, steps[i])
                         p.last[j] = out[-1]
             if not rule.per_array:
-                steps[i], g._host = rule.between(g._hyper, t + 1, lr, tuple(total),
-                                                 g._host, steps[i])
+                steps[i], g._host = rule.between(g._hyper, t + 1 - g.start, lr,
+                                                 tuple(total), g._host, steps[i])
         return bad
 
     def gradients(self, grads):
@@ -427,6 +463,22 @@ class Groups:
             raise ValueError(f"params[{self.names[k]!r}] became read-only after the "
                              "optimizer was built; the optimizer updates it in place")
         return seq, [[addr[p.index] for p in g.packs] for g in self.groups]
+
+
+def _check_distinct(names, arrays, where):
+    """No name twice, no memory shared between two arrays."""
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"{where}: the name {name!r} is used twice")
+        seen.add(name)
+    spans = sorted((a.ctypes.data, a.ctypes.data + a.nbytes, n)
+                   for n, a in zip(names, arrays))
+    for (_, end, n1), (start, _, n2) in zip(spans, spans[1:]):
+        if start < end:
+            raise ValueError(
+                f"{where}: arrays {n1!r} and {n2!r} share memory (the same array "
+                "twice, or overlapping views); each array must appear once")
 
 
 #: NumPy's flags (``NPY_ARRAY_C_CONTIGUOUS``, ``NPY_ARRAY_WRITEABLE``)

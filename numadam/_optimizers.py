@@ -159,6 +159,8 @@ class Optimizer:
         self._shard = None
         #: the arrays and groups of an optimizer over several arrays, else None
         self._groups = None
+        #: the groups given to :meth:`add_param_group` (to rebuild a copy)
+        self._added = []
         if not isinstance(params, np.ndarray) and not is_device_array(params):
             self._init_groups(params, options)
             return
@@ -233,6 +235,67 @@ class Optimizer:
         from ._groups import ParamGroup
         n = 1 if self._groups is None else len(self._groups.groups)
         return [ParamGroup(self, k) for k in range(n)]
+
+    def add_param_group(self, param_group):
+        """Add a parameter group, as torch.optim's ``add_param_group``: more
+        arrays to optimise from the next step on (unfreezing layers while
+        fine-tuning, a new head).
+
+        The group's options default to the optimizer's (those given to the
+        constructor; a group naming its own ``method`` starts from that
+        method's defaults).  Its arrays start with fresh state and the group
+        with a step count of its own: its first step is step 1 of its bias
+        corrections (and of Schedule-Free's averaging), as a parameter that
+        torch.optim meets for the first time, while a learning-rate schedule
+        reads the optimizer's step count.  Under Prodigy, whose step size is
+        adapted over every array, the new group shares the other groups' step
+        count and step size (as the reference reads group 0's).
+
+        The gradients of the next steps take the new arrays after the others
+        (a list), or by name (a dict, when every array has a string name):
+        a list group's arrays are numbered after the arrays so far.  The
+        group joins :attr:`param_groups`, :meth:`state_dict` and checkpoints;
+        to load a state saved after ``add_param_group``, add the same group
+        to the new optimizer first.
+
+        Parameters
+        ----------
+        param_group : dict
+            ``{"params": arrays, **options}``: an array, a list of arrays or
+            a dict name -> array, and any of the method's options (not the
+            optimizer-wide ``clip_norm`` and ``nan_policy``).
+
+        Raises
+        ------
+        TypeError
+            For an optimizer over one array (build it over a list,
+            ``Adam([x])``, to add groups later) or a ``param_group`` that is
+            not a dict; an unknown option.
+        ValueError
+            If an array is already optimised (or shares memory with one), a
+            name is taken, or an option's value is refused.  Nothing changes.
+
+        Examples
+        --------
+        >>> import numpy as np, numadam
+        >>> body, head = np.ones(3), np.zeros(2)
+        >>> opt = numadam.AdamW([body], lr=0.1)
+        >>> opt.step([np.ones(3)])
+        True
+        >>> opt.add_param_group({"params": [head], "lr": 0.01})
+        >>> opt.step([np.ones(3), np.ones(2)])
+        True
+        >>> [g["lr"] for g in opt.param_groups], head
+        ([0.1, 0.01], array([-0.01, -0.01]))
+        """
+        if self._groups is None:
+            raise TypeError(
+                "add_param_group needs an optimizer over several arrays or parameter "
+                "groups; this one is over one array (its step takes one gradient). "
+                "Build it over a list, e.g. numadam.Adam([x]), to add groups later")
+        self._groups.add(self._user_options(), param_group, self.t)
+        self._added.append(dict(param_group))
+        self._bind_groups()
 
     def _group_options(self, k):
         if self._groups is None:
@@ -536,7 +599,8 @@ class Optimizer:
         gscale = 1.0 if clip is None else _scalars.clip_scale(clip, *norm)
         steps = []
         for g, lr in zip(groups, lrs):
-            scalars, g._host = g._scalar_fn(g._hyper, t + 1, lr, gscale, g._host)
+            scalars, g._host = g._scalar_fn(g._hyper, t + 1 - g.start, lr, gscale,
+                                            g._host)
             steps.append(scalars)
         bad = self._groups.first_passes(gps, t, lrs, steps)   # two-pass rules
         for g, scalars, gpg in zip(groups, steps, gps):
@@ -649,7 +713,9 @@ class Optimizer:
                     "options": self._user_options(), "structure": G.kind,
                     "groups": [{"names": list(g.names), "options": g.user_options(),
                                 **({"method": g.method} if g.method != self.method
-                                   else {})} for g in G.groups],
+                                   else {}),
+                                **({"start": g.start} if g.start else {})}
+                               for g in G.groups],
                     "arrays": {n: {"dtype": a.dtype.name, "shape": a.shape}
                                for n, a in zip(G.names, G.arrays)},
                     "state": {n: {k: v.copy() for k, v in self.state[n].items()}
@@ -809,6 +875,12 @@ class Optimizer:
                              "dicts, one per group")
         loaded = []
         for k, (g, saved) in enumerate(zip(G.groups, sd["groups"])):
+            start = saved.get("start", 0)
+            if (isinstance(start, (bool, np.bool_)) or not isinstance(start, (int, np.integer))
+                    or not 0 <= start <= t):
+                raise ValueError(f"state_dict['groups'][{k}]['start'] (the step at which "
+                                 f"the group was added) must be an int in [0, {t}]; got "
+                                 f"{start!r}")
             method = saved.get("method", self.method)
             if method != g.method:
                 raise ValueError(f"state_dict's group {k} runs {method!r}, this optimizer's "
@@ -823,16 +895,17 @@ class Optimizer:
                                           g._spec.state_sizes(opts, a.shape),
                                           f"state_dict['state'][{n!r}]")
                      for n, a in zip(g.names, g.arrays)}
-            host = [self._saved_host(hosts[k], opts, state[n], t,
+            host = [self._saved_host(hosts[k], opts, state[n], t - start,
                                      f"state_dict['host'][{k}]", g._spec)
                     for n in g.names][0]
-            loaded.append((opts, state, host))
+            loaded.append((opts, state, host, int(start)))
         mode = self._saved_mode(sd)
         # everything checked: load
         self._opts = top
-        for g, (opts, state, host) in zip(G.groups, loaded):
+        for g, (opts, state, host, start) in zip(G.groups, loaded):
             g.user, g._opts, g._host = {k: v for k, v in opts.items()
                                         if k in g._spec.defaults}, opts, host
+            g.start = start
             for pack in g.packs:
                 pack.set_state(g._spec, opts, {
                     k: np.concatenate([np.asarray(state[n][k]) for n in pack.names])
@@ -878,7 +951,7 @@ class Optimizer:
         names = self._groups.names
         meta.update(structure=sd["structure"], groups=[
             {"names": g["names"], "options": _checkpoint.encode_options(g["options"]),
-             **({"method": g["method"]} if "method" in g else {})}
+             **{k: g[k] for k in ("method", "start") if k in g}}
             for g in sd["groups"]], arrays=[
             {"name": n, "dtype": sd["arrays"][n]["dtype"],
              "shape": list(sd["arrays"][n]["shape"])} for n in names])
@@ -913,7 +986,7 @@ class Optimizer:
                 sd.update(structure=meta["structure"], groups=[
                     {"names": g["names"],
                      "options": _checkpoint.decode_options(g["options"]),
-                     **({"method": g["method"]} if "method" in g else {})}
+                     **{k: g[k] for k in ("method", "start") if k in g}}
                     for g in meta["groups"]],
                     arrays={a["name"]: a for a in meta["arrays"]},
                     state={n: {k.split(".", 1)[1]: v for k, v in state.items()
@@ -952,7 +1025,7 @@ class Optimizer:
                             "state_dict() (host copies) and load it into a new optimizer")
         sd = self.state_dict()
         return (_rebuild, (type(self), self.method, self.params, sd["options"], sd,
-                           self.skipped, self._shard))
+                           self.skipped, self._shard, self._added))
 
     def __repr__(self):
         opts = ", ".join(f"{k}={v!r}" for k, v in self._user_options().items())
@@ -965,10 +1038,12 @@ class Optimizer:
         return f"{type(self).__name__}({what}, {opts}) at step {self.t}"
 
 
-def _rebuild(cls, method, params, options, state_dict, skipped, shard):
+def _rebuild(cls, method, params, options, state_dict, skipped, shard, added=()):
     """An optimizer from :meth:`Optimizer.__reduce__`'s parts."""
     opt = (cls(params, **options) if cls.method is not None
            else cls(params, method=method, **options))
+    for group in added:
+        opt.add_param_group(group)
     if shard is not None:
         opt._use_shard(*shard)
     opt.load_state_dict(state_dict)

@@ -373,3 +373,204 @@ def test_repr_and_options():
     opt = numadam.AdamW([{"params": [np.ones(3)]}, {"params": [np.ones((2, 2))]}], lr=0.1)
     assert repr(opt).startswith("AdamW(<2 arrays of 7 elements in 2 groups>, lr=0.1")
     assert opt.options["lr"] == 0.1
+
+
+# -- add_param_group ----------------------------------------------------------
+_ADDED = [c for c in CASES if c[1].get("clip_norm") is None
+          and c[1].get("nan_policy") != "skip" and c[0] != "prodigy"
+          and not callable(c[1].get("lr"))]
+
+
+@pytest.mark.parametrize("case", _ADDED, ids=case_id)
+def test_an_added_group_steps_as_a_fresh_optimizer_from_that_step(case):
+    """A group added after 4 steps: its arrays step as an optimizer built at
+    that step over them alone (its own step count: bias corrections from 1),
+    the first arrays as if nothing was added; bit for bit."""
+    method, opts = case
+    arrays, copies = _arrays(3), _arrays(3)
+    rng = np.random.default_rng(4)
+    grads = [_grads(rng, arrays) for _ in range(9)]
+    first, later = ["W", "b"], ["V", "c"]
+    opt = numadam.Optimizer([arrays[k] for k in first], method=method, **opts)
+    alone = numadam.Optimizer([copies[k] for k in first], method=method, **opts)
+    for g in grads[:4]:
+        opt.step([g[k] for k in first])
+        alone.step([g[k] for k in first])
+    opt.add_param_group({"params": [arrays[k] for k in later]})
+    fresh = numadam.Optimizer([copies[k] for k in later], method=method, **opts)
+    assert len(opt.param_groups) == 2 and opt.param_groups[1]["names"] == [2, 3]
+    for g in grads[4:]:
+        opt.step([g[k] for k in first + later])
+        alone.step([g[k] for k in first])
+        fresh.step([g[k] for k in later])
+    for k in SHAPES:
+        np.testing.assert_array_equal(arrays[k], copies[k], err_msg=k)
+    for j, k in enumerate(first + later):
+        other = (alone if k in first else fresh).state[j if k in first else j - 2]
+        for name, s in opt.state[j].items():
+            np.testing.assert_array_equal(s, other[name], err_msg=f"{k} {name}")
+
+
+@pytest.mark.skipif(torch is None, reason="torch is not installed")
+@pytest.mark.parametrize("method", ["adam", "adamw", "nadam", "radam", "adagrad", "asgd"])
+def test_add_param_group_matches_torch_optim(method):
+    """torch.optim's add_param_group: the new parameters' own step counts,
+    the optimizer's defaults for the options the group leaves out."""
+    arrays = _arrays(5)
+    tensors = {k: torch.tensor(a, dtype=torch.float64, requires_grad=True)
+               for k, a in arrays.items()}
+    cls = getattr(torch.optim, TORCH[method])
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)   # ASGD's scalars (ALGORITHMS.md)
+    try:
+        topt = cls([tensors["W"], tensors["b"]], lr=0.01, weight_decay=0.02)
+        opt = numadam.Optimizer({"W": arrays["W"], "b": arrays["b"]}, method=method,
+                                lr=0.01, weight_decay=0.02)
+        rng = np.random.default_rng(6)
+        for step in range(60):
+            if step == 20:
+                topt.add_param_group({"params": [tensors["V"]], "lr": 0.03})
+                opt.add_param_group({"params": {"V": arrays["V"]}, "lr": 0.03})
+            if step == 40:
+                topt.add_param_group({"params": [tensors["c"]], "weight_decay": 0.0})
+                opt.add_param_group({"params": {"c": arrays["c"]}, "weight_decay": 0.0})
+            g = _grads(rng, arrays)
+            live = [k for k in SHAPES if k in opt.state]
+            for k in live:
+                tensors[k].grad = torch.from_numpy(g[k].copy())
+            topt.step()
+            opt.step({k: g[k] for k in live})
+    finally:
+        torch.set_default_dtype(default)
+    assert [g["lr"] for g in opt.param_groups] == [0.01, 0.03, 0.01]
+    for k, t in tensors.items():
+        ref = t.detach().numpy()
+        assert np.max(np.abs(arrays[k] - ref)) / np.max(np.abs(ref)) < 1e-11, k
+
+
+def test_add_param_group_prodigy_shares_the_adapted_step_size():
+    """Prodigy adapts one step size d over every array: an added group takes
+    the others' d and step count (the reference reads group 0's), here
+    against prodigyopt when installed."""
+    arrays = _arrays(7)
+    opt = numadam.Prodigy([arrays["W"], arrays["b"]], lr=1.0)
+    rng = np.random.default_rng(8)
+    grads = [_grads(rng, arrays) for _ in range(30)]
+    for g in grads[:10]:
+        opt.step([g["W"], g["b"]])
+    opt.add_param_group({"params": [arrays["V"]]})
+    for g in grads[10:]:
+        opt.step([g["W"], g["b"], g["V"]])
+    sd = opt.state_dict()
+    assert sd["host"][0] == sd["host"][1] and "start" not in sd["groups"][1]
+    prodigyopt = pytest.importorskip("prodigyopt")
+    if torch is None:
+        pytest.skip("torch is not installed")
+    ref = _arrays(7)
+    tensors = {k: torch.tensor(ref[k], dtype=torch.float64, requires_grad=True)
+               for k in ("W", "b", "V")}
+    topt = prodigyopt.Prodigy([tensors["W"], tensors["b"]], lr=1.0)
+    for i, g in enumerate(grads):
+        if i == 10:
+            topt.add_param_group({"params": [tensors["V"]]})
+        for k in (("W", "b") if i < 10 else ("W", "b", "V")):
+            tensors[k].grad = torch.from_numpy(g[k].copy())
+        topt.step()
+    for k, t in tensors.items():
+        r = t.detach().numpy()
+        assert np.max(np.abs(arrays[k] - r)) / np.max(np.abs(r)) < 1e-9, k
+
+
+@pytest.mark.parametrize("build,group,exc,words", [
+    (lambda a: numadam.Adam(a["W"]), {"params": [np.ones(2)]}, TypeError,
+     "needs an optimizer over several arrays.*numadam.Adam\\(\\[x\\]\\)"),
+    (lambda a: numadam.Adam([a["W"]]), [np.ones(2)], TypeError,
+     "param_group must be a dict with a 'params' entry.*got list"),
+    (lambda a: numadam.Adam([a["W"]]), {"lr": 0.1}, ValueError,
+     "param_group \\(a parameter group\\) has no 'params' entry"),
+    (lambda a: numadam.Adam([a["W"]]), {"params": [np.ones(2)], "clip_norm": 1.0},
+     ValueError, "param_group sets 'clip_norm', an option of the whole optimizer"),
+    (lambda a: numadam.Adam([a["W"]]), {"params": [np.ones(2)], "momentum": 0.9},
+     TypeError, "option 'momentum' is not an option of method 'adam'"),
+    (lambda a: numadam.Adam([a["W"]]), {"params": [np.ones(2)], "lr": -1.0},
+     ValueError, "param_group: .*'lr' must be > 0"),
+    (lambda a: numadam.Adam([a["W"]]), {"params": [None]}, TypeError,
+     "param_group\\['params'\\]\\[1\\]"),
+    (lambda a: numadam.Adam([a["W"]]), {"params": [np.ones(0)]},
+     ValueError, "param_group\\['params'\\]\\[1\\]"),
+    (lambda a: numadam.Adam([a["W"]]), {"params": "W"}, TypeError,
+     "param_group\\['params'\\] must be an array, a list of arrays or a dict"),
+    (lambda a: numadam.Adam({"W": a["W"]}), {"params": {"W": np.ones(2)}}, ValueError,
+     "param_group: the name 'W' is used twice"),
+    (lambda a: numadam.Adam([a["W"]]), "same", ValueError,
+     "param_group: arrays 0 and 1 share memory"),
+    (lambda a: numadam.Adam([a["W"]]), "view", ValueError,
+     "param_group: arrays 0 and 1 share memory"),
+    (lambda a: numadam.Prodigy([a["W"]]), {"params": [np.ones(2)], "d0": 1e-3},
+     ValueError, "option 'd0' must be the same in every parameter group"),
+    (lambda a: numadam.Adam([a["W"]]), {"params": [np.ones(2)], "method": "prodigy"},
+     ValueError, "param_group\\['method'\\]: 'prodigy' .* must be the optimizer's own"),
+])
+def test_add_param_group_refuses_and_changes_nothing(build, group, exc, words):
+    arrays = _arrays()
+    opt = build(arrays)
+    if group == "same":
+        group = {"params": [arrays["W"]]}
+    elif group == "view":
+        group = {"params": [arrays["W"][1:]]}
+    before = (len(opt.param_groups), list(opt.state), opt.state_nbytes)
+    with pytest.raises(exc, match=words):
+        opt.add_param_group(group)
+    assert (len(opt.param_groups), list(opt.state), opt.state_nbytes) == before
+    opt.step(np.ones((5, 3)) if isinstance(opt.params, np.ndarray)
+             else {"W": np.ones((5, 3))} if isinstance(opt.params, dict)
+             else [np.ones((5, 3))])
+    assert opt.t == 1
+
+
+def test_an_added_group_saves_loads_and_pickles(tmp_path):
+    """state_dict, checkpoint files and pickle keep the added group, its
+    options and its step count; a state saved after add_param_group loads
+    into an optimizer given the same group, and is refused by one without."""
+    import pickle
+    arrays = _arrays(9, dtypes={"c": np.float32})
+    opt = numadam.RAdam({"W": arrays["W"], "b": arrays["b"]}, lr=0.01)
+    rng = np.random.default_rng(10)
+    for _ in range(3):
+        g = _grads(rng, arrays)
+        opt.step({"W": g["W"], "b": g["b"]})
+    opt.add_param_group({"params": {"V": arrays["V"], "c": arrays["c"]}, "lr": 0.02,
+                         "decoupled_weight_decay": True, "weight_decay": 0.1})
+    for _ in range(2):
+        opt.step(_grads(rng, arrays))
+    sd = opt.state_dict()
+    assert sd["groups"][1]["start"] == 3 and "start" not in sd["groups"][0]
+    path = tmp_path / "opt.npz"
+    opt.save(path)
+    copies = {k: a.copy() for k, a in arrays.items()}
+    loaded = []
+    for how in ("state_dict", "file"):
+        c = {k: a.copy() for k, a in copies.items()}
+        o = numadam.RAdam({"W": c["W"], "b": c["b"]}, lr=0.01)
+        o.add_param_group({"params": {"V": c["V"], "c": c["c"]}})
+        o.load_state_dict(sd) if how == "state_dict" else o.load(path)
+        assert o.param_groups[1]["lr"] == 0.02 and o.param_groups[1]["weight_decay"] == 0.1
+        loaded.append((o, c))
+    loaded.append((pickle.loads(pickle.dumps(opt)), None))
+    for _ in range(4):
+        g = _grads(rng, arrays)
+        for o, _c in [(opt, None)] + loaded:
+            o.step(g)
+    for o, c in loaded:
+        params = c if c is not None else dict(zip(
+            ["W", "b", "V", "c"], [a for grp in o.param_groups for a in grp["params"]]))
+        for k in SHAPES:
+            np.testing.assert_array_equal(params[k], arrays[k], err_msg=k)
+    without = numadam.RAdam({"W": copies["W"], "b": copies["b"]}, lr=0.01)
+    with pytest.raises(ValueError, match="this optimizer's arrays|its arrays \\['V', 'c'\\]"):
+        without.load_state_dict(sd)
+    bad = dict(sd, groups=[sd["groups"][0], dict(sd["groups"][1], start=9)])
+    o = numadam.RAdam({"W": copies["W"], "b": copies["b"]}, lr=0.01)
+    o.add_param_group({"params": {"V": copies["V"], "c": copies["c"]}})
+    with pytest.raises(ValueError, match=r"\['start'\] .* must be an int in \[0, 5\]; got 9"):
+        o.load_state_dict(bad)
