@@ -703,7 +703,13 @@ class Optimizer:
             ``method``, ``t``, ``options`` (the hyperparameters), ``dtype``,
             ``size``, ``state`` (name -> flat array copy) and ``host`` (scalar
             state such as NAdam's ``mu_product``); for a method with train
-            and eval points, ``mode`` (which one the parameters hold).
+            and eval points, ``mode`` (which one the parameters hold).  Over
+            several arrays, in place of ``dtype`` and ``size``: ``structure``,
+            ``groups`` (each group's array ``names``, ``options``, its
+            ``method`` when not the optimizer's, and ``start``, the step at
+            which :meth:`add_param_group` added it, when not 0), ``arrays``
+            (each array's dtype and shape by name), ``state`` by array name
+            and ``host`` a list, one dict per group.
             Arrays are copies: later steps do not change a saved dict.
         """
         extra = {} if self.mode is None else {"mode": self.mode}
