@@ -90,8 +90,9 @@ class DeviceState:
         if getattr(self, "_parts", None) is None or self._parts.shape != (k, threads):
             self._parts = self.cuda.device_array((k, threads), np.float64)
         self.bad[0] = 0
-        kernels.cuda_first[self.config](flat, g, *arrays, self.bad, self._parts, *typed,
-                                        T(0))
+        with self.K.wrapping():
+            kernels.cuda_first[self.config](flat, g, *arrays, self.bad, self._parts,
+                                            *typed, T(0))
         self.cuda.synchronize()
         parts = self._parts.copy_to_host()
         total = [0.0] * k
@@ -112,7 +113,8 @@ class DeviceState:
         T = self.T
         typed = tuple(s if isinstance(s, (bool, np.bool_)) else T(s) for s in scalars)
         self.bad[0] = 0
-        kernel[config or self.config](flat, g, *arrays, self.bad, *typed, T(0))
+        with self.K.wrapping():
+            kernel[config or self.config](flat, g, *arrays, self.bad, *typed, T(0))
         self.cuda.synchronize()
         return int(self.bad[0])
 

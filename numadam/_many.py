@@ -503,10 +503,12 @@ def _minimize_many_cuda(fun, jac, x0, data, args, method, options, bounds):
         out_f = cuda.to_device(np.zeros(n_problems))
         out_nit = cuda.to_device(np.zeros(n_problems, np.int64))
         out_status = cuda.to_device(np.zeros(n_problems, np.int64))
-        kernel[blocks, threads](Xd, Gd, *arrays, *Dd, P.hyper, P.host0, P.lr_const,
-                                cuda.to_device(P.lr_table), P.clip_norm, P.maxiter, P.gtol,
-                                P.box is not None, cuda.to_device(lb), cuda.to_device(ub),
-                                P.gsign, P.policy == "skip", out_f, out_nit, out_status)
+        with K.wrapping():
+            kernel[blocks, threads](Xd, Gd, *arrays, *Dd, P.hyper, P.host0, P.lr_const,
+                                    cuda.to_device(P.lr_table), P.clip_norm, P.maxiter,
+                                    P.gtol, P.box is not None, cuda.to_device(lb),
+                                    cuda.to_device(ub), P.gsign, P.policy == "skip", out_f,
+                                    out_nit, out_status)
         cuda.synchronize()
         return out_f.copy_to_host(), out_nit.copy_to_host(), out_status.copy_to_host()
 

@@ -13,7 +13,9 @@ kernel is launched.  Under ``NUMBA_ENABLE_CUDASIM=1`` the same kernels run on
 numba's CUDA simulator (tests in CI); ``cuda`` must stay a module-level name
 for that.
 """
+import contextlib
 import math
+import warnings
 
 import numpy as np
 from numba import config, cuda
@@ -91,6 +93,27 @@ def sum_parts(parts, out):
         for i in range(parts.size):
             s += parts[i]
         out[0] = s
+
+
+@contextlib.contextmanager
+def wrapping():
+    """Launch a kernel that computes random bits (the Weyl sequence of
+    low-precision state and of ``minimize_many``'s steps) in this context.
+
+    The sequence wraps modulo 2**32 by design.  On the simulator its uint32
+    arithmetic runs on NumPy scalars, which warn of every wrap ("overflow
+    encountered in scalar multiply"); a GPU never does.  There, and only
+    there, exactly those warnings are ignored for the launch (the
+    simulator's threads are Python threads: the filter is the process's for
+    that time)."""
+    if not config.ENABLE_CUDASIM:
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", r"overflow encountered in scalar (multiply|add|subtract)",
+            RuntimeWarning)
+        yield
 
 
 def launch_config(n):

@@ -425,3 +425,21 @@ def test_low_precision_state_on_the_device_is_the_cpu_bit_for_bit(method, opts, 
             assert step.max() <= 1 and (step > 0).mean() < 0.05, k
         else:
             np.testing.assert_allclose(saved[k], v, rtol=1e-5, err_msg=k)
+
+
+@pytest.mark.skipif(not config.ENABLE_CUDASIM, reason="the simulator's warnings")
+def test_the_simulator_does_not_warn_of_the_random_bits_wrapping():
+    """The random bits' Weyl sequence wraps modulo 2**32 by design; on the
+    simulator its uint32 arithmetic runs on NumPy scalars, which warn of the
+    wrap ("overflow encountered in scalar multiply").  A user's run on the
+    simulator must not show that (the GPU never does)."""
+    import warnings
+    x = np.linspace(-1, 1, N)
+    opt = numadam.Adam(cuda.to_device(x), state_dtype="bfloat16")
+    g = cuda.to_device(np.ones(N))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        for _ in range(2):
+            opt.step(g)
+    assert not [w for w in seen if "overflow" in str(w.message)], [str(w.message) for w in seen]
+    assert not np.array_equal(opt._flat.copy_to_host(), x)
