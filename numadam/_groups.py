@@ -299,6 +299,8 @@ class Groups:
         _check_distinct(self.names, self.arrays, "params")
         self.check_shared()
         self._index()
+        #: the structure and number of the groups the optimizer was built with
+        self.built = (self.kind, len(self.groups))
 
     def _group(self, options, overrides, members, where, named):
         """A :class:`Group` of ``members`` (their indices following the
@@ -353,6 +355,29 @@ class Groups:
         self.names, self.arrays = names, arrays
         self.kind = "groups"
         self._index()
+
+    def given(self):
+        """``(params, added)``: what rebuilds these arrays and groups -- the
+        constructor's ``params`` (in the structure it was given) and the
+        groups added since (:meth:`add_param_group`'s dicts).  The options
+        are each group's own; the state is for ``load_state_dict``."""
+        kind, n = self.built
+
+        def spec(g):
+            arrays = (dict(zip(g.names, g.arrays)) if all(isinstance(k, str) for k in g.names)
+                      else list(g.arrays))
+            options = {k: v for k, v in g.user.items() if k not in OPTIMIZER_WIDE}
+            return {"params": arrays, **options,
+                    **({"method": g.method} if g._spec is not self.spec else {})}
+
+        first = self.groups[:n]
+        if kind == "list":
+            params = list(first[0].arrays)
+        elif kind == "dict":
+            params = dict(zip(first[0].names, first[0].arrays))
+        else:
+            params = [spec(g) for g in first]
+        return params, [spec(g) for g in self.groups[n:]]
 
     def check_shared(self, groups=None):
         """A rule whose sums are over every array adapts one quantity for all

@@ -159,8 +159,6 @@ class Optimizer:
         self._shard = None
         #: the arrays and groups of an optimizer over several arrays, else None
         self._groups = None
-        #: the groups given to :meth:`add_param_group` (to rebuild a copy)
-        self._added = []
         if not isinstance(params, np.ndarray) and not is_device_array(params):
             self._init_groups(params, options)
             return
@@ -294,7 +292,6 @@ class Optimizer:
                 "groups; this one is over one array (its step takes one gradient). "
                 "Build it over a list, e.g. numadam.Adam([x]), to add groups later")
         self._groups.add(self._user_options(), param_group, self.t)
-        self._added.append(dict(param_group))
         self._bind_groups()
 
     def _group_options(self, k):
@@ -1030,8 +1027,9 @@ class Optimizer:
                             f"its state lives on the GPU; save {type(self).__name__}."
                             "state_dict() (host copies) and load it into a new optimizer")
         sd = self.state_dict()
-        return (_rebuild, (type(self), self.method, self.params, sd["options"], sd,
-                           self.skipped, self._shard, self._added))
+        params, added = (self.params, []) if self._groups is None else self._groups.given()
+        return (_rebuild, (type(self), self.method, params, sd["options"], sd,
+                           self.skipped, self._shard, added))
 
     def __repr__(self):
         opts = ", ".join(f"{k}={v!r}" for k, v in self._user_options().items())

@@ -224,3 +224,27 @@ def test_pickle_of_a_plain_callable_lr_names_it():
     opt = numadam.Adam(np.ones(3), lr=lambda t: 0.1)
     with pytest.raises((pickle.PicklingError, AttributeError), match="lambda"):
         pickle.dumps(opt)
+
+
+def test_pickle_rebuilds_the_optimizers_own_structure_not_the_callers_list():
+    """The caller's list may change after the optimizer is built: a copy is
+    rebuilt from the arrays and groups the optimizer holds."""
+    import pickle
+    a, b = np.ones(3), np.ones(2)
+    given = [{"params": [a], "lr": 0.1}, {"params": {"b": b}, "method": "sgd",
+                                          "momentum": 0.9}]
+    opt = numadam.Adam(given, lr=0.01, clip_norm=1.0)
+    given.append({"params": [np.ones(4)]})
+    given[0]["lr"] = 5.0
+    opt.step([np.ones(3), np.ones(2)])
+    clone = pickle.loads(pickle.dumps(opt))
+    assert [g["lr"] for g in clone.param_groups] == [0.1, 0.001]   # sgd's default
+    assert all(
+        {k: v for k, v in dict(g).items() if k != "params"}
+        == {k: v for k, v in dict(h).items() if k != "params"}
+        for g, h in zip(opt.param_groups, clone.param_groups))
+    assert clone.param_groups[1]["method"] == "sgd" and clone.options["clip_norm"] == 1.0
+    for o in (opt, clone):
+        o.step([np.ones(3), np.full(2, 3.0)])
+    assert all(np.array_equal(p, q) for g, h in zip(opt.param_groups, clone.param_groups)
+               for p, q in zip(g["params"], h["params"]))
