@@ -95,20 +95,24 @@ def sum_parts(parts, out):
         out[0] = s
 
 
-@contextlib.contextmanager
 def wrapping():
-    """Launch a kernel that computes random bits (the Weyl sequence of
-    low-precision state and of ``minimize_many``'s steps) in this context.
+    """The context to launch a kernel in that computes random bits (the Weyl
+    sequence of low-precision state and of ``minimize_many``'s steps).
 
     The sequence wraps modulo 2**32 by design.  On the simulator its uint32
     arithmetic runs on NumPy scalars, which warn of every wrap ("overflow
     encountered in scalar multiply"); a GPU never does.  There, and only
     there, exactly those warnings are ignored for the launch (the
     simulator's threads are Python threads: the filter is the process's for
-    that time)."""
-    if not config.ENABLE_CUDASIM:
-        yield
-        return
+    that time).  On a GPU: a context that does nothing (no cost per step)."""
+    return _quiet() if config.ENABLE_CUDASIM else _NOTHING
+
+
+_NOTHING = contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _quiet():
     with warnings.catch_warnings():
         warnings.filterwarnings(
             "ignore", r"overflow encountered in scalar (multiply|add|subtract)",
