@@ -1037,9 +1037,23 @@ class Optimizer:
             G = self._groups
             what = (f"<{len(G.names)} arrays of {G.size} elements in "
                     f"{len(G.groups)} group{'s' if len(G.groups) > 1 else ''}>")
+            own = [(k, self._own_options(g)) for k, g in enumerate(G.groups)]
+            own = "; ".join(f"{k}: {o}" for k, o in own if o)
+            if own:
+                opts += f", groups: [{own}]"
         else:
             what = f"<{self._flat.dtype.name} array of shape {self.params.shape}>"
         return f"{type(self).__name__}({what}, {opts}) at step {self.t}"
+
+    def _own_options(self, g):
+        """What group ``g`` sets otherwise than the optimizer's options (a group
+        of another method: its method and what differs from its defaults)."""
+        if g._spec is self._spec:
+            base, head = self._user_options(), []
+        else:
+            base, head = g._spec.resolve({}), [f"method={g.method!r}"]
+        return ", ".join(head + [f"{k}={v!r}" for k, v in g.user_options().items()
+                                 if k not in base or base[k] != v])
 
 
 def _rebuild(cls, method, params, options, state_dict, skipped, shard, added=()):

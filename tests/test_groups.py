@@ -574,3 +574,19 @@ def test_an_added_group_saves_loads_and_pickles(tmp_path):
     o.add_param_group({"params": {"V": copies["V"], "c": copies["c"]}})
     with pytest.raises(ValueError, match=r"\['start'\] .* must be an int in \[0, 5\]; got 9"):
         o.load_state_dict(bad)
+
+
+def test_repr_names_each_groups_own_options():
+    """The constructor's options, then what each group sets otherwise (a group
+    of another method: its method and what differs from that method's
+    defaults), so that a repr does not show a learning rate no group has."""
+    opt = numadam.AdamW([{"params": [np.ones(3)]},
+                         {"params": [np.ones((2, 2))], "weight_decay": 0.0}], lr=0.1)
+    opt.add_param_group({"params": [np.ones(4)], "method": "sgd", "momentum": 0.9})
+    opt.param_groups[0]["lr"] = 0.05
+    r = repr(opt)
+    assert r.startswith("AdamW(<3 arrays of 11 elements in 3 groups>, lr=0.1, ")
+    assert r.endswith(", groups: [0: lr=0.05; 1: weight_decay=0.0; "
+                      "2: method='sgd', momentum=0.9]) at step 0"), r
+    plain = numadam.Adam([np.ones(3)], lr=0.1)
+    assert "groups:" not in repr(plain)
