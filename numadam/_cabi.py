@@ -390,12 +390,18 @@ def wrap_njit(fun, jac, fused, args, out, x):
 
 
 # the gradient returned is copied into the loop's buffer unless it is that
-# buffer (the out= form); a wrong shape raises (flag 1: Python re-evaluates)
+# buffer (the out= form); a wrong shape sets flag 2, an exception flag 1 (Python
+# re-evaluates and raises).
+# The copy element by element: ``_g[...] = _gv`` compiles numba's broadcasting
+# error message with the shapes (about 2.4 s of the wrapper's compile, for an
+# error the shape test excludes)
 _COPY = '''        if _gv.shape != _x.shape:
             _u[0] = 2
             return math.nan
         if _gv.ctypes.data != _g.ctypes.data:
-            _g[...] = _gv
+            _gf = _g.ravel()
+            for _k, _e in enumerate(_gv.flat):
+                _gf[_k] = _e
 '''
 
 

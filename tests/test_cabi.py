@@ -253,6 +253,34 @@ def test_a_wrong_gradient_shape_is_refused_as_by_the_ordinary_loop():
         numadam.minimize(wrong_shape, True, np.zeros(2), options={"maxiter": 10})
 
 
+@njit
+def shape_changes_far(x):
+    if x.flat[0] > 0.5:
+        return 0.0, np.zeros_like(x)[:-1]     # a row fewer: the same ndim
+    return 0.5 * np.sum((x - 1.0) ** 2), x - 1.0
+
+
+@pytest.mark.parametrize("shape", [(3,), (2, 2)])
+def test_a_gradient_that_changes_shape_mid_run_is_refused(shape):
+    """The wrapped objective's copy of the gradient checks its shape first:
+    a gradient that changes shape far from x0 stops the compiled loop with the
+    ordinary loop's error, and minimize_many names the problem."""
+    x0 = np.zeros(shape)
+    assert wrap_njit(shape_changes_far, True, True, (), False, x0) is not None
+    with pytest.raises(ValueError, match="shape"):
+        numadam.minimize(shape_changes_far, True, x0, options={"lr": 0.1, "maxiter": 1000})
+    opts = {"lr": 0.1, "maxiter": 3}
+    res = numadam.minimize(shape_changes_far, True, x0, options=opts)
+    ref = numadam.minimize(shape_changes_far, True, x0, options=dict(opts, compiled=False))
+    assert res.compiled and res.nit == 3 and np.array_equal(res.x, ref.x)
+    assert np.array_equal(res.jac, ref.jac) and res.x.shape == shape
+    if len(shape) == 1:
+        X0 = np.zeros((3, 3))
+        X0[2, 0] = 0.6
+        with pytest.raises(ValueError, match="wrong shape for problem 2"):
+            numadam.minimize_many(shape_changes_far, True, X0, options={"maxiter": 5})
+
+
 def test_the_error_flag_is_read_once():
     assert error_flag(None) == 0
     assert set(C_SIGNATURES) == {np.dtype(np.float64), np.dtype(np.float32)}
