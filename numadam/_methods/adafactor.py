@@ -82,8 +82,11 @@ def _build_full(gin, lerp):
             bad += (xi - xi) + (new_var[i] - new_var[i])
         if bad != zero:   # NaN: something was not finite: nothing is stored
             return n
-        x[:] = new
-        var[:] = new_var
+        # element by element: a slice assignment (x[:] = new) makes numba compile
+        # its broadcasting error message, 2-3 s of the first compile
+        for i in range(n):
+            x[i] = new[i]
+            var[i] = new_var[i]
         return 0
     return full
 
@@ -156,9 +159,13 @@ def _build_factored(gin, lerp):
                 bad += new_col[b, c] - new_col[b, c]
         if bad != zero:   # NaN: something was not finite: nothing is stored
             return n
-        x[...] = new
-        row[...] = new_row
-        col[...] = new_col
+        for b in range(nb):   # (element by element, as the full step's)
+            for r in range(R):
+                row[b, r] = new_row[b, r]
+                for c in range(C):
+                    x[b, r, c] = new[b, r, c]
+            for c in range(C):
+                col[b, c] = new_col[b, c]
         return 0
     return factored
 

@@ -100,8 +100,12 @@ def array_step():
                 for j in range(n_cols):
                     if not (new[i, j] - new[i, j] == 0):
                         return x.size
-            x[:, :] = new
-            buf[:, :] = nb
+            # element by element: a slice assignment (x[:, :] = new) makes numba
+            # compile its broadcasting error message, 2-3 s of the first compile
+            for i in range(n_rows):
+                for j in range(n_cols):
+                    x[i, j] = new[i, j]
+                    buf[i, j] = nb[i, j]
             return 0
 
         _STEP = step
