@@ -176,13 +176,13 @@ def loop_module(kernels, kind, features, objective=None, size=0):
     if kind == "tiny":
         body, preamble = _tiny(body, preamble, n_arrays, len(sig.scalars), size,
                                feats["clipping"])
-    kernel_expr = (f'njit(inline="always", error_model="numpy")(_k.{v}_serial.py_func)'
+    kernel_expr = (f'njit(forceinline=True, error_model="numpy")(_k.{v}_serial.py_func)'
                    if kind == "small" else f"_k.{v}_tiny" if kind == "tiny"
                    else f"_k.{v}_{kern}")
     # the cautious variants' count pass (else the kernel: a branch never taken)
     has_agree = hasattr(kmod, f"{v}_agree_serial")
     agree_expr = ("kernel" if not has_agree else
-                  f'njit(inline="always", error_model="numpy")(_k.{v}_agree_serial.py_func)'
+                  f'njit(forceinline=True, error_model="numpy")(_k.{v}_agree_serial.py_func)'
                   if kind == "small" else f"_k.{v}_agree_{kern}")
     source = _LOOP.format(
         v=v, kind=kind if kind != "tiny" else f"tiny ({size} elements)", kmod=kmod.__name__, smod=fn.__module__,

@@ -278,7 +278,7 @@ def {v}_at(_i, x, g, {args}_zero):
 #: Returns ``(kept, new (x, states) tuples)``
 _TINY = '''
 
-@njit(inline="always")
+@njit(forceinline=True, error_model="numpy")
 def {v}_tiny_core(x, g, _st, {args}_zero):
 {unpack}
     _e = _zero
