@@ -229,6 +229,7 @@ from numba import carray, cfunc, types
 
 import numadam._cabi as _cabi
 from numadam._kernels._pointers import as_pointer as _ptr
+from numadam._kernels.cpu import copy_values as _copy
 
 _fun, _jac = _cabi._PENDING[{key!r}]
 _R = types.{real}
@@ -391,17 +392,13 @@ def wrap_njit(fun, jac, fused, args, out, x):
 
 # the gradient returned is copied into the loop's buffer unless it is that
 # buffer (the out= form); a wrong shape sets flag 2, an exception flag 1 (Python
-# re-evaluates and raises).
-# The copy element by element: ``_g[...] = _gv`` compiles numba's broadcasting
-# error message with the shapes (about 2.4 s of the wrapper's compile, for an
-# error the shape test excludes)
+# re-evaluates and raises).  (``copy_values``, not ``_g[...] = _gv``, whose
+# broadcasting error message numba compiles: about 2.4 s of the wrapper's
+# compile, for an error the shape test excludes.)
 _COPY = '''        if _gv.shape != _x.shape:
             _u[0] = 2
             return math.nan
-        if _gv.ctypes.data != _g.ctypes.data:
-            _gf = _g.ravel()
-            for _k, _e in enumerate(_gv.flat):
-                _gf[_k] = _e
+        _copy(_g, _gv)
 '''
 
 

@@ -281,6 +281,47 @@ def test_a_gradient_that_changes_shape_mid_run_is_refused(shape):
             numadam.minimize_many(shape_changes_far, True, X0, options={"maxiter": 5})
 
 
+@njit
+def reversed_out(x, b, out):
+    n = x.size
+    for k in range(n):
+        out[n - 1 - k] = x[k] - b[k]
+    return 0.5 * np.sum((x - b) ** 2), out[::-1]     # a view of out, not out itself
+
+
+@njit
+def transposed_out(x, b, out):
+    for i in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            out[j, i] = x[i, j] - b[i, j]
+    return 0.5 * np.sum((x - b) ** 2), out.T     # out's memory, its own start, transposed
+
+
+def test_a_wrapped_objective_returning_a_transposed_view_of_out():
+    """A view of the buffer that starts where it does but is laid out
+    otherwise (transposed) is copied too, through a copy, not skipped as the
+    buffer itself."""
+    b = np.arange(9.0).reshape(3, 3)
+    x = np.linspace(-1, 1, 9).reshape(3, 3)
+    cobj = wrap_njit(transposed_out, True, True, (b,), True, x)
+    assert cobj is not None
+    np.testing.assert_array_equal(cobj.python()(x)[1], x - b)
+
+
+def test_a_wrapped_objective_returning_an_overlapping_view_of_out():
+    """The wrapper copies the gradient's values even when they are a view of
+    the loop's own buffer (reversed; minimize's first evaluation sees a
+    non-contiguous gradient and takes the ordinary loop, but a gradient may
+    change form mid-run, and minimize_many calls such functions too)."""
+    b = np.array([1.0, 2.0, 3.0, 4.0])
+    x = np.array([0.5, -1.0, 2.0, 7.0])
+    cobj = wrap_njit(reversed_out, True, True, (b,), True, x)
+    assert cobj is not None
+    f, g = cobj.python()(x)
+    assert f == reversed_out(x, b, np.empty(4))[0]
+    np.testing.assert_array_equal(g, x - b)
+
+
 def test_the_error_flag_is_read_once():
     assert error_flag(None) == 0
     assert set(C_SIGNATURES) == {np.dtype(np.float64), np.dtype(np.float32)}

@@ -457,14 +457,12 @@ _VIEWS = """    _x = _ro(X.ctypes.data + i * (n * ISZ), n, DT)
     _g = _view(G, i, n)
 """
 
-#: (the copy element by element: ``_g[:] = _gv`` compiles numba's broadcasting
-#: error message with the shapes, about 1.7 s of every new function's compile,
-#: for an error the size test above already excludes)
+#: (the gradient copied by ``copy_values``, not ``_g[:] = _gv``, whose
+#: broadcasting error message numba compiles: about 1.7 s of every new
+#: function's compile, for an error the size test already excludes)
 _CHECKED = """    if _gv.size != n:
         return _fv, False
-    if _gv.ctypes.data != _g.ctypes.data:
-        for _k in range(n):
-            _g[_k] = _gv[_k]
+    _cpu.copy_values(_g, _gv)
     return _fv, True"""
 
 
