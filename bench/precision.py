@@ -195,13 +195,13 @@ def _encoders():
 
     @njit(error_model="numpy", cache=True)
     def fp8(a, out, signed):
-        inv = np.float32(1.875)
+        inv = np.float32(1.875)     # (the block's absmax 1)
         if signed:
-            ip = pre_s(inv)
+            ip = pre_s(inv, np.float32(1.0))
             for i in range(a.size):
                 out[i] = q8s(a[i], ip)
         else:
-            ip = pre_u(inv)
+            ip = pre_u(inv, np.float32(1.0))
             for i in range(a.size):
                 out[i] = q8u(a[i], ip)
 

@@ -232,7 +232,8 @@ def quantize(a, signed):
     """Blockwise int8 state of ``a`` (flat): ``(codes, absmax)``, as the
     kernels write them: absmax in float32; ``inv = 1.875 / absmax`` in ``a``'s
     dtype, 0 where absmax is 0 or ``inv`` overflows (the block flushes to
-    zero); where ``inv * 2**(bias-127)`` is a float32 normal, each code from
+    zero); where ``inv * 2**(bias-127)`` and absmax are float32 normals (a
+    float64 block's absmax under them bounds its values too coarsely), each code from
     the one rounding of ``|a| * (inv * 2**(bias-127))`` to float32 (the
     kernels' folded encoder), else from ``|a| * inv`` in ``a``'s dtype, then
     :func:`encode`."""
@@ -247,7 +248,8 @@ def quantize(a, signed):
         inv = np.where(absmax > 0, T(QMAX) / absmax.astype(a.dtype), T(0)).astype(a.dtype)
     inv = np.where(np.isfinite(inv), inv, T(0)).astype(a.dtype)
     ip = (inv * T(2.0 ** (f["bias"] - 127))).astype(a.dtype)
-    ip = np.where(ip >= np.finfo(np.float32).tiny, ip, T(0)).astype(a.dtype)
+    tiny = np.finfo(np.float32).tiny
+    ip = np.where((ip >= tiny) & (absmax >= tiny), ip, T(0)).astype(a.dtype)
     mag = np.abs(pad).reshape(nb, BLOCK)
     y = (mag * inv[:, None]).astype(a.dtype)
     scaled = np.where(ip[:, None] > 0, (mag * ip[:, None]).astype(a.dtype).astype(np.float32),

@@ -34,7 +34,7 @@ def _kernel_module():
 def _codec(signed, folded=False):
     """The kernels' encode and decode (numadam._kernels._math, compiled);
     ``folded``: the encoders with the block's folded factor (``q8_*_pre``,
-    given ``inv``, their factor ``q8_*_prescale(inv)``)."""
+    given ``inv``, their factor ``q8_*_prescale(inv, absmax)``)."""
     from numba import njit
     mod = _kernel_module()
     if folded:
@@ -42,12 +42,12 @@ def _codec(signed, folded=False):
         fold_s, fold_u = mod.q8_signed_pre, mod.q8_unsigned_pre
 
         @njit(inline="always")
-        def enc_s(a, inv):
-            return fold_s(a, pre_s(inv))
+        def enc_s(a, inv):   # (an absmax that lets the factor fold)
+            return fold_s(a, pre_s(inv, np.float32(1.0)))
 
         @njit(inline="always")
         def enc_u(a, inv):
-            return fold_u(a, pre_u(inv))
+            return fold_u(a, pre_u(inv, np.float32(1.0)))
     else:
         enc_s, enc_u = mod.q8_signed, mod.q8_unsigned
     dec_s, dec_u = mod.q8_signed_value, mod.q8_unsigned_value
@@ -275,6 +275,28 @@ def test_int8_blocks_with_a_non_finite_value_are_stepped_with_the_guard(method, 
     _steps_are_encoded_full_steps(method, x, grads, opts, _options(method))
 
 
+def test_int8_blocks_of_float64_moments_under_float32s_normals_are_encoded_as_numpy():
+    """float64 moments whose block absmax (rounded to float32) is a float32
+    subnormal: the float32 rounding of the absmax can be several percent under
+    the largest value, so such a block takes the unfolded encoder, which clamps
+    to the top code (the folded one has no clamp: the sign bit was overwritten,
+    a positive moment decoded negative); the codes are NumPy's."""
+    n = 5000
+    tiny = 2.0 ** -149
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal(n)
+    g = rng.standard_normal(n)
+    g[:256] = 0
+    for k, r in ((3, 1.49), (10, -1.49), (20, 2.1), (30, -2.1), (40, 3.3)):
+        g[k] = 10 * r * tiny          # m = 0.1 g = r * 2**-149 in float64
+    opts = dict(_options("adam"), state_dtype="int8")
+    _steps_are_encoded_full_steps("adam", x, [g], opts, _options("adam"))
+    opt = numadam.Adam(x.copy(), state_dtype="int8")
+    opt.step(g)
+    m = opt.state_values()["exp_avg"][:256]
+    assert (np.sign(m[[3, 10, 20, 30, 40]]) == [1, -1, 1, -1, 1]).all()
+
+
 @pytest.mark.parametrize("method", _WRITES_FULL)
 def test_int8_blocks_of_large_moments_decode_unfolded(method):
     """float32 moments whose block scale times 2**112 (m) or 2**96 (v)
@@ -312,19 +334,26 @@ def test_int8_blocks_under_the_smallest_scale_flush_to_zero():
 
 
 def test_int8_factors_fold_where_they_are_float32_normal():
-    """The folded factor ``inv * 2**(bias-127)`` is used where it is a float32
-    normal (float32 m: an absmax up to 30720; v: 1.875 * 2**30), else 0 (the
-    unfolded encoder); ``1.875 / absmax`` is 0 where it overflows."""
+    """The folded factor ``inv * 2**(bias-127)`` is used where it and the
+    block's absmax are float32 normals (float32 m: an absmax up to 30720; v:
+    1.875 * 2**30), else 0 (the unfolded encoder); ``1.875 / absmax`` is 0
+    where it overflows."""
     mod = _kernel_module()
     f32 = np.float32
-    assert mod.q8_signed_prescale(f32(1.875) / f32(30720.0)) == f32(2.0 ** -126)
-    assert mod.q8_signed_prescale(f32(1.875) / f32(30721.0)) == 0
+    pre_s, pre_u = mod.q8_signed_prescale, mod.q8_unsigned_prescale
+    assert pre_s(f32(1.875) / f32(30720.0), f32(30720.0)) == f32(2.0 ** -126)
+    assert pre_s(f32(1.875) / f32(30721.0), f32(30721.0)) == 0
     big = f32(1.875 * 2.0 ** 30)
-    assert mod.q8_unsigned_prescale(f32(1.875) / big) == f32(2.0 ** -126)
-    assert mod.q8_unsigned_prescale(f32(1.875) / (big * f32(1.001))) == 0
-    # float64 state: the same rule (where either is exact)
-    assert mod.q8_signed_prescale(np.float64(1.875 / 1e3)) == 1.875 / 1e3 * 2.0 ** -112
-    assert mod.q8_signed_prescale(np.float64(1.875 / 1e6)) == 0
+    assert pre_u(f32(1.875) / big, big) == f32(2.0 ** -126)
+    assert pre_u(f32(1.875) / (big * f32(1.001)), big * f32(1.001)) == 0
+    # float64 state: the same rule (where either is exact), and an absmax under
+    # float32's normals never folds (it bounds the block's values too coarsely)
+    assert pre_s(np.float64(1.875 / 1e3), f32(1e3)) == 1.875 / 1e3 * 2.0 ** -112
+    assert pre_s(np.float64(1.875 / 1e6), f32(1e6)) == 0
+    sub_ = f32(2.0 ** -140)
+    assert pre_s(np.float64(1.875) / np.float64(sub_), sub_) == 0
+    assert pre_u(np.float64(1.875) / np.float64(sub_), sub_) == 0
+    assert pre_s(np.float64(1.875) / np.float64(2.0 ** -126), f32(2.0 ** -126)) > 0
     assert mod.q8_inverse(f32(4e-39), f32(0)) == 0
     assert mod.q8_inverse(f32(6e-39), f32(0)) == f32(1.875) / f32(6e-39)
     assert mod.q8_inverse(f32(4e-39), np.float64(0)) == 1.875 / np.float64(f32(4e-39))

@@ -193,7 +193,7 @@ def q8_signed(a, inv):
 
 def q8_signed_pre(a, ip):
     """:func:`q8_signed` with the block's factors folded: ``ip`` =
-    ``q8_signed_prescale(inv)``, a float32 normal, so ``a * ip`` rounds once
+    ``q8_signed_prescale(inv, absmax)``, a float32 normal, so ``a * ip`` rounds once
     where ``abs(a) * inv * 2**-112`` rounded twice (the same bits except
     where the product is a float32 subnormal, the codes' subnormal range:
     there it is the single rounding of the exact product, the NumPy
@@ -208,13 +208,17 @@ def q8_signed_pre(a, ip):
                     | np.uint32(np.uint32(c >> np.uint32(24)) & np.uint32(0x80)))
 
 
-def q8_signed_prescale(inv):
+def q8_signed_prescale(inv, absmax):
     """``inv * 2**-112`` (``inv`` = :func:`q8_inverse`), the factor of
-    :func:`q8_signed_pre`, where it is a float32 normal; else 0, and the
-    block is encoded by :func:`q8_signed` (float32 state: an absmax above
-    30720)."""
+    :func:`q8_signed_pre`, where it and the block's ``absmax`` are float32
+    normals; else 0, and the block is encoded by :func:`q8_signed`, which
+    clamps to the top code (float32 state: an absmax above 30720; float64
+    state: an absmax under float32's normals too, which is the float32
+    rounding of the block's largest value with an error up to 2**-150, so
+    that a value's product with ``ip`` could pass the top code)."""
     ip = inv * np.float32(1.925929944387236e-34)
-    return ip if ip >= np.float32(1.1754943508222875e-38) else ip - ip
+    tiny = np.float32(1.1754943508222875e-38)
+    return ip if ip >= tiny and absmax >= tiny else ip - ip
 
 
 def q8_signed_code(a, inv, ip):
@@ -257,7 +261,7 @@ def q8_unsigned(a, inv):
 
 def q8_unsigned_pre(a, ip):
     """:func:`q8_unsigned` with the block's factors folded (``ip`` =
-    ``q8_unsigned_prescale(inv)``; see :func:`q8_signed_pre`), no clamp to
+    ``q8_unsigned_prescale(inv, absmax)``; see :func:`q8_signed_pre`), no clamp to
     the top code; code 1 at least for ``a > 0`` as a masked maximum: 6 vector
     operations per element where :func:`q8_unsigned` takes 12."""
     c = np.uint32(np.uint32(f32_bits(a * ip) + np.uint32(0x80000)) >> np.uint32(20))
@@ -265,11 +269,13 @@ def q8_unsigned_pre(a, ip):
     return np.uint8(c1 if a > np.float32(0) else c)
 
 
-def q8_unsigned_prescale(inv):
-    """``inv * 2**-96``, the factor of :func:`q8_unsigned_pre`, where it is a
-    float32 normal; else 0 (float32 state: an absmax above about 2e9)."""
+def q8_unsigned_prescale(inv, absmax):
+    """``inv * 2**-96``, the factor of :func:`q8_unsigned_pre`, where it and
+    ``absmax`` are float32 normals; else 0 (float32 state: an absmax above
+    about 2e9; see :func:`q8_signed_prescale`)."""
     ip = inv * np.float32(1.262177448353619e-29)
-    return ip if ip >= np.float32(1.1754943508222875e-38) else ip - ip
+    tiny = np.float32(1.1754943508222875e-38)
+    return ip if ip >= tiny and absmax >= tiny else ip - ip
 
 
 def q8_unsigned_code(a, inv, ip):

@@ -875,7 +875,7 @@ _KERNEL = dict(error_model="numpy", cache=True, nogil=True)
 _REQUANT = '''        _{s}_a = bits_f32(_{s}_mx)
         _{s}_am[_k] = _{s}_a
         _{s}_inv = q8_inverse(_{s}_a, _zero)
-        _{s}_ip = {kind}_prescale(_{s}_inv)
+        _{s}_ip = {kind}_prescale(_{s}_inv, _{s}_a)
 '''
 #: a block's codes: the encoders with the folded factors where every moment
 #: has one (the common case; one loop each, as LLVM does not unswitch the
@@ -1465,7 +1465,7 @@ def _q8_inv(v, j, kind):
     """A device int8 block's ``inv`` and folded factor ``ip`` of moment ``j``
     (``kind``: its encoder's name), as the CPU's ``_REQUANT``."""
     return (f"        _inv{j} = _{v}_q8_inverse(_a{j}, _zero)\n"
-            f"        _ip{j} = _{v}_{kind}_prescale(_inv{j})")
+            f"        _ip{j} = _{v}_{kind}_prescale(_inv{j}, _a{j})")
 
 
 def _q8_device_parts(var, moments, sig):
