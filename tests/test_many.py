@@ -223,19 +223,12 @@ def test_constant_row_lengths_give_minimizes_bits(n):
         assert np.array_equal(r.x, res.x[i]) and r.fun == res.fun[i]
 
 
-@njit
-def _reversed_out(x, b, out):
-    n = x.size
-    for k in range(n):
-        out[n - 1 - k] = x[k] - b[k]
-    return 0.5 * np.sum((x - b) ** 2), out[::-1]     # a view of out, not out itself
-
-
 def test_a_gradient_returned_as_an_overlapping_view_of_out_is_copied_as_its_values():
     """An out= objective that returns a view of its out array other than the
     array itself (here reversed): the loop copies the gradient's values (as a
     slice assignment would, through a copy), not elements it has already
     overwritten; every problem is minimize's on it alone."""
+    from test_cabi import reversed_out as _reversed_out   # (its objective: a view of out)
     B = np.array([[1.0, 2.0, 3.0, 4.0], [-1.0, 0.5, 2.0, 7.0]])
     opts = {"lr": 0.1, "maxiter": 300, "gtol": 0}
     res = numadam.minimize_many(_reversed_out, True, np.zeros_like(B), data=(B,), options=opts)
