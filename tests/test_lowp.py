@@ -482,6 +482,50 @@ def test_non_finite_gradient_leaves_low_precision_state_untouched(method):
                                            rtol=1 / 16)
 
 
+#: a first step with ``betas=(0.9, 0)``: the new v is g * g, finite in the
+#: parameters' dtype; float32 1.843e19 squared (3.3966e38) is over bfloat16's
+#: largest value (3.3895e38), float64 1e20 squared over float32's
+_BEYOND = {"float32": np.float32(1.843e19), "float64": 1e20}
+
+
+@pytest.mark.parametrize("fmt,dtype,stochastic", [("bfloat16", "float32", True),
+                                                  ("bfloat16", "float32", False),
+                                                  ("bfloat16", "float64", True),
+                                                  ("int8", "float64", True)])
+@pytest.mark.parametrize("driver", ["step", "minimize"])
+def test_a_moment_beyond_the_state_formats_range_is_an_overflow(fmt, dtype, stochastic,
+                                                                driver):
+    """A new moment that the state's format cannot hold (bfloat16: over its
+    largest value, 3.3895e38, which a rounding could carry into infinity; int8
+    of float64 parameters: over float32's range, the absmax's) is an overflow
+    like a non-finite one: the element keeps its old x and state, the step
+    reports it, and no infinity is stored (before, one was, silently, and only
+    the next step reported it)."""
+    n = 5000
+    x = np.zeros(n, dtype)
+    g = np.ones(n, dtype)
+    beyond = np.zeros(n, bool)
+    beyond[[7, 300, 4999]] = True
+    g[beyond] = _BEYOND[dtype]
+    opts = dict(lr=1e-3, betas=(0.9, 0.0), state_dtype=fmt, stochastic_rounding=stochastic)
+    if driver == "step":
+        opt = numadam.Adam(x, nan_policy="raise", **opts)
+        with pytest.raises(FloatingPointError, match=f"update of {beyond.sum()} of {n} "):
+            opt.step(g)
+        state = opt.state
+    else:
+        res = numadam.minimize(lambda z: (0.0, g), True, x, method="adam",
+                               options=dict(opts, maxiter=1, gtol=0, nan_policy="stop"))
+        assert res.status == 3 and "overflow" in res.message
+        x, state = res.x, {}
+    assert np.all(x[beyond] == 0)
+    np.testing.assert_allclose(x[~beyond], -1e-3, rtol=1e-7)
+    for name, arr in state.items():
+        if arr.dtype == np.uint16:
+            arr = L.bf16_widen(arr)
+        assert np.isfinite(arr).all(), name
+
+
 def test_options_are_checked():
     x = np.zeros(10)
     with pytest.raises(ValueError, match="state_dtype.*'bfloat16' or 'int8'"):

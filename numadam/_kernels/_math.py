@@ -155,6 +155,25 @@ def bf16_high(w):
     return bits_f32(np.uint32(np.uint32(w) & np.uint32(0xFFFF0000)))
 
 
+def bf16_range(a):
+    """``a`` (a new moment) as float32 times 1.0039215 (float32), for the
+    guard to screen: infinite exactly where ``|float32(a)|`` is over
+    bfloat16's largest value, 3.3895e38 (the float32 product overflows
+    from there: 1.0039215 is the one float32 factor that puts the overflow
+    between that value and the next float32), or where ``a`` is beyond
+    float32's range or not finite.  Such a moment cannot be stored (its
+    rounding could carry into the exponent: infinity), so the element is
+    kept as for a non-finite value; one multiplication per moment."""
+    return np.float32(a) * np.float32(1.0039215)
+
+
+def f32_range(a):
+    """``float32(a)``, for the guard to screen (int8 state): infinite where
+    a float64 moment is beyond float32's range (a block's absmax is a
+    float32); for float32 parameters ``a`` itself, no operation."""
+    return np.float32(a)
+
+
 def bf16_pair(a, ra, b, rb):
     """The word of two moments' bfloat16 bits: ``a`` rounded stochastically
     with the 16 random bits ``ra`` in the low half, ``b`` with ``rb`` in the

@@ -940,6 +940,15 @@ class _LowVariant:
             f"    _h{p} = np.uint32(_w + np.uint32(np.uint32(_key ^ np.uint32({STATE_KEYS[p]}))"
             " - _key))" for p in range(1, (len(low) + 1) // 2)]
 
+    def checked(self, st):
+        """The guard's expression of state ``st``'s new value: a moment in
+        its format's range (:func:`~numadam._kernels._math.bf16_range`,
+        :func:`~numadam._kernels._math.f32_range`), so that a moment the
+        format cannot hold is an overflow, not an infinity stored."""
+        if st not in self.low:
+            return f"_{st}_new"
+        return f"{'f32_range' if self.q8 else 'bf16_range'}(_{st}_new)"
+
     def read(self, st, scale=None):
         """The expression of state ``st``'s element ``_i`` (decoded)."""
         if st not in self.low:
@@ -1004,7 +1013,7 @@ class _LowVariant:
                 if st in low and not q8 else f"    _{st}_old = {self.read(st)}"
                 for st in have) or "    pass",
             news=", ".join(["_x_new"] + [f"_{st}_new" for st in sig.states]),
-            ok=_guard([f"_{st}_new" for st in ["x"] + have]),
+            ok=_guard(["_x_new"] + [self.checked(st) for st in have]),
             stores="\n".join(self.hashes + [self.store(st) for st in self.stores(same)])
             or "    pass")
 
@@ -1023,7 +1032,7 @@ class _LowVariant:
             reads="\n".join(f"    _{st}_old = " + self.read(
                 st, f"_s{self.slot[st]}" if st in low else None) for st in have) or "    pass",
             news=", ".join(["_x_new"] + [f"_{st}_new" for st in sig.states]),
-            ok=_guard([f"_{st}_new" for st in ["x"] + have]),
+            ok=_guard(["_x_new"] + [self.checked(st) for st in have]),
             stores="\n".join(self.store(st) for st in have if st not in low
                               and st not in same) or "    pass",
             values="".join(f", keep(_ok, _{st}_new, _{st}_old)" for st in low))
