@@ -447,3 +447,30 @@ def test_the_simulator_does_not_warn_of_the_random_bits_wrapping():
             opt.step(g)
     assert not [w for w in seen if "overflow" in str(w.message)], [str(w.message) for w in seen]
     assert not np.array_equal(opt._flat.copy_to_host(), x)
+
+
+@pytest.mark.parametrize("fmt", ["bfloat16", "int8"])
+def test_low_precision_state_beyond_its_range_is_an_overflow_on_the_device(fmt, monkeypatch):
+    """float64 parameters whose new second moment (1e40) is beyond float32's
+    range: the device's step keeps that element and reports it, as the CPU's
+    (tests/test_lowp.py); no infinity is stored.  (int8 from 256 elements
+    here, as above: 600 make two full blocks and a partial one.)"""
+    import warnings
+    from numadam import _lowp
+    monkeypatch.setattr(_lowp, "MIN_INT8", 256)
+    n = 600
+    x = np.zeros(n)
+    xd = cuda.to_device(x)
+    opt = numadam.Adam(xd, betas=(0.9, 0.0), state_dtype=fmt, nan_policy="raise")
+    g = np.ones(n)
+    g[[3, 300]] = 1e20
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # (the simulator's float32 overflow)
+        with pytest.raises(FloatingPointError, match=f"update of 2 of {n} elements"):
+            opt.step(cuda.to_device(g))
+    out = xd.copy_to_host()
+    assert out[3] == out[300] == 0 and (np.delete(out, [3, 300]) < 0).all()
+    for name, arr in opt.state_dict()["state"].items():
+        if arr.dtype == np.uint16:
+            arr = _lowp.bf16_widen(arr)
+        assert np.isfinite(arr.astype(np.float64)).all(), name
