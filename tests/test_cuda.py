@@ -14,8 +14,9 @@ HERE = pathlib.Path(__file__).resolve().parent
 
 #: the simulator suite in four independent parts (pytest -k), so that the
 #: test run's workers take them in parallel (the last two about 150 s each on
-#: CI's machine, where they were one part of 313 s, the suite's longest test);
-#: disjoint, and together every test
+#: CI's machine, where they were one part of 313 s, the suite's longest test;
+#: 35-45 s each since the file sets a short thread switch interval on the
+#: simulator); disjoint, and together every test
 SIMULATOR_PARTS = ("matches_cpu_kernel and float64", "matches_cpu_kernel and not float64",
                    "not matches_cpu_kernel and low_precision",
                    "not matches_cpu_kernel and not low_precision")
