@@ -4,8 +4,10 @@ Run by ``tests/test_cuda.py`` in a subprocess with ``NUMBA_ENABLE_CUDASIM=1``
 (the simulator must be chosen before numba is imported), and directly when a
 GPU is present.  Sizes are small: the simulator runs each thread in Python.
 """
+import contextlib
 import pathlib
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -30,14 +32,49 @@ def _simulator_switches_threads_often():
     from the launching thread, which holds the GIL for a whole switch
     interval per turn: at Python's 5 ms a block of 256 threads mostly waits
     on that loop.  At 0.3 ms this file runs 2-3x faster (an int8 test: 14.6
-    -> 4-5 s; 50 ms: 115 s)."""
+    -> 4-5 s; 50 ms: 115 s).  Its swaps of the ``cuda`` module, thread-safe
+    (:func:`_swapped_cuda_module`)."""
     if not config.ENABLE_CUDASIM:
         yield
         return
-    before = sys.getswitchinterval()
+    from numba.cuda.simulator import kernel
+    before, swap = sys.getswitchinterval(), kernel.swapped_cuda_module
     sys.setswitchinterval(3e-4)
+    kernel.swapped_cuda_module = _swapped_cuda_module
     yield
     sys.setswitchinterval(before)
+    kernel.swapped_cuda_module = swap
+
+
+_SWAPS, _SWAPS_LOCK = {}, threading.Lock()
+
+
+@contextlib.contextmanager
+def _swapped_cuda_module(fn, fake):
+    """The simulator's swap of ``cuda`` in a device function's module for the
+    kernel's fake module, made thread-safe: numba's swaps on entry and
+    restores on exit, per call, so a thread leaving a device function put the
+    real module back while another thread was still in that module
+    (``module 'numba.cuda' has no attribute 'local'``, intermittent, often at
+    a short switch interval; NVIDIA/numba-cuda#690, fixed there).  Here the
+    first thread in swaps, the last one out restores."""
+    from numba import cuda
+    space = fn.__globals__
+    with _SWAPS_LOCK:
+        entry = _SWAPS.get(id(space))
+        if entry is None:
+            real = {k: v for k, v in space.items() if v is cuda}
+            space.update(dict.fromkeys(real, fake))
+            entry = _SWAPS[id(space)] = [0, real]
+        entry[0] += 1
+    try:
+        yield
+    finally:
+        with _SWAPS_LOCK:
+            entry[0] -= 1
+            if not entry[0]:
+                space.update(entry[1])
+                del _SWAPS[id(space)]
 
 
 N = 70     # spans several blocks of the simulator's 16 threads
@@ -491,3 +528,42 @@ def test_low_precision_state_beyond_its_range_is_an_overflow_on_the_device(fmt, 
         if arr.dtype == np.uint16:
             arr = _lowp.bf16_widen(arr)
         assert np.isfinite(arr.astype(np.float64)).all(), name
+
+
+#: a device function in a module of its own (its globals apart from the
+#: kernel's), which spends a while before it uses ``cuda.local``
+_ELSEWHERE = '''
+@cuda.jit(device=True)
+def local_sum(x, i):
+    s = 0.0
+    for k in range(300):
+        s += x[i] * k
+    buf = cuda.local.array(4, np.float64)
+    for k in range(4):
+        buf[k] = s + k
+    return buf[0] + buf[1] + buf[2] + buf[3]
+'''
+
+
+@pytest.mark.skipif(not config.ENABLE_CUDASIM, reason="the simulator's threads")
+def test_the_simulator_s_threads_share_a_device_function_s_module():
+    """Many threads in one device function of another module than the
+    kernel's (as the generated kernels call each other): with numba's swap
+    of ``cuda`` a thread leaving put the real module back under the others
+    (at this file's switch interval, 4 launches of 10 failed; of 3 runs of 10
+    launches, 2 failed)."""
+    elsewhere = {"cuda": cuda, "np": np}
+    exec(_ELSEWHERE, elsewhere)
+    local_sum = elsewhere["local_sum"]
+
+    @cuda.jit
+    def kernel(x, out):
+        i = cuda.grid(1)
+        if i < x.size:
+            out[i] = local_sum(x, i)
+
+    x = np.arange(256.0)
+    for _ in range(20):
+        out = np.zeros(256)
+        kernel[1, 256](x, out)
+        np.testing.assert_array_equal(out, 4 * x * (299 * 300 / 2) + 6)
