@@ -60,29 +60,35 @@ def _solve_on_client(client, submit, nchunks, retries):
 
     A chunk's task is cancelled when the only worker holding its scattered
     inputs dies (scattered data has no task to recompute it from, and Dask's
-    memory manager keeps one replica): the chunk is scattered again and
-    resubmitted, at most ``retries`` times.  An exception that the task
-    raised (after Dask's own ``retries``) propagates.
+    memory manager keeps one replica), before it ran or after it finished on
+    that worker (its result lost before it was gathered): the chunk is
+    scattered again and resubmitted, at most ``retries`` times.  An exception
+    that the task raised (after Dask's own ``retries``) propagates.
     """
-    from distributed import as_completed
+    from concurrent.futures import CancelledError
+
+    import distributed
 
     futures = {submit(k): k for k in range(nchunks)}
     resent = [0] * nchunks
     results = [None] * nchunks
-    pending = as_completed(list(futures))
+    pending = distributed.as_completed(list(futures))
     for fut in pending:
         k = futures.pop(fut)
-        if fut.status == "cancelled":
-            if resent[k] >= retries:
-                raise RuntimeError(f"chunk {k} of numadam.dask.minimize_many lost its "
-                                   f"inputs with a worker {resent[k] + 1} times (retries="
-                                   f"{retries}); is the cluster losing workers?")
-            resent[k] += 1
-            again = submit(k)
-            futures[again] = k
-            pending.add(again)
-            continue
-        results[k] = fut.result()     # raises the task's exception
+        if fut.status != "cancelled":
+            try:
+                results[k] = fut.result()     # raises the task's exception
+                continue
+            except CancelledError:   # Dask's FutureCancelledError: the result was lost
+                pass
+        if resent[k] >= retries:
+            raise RuntimeError(f"chunk {k} of numadam.dask.minimize_many lost its "
+                               f"inputs with a worker {resent[k] + 1} times (retries="
+                               f"{retries}); is the cluster losing workers?")
+        resent[k] += 1
+        again = submit(k)
+        futures[again] = k
+        pending.add(again)
     return results
 
 
