@@ -21,7 +21,7 @@ import numadam
 import numadam.dask
 from numadam.problems import quadratic
 
-fg = njit(quadratic)           # ONE problem: sum(a * (x - b)**2)
+fg = njit(quadratic, cache=True)   # ONE problem: sum(a * (x - b)**2); cached: see below
 
 
 def main(n):

@@ -27,13 +27,36 @@ __all__ = ["minimize_many"]
 _FIELDS = ("x", "fun", "jac", "nit", "status", "nfev", "njev", "nskip")
 
 
-def _solve_chunk(fun, jac, x0, data, args, method, options, bounds, first=0):
+def _cached(fn, cache):
+    """``fn``, with numba's on-disk cache enabled again when it had it (``cache``
+    True) in the caller's process.
+
+    numba's pickling of a dispatcher drops ``cache=True``: without this every
+    worker process compiled the many-problems loop anew (about 10 s per method
+    variant); with it a worker loads the loop from numba's cache, written by
+    the first process that compiled it (on this machine, or on a file system
+    the workers share).  A worker that cannot find the function's source file
+    runs it uncached.
+    """
+    from ._cabi import _cacheable
+    if cache and hasattr(fn, "enable_caching") and not _cacheable(fn):
+        try:
+            fn.enable_caching()
+        except RuntimeError:   # numba: no locator for the source file here
+            pass
+    return fn
+
+
+def _solve_chunk(fun, jac, x0, data, args, method, options, bounds, first=0,
+                 cache=(False, False)):
     """One chunk in a worker: the compiled many-problems solver, plain arrays back.
 
     ``first`` is the global index of the chunk's first problem: an exception
-    raised for one problem names its index in the whole ``x0``.
+    raised for one problem names its index in the whole ``x0``.  ``cache``:
+    whether ``fun`` and ``jac`` were ``cache=True`` in the caller's process.
     """
     from ._many import _minimize_many as solve
+    fun, jac = _cached(fun, cache[0]), _cached(jac, cache[1])
     res = solve(fun, jac, np.asarray(x0), tuple(np.asarray(a) for a in data), args,
                 method, options, bounds, "cpu", index_offset=first)
     return {k: np.asarray(res[k]) for k in _FIELDS}
@@ -222,18 +245,20 @@ def minimize_many(fun, jac, x0, data=(), args=(), method="adam", options=None,
         per = max(1, math.ceil(n / max(2 * workers, 1)))
         bounds_rows = [(lo, min(lo + per, n)) for lo in range(0, n, per)]
 
+    from ._cabi import _cacheable
+    cache = (_cacheable(fun), _cacheable(jac))
     xs = [x0[lo:hi] for lo, hi in bounds_rows]
     ds = [tuple(a[lo:hi] for a in data) for lo, hi in bounds_rows]
     if client is not None and not any(hasattr(a, "chunks") for a in (x0, *data)):
         def submit(k):   # chunk k's inputs scattered (not in the graph), then its task
             x, *d = _scatter(client, [xs[k], *ds[k]])
             return client.submit(_solve_chunk, fun, jac, x, tuple(d), args, method,
-                                 options, bounds, bounds_rows[k][0], retries=retries,
-                                 pure=False)
+                                 options, bounds, bounds_rows[k][0], cache,
+                                 retries=retries, pure=False)
         parts = _solve_on_client(client, submit, len(bounds_rows), retries)
     else:
         solve = dask.delayed(_solve_chunk, pure=True)
-        tasks = [solve(fun, jac, x, d, args, method, options, bounds, lo)
+        tasks = [solve(fun, jac, x, d, args, method, options, bounds, lo, cache)
                  for x, d, (lo, _) in zip(xs, ds, bounds_rows)]
         if client is not None:     # Dask arrays: their chunks are tasks, recomputable
             parts = client.gather(client.compute(tasks, retries=retries))

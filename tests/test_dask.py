@@ -15,7 +15,9 @@ import numadam  # noqa: E402
 import numadam.dask  # noqa: E402
 from numadam.problems import quadratic  # noqa: E402
 
-fg = njit(quadratic)
+# cache=True, as the guide advises: a worker loads the compiled loop from
+# numba's cache instead of compiling it (about 10 s per worker process)
+fg = njit(quadratic, cache=True)
 OPTS = {"lr": 0.02, "maxiter": 3000, "gtol": 1e-6}
 
 
@@ -84,6 +86,27 @@ def test_a_killed_worker_does_not_lose_problems(client):
     np.testing.assert_array_equal(res.x, ref.x)
     np.testing.assert_array_equal(res.status, ref.status)
     assert len(res.x) == 4000
+
+
+def _quadratic_loops_cached():
+    """Whether each of this worker's many-problems loops of ``quadratic`` is
+    cached on disk (numba's cache of its module's ``run``)."""
+    import sys
+    from numadam._cabi import _cacheable
+    return [_cacheable(m.run) for name, m in list(sys.modules.items())
+            if name.startswith("numadam_many_") and "quadratic" in (m.__doc__ or "")]
+
+
+def test_a_cache_true_objective_is_cached_in_the_workers_too(client):
+    # numba's pickling of a dispatcher drops cache=True: each worker compiled
+    # the many-problems loop anew (about 10 s), in every new worker process
+    X0, A, B = problems(200, seed=3)
+    res = numadam.dask.minimize_many(fg, True, X0, data=(A, B), options=OPTS,
+                                     client=client)
+    ref = numadam.minimize_many(fg, True, X0, data=(A, B), options=OPTS)
+    np.testing.assert_array_equal(res.x, ref.x)
+    loops = client.run(_quadratic_loops_cached)
+    assert len(loops) == 2 and all(v and all(v) for v in loops.values()), loops
 
 
 class _Finished:
