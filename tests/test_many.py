@@ -67,8 +67,8 @@ def test_each_block_solver_compiles_once(quadratics):
     loops = [m for name, m in generate._MODULES.items() if name.startswith("numadam_many_")]
     assert loops
     for m in loops:
-        if m._guarded.signatures:
-            assert [sig[0] for sig in m._guarded.signatures] == [types.int64]
+        if m._block.signatures:
+            assert [sig[0] for sig in m._block.signatures] == [types.int64]
 
 
 @pytest.mark.parametrize("method, opts", [("nadam", {"lr": 0.01}),

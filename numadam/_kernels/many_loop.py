@@ -407,30 +407,23 @@ def _block(b, B, X, G, F, states, data, args, hyper, lr_const, lr_table, maxiter
 {block_write}
 
 
-@njit(error_model="numpy")
-def _guarded(b, B, X, G, F, states, data, args, hyper, lr_const, lr_table, maxiter,
-             gtol, clip_norm, lb, ub, gsign, status, nits, nskip, own, own_t, own_h, bt,
-             bh, bnit, flags, cur, chunk):
-    """:func:`_block`; a problem whose function raised is marked ``RAISED``
-    (the other blocks go on; Python raises the exception afterwards)."""
-    try:
-        _block(b, B, X, G, F, states, data, args, hyper, lr_const, lr_table, maxiter,
-               gtol, clip_norm, lb, ub, gsign, status, nits, nskip, own, own_t, own_h,
-               bt, bh, bnit, flags, cur, chunk)
-    except Exception:  # noqa: BLE001 - numba catches without binding
-        status[cur[b, 0]] = RAISED
-
-
 @njit(nogil=True, cache={cache}, error_model="numpy")
 def run(first, stop, B, X, G, F, states, data, args, hyper, lr_const, lr_table,
         maxiter, gtol, clip_norm, lb, ub, gsign, status, nits, nskip, own, own_t, own_h,
         bt, bh, bnit, flags, cur, chunk):
     """``chunk`` iterations of the blocks ``first..stop`` (one thread's share;
-    without the GIL)."""
+    without the GIL).  A problem whose function raised is marked ``RAISED``
+    (the other blocks go on; Python raises the exception afterwards).  (The
+    ``try`` here, not in a function of its own between this and ``_block``:
+    numba optimises each function's code again in every caller it is linked
+    into, and that level cost about 1 s of every compilation.)"""
     for b in range(first, stop):
-        _guarded(b, B, X, G, F, states, data, args, hyper, lr_const, lr_table, maxiter,
-                 gtol, clip_norm, lb, ub, gsign, status, nits, nskip, own, own_t, own_h,
-                 bt, bh, bnit, flags, cur, chunk)
+        try:
+            _block(b, B, X, G, F, states, data, args, hyper, lr_const, lr_table,
+                   maxiter, gtol, clip_norm, lb, ub, gsign, status, nits, nskip, own,
+                   own_t, own_h, bt, bh, bnit, flags, cur, chunk)
+        except Exception:  # noqa: BLE001 - numba catches without binding
+            status[cur[b, 0]] = RAISED
 '''
 
 
