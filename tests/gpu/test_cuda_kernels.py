@@ -448,14 +448,15 @@ def test_low_precision_state_on_the_device_is_the_cpu_bit_for_bit(method, opts, 
     update in Python, in float64 (numba returns a float32 result to Python
     as a float): there, within the kernels' tolerance and one code.  int8
     applies from 4096 elements: lowered to 256 here (the simulator runs each
-    thread in Python), so that 600 elements make two full int8 blocks and a
-    partial one.  LAMB and Prodigy (two passes: the first reads the decoded
+    thread in Python), so that 400 elements make a full int8 block and a
+    partial one (each thread a Python thread: 600 elements, a third more
+    threads, cost a third more of the simulator's time).  LAMB and Prodigy (two passes: the first reads the decoded
     state, the step stores it) add their sums on the device in another order
     than the CPU's blocks: there too, within the tolerance."""
     from numadam import _lowp
     from numadam._methods import get_method
     monkeypatch.setattr(_lowp, "MIN_INT8", 256)
-    n = 600
+    n = 400
     rng = np.random.default_rng(2)
     x = rng.standard_normal(n).astype(dtype)
     grads = (rng.standard_normal((2, n)) * 10.0 ** rng.uniform(-3, 1, n)).astype(dtype)
