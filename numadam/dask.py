@@ -148,6 +148,9 @@ def minimize_many(fun, jac, x0, data=(), args=(), method="adam", options=None,
         As for :func:`numadam.minimize_many`: ``fun`` is a ``numba.njit``
         function of ONE problem (it is sent to the workers by pickle, so
         define it in an importable module or let cloudpickle carry it).
+        With ``njit(cache=True)`` each worker loads the compiled loop from
+        numba's cache instead of compiling it (about 10 s per new worker
+        process), where it can read the function's source file.
     x0 : numpy.ndarray or dask.array.Array, shape (n_problems, n_params)
         Starting points, dense.  A Dask array's row chunks are the chunks
         solved (unless ``chunk_size`` is given); its chunk sizes must be
