@@ -188,16 +188,38 @@ class Group:
             spec.check_shape(arr.shape, f"params[{name!r}]")
         self.names = [name for _, name, _ in members]
         self.arrays = [a for _, _, a in members]
-        by_dtype = {}   # by dtype and how the moments are stored
-        for m in members:
-            by_dtype.setdefault((m[2].dtype, spec.storage(self._opts, m[2].size)),
-                                []).append(m)
-        self.packs = [Pack(spec, self._opts, ms) for ms in by_dtype.values()]
+        self.packs = self._packs(self._opts, members)
         self._host = spec.init_host(self._opts)
         #: the optimizer's step count when the group was added
         #: (:meth:`Optimizer.add_param_group`): the group's own steps, which
         #: its bias corrections count, are the optimizer's less this
         self.start = 0
+        self.bind()
+
+    def _packs(self, opts, members):
+        """The packs of ``members`` (``(index, name, array)``) under ``opts``:
+        by dtype and how the moments are stored."""
+        by_dtype = {}
+        for m in members:
+            by_dtype.setdefault((m[2].dtype, self._spec.storage(opts, m[2].size)),
+                                []).append(m)
+        return [Pack(self._spec, opts, ms) for ms in by_dtype.values()]
+
+    def load(self, opts, state, host, start):
+        """Loaded (checked) options, state by array name, host scalars and
+        start: the packs made anew when the options store the moments of
+        some array otherwise (another ``state_dtype``)."""
+        members = sorted((int(i), n, a) for p in self.packs
+                         for i, n, a in zip(p.index, p.names, p.arrays))
+        storage = [self._spec.storage(opts, a.size) for _, _, a in members]
+        if storage != [self._spec.storage(self._opts, a.size) for _, _, a in members]:
+            self.packs = self._packs(opts, members)
+        self.user = {k: v for k, v in opts.items() if k in self._spec.defaults}
+        self._opts, self._host, self.start = opts, host, start
+        for pack in self.packs:
+            pack.set_state(self._spec, opts, {
+                k: np.concatenate([np.asarray(state[n][k]) for n in pack.names])
+                for k in self._spec.state_names(opts, pack.rep)})
         self.bind()
 
     def bind(self):
@@ -224,7 +246,8 @@ class Group:
 
     def replace(self, user, where):
         """New options from the next step on (checked); the state stays."""
-        self._opts = self._spec.replace(self._opts, user, f"{where}: ")
+        self._opts = self._spec.replace(self._opts, user, f"{where}: ",
+                                        sorted({a.size for a in self.arrays}))
         self.user = dict(user)
         self.bind()
 

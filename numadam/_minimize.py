@@ -297,6 +297,10 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
     elif not isinstance(options, dict):
         raise TypeError(f"options must be a dict; got {type(options).__name__}")
     options = dict(options)
+    if isinstance(options.get("state_dtype"), str) and "state_dtype" in spec.defaults:
+        # its spellings ("INT8") as the one name the run's paths compare with
+        from ._lowp import check_state_dtype
+        options["state_dtype"] = check_state_dtype("state_dtype", options["state_dtype"])
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device must be 'cpu' or 'cuda'; got {device!r}")
     from ._structured import structure_of

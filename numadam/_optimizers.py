@@ -443,7 +443,9 @@ class Optimizer:
 
     def _replace_options(self, options):
         """New hyperparameters from the next step on (checked); the state stays."""
-        self._opts = self._spec.replace(self._opts, options)
+        sizes = ([self._storage_size()] if self._groups is None
+                 else sorted({a.size for a in self._groups.arrays}))
+        self._opts = self._spec.replace(self._opts, options, sizes=sizes)
         if self._groups is not None:   # (minimize: one group, the optimizer's options)
             for g in self._groups.groups:
                 g.replace(options, "options")
@@ -738,7 +740,8 @@ class Optimizer:
     def load_state_dict(self, state_dict):
         """Restore a :meth:`state_dict`; validated whole before anything loads.
 
-        The hyperparameters of the saved optimizer replace this one's.  The
+        The hyperparameters of the saved optimizer replace this one's
+        (``state_dtype`` too: the state loads in its saved, stored form).  The
         parameters themselves are not part of the state: restore them into
         :attr:`params` yourself (e.g. ``x[...] = saved_x``).
 
@@ -906,14 +909,8 @@ class Optimizer:
         # everything checked: load
         self._opts = top
         for g, (opts, state, host, start) in zip(G.groups, loaded):
-            g.user, g._opts, g._host = {k: v for k, v in opts.items()
-                                        if k in g._spec.defaults}, opts, host
-            g.start = start
-            for pack in g.packs:
-                pack.set_state(g._spec, opts, {
-                    k: np.concatenate([np.asarray(state[n][k]) for n in pack.names])
-                    for k in g._spec.state_names(opts, pack.rep)})
-            g.bind()
+            g.load(opts, state, host, start)
+        G._index()   # (the packs may be new: another state_dtype)
         self.mode = mode
         self.t = t
         self._bind_groups()

@@ -525,6 +525,13 @@ def _setup(fun, jac, x0, data, comm, args, method, options, bounds, rng, sharded
                     "sharded=True: x0 of several arrays with a method that works per array "
                     f"({m.name!r}{', cautious' if m.two_pass is False else ''}) runs "
                     "replicated (each process keeps every array); pass sharded=False")
+            fmt = (options or {}).get("state_dtype")
+            if sharded and isinstance(fmt, str) and fmt.lower() == "int8":
+                raise ValueError(
+                    "sharded=True: x0 of several arrays with state_dtype='int8' runs "
+                    "replicated (int8 state's blocks and its full-precision fallback for "
+                    "arrays under 4096 elements are per array, a shard is a piece of "
+                    "their concatenation); pass sharded=False, or x0 as one array")
             x0, fused = c.st.start, jac is True
             bounds = None if bounds is None else c.st.bounds(bounds)
             fun = c.st.wrap(fun, True if fused else None, "fun's gradient")

@@ -188,6 +188,14 @@ def test_mpi_refuses_sharded_several_arrays_of_a_per_array_method():
     with pytest.raises(ValueError, match="sharded=True: x0 of several arrays with a method "
                                          "that works per array \\('lamb'\\)"):
         mpi.minimize(fg_struct, True, X0, (X, Y), method="lamb", sharded=True)
+    # int8 state's blocks and its full-precision fallback are per array; a shard
+    # is a piece of the concatenation (bfloat16's random bits are the
+    # concatenation's in both runs: it shards)
+    for fmt in ("int8", "INT8"):
+        with pytest.raises(ValueError, match="sharded=True: x0 of several arrays with "
+                                             "state_dtype='int8'"):
+            mpi.minimize(fg_struct, True, X0, (X, Y), sharded=True,
+                         options={"state_dtype": fmt})
 
 
 def _njit_objectives():

@@ -415,20 +415,22 @@ class Method:
                             "the loop); it takes " + listed)
         raise TypeError(_options.unknown_option_message(name, self.name, valid, listed))
 
-    def replace(self, current, options, where=""):
+    def replace(self, current, options, where="", sizes=(None,)):
         """``options`` resolved to replace the resolved ``current`` ones from
-        the next step on: refused when they would change the state arrays
-        (``where`` prefixes the message)."""
+        the next step on: refused when they would change the state arrays of
+        an array of one of ``sizes`` (their names, or how they are stored:
+        ``state_dtype``; None: a large array) (``where`` prefixes the
+        message)."""
         opts = self.resolve(dict(options))
-        if ([(e[0], e[1]) for e in self.layout(opts)]
-                != [(e[0], e[1]) for e in self.layout(current)]
-                or opts.get("stochastic_rounding") != current.get("stochastic_rounding")
-                and opts.get("state_dtype") is not None):
-            diff = [k for k in options if options[k] != current.get(k)]
-            raise ValueError(
-                f"{where}option{'s' if len(diff) > 1 else ''} {', '.join(map(repr, diff))} "
-                f"would change the state arrays ({sorted(self.state_names(current))} -> "
-                f"{sorted(self.state_names(opts))}); they cannot change")
+        for size in sizes:
+            before = [(e[0], e[1]) for e in self.layout(current, size)]
+            after = [(e[0], e[1]) for e in self.layout(opts, size)]
+            if before != after:
+                diff = [k for k in options if options[k] != current.get(k)]
+                raise ValueError(
+                    f"{where}option{'s' if len(diff) > 1 else ''} "
+                    f"{', '.join(map(repr, diff))} would change the state arrays "
+                    f"({_stored(before)} -> {_stored(after)}); they cannot change")
         return opts
 
     @property
@@ -659,3 +661,13 @@ def get_method(method):
     except KeyError:
         raise ValueError(f"unknown method {method!r}; choose one of "
                          f"{', '.join(METHODS)}") from None
+
+
+def _stored(layout):
+    """The state arrays of ``layout`` (``(name, dtype or None)``) for a
+    message: ``['exp_avg', 'exp_avg_sq']`` in the parameters' dtype, else
+    each with its stored dtype."""
+    if all(dt is None for _, dt in layout):
+        return str(sorted(name for name, _ in layout))
+    return "[" + ", ".join(f"{name!r}" + ("" if dt is None else f" {np.dtype(dt).name}")
+                           for name, dt in sorted(layout, key=lambda e: e[0])) + "]"
