@@ -334,7 +334,9 @@ def _stamp(fn):
         st = os.stat(path)
     except (OSError, TypeError):
         return None
-    return f"{path}:{py.__qualname__}:{st.st_size}:{st.st_mtime_ns}:{src}"
+    # (its njit options too: the loops compile it with them)
+    opts = sorted((k, repr(v)) for k, v in getattr(fn, "targetoptions", {}).items())
+    return f"{path}:{py.__qualname__}:{st.st_size}:{st.st_mtime_ns}:{src}:{opts}"
 
 
 def _cacheable(fn):

@@ -53,9 +53,10 @@ def minimize_many(fun, jac, x0, data=(), args=(), method="adam", options=None,
     fun : numba.njit function or C function pointer
         ``fun(x, *data_i, *args) -> float`` for one problem, or ``(f, g)``
         with ``jac=True``; ``x`` is a read-only 1-D row of ``n_params``.
-        It is compiled into the loop (numba inlines it, with
-        ``error_model="numpy"``: a division by zero gives inf or NaN, not
-        ``ZeroDivisionError``); with ``njit(cache=True)`` the loop is cached
+        It is compiled into the loop (by itself, with its own njit options,
+        and ``error_model="numpy"`` unless it sets one: a division by zero
+        gives inf or NaN, not ``ZeroDivisionError``); with
+        ``njit(cache=True)`` the loop is cached
         on disk too.  Or a C function ``double fg(intptr_t n, const double
         *x, double *grad, intptr_t i, void *user_data)`` (``float`` for
         float32) that returns problem ``i``'s objective and writes its

@@ -198,6 +198,76 @@ def test_a_gradient_of_another_dtype_falls_back_and_agrees():
 
 
 @njit
+def arange_f(x):
+    return 0.5 * np.sum(x * x * np.arange(1, x.size + 1) / x.size)
+
+
+@njit
+def arange_g(x):
+    return x * np.arange(1, x.size + 1) / x.size
+
+
+@njit
+def arange_fg(x, a):
+    return arange_f(x) * a, arange_g(x) * np.float32(a)
+
+
+@njit
+def star_fg(x, *a):
+    """An objective of ``*args`` (numba's inliner of IR refused it with a
+    NotImplementedError)."""
+    return arange_f(x) * a[0], arange_g(x) * np.float32(a[0])
+
+
+def test_the_loops_evaluate_the_objective_as_numba_compiled_it():
+    """The compiled loops call the user's function as numba compiled it: numba
+    computes ``x * arange / n`` of float32 ``x`` in float64, rounded once, by
+    itself, and in float32, rounded twice, where its IR is inlined into a
+    caller (the loops inlined it so before, and ran another objective: 1 ulp
+    apart in a quarter of the elements)."""
+    x = np.random.default_rng(3).standard_normal(300).astype(np.float32)
+    g = arange_g(x)
+    np.testing.assert_array_equal(g, (x.astype(np.float64) * np.arange(1, 301) / 300)
+                                  .astype(np.float32))
+    for n in (5, 300, 9000):   # the tiny, the small and the serial loop
+        x0 = np.random.default_rng(n).standard_normal(n).astype(np.float32)
+        opts = {"maxiter": 6, "lr": 1e-2, "gtol": 0}
+        a, b = both(arange_f, arange_g, x0, options=opts)
+        assert_same(a, b)
+        for fg in (arange_fg, star_fg):
+            a, b = both(fg, True, x0, args=(2.0,), options=opts)
+            assert_same(a, b)
+    X0 = np.random.default_rng(4).standard_normal((3, 300)).astype(np.float32)
+    many = numadam.minimize_many(arange_fg, True, X0, args=(2.0,),
+                                 options={"maxiter": 6, "lr": 1e-2, "gtol": 0})
+    star = numadam.minimize_many(star_fg, True, X0, args=(2.0,),
+                                 options={"maxiter": 6, "lr": 1e-2, "gtol": 0})
+    np.testing.assert_array_equal(star.x, many.x)
+    for i in range(3):
+        one = numadam.minimize(arange_fg, True, X0[i], args=(2.0,),
+                               options={"maxiter": 6, "lr": 1e-2, "gtol": 0,
+                                        "compiled": False})
+        np.testing.assert_array_equal(many.x[i], one.x)
+
+
+@njit
+def divides_by_zero(x):
+    """Divides by zero once x[0] < 0.75 (the fifth step at lr 0.1): in the loop."""
+    d = 0.0 if x[0] < 0.75 else 1.0
+    return 1.0 / d, np.ones_like(x)
+
+
+def test_the_objectives_error_model_is_its_own_in_the_compiled_loop():
+    """numba's default error model raises ZeroDivisionError: so does the
+    objective in the compiled loop, as when the ordinary loop calls it (the
+    loop compiled it with error_model="numpy" before: inf, then nan_policy)."""
+    for compiled in (False, True):
+        with pytest.raises(ZeroDivisionError):
+            numadam.minimize(divides_by_zero, True, np.ones(3),
+                             options={"maxiter": 20, "lr": 0.1, "compiled": compiled})
+
+
+@njit
 def bad_shape(x):
     return 0.0, np.zeros(x.size + 1)
 

@@ -58,9 +58,10 @@ def run({signature}):
 _C_OBJECTIVE = """evaluate = _L.eval_c
 value = _L.value_c"""
 
-#: an njit objective compiled into the loop (numba inlines it; LLVM does not
-#: inline a call to another dispatcher, and a C pointer costs a call and the
-#: wrapper's unpacking: 92 ns per Rosenbrock iteration instead of ~50)
+#: an njit objective compiled into the loop (:func:`generate.inlined`: LLVM
+#: inlines it; it does not inline a call to another dispatcher, and a C
+#: pointer costs a call and the wrapper's unpacking: 92 ns per Rosenbrock
+#: iteration instead of ~50)
 _INLINED_OBJECTIVE = """import math
 
 from numadam._kernels import generate as _G
@@ -70,8 +71,8 @@ from numadam._kernels._pointers import as_pointer as _ptr
 from numadam._kernels._pointers import row_view as _ro
 
 _fun, _jac = _G.PENDING[{key!r}]
-_fun_i = njit(inline="always", error_model="numpy")(_fun.py_func)
-_jac_i = njit(inline="always", error_model="numpy")(_jac.py_func)
+_fun_i = _G.inlined(_fun)
+_jac_i = _G.inlined(_jac)
 
 
 @njit(inline="always", error_model="numpy")

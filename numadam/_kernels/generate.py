@@ -98,6 +98,31 @@ def _inlined_sources():
     return inspect.getsource(cpu) + numba.__version__
 
 
+#: njit options of a user's function that its copy inlined into a loop does
+#: not take: caching (the loop is cached), parallel (it runs inside the loop)
+_NOT_INLINED = ("cache", "parallel", "inline", "forceinline", "nopython")
+
+
+def inlined(fn, error_model="python"):
+    """The user's njit function ``fn`` compiled again for a loop to inline:
+    with ``fn``'s own options (``fastmath``, ``error_model``, ...) less
+    :data:`_NOT_INLINED`, typed and compiled by itself as ``fn`` is, and
+    marked for LLVM to inline (``forceinline``); the options it leaves unset
+    given numba's defaults, which a call from Python gets and a call from
+    compiled code would not (numba passes a caller's ``error_model`` and
+    ``fastmath`` on to a callee that does not set them), or ``error_model``
+    (minimize_many's loop: "numpy", a division by zero stops one problem).  (numba's ``inline="always"``
+    types the function's IR inside its caller, which may compute otherwise:
+    ``x * np.arange(n) / n`` of a float32 ``x`` in float32, twice rounded,
+    where the function by itself computes it in float64, rounded once.)"""
+    from numba import njit
+    # numba's defaults of a function called from Python, set: a function that
+    # does not set them inherits its caller's (the loops' error_model="numpy")
+    opts = {"error_model": error_model, "fastmath": False}
+    opts.update((k, v) for k, v in fn.targetoptions.items() if k not in _NOT_INLINED)
+    return njit(forceinline=True, **opts)(fn.py_func)
+
+
 def load(source, stem):
     """Import the generated ``source`` as a module, written under its hash.
 

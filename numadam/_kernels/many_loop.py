@@ -427,10 +427,11 @@ def run(first, stop, B, X, G, F, states, data, args, hyper, lr_const, lr_table,
 '''
 
 
-#: the user's functions compiled into the loop (numba inlines them; LLVM
-#: would not inline a call to another dispatcher: 1.4x slower on small problems)
-_INLINED = """_fun_i = njit(inline="always", error_model="numpy")(_fun.py_func)
-_jac_i = njit(inline="always", error_model="numpy")(_jac.py_func)"""
+#: the user's functions compiled into the loop (:func:`generate.inlined`:
+#: LLVM inlines them; it would not inline a call to another dispatcher: 1.4x
+#: slower on small problems), with numpy's error model unless they set theirs
+_INLINED = """_fun_i = _G.inlined(_fun, "numpy")
+_jac_i = _G.inlined(_jac, "numpy")"""
 
 
 def _rows(data):
