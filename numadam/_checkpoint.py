@@ -82,6 +82,12 @@ def encode_options(options):
 
 def _encode(name, value):
     if isinstance(value, schedules.Schedule):
+        if _schedule_classes().get(type(value).__name__) is not type(value):
+            raise ValueError(
+                f"option {name!r} is a schedule of class {type(value).__qualname__!r}, "
+                "not a schedule of numadam.schedules: a checkpoint holds those by name "
+                "and parameters and could not read this one back (use one of "
+                f"{', '.join(sorted(_schedule_classes()))}, or save without it)")
         return {"__schedule__": type(value).__name__,
                 "params": {k: _encode(name, v) for k, v in value.params.items()}}
     if callable(value):

@@ -386,7 +386,7 @@ def _run(fun, jac, fused, x0, spec, args, options, loop, callback, bounds, data,
     changed = {}
     if loop["checkpoint"] is not None or saved is not None:
         from ._resume import RunCheckpoint, _changed_options
-        ckpt = RunCheckpoint(run, loop, spec, root, rng is not None, saved)
+        ckpt = RunCheckpoint(run, loop, spec, root, rng is not None, saved, st)
         if loop["checkpoint"] is not None:
             run.checkpoint = ckpt
         if saved is not None:

@@ -31,7 +31,9 @@ def _read_resume(path, spec):
         loop = dict(meta["loop"])
         if loop.get("maxiter", 0) is None:
             loop["maxiter"] = _UNLIMITED
-        options = {**loop, **_checkpoint.decode_options(meta["optimizer"]["options"])}
+        # the loop's options win: the optimizer's record holds its own defaults
+        # of the same names (nan_policy "raise"), not the run's
+        options = {**_checkpoint.decode_options(meta["optimizer"]["options"]), **loop}
         for key in ("data_sha", "bounded", "rng_seed"):
             meta[key]
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -105,6 +107,17 @@ class _GeneratorPart:
         self.generator.bit_generator.state = state
 
 
+def _arrays_text(structure):
+    """x0's structure as a message says it."""
+    if structure is None:
+        return "x0 one array"
+    try:
+        return "x0's arrays in the order [" + ", ".join(
+            f"{name!r} {tuple(shape)}" for name, shape in structure) + "]"
+    except (TypeError, ValueError):
+        return f"x0's arrays {structure!r}"
+
+
 class RunCheckpoint:
     """Saves a :class:`numadam._driver.Run` and restores one from a file.
 
@@ -115,9 +128,13 @@ class RunCheckpoint:
     (the loop options, the data's fingerprint, the bounds, the seed).
     """
 
-    def __init__(self, run, loop, spec, root, rng_given, saved=None):
+    def __init__(self, run, loop, spec, root, rng_given, saved=None, structure=None):
         self.run, self.spec, self.root, self.rng_given = run, spec, root, rng_given
         self.saved = saved
+        #: x0's arrays (several): their names and shapes in the flat iterate's
+        #: order, which the saved x (flat) and a flat optimizer's state follow
+        self.structure = None if structure is None else [
+            [name, list(shape)] for name, shape in zip(structure.names, structure.shapes)]
         src = run.src
         self.x, self.box, self.shape, self.dtype = src.x, src.box, src.shape, src.dtype
         self.record_loop = {
@@ -149,7 +166,8 @@ class RunCheckpoint:
         meta = {"kind": "minimize", "optimizer": meta, "shape": list(self.shape),
                 "dtype": self.dtype.name, "nit": run.nit, "nskip": run.nskip,
                 "counts": run.src.counts, "loop": self.record_loop, "rng_seed": _seed_of(self.root),
-                "data_sha": self.data_sha, "bounded": self.box is not None}
+                "data_sha": self.data_sha, "bounded": self.box is not None,
+                "structure": self.structure}
         arrays["x"] = self.x
         if self.box is not None:
             arrays["bounds.lb"], arrays["bounds.ub"] = self.box
@@ -174,6 +192,12 @@ class RunCheckpoint:
         saved_x = np.asarray(arrays["x"])
         if saved_x.shape != shape or saved_x.dtype != dtype:
             raise ValueError("its x array does not match its header")
+        # (a file of an older numadam has no record: its structure unchecked)
+        if "structure" in meta and meta["structure"] != self.structure:
+            raise ValueError(f"it was taken with {_arrays_text(meta['structure'])}, this "
+                             f"call gives {_arrays_text(self.structure)} (the run's "
+                             "iterate is saved as one flat array: give x0's arrays as "
+                             "the checkpointed run did, a dict in the same key order)")
         if (run.batches is None) != ("batches" not in meta):
             raise ValueError("it was taken " + ("with" if run.batches is None else
                              "without") + " data, this run is the opposite")

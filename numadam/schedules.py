@@ -74,7 +74,9 @@ class Schedule:
     Subclasses implement :meth:`lr`; calling the schedule checks ``k``
     once, here, and passes it to :meth:`lr` as a Python int (so an integral
     NumPy integer or an integral float such as ``3.0`` gives exactly the
-    value of ``3``).
+    value of ``3``).  A schedule of your own class serves everywhere but in
+    checkpoints (``save``, minimize's ``checkpoint``), which hold this
+    module's schedules by name and parameters and refuse another class.
 
     Raises
     ------

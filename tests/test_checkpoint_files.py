@@ -618,3 +618,33 @@ def test_missing_file_and_directory_keep_their_os_errors(tmp_path):
     if sys.platform != "win32":
         with pytest.raises(IsADirectoryError):
             _checkpoint.read(tmp_path, "optimizer")
+
+
+def test_a_schedule_of_the_users_own_class_is_refused_when_saving(tmp_path):
+    """A checkpoint holds numadam.schedules' schedules by name: a subclass of
+    the user's (``Schedule``'s docstring shows how to write one) cannot be
+    read back, so it is refused when saving -- before a run, with minimize's
+    checkpoint -- not written as a name that loads another schedule or none."""
+    class halving(S.Schedule):   # as the docstring's example
+        def __init__(self, lr):
+            self._params = {"lr": lr}
+
+        def lr(self, k):
+            return self._params["lr"] / 2 ** k
+
+    class exponential(S.exponential):   # a numadam name, another rule
+        def lr(self, k):
+            return 0.1
+    for sched in (halving(0.1), exponential(0.1, 0.5)):
+        opt = numadam.Adam(np.zeros(3), lr=sched)
+        with pytest.raises(ValueError, match="not a schedule of numadam.schedules"):
+            opt.save(tmp_path / "o.npz")
+        calls = []
+
+        def fg(x):
+            calls.append(1)
+            return float(x @ x), 2 * x
+        with pytest.raises(ValueError, match="not a schedule of numadam.schedules"):
+            numadam.minimize(fg, True, np.ones(3), options={
+                "lr": sched, "maxiter": 5, "checkpoint": tmp_path / "run.npz"})
+        assert calls == [] and not (tmp_path / "run.npz").exists()

@@ -296,3 +296,24 @@ def test_two_threads_two_optimizers_equal_sequential_runs():
     for t in threads:
         t.join()
     assert np.array_equal(seq[0], par[0]) and np.array_equal(seq[1], par[1])
+
+
+@pytest.mark.parametrize("policy", [None, "stop", "skip"])
+def test_resume_keeps_the_runs_nan_policy(policy, tmp_path):
+    """``resume`` alone continues the saved run: its nan_policy too (the
+    optimizer's own default, "raise", recorded beside the loop's, won before)."""
+    def fg(x):
+        r = x - 3.0
+        g = r.copy()
+        if x[0] > 1.0:   # the gradient is NaN from the ninth step on
+            g[0] = np.nan
+        return 0.5 * float(np.sum(r * r)), g
+    opts = {"lr": 0.1} if policy is None else {"lr": 0.1, "nan_policy": policy}
+    full = numadam.minimize(fg, True, np.zeros(2), options=dict(opts, maxiter=30))
+    ck = tmp_path / "run.npz"
+    numadam.minimize(fg, True, np.zeros(2),
+                     options=dict(opts, maxiter=5, checkpoint=ck, checkpoint_every=5))
+    res = numadam.minimize(fg, True, np.zeros(2), options={"resume": ck, "maxiter": 30})
+    assert (res.status, res.nit) == (full.status, full.nit)
+    np.testing.assert_array_equal(res.x, full.x)
+    assert res.resumed["changed"] == {"maxiter": (5, 30)}

@@ -146,9 +146,42 @@ def test_minibatches_and_checkpoints_resume_bit_for_bit(tmp_path):
                            options=dict(opts, resume=ck))
     for k in X0:
         np.testing.assert_array_equal(res.x[k], full.x[k])
-    with pytest.raises(ValueError, match="other arrays|shape"):
+    with pytest.raises(ValueError, match=r"this call gives x0's arrays in the order "
+                                         r"\['W' \(4, 2\), 'c' \(2,\)\]"):
         numadam.minimize(fg, True, {"W": np.zeros((4, 2)), "c": np.zeros(2)}, data=(X, Y),
                          rng=3, options=dict(opts, resume=ck))
+    # the same arrays in another order: the flat iterate would be another's
+    # (the run's x is saved flat): refused, naming the saved order
+    with pytest.raises(ValueError, match=r"x0's arrays in the order \['W' \(4, 2\), 'b' "
+                                         r"\(2,\)\]"):
+        numadam.minimize(fg, True, {"b": np.zeros(2), "W": np.zeros((4, 2))}, data=(X, Y),
+                         rng=3, options=dict(opts, resume=ck))
+
+
+def test_a_checkpoint_over_a_tuple_of_njit_functions_refuses_other_shapes(tmp_path):
+    """The compiled path over a tuple steps one flat optimizer: its checkpoint
+    holds the arrays' shapes all the same (before, (3,), (2, 2) resumed as
+    (2, 2), (3,) was accepted and mixed the values)."""
+    from numba import njit
+
+    @njit
+    def fg(p):
+        a, b = p
+        return np.sum((a - 1.0) ** 2) + np.sum((b + 1.0) ** 2), (2.0 * (a - 1.0),
+                                                                 2.0 * (b + 1.0))
+    ck = tmp_path / "run.npz"
+    opts = {"lr": 0.05, "maxiter": 5, "gtol": 0}
+    numadam.minimize(fg, True, (np.zeros(3), np.zeros((2, 2))),
+                     options=dict(opts, checkpoint=ck, checkpoint_every=5))
+    with pytest.raises(ValueError, match="does not fit this run: .*x0's arrays"):
+        numadam.minimize(fg, True, (np.zeros((2, 2)), np.zeros(3)),
+                         options=dict(opts, resume=ck, maxiter=10))
+    again = numadam.minimize(fg, True, (np.zeros(3), np.zeros((2, 2))),
+                             options=dict(opts, resume=ck, maxiter=10))
+    full = numadam.minimize(fg, True, (np.zeros(3), np.zeros((2, 2))),
+                            options=dict(opts, maxiter=10))
+    for a, b in zip(again.x, full.x):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_bad_structures_are_refused_naming_the_array():
