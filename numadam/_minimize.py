@@ -347,12 +347,18 @@ def _run(fun, jac, fused, x0, spec, args, options, loop, callback, bounds, data,
     from ._cabi import from_pointer, is_pointer
     if is_pointer(fun):   # called through ctypes outside the compiled loop
         fun = from_pointer(fun, x.dtype).python()
-    flat_njit = False
+    flat_njit = flat_opt = False
     if st is not None:   # several arrays: the run over one flat array, see _structured
         if bounds is not None:
             bounds = st.bounds(bounds)
-        fun, jac, flat_njit = _structured_functions(st, fun, jac, fused, args, spec, options,
-                                                    loop)
+        # a resume steps the checkpoint's optimizer: a flat one (the compiled
+        # path's) or one over the arrays (the ordinary loop's), the same steps
+        saved_flat = (None if saved is None
+                      else "structure" not in saved["meta"].get("optimizer", {}))
+        funcs = _structured_functions(st, fun, jac, fused, args, spec, options,
+                                      loop, flat=saved_flat is not False)
+        fun, jac, flat_njit = funcs
+        flat_opt = flat_njit or bool(saved_flat)
         callback = st.wrap_callback(callback)
     box = None if bounds is None else _bounds(bounds, x)
     style = _callback_style(callback)
@@ -363,7 +369,7 @@ def _run(fun, jac, fused, x0, spec, args, options, loop, callback, bounds, data,
         from ._data import Batches
         batches = Batches(data, loop["batch_size"], loop["shuffle"], loop["drop_last"],
                           shuffle_rng)
-    if st is None or flat_njit:   # (flat_njit: an elementwise method, the same steps)
+    if st is None or flat_opt:   # (an elementwise method: the same steps)
         opt = Optimizer(x, method=spec.name, **options)
     else:   # per-array semantics (cautious, LAMB) over views of the flat iterate
         opt = Optimizer(st.views(x), method=spec.name, **options)
@@ -374,7 +380,8 @@ def _run(fun, jac, fused, x0, spec, args, options, loop, callback, bounds, data,
     blocked = ((["a method whose step is not one elementwise pass"] if spec.two_pass
                 else [])
                + (["x0 of several arrays (with Python functions, a dict, a cautious "
-                   "method or int8 state)"] if st is not None and not flat_njit else []))
+                   "method or int8 state, or resuming a checkpoint of the ordinary "
+                   "loop)"] if st is not None and not flat_njit else []))
     compiled = _compiled_path(fun, jac, fused, loop, callback, data, bool(fkw or jkw),
                               out_at is None or out_at == 1 + len(args), blocked)
     if out_at is not None:   # numpy's out=: the gradient is written into one array
@@ -405,15 +412,16 @@ def _run(fun, jac, fused, x0, spec, args, options, loop, callback, bounds, data,
     return result
 
 
-def _structured_functions(st, fun, jac, fused, args, spec, options, loop):
+def _structured_functions(st, fun, jac, fused, args, spec, options, loop, flat=True):
     """``(fun, jac, compiled)`` over the flat iterate of several arrays: njit
     functions over a tuple of arrays become njit functions of the flat array
     (the compiled loop inlines them) when the method's step is one
     elementwise pass (so the flat optimizer takes the same steps: not with
-    int8 state, whose blocks and full-precision fallback are per array), else
-    Python wrappers (see :mod:`numadam._structured`)."""
+    int8 state, whose blocks and full-precision fallback are per array) and
+    ``flat`` (not when resuming a checkpoint of the optimizer over the
+    arrays), else Python wrappers (see :mod:`numadam._structured`)."""
     from ._inputs import _out_position
-    if (loop["compiled"] is not False and not spec.two_pass
+    if (flat and loop["compiled"] is not False and not spec.two_pass
             and not options.get("cautious", False)
             and options.get("state_dtype") != "int8"):   # (its blocks are per array)
         grad = fun if fused else jac

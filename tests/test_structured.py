@@ -182,6 +182,19 @@ def test_a_checkpoint_over_a_tuple_of_njit_functions_refuses_other_shapes(tmp_pa
                             options=dict(opts, maxiter=10))
     for a, b in zip(again.x, full.x):
         np.testing.assert_array_equal(a, b)
+    # compiled or not, either way round: the compiled path steps one flat
+    # optimizer, the ordinary one an optimizer over the arrays (the same steps);
+    # a resume takes the checkpoint's (it was refused: "state_dict is of an
+    # optimizer over one array, this one is over several arrays")
+    for first, then in ((False, "auto"), ("auto", False)):
+        ck2 = tmp_path / f"run-{first}.npz"
+        numadam.minimize(fg, True, (np.zeros(3), np.zeros((2, 2))),
+                         options=dict(opts, compiled=first, checkpoint=ck2,
+                                      checkpoint_every=5))
+        res = numadam.minimize(fg, True, (np.zeros(3), np.zeros((2, 2))),
+                               options=dict(opts, compiled=then, resume=ck2, maxiter=10))
+        for a, b in zip(res.x, full.x):
+            np.testing.assert_array_equal(a, b)
 
 
 def test_bad_structures_are_refused_naming_the_array():
