@@ -355,10 +355,17 @@ class Optimizer:
             self._replace_options({**self._user_options(), key: value})
             return
         from ._groups import OPTIMIZER_WIDE
+        g = self._groups.groups[k]
+        if key in OPTIMIZER_WIDE and len(self._groups.groups) == 1:
+            # one group: its options are the optimizer's (as for one array)
+            top = self._spec.resolve({**self._user_options(), key: value})
+            g.replace({**g.user_options(), key: value}, f"param_groups[{k}]")
+            self._opts = top
+            self._bind_groups()
+            return
         if key in OPTIMIZER_WIDE:
             raise ValueError(f"param_groups[{k}][{key!r}]: {key} is an option of the whole "
                              "optimizer, not of a group")
-        g = self._groups.groups[k]
         g._spec.check_known({key: value})
         before = g.user_options()
         g.replace({**before, key: value}, f"param_groups[{k}]")
@@ -434,9 +441,18 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value):
-        if self._groups is not None:   # every group's
-            for k in range(len(self._groups.groups)):
-                self._set_group_option(k, "lr", value)
+        if self._groups is not None:   # every group's and the optimizer's, or none
+            groups = self._groups.groups
+            before = [g.user_options() for g in groups]
+            top = self._spec.resolve({**self._user_options(), "lr": value})
+            try:
+                for k in range(len(groups)):
+                    self._set_group_option(k, "lr", value)
+            except (TypeError, ValueError):
+                for k, g in enumerate(groups):
+                    g.replace(before[k], f"param_groups[{k}]")
+                raise
+            self._opts = top
             return
         self._opts = self._spec.resolve({**self._user_options(), "lr": value})
         self._bind()

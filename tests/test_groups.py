@@ -590,3 +590,42 @@ def test_repr_names_each_groups_own_options():
                       "2: method='sgd', momentum=0.9]) at step 0"), r
     plain = numadam.Adam([np.ones(3)], lr=0.1)
     assert "groups:" not in repr(plain)
+
+
+def test_opt_lr_over_groups_is_all_or_nothing_and_is_the_optimizers():
+    """``opt.lr = v`` sets every group's lr, or none when a group refuses it
+    (Rprop's lr is a step size: no schedule); the optimizer's options follow
+    (``opt.options``, ``state_dict()['options']``), as for one array."""
+    a, b = np.ones(3), np.ones(2)
+    opt = numadam.Adam([{"params": [a]}, {"params": [b], "method": "rprop"}], lr=0.1)
+    before = [g["lr"] for g in opt.param_groups]
+    with pytest.raises(TypeError, match="rprop"):
+        opt.lr = numadam.schedules.cosine(0.05, 10)
+    assert [g["lr"] for g in opt.param_groups] == before and opt.options["lr"] == 0.1
+    one = numadam.Adam([np.ones(3)], lr=0.1)
+    one.lr = 0.5
+    assert one.lr == 0.5 and one.options["lr"] == 0.5
+    assert one.state_dict()["options"]["lr"] == 0.5
+
+
+def test_the_optimizer_wide_options_of_a_single_group_can_be_set():
+    """clip_norm and nan_policy belong to the whole optimizer: with one group
+    (a list or dict of arrays) its param_groups[0] sets them, as for one array;
+    with several groups they stay refused there."""
+    x = np.ones(3)
+    opt = numadam.Adam({"W": x}, lr=0.1)
+    opt.param_groups[0]["clip_norm"] = 1.0
+    opt.param_groups[0]["nan_policy"] = "skip"
+    assert opt.param_groups[0]["clip_norm"] == 1.0 and opt.options["clip_norm"] == 1.0
+    assert opt.options["nan_policy"] == "skip"
+    opt.step({"W": np.array([30.0, 40.0, 0.0])})   # clipped to norm 1 (the step: lr)
+    ref = np.ones(3)
+    numadam.Adam(ref, lr=0.1, clip_norm=1.0).step(np.array([30.0, 40.0, 0.0]))
+    np.testing.assert_array_equal(x, ref)
+    assert opt.step({"W": np.array([np.nan, 0.0, 0.0])}) is False and opt.skipped == 1
+    with pytest.raises(ValueError, match="clip_norm"):
+        opt.param_groups[0]["clip_norm"] = -1.0
+    assert opt.options["clip_norm"] == 1.0 and opt.param_groups[0]["clip_norm"] == 1.0
+    two = numadam.Adam([{"params": [np.ones(2)]}, {"params": [np.ones(2)]}])
+    with pytest.raises(ValueError, match="option of the whole optimizer"):
+        two.param_groups[1]["clip_norm"] = 1.0
