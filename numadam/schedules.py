@@ -124,7 +124,10 @@ class Schedule:
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self._params.items())
-        return f"numadam.schedules.{type(self).__name__}({args})"
+        cls = type(self)   # (a class of the user's by its own module)
+        where = ("numadam.schedules" if cls.__module__ == __name__
+                 else f"{cls.__module__}")
+        return f"{where}.{cls.__qualname__}({args})"
 
     def __eq__(self, other):
         return type(self) is type(other) and self._params == other._params
