@@ -855,6 +855,9 @@ class Optimizer:
         method, the optimizer's by default)."""
         spec = self._spec if spec is None else spec
         host = dict(host)
+        for h in spec.rule.host:   # a count added since the dict was saved: every step
+            if h.kind == "count" and h.name not in host:
+                host[h.name] = t
         host_names = spec.host_names
         if set(host) != set(host_names):
             raise ValueError(f"{where} has {sorted(host)}, expected {sorted(host_names)}")

@@ -407,6 +407,47 @@ def test_prodigy_over_groups_is_prodigyopt_s(dtype):
     assert opt.param_groups[1]["lr"] == 1.0
 
 
+@pytest.mark.parametrize("opts,lrs,zero_first", [
+    ({}, [0.0, 0.5] + [1.0] * 28, False),                          # a warmup from 0
+    ({"safeguard_warmup": True}, [0.0, 0.0, 0.3] + [1.0] * 27, False),
+    ({"use_bias_correction": True}, [1.0] * 30, True),             # a zero gradient first
+    ({"use_bias_correction": True, "safeguard_warmup": True},
+     [0.0] + [0.5] * 29, True)])
+def test_prodigy_steps_that_prodigyopt_skips(opts, lrs, zero_first):
+    """prodigyopt returns early, changing no state and not counting the step in
+    its bias correction, where lr is 0 (a warmup from 0: the moments, s and d
+    stay) or sum |s| is 0 (nothing but zero gradients yet); numadam's step count
+    (its schedules') goes on.  Step by step, float64."""
+    torch = pytest.importorskip("torch")
+    prodigyopt = pytest.importorskip("prodigyopt")
+    rng = np.random.default_rng(12)
+    scale, x0 = rng.uniform(0.5, 2.0, 5), rng.standard_normal(5)
+    x = x0.copy()
+    opt = numadam.Prodigy(x, lr=lambda k: lrs[k], **opts)
+    p = torch.tensor(x0.copy(), requires_grad=True)
+    ref = prodigyopt.Prodigy([p], lr=1.0, **opts)
+    for k in range(len(lrs)):
+        g = scale * (x - 3.0) * (0.0 if zero_first and k == 0 else 1.0)   # a quadratic
+        ref.param_groups[0]["lr"] = lrs[k]
+        p.grad = torch.tensor(g)
+        ref.step()
+        opt.step(g)
+        r = p.detach().numpy()
+        np.testing.assert_allclose(x, r, rtol=1e-12, atol=1e-15, err_msg=f"step {k + 1}")
+        if ref.state[p]:
+            np.testing.assert_allclose(opt.state["exp_avg"], ref.state[p]["exp_avg"].numpy(),
+                                       rtol=1e-12, atol=1e-300)
+    assert np.max(np.abs(x - x0)) > 1e-5 and opt.t == len(lrs)   # (it moved)
+    # the count of steps taken is state: saved, and a dict saved before it
+    # existed loads with every step counted
+    sd = opt.state_dict()
+    assert sd["host"]["k"] == ref.param_groups[0]["k"] < opt.t
+    old = {**sd, "host": {k: v for k, v in sd["host"].items() if k != "k"}}
+    again = numadam.Prodigy(x.copy(), lr=1.0, **opts)
+    again.load_state_dict(old)
+    assert again.state_dict()["host"]["k"] == opt.t
+
+
 @pytest.mark.parametrize("dtype", [np.float64])
 def test_lamb_over_several_arrays_is_optax_per_leaf(dtype):
     """Over a dict of arrays (one 2-D) LAMB's trust ratio is per array, as

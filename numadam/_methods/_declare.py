@@ -89,11 +89,13 @@ class Host:
     before the first step), ``"product"`` for another running product in
     ``(0, 1]`` (NAdam's mu product), ``"sum"`` for a running sum or maximum
     that is ``>= 0`` (Schedule-Free's weight sum), ``"positive"`` for any
-    value > 0 or ``"real"`` for any finite value (Prodigy's step size and
-    numerator).  ``init`` is a number or the name of the option holding it.
+    value > 0, ``"real"`` for any finite value (Prodigy's step size and
+    numerator) or ``"count"`` for a count of steps, an integer in ``[0, t]``
+    (Prodigy's steps taken; a state dict saved before it existed loads with
+    ``t``).  ``init`` is a number or the name of the option holding it.
     """
 
-    KINDS = ("power", "product", "sum", "positive", "real")
+    KINDS = ("power", "product", "sum", "positive", "real", "count")
 
     def __init__(self, name, init=1.0, kind="power"):
         if kind not in self.KINDS:
@@ -108,6 +110,11 @@ class Host:
         if not math.isfinite(value):
             raise ValueError(f"host[{self.name!r}] must be finite; got {value}")
         if self.kind == "real":
+            return
+        if self.kind == "count":
+            if not (value == int(value) and 0 <= value <= t):
+                raise ValueError(f"host[{self.name!r}] counts steps: an integer in [0, {t}]; "
+                                 f"got {value!r}")
             return
         if self.kind == "positive":
             if not value > 0.0:

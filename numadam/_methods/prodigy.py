@@ -51,14 +51,20 @@ def _dlr(h, t, lr, d):
 def scalars(h, t, lr, gscale, host):
     """``h = (maximize, clip, wd, decouple, b1, b2, b3, eps, d0, d_coef,
     growth_rate, use_bias_correction, safeguard_warmup)``, ``host = (d, d_max,
-    d_numerator)``: the first pass's scalars with this step's ``d``; the
-    denominator's ``d*eps`` and the new ``d`` are :func:`between`'s."""
+    d_numerator, k)``: the first pass's scalars with this step's ``d``; the
+    denominator's ``d*eps`` and the new ``d`` are :func:`between`'s.  ``k``
+    counts the steps taken, which the bias correction counts (prodigyopt's
+    ``k``): with lr 0 (a warmup from 0) prodigyopt changes no state and takes
+    no step, so the first pass leaves every state as it is (``1*m + 0*g``)."""
     maximize, clip, wd, decouple, b1, b2, b3, eps, d0, d_coef, growth, use_bc, safe = h
     gmul, clip, _, _ = prologue(maximize, clip, 0.0, False, lr, gscale)
     d = host[0]
-    dlr = _dlr(h, t, lr, d)
-    sc = (d / d0) * d if safe else (d / d0) * dlr
     wdc = 0.0 if decouple else wd
+    if lr == 0.0:
+        return ((gmul, clip, wdc, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, d * eps, d),
+                host)
+    dlr = _dlr(h, host[3] + 1.0, lr, d)
+    sc = (d / d0) * d if safe else (d / d0) * dlr
     dwd = -wd * dlr if decouple else 0.0
     return ((gmul, clip, wdc, b1, d * (1.0 - b1), b2, d * d * (1.0 - b2), b3, sc, dwd, -dlr,
              d * eps, d), host)
@@ -66,19 +72,22 @@ def scalars(h, t, lr, gscale, host):
 
 def between(h, t, lr, sums, host, s):
     """prodigyopt's update of ``d`` from ``<g, x0 - x>`` and ``sum |s|``;
-    with ``sum |s| = 0`` (no gradient yet) the parameters do not move."""
+    with ``sum |s| = 0`` (no gradient yet) or lr 0, prodigyopt returns before
+    the step: the parameters do not move and neither ``d``, its numerator nor
+    the count of steps ``k`` changes."""
     dot, sabs = sums
-    d, d_max, d_num = host
-    b3, eps, d0, d_coef, growth = h[6], h[7], h[8], h[9], h[10]
-    d_num = d_num * b3 + ((d / d0) * _dlr(h, t, lr, d)) * dot
-    if sabs == 0.0:   # prodigyopt returns before the step
+    d, d_max, d_num, k = host
+    if sabs == 0.0 or lr == 0.0:   # prodigyopt returns before the step
         return s[:9] + (0.0, 0.0, s[11], s[12]), host
+    b3, eps, d0, d_coef, growth = h[6], h[7], h[8], h[9], h[10]
+    k = k + 1.0
+    d_num = d_num * b3 + ((d / d0) * _dlr(h, k, lr, d)) * dot
     d_hat = d_coef * d_num / sabs
     if d == d0:
         d = max(d, d_hat)
     d_max = max(d_max, d_hat)
     d = min(d_max, d * growth)
-    return s[:11] + (d * eps, d), (d, d_max, d_num)
+    return s[:11] + (d * eps, d), (d, d_max, d_num, k)
 
 
 def _beta3(name, value):
@@ -114,7 +123,7 @@ RULE = Rule(
     states=(State("s"), State("p0", init=PARAMS), State("exp_avg", moment=True),
             State("exp_avg_sq", nonnegative=True, moment=True)),
     host=(Host("d", init="d0", kind="positive"), Host("d_max", init="d0", kind="positive"),
-          Host("d_numerator", init=0.0, kind="real")),
+          Host("d_numerator", init=0.0, kind="real"), Host("k", init=0.0, kind="count")),
     first=first, sums=("dot", "s_abs"), between=between,
     shared=("lr", "betas", "beta3", "d0", "d_coef", "growth_rate", "use_bias_correction",
             "safeguard_warmup", "decouple"),
