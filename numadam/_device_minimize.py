@@ -20,6 +20,8 @@ class DeviceSource:
     """The gradient from the user's functions on device arrays; the state on the
     device (see :mod:`numadam._driver` for the interface)."""
 
+    callback_fun_before_step = False   # (as HostSource's)
+
     def __init__(self, fun, jac, args, x, opt, box):
         from ._kernels import cuda as K
         self.K = K

@@ -46,6 +46,10 @@ class StopRun(Exception):
 class HostSource:
     """minimize's gradients from Python callables, its state in host memory."""
 
+    #: a callback with data gets the minibatch's loss at the new x (evaluated
+    #: for it), not the one before the step that a fused objective gave
+    callback_fun_before_step = False
+
     def __init__(self, fun, jac, fused, args, x, opt, box, fkw, jkw):
         cpu = _kernels.load_cpu()
         self.fun, self.jac, self.fused, self.args = fun, jac, fused, args
@@ -321,7 +325,10 @@ class Run:
             if ckpt is not None and nit % every == 0:
                 ckpt.save(self.loop["checkpoint"])
             if batches is not None:
-                if style is not None and self.call_back(f, None, batch):
+                # the minibatch's loss at the new x (f, when known, is the old
+                # x's), unless the source has only that one (MPI's global loss)
+                if style is not None and self.call_back(
+                        f if src.callback_fun_before_step else None, None, batch):
                     return f, g, batch
                 if nit >= budget:  # the budget is spent: draw no further batch
                     self.status = self.budget_status()
@@ -365,7 +372,7 @@ class Run:
                     info.epoch = self.epoch_of(self.nit)
                 elif g is not None:
                     info.jac = self.src.jac_of(g)
-                self.callback(info)
+                self.callback(intermediate_result=info)   # (by keyword, as SciPy)
             else:
                 self.callback(self.src.intermediate_x())
         except StopIteration:

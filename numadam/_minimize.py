@@ -177,7 +177,9 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
         ``intermediate_result``, else as ``callback(xk)`` with a copy of the
         iterate.  Without ``data``, ``fun`` is the objective at ``x`` (and
         ``jac`` its gradient); with ``data`` it is the loss of the minibatch
-        just used.  Raising ``StopIteration`` ends the run with status 99.
+        just used, at ``x`` (evaluated for the callback).  The callback is
+        called by keyword, ``callback(intermediate_result=...)``, as SciPy
+        does.  Raising ``StopIteration`` ends the run with status 99.
     bounds : scipy.optimize.Bounds or sequence of (low, high), optional
         Box constraints, one pair per element of ``x0`` (``None`` for no
         bound).  ``x0`` is projected onto the box, and so is every iterate

@@ -179,12 +179,12 @@ class Structure:
             return None
         st = self
 
-        def flat_cb(arg):
-            if hasattr(arg, "x") and hasattr(arg, "keys"):
-                arg = type(arg)(dict(arg, x=st.views(np.asarray(arg["x"]))))
-            else:
-                arg = st.views(np.asarray(arg))
-            return callback(arg)
+        def flat_cb(*args, **kw):
+            if kw:   # intermediate_result=..., passed on as it came
+                arg = kw["intermediate_result"]
+                return callback(intermediate_result=type(arg)(
+                    dict(arg, x=st.views(np.asarray(arg["x"])))))
+            return callback(st.views(np.asarray(args[0])))
 
         flat_cb.__signature__ = inspect.signature(callback)
         return flat_cb

@@ -412,7 +412,8 @@ def minimize(fun, jac, x0, data, comm=None, args=(), method="adam", options=None
         ``callback(intermediate_result)`` on every process after every step,
         with an :class:`~scipy.optimize.OptimizeResult` holding ``x`` (a copy
         of the iterate), ``fun`` (the loss of the global minibatch just
-        used), ``nit`` and ``epoch``.  It stops the run by raising
+        used, at the iterate before the step: the loss that came with its
+        gradient), ``nit`` and ``epoch``.  It stops the run by raising
         ``StopIteration``, as in :func:`numadam.minimize` (its return value
         is ignored).  A stop on ANY process stops EVERY process after the same
         iteration, with status 99 and the same ``x``: the decision travels in
@@ -577,6 +578,10 @@ class _MPISource:
     them when replicated).  The interface of :mod:`numadam._driver`'s sources;
     a callback's stop and a failure on any process travel in the next
     ``Allreduce`` (see :func:`minimize`)."""
+
+    #: a callback gets the global loss of the minibatch just used, at the x
+    #: before the step (the one loss the gradient's Allreduce carries)
+    callback_fun_before_step = True
 
     def __init__(self, c, opt, batches):
         from ._driver import HostSource

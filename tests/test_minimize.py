@@ -120,6 +120,54 @@ def test_callback_styles_and_stop_iteration():
     np.testing.assert_array_equal(res.x, new[-1].x)
 
 
+def test_a_keyword_only_callback_is_called_as_scipy_calls_it():
+    """SciPy passes ``intermediate_result`` by keyword: a callback of one
+    keyword-only parameter works with SciPy's own methods, and so with
+    numadam (one array, several arrays, scipy.optimize.minimize's front door);
+    it raised TypeError ("takes 0 positional arguments")."""
+    import scipy.optimize
+    seen = []
+
+    def cb(*, intermediate_result):
+        seen.append(intermediate_result.nit)
+    numadam.minimize(rosen, rosen_der, [0.0, 0.0], options={"maxiter": 3, "gtol": 0},
+                     callback=cb)
+    numadam.minimize(lambda p: (float(p["a"] @ p["a"]), {"a": 2 * p["a"]}), True,
+                     {"a": np.ones(2)}, options={"maxiter": 3, "gtol": 0}, callback=cb)
+    scipy.optimize.minimize(rosen, [0.0, 0.0], jac=rosen_der, callback=cb,
+                            method=numadam.scipy_method("adam"),
+                            options={"maxiter": 3, "gtol": 0})
+    assert seen == [1, 2, 3] * 3
+
+
+def test_with_data_the_callbacks_fun_is_the_minibatch_loss_at_its_x():
+    """``intermediate_result.fun`` is the loss of the minibatch just used at
+    ``intermediate_result.x`` (SciPy's: the value at x), whether the objective
+    is fused or not and whether a history record fell on the step (it was the
+    loss before the step in some of these cases and after it in others)."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 3))
+    y = X @ np.array([1.0, -2.0, 0.5])
+
+    def loss(w, Xb, yb):
+        r = Xb @ w - yb
+        return 0.5 * np.mean(r * r)
+
+    def grad(w, Xb, yb):
+        return Xb.T @ (Xb @ w - yb) / len(yb)
+    for fun, jac, extra in [(lambda w, a, b: (loss(w, a, b), grad(w, a, b)), True, {}),
+                            (loss, grad, {}), (loss, grad, {"history": 2})]:
+        rows = []
+
+        def cb(intermediate_result):
+            r = intermediate_result
+            rows.append((r.fun, loss(r.x, X, y)))
+        numadam.minimize(fun, jac, np.zeros(3), data=(X, y), rng=0, callback=cb,
+                         options={"batch_size": 64, "shuffle": False, "maxiter": 4,
+                                  "lr": 0.1, **extra})
+        assert len(rows) == 4 and all(f == fx for f, fx in rows), rows
+
+
 def test_shapes_and_dtypes_are_kept():
     x0 = np.ones((2, 3), dtype=np.float32)
     seen = []
