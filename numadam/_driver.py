@@ -102,8 +102,9 @@ class HostSource:
             try:
                 f, g = f
             except (TypeError, ValueError):
-                raise TypeError("with jac=True, fun must return (f, g); got "
-                                f"{type(f).__name__}") from None
+                what = (f"a {type(f).__name__} of {len(f)}" if isinstance(f, (tuple, list))
+                        else type(f).__name__)
+                raise TypeError(f"with jac=True, fun must return (f, g); got {what}") from None
             return _scalar(f), self.check(g)
         return _scalar(f)
 

@@ -36,6 +36,12 @@ def _as_problems(x0):
     return X
 
 
+#: minimize_many's own loop options (the rest of minimize's are refused)
+_MANY_LOOP = ("maxiter", "gtol", "nan_policy")
+#: names refused by name besides minimize's loop options
+_MANY_REFUSED = ("data", "callback")
+
+
 def minimize_many(fun, jac, x0, data=(), args=(), method="adam", options=None,
                   bounds=None, device="cpu"):
     """Minimise many independent problems at once, in parallel, compiled.
@@ -537,7 +543,12 @@ class _Problems:
         spec.refuse_two_pass("minimize_many")
         options = {} if options is None else dict(options)
         from ._methods import MINIMIZE_OPTIONS
-        spec.check_known(options, loop=MINIMIZE_OPTIONS)
+        # minimize's loop options that this loop does not take: said so by name
+        for key in options:
+            if key in _MANY_REFUSED or key in MINIMIZE_OPTIONS and key not in _MANY_LOOP:
+                raise TypeError(f"option {key!r} is not available in minimize_many (its "
+                                f"loop takes {', '.join(_MANY_LOOP)})")
+        spec.check_known(options, loop=_MANY_LOOP)
         self.maxiter = _int_option(options, "maxiter", 10000, 0)
         self.gtol = _float_option(options, "gtol", 1e-5, 0.0)
         self.policy = options.pop("nan_policy", "stop")
@@ -545,10 +556,6 @@ class _Problems:
             raise ValueError("option 'nan_policy' of minimize_many must be 'stop' or "
                              "'skip' (each problem gets its own status); got "
                              f"{self.policy!r}")
-        for key in ("history", "data", "epochs", "batch_size", "patience", "disp",
-                    "checkpoint", "resume", "callback", "compiled"):
-            if key in options:
-                raise TypeError(f"option {key!r} is not available in minimize_many")
         self.X = X = _as_problems(x0)
         n_problems = X.shape[0]
         if isinstance(data, list) and data and all(

@@ -208,7 +208,7 @@ def test_x0_of_the_wrong_shape_or_type(x0):
 
 
 @pytest.mark.parametrize("out, exc, match", [
-    (None, TypeError, "jac must hold real numbers; got dtype object"),
+    (None, TypeError, "jac returned None: it must be an array of the parameters. shape"),
     (["a", "b"], TypeError, "jac must hold real numbers; got dtype <U1"),
     (np.ones((2, 1)), ValueError, r"jac must have the parameters' shape \(2,\); got shape \(2, 1\)"),
     (3.0, ValueError, r"jac must have the parameters' shape \(2,\); got shape \(\)"),

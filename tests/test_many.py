@@ -140,6 +140,20 @@ def test_bad_input():
     with pytest.raises(TypeError, match="option 'history' is not available"):
         numadam.minimize_many(quad_fg, True, X0, data=(np.ones((3, 2)), np.ones((3, 2))),
                               options={"history": 10})
+    # an unknown option's message lists what minimize_many takes, not minimize's
+    # loop options that it refuses (it listed epochs, history, checkpoint, ...)
+    with pytest.raises(TypeError, match="option 'tol'") as err:
+        numadam.minimize_many(quad_fg, True, X0, data=(np.ones((3, 2)), np.ones((3, 2))),
+                              options={"tol": 1e-6})
+    for refused in ("epochs", "history", "checkpoint", "shuffle", "patience"):
+        assert refused not in str(err.value)
+    assert "maxiter" in str(err.value) and "nan_policy" in str(err.value)
+    for key in ("epochs", "shuffle", "checkpoint_every"):
+        with pytest.raises(TypeError, match=f"option '{key}' is not available in "
+                                            "minimize_many"):
+            numadam.minimize_many(quad_fg, True, X0,
+                                  data=(np.ones((3, 2)), np.ones((3, 2))),
+                                  options={key: 1})
     with pytest.raises(ValueError, match=r"x0 contains NaN or infinity \(problem 1\)"):
         numadam.minimize_many(quad_fg, True, np.array([[0.0, 0], [np.nan, 0], [0, 0]]),
                               data=(np.ones((3, 2)), np.ones((3, 2))))

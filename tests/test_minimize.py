@@ -168,6 +168,18 @@ def test_with_data_the_callbacks_fun_is_the_minibatch_loss_at_its_x():
         assert len(rows) == 4 and all(f == fx for f, fx in rows), rows
 
 
+def test_a_gradient_of_none_or_a_long_tuple_is_named():
+    """A jac that writes into out= and forgets to return it, or a fused fun
+    returning three values, gets a message that says so (it said "must hold
+    real numbers; got dtype object" and "got tuple")."""
+    def jac(x, out):
+        np.multiply(2, x - 1, out=out)
+    with pytest.raises(TypeError, match="jac returned None"):
+        numadam.minimize(lambda x: float(np.sum((x - 1) ** 2)), jac, [0.0, 0.0])
+    with pytest.raises(TypeError, match=r"fun must return \(f, g\); got a tuple of 3"):
+        numadam.minimize(lambda x: (0.0, 2 * x, "extra"), True, [0.0, 0.0])
+
+
 def test_shapes_and_dtypes_are_kept():
     x0 = np.ones((2, 3), dtype=np.float32)
     seen = []
