@@ -53,6 +53,81 @@ def _eight_bit_peers(torch, n, g_host):
     return peers
 
 
+def _one_size(n, rounds, numadam, cuda, kernels, torch):
+    """The table rows and the checks of ``n`` parameters (the device arrays
+    are freed when it returns)."""
+    has_torch = torch is not None
+    stream = kernels.stream_ceiling
+    rows, checks = [], []
+    rng = np.random.default_rng(0)
+    g_host = (rng.standard_normal(n) * 1e-3).astype(np.float32)
+    x = cuda.to_device(np.zeros(n, np.float32))
+    g = cuda.to_device(g_host)
+    sx, sm, sv = (cuda.to_device(np.zeros(n, np.float32)) for _ in range(3))
+    blocks, threads = kernels.launch_config(n)
+    opt = numadam.Adam(x, lr=1e-3)
+    cases = {
+        "stream ceiling": lambda: stream[blocks, threads](sx, g, sm, sv, np.float32(1e-30)),
+        "numadam Adam": lambda: opt.step(g),
+    }
+    low = {fmt: numadam.Adam(cuda.to_device(np.zeros(n, np.float32)), lr=1e-3,
+                             state_dtype=fmt) for fmt in ("bfloat16", "int8")}
+    for fmt, o in low.items():
+        cases[f"numadam Adam {fmt} state"] = (lambda o=o: o.step(g))
+    if has_torch:
+        p1 = torch.zeros(n, device="cuda", requires_grad=True)
+        p1.grad = torch.as_tensor(g_host, device="cuda")
+        t1 = torch.optim.Adam([p1], lr=1e-3, fused=True)
+        p2 = torch.zeros(n, device="cuda", requires_grad=True)
+        p2.grad = torch.as_tensor(g_host, device="cuda")
+        t2 = torch.optim.Adam([p2], lr=1e-3, foreach=True)
+        cases["torch fused"] = t1.step
+        cases["torch foreach"] = t2.step
+        cases.update(_eight_bit_peers(torch, n, g_host))
+    for fn in cases.values():
+        fn()
+    cuda.synchronize()
+    times = {k: [] for k in cases}
+    for _ in range(rounds):
+        for k, fn in cases.items():
+            reps = 20 if n <= 10**7 else 5
+            cuda.synchronize()
+            if has_torch:
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                fn()
+            cuda.synchronize()
+            if has_torch:
+                torch.cuda.synchronize()
+            times[k].append((time.perf_counter() - t0) / reps)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    for k, t in med.items():
+        gbs = BYTES.get(k, 28.0) * n / t / 1e9
+        frac = statistics.median(c / s for c, s in zip(times["stream ceiling"], times[k]))
+        vs = [statistics.median(o / s for o, s in zip(times[r], times[k]))
+              if r in times else None for r in ("torch fused", "torch foreach")]
+        row = (f"| {n:.0e} | {k} | {t * 1e6:.1f} | {gbs:.0f} | {frac:.2f} | "
+               + " | ".join("-" if v is None else f"{v:.2f}" for v in vs) + " |")
+        print(row)
+        rows.append(row)
+    if n >= 10**8:
+        frac = statistics.median(c / s for c, s in zip(times["stream ceiling"],
+                                                         times["numadam Adam"]))
+        checks.append((f"n={n:.0e}: >= 0.85 of the stream ceiling", frac >= 0.85, frac))
+    if "torch fused" in times:
+        r = statistics.median(o / s for o, s in zip(times["torch fused"],
+                                                     times["numadam Adam"]))
+        checks.append((f"n={n:.0e}: no slower than torch fused", r >= 1.0, r))
+    if n >= 10**7:   # low-precision state against float32 state, paired per round
+        for fmt, least in (("bfloat16", 1.3), ("int8", 1.0)):
+            r = statistics.median(f / s for f, s in zip(
+                times["numadam Adam"], times[f"numadam Adam {fmt} state"]))
+            checks.append((f"n={n:.0e}: {fmt} state >= {least}x float32 state",
+                           r >= least, r))
+    return rows, checks
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m bench.gpu", description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1e6,1e7,1e8,2e8")
@@ -77,7 +152,6 @@ def main(argv=None):
         has_torch = False
 
     from numadam._kernels import cuda as kernels
-    stream = kernels.stream_ceiling
 
     lines = [f"# numadam GPU step benchmark: {name}", "",
              f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}",
@@ -88,73 +162,10 @@ def main(argv=None):
     print("\n".join(lines))
     checks = []
     for n in [int(float(s)) for s in args.sizes.split(",")]:
-        rng = np.random.default_rng(0)
-        g_host = (rng.standard_normal(n) * 1e-3).astype(np.float32)
-        x = cuda.to_device(np.zeros(n, np.float32))
-        g = cuda.to_device(g_host)
-        sx, sm, sv = (cuda.to_device(np.zeros(n, np.float32)) for _ in range(3))
-        blocks, threads = kernels.launch_config(n)
-        opt = numadam.Adam(x, lr=1e-3)
-        cases = {
-            "stream ceiling": lambda: stream[blocks, threads](sx, g, sm, sv, np.float32(1e-30)),
-            "numadam Adam": lambda: opt.step(g),
-        }
-        low = {fmt: numadam.Adam(cuda.to_device(np.zeros(n, np.float32)), lr=1e-3,
-                                 state_dtype=fmt) for fmt in ("bfloat16", "int8")}
-        for fmt, o in low.items():
-            cases[f"numadam Adam {fmt} state"] = (lambda o=o: o.step(g))
-        if has_torch:
-            p1 = torch.zeros(n, device="cuda", requires_grad=True)
-            p1.grad = torch.as_tensor(g_host, device="cuda")
-            t1 = torch.optim.Adam([p1], lr=1e-3, fused=True)
-            p2 = torch.zeros(n, device="cuda", requires_grad=True)
-            p2.grad = torch.as_tensor(g_host, device="cuda")
-            t2 = torch.optim.Adam([p2], lr=1e-3, foreach=True)
-            cases["torch fused"] = t1.step
-            cases["torch foreach"] = t2.step
-            cases.update(_eight_bit_peers(torch, n, g_host))
-        for fn in cases.values():
-            fn()
-        cuda.synchronize()
-        times = {k: [] for k in cases}
-        for _ in range(args.rounds):
-            for k, fn in cases.items():
-                reps = 20 if n <= 10**7 else 5
-                cuda.synchronize()
-                if has_torch:
-                    torch.cuda.synchronize()
-                t0 = time.perf_counter()
-                for _ in range(reps):
-                    fn()
-                cuda.synchronize()
-                if has_torch:
-                    torch.cuda.synchronize()
-                times[k].append((time.perf_counter() - t0) / reps)
-        med = {k: statistics.median(v) for k, v in times.items()}
-        for k, t in med.items():
-            gbs = BYTES.get(k, 28.0) * n / t / 1e9
-            frac = statistics.median(c / s for c, s in zip(times["stream ceiling"], times[k]))
-            vs = [statistics.median(o / s for o, s in zip(times[r], times[k]))
-                  if r in times else None for r in ("torch fused", "torch foreach")]
-            row = (f"| {n:.0e} | {k} | {t * 1e6:.1f} | {gbs:.0f} | {frac:.2f} | "
-                   + " | ".join("-" if v is None else f"{v:.2f}" for v in vs) + " |")
-            print(row)
-            lines.append(row)
-        if n >= 10**8:
-            frac = statistics.median(c / s for c, s in zip(times["stream ceiling"],
-                                                             times["numadam Adam"]))
-            checks.append((f"n={n:.0e}: >= 0.85 of the stream ceiling", frac >= 0.85, frac))
-        if "torch fused" in times:
-            r = statistics.median(o / s for o, s in zip(times["torch fused"],
-                                                         times["numadam Adam"]))
-            checks.append((f"n={n:.0e}: no slower than torch fused", r >= 1.0, r))
-        if n >= 10**7:   # low-precision state against float32 state, paired per round
-            for fmt, least in (("bfloat16", 1.3), ("int8", 1.0)):
-                r = statistics.median(f / s for f, s in zip(
-                    times["numadam Adam"], times[f"numadam Adam {fmt} state"]))
-                checks.append((f"n={n:.0e}: {fmt} state >= {least}x float32 state",
-                               r >= least, r))
-        del x, g, sx, sm, sv, opt, low
+        rows, more = _one_size(n, args.rounds, numadam, cuda, kernels,
+                               torch if has_torch else None)
+        lines += rows
+        checks += more
     lines.append("")
     for label, ok, v in checks:
         lines.append(f"- {'PASS' if ok else 'FAIL'}: {label} ({v:.2f})")
