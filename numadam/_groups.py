@@ -252,13 +252,37 @@ class Group:
         self.bind()
 
 
+class _ReadOnly(list):
+    """A parameter group's ``"params"`` or ``"names"`` as read out: a list
+    (it compares and iterates as one) whose in-place changes raise, since the
+    optimizer would not see them (its arrays are fixed when it is built)."""
+
+    __slots__ = ("_where",)
+
+    def __init__(self, items, where):
+        super().__init__(items)
+        self._where = where
+
+    def _refuse(self, *args, **kwargs):
+        raise TypeError(f"{self._where} is read-only: the optimizer's arrays are fixed "
+                        "when it is built; add arrays with opt.add_param_group({'params': "
+                        "[...]}), or build a new optimizer")
+
+    def __reduce_ex__(self, protocol):   # copies and pickles are plain lists
+        return list, (list(self),)
+
+    append = extend = insert = pop = remove = clear = reverse = sort = _refuse
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+
+
 class ParamGroup(MutableMapping):
     """One parameter group's options, live: ``opt.param_groups[k]["lr"] = 0.01``
     changes the learning rate from the next step on (checked as the
     constructor checks it), as in torch.optim.
 
-    Keys: ``"params"`` (the group's arrays, read-only), ``"names"`` (their
-    names) and every option of the method.  Options that would change the
+    Keys: ``"params"`` (the group's arrays, a list that refuses in-place
+    changes: add arrays with :meth:`Optimizer.add_param_group`), ``"names"``
+    (their names, read-only too) and every option of the method.  Options that would change the
     state arrays (``amsgrad``) and the optimizer-wide ``clip_norm`` and
     ``nan_policy`` of a group among several cannot be set here.
     """
@@ -272,10 +296,10 @@ class ParamGroup(MutableMapping):
         return self._owner._group_options(self._k)
 
     def __getitem__(self, key):
-        if key == "params":
-            return list(self._owner._group_arrays(self._k)[1])
-        if key == "names":
-            return list(self._owner._group_arrays(self._k)[0])
+        if key in ("params", "names"):
+            names, arrays = self._owner._group_arrays(self._k)
+            return _ReadOnly(arrays if key == "params" else names,
+                             f"param_groups[{self._k}][{key!r}]")
         if key == "method":
             return self._owner._group_method(self._k)
         return self._options()[key]

@@ -1,4 +1,7 @@
 """Optimizers over several arrays and parameter groups (torch.optim's convention)."""
+import copy
+import pickle
+
 import numpy as np
 import pytest
 
@@ -176,6 +179,22 @@ def test_param_groups_are_live_and_checked():
         groups[0]["clip_norm"] = 1.0
     with pytest.raises(TypeError, match="cannot be replaced"):
         groups[0]["params"] = []
+    # the lists read out are not the optimizer's: changing one in place is refused
+    # (torch.optim users append to group["params"]; here that would be lost)
+    for key, value in (("params", arrays["W"]), ("names", "V")):
+        got = groups[0][key]
+        for change in (lambda: got.append(value), lambda: got.extend([value]),
+                       lambda: got.insert(0, value), lambda: got.pop(),
+                       lambda: got.remove(got[0]), got.clear, got.reverse,
+                       lambda: got.__setitem__(0, value), lambda: got.__delitem__(0),
+                       lambda: got.__iadd__([value]), lambda: got.__imul__(2), got.sort):
+            with pytest.raises(TypeError, match=rf"param_groups\[0\]\[{key!r}\] is "
+                                                r"read-only.*add_param_group"):
+                change()
+        assert got == groups[0][key] and len(got) == 1
+        for copied in (copy.copy(got), copy.deepcopy(got), pickle.loads(pickle.dumps(got))):
+            assert type(copied) is list and len(copied) == 1   # a copy is the user's own
+            copied.append(value)
     with pytest.raises(TypeError, match="not an option|did you mean"):
         groups[0]["lrr"] = 0.1
     with pytest.raises(TypeError, match="several parameter groups"):
