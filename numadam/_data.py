@@ -4,6 +4,8 @@ import numbers
 
 import numpy as np
 
+from ._numbers import as_int
+
 __all__ = ["Batches"]
 
 
@@ -61,10 +63,7 @@ class Batches:
                                  f"{a.shape[0]}")
         if n == 0:
             raise ValueError("data holds no samples")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
-            raise TypeError(f"option 'batch_size' must be an int; got {batch_size!r}")
-        if batch_size < 1:
-            raise ValueError(f"option 'batch_size' must be >= 1; got {batch_size}")
+        batch_size = as_int("option 'batch_size'", batch_size, 1)
         batch_size = int(min(batch_size, n)) if not drop_last else int(batch_size)
         per_epoch = n // batch_size if drop_last else math.ceil(n / batch_size)
         if per_epoch == 0:

@@ -13,6 +13,7 @@ import sys
 import numpy as np
 
 from ._methods import LOOP_OPTIONS
+from ._numbers import as_int
 from .schedules import check_lr
 
 #: ``status`` -> ``message`` of :func:`minimize`'s result.
@@ -87,13 +88,7 @@ def _int_option(options, name, default, low, allow_none=False):
     value = options.pop(name, default)
     if value is None and allow_none:
         return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"option {name!r} must be an int; got {value!r}")
-    if value < low:
-        raise ValueError(f"option {name!r} must be >= {low}; got {value}")
-    return int(value)
+    return as_int(f"option {name!r}", value, low)
 
 
 def _float_option(options, name, default, low, high=None):

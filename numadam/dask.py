@@ -16,11 +16,12 @@ Importing numadam does not import Dask; this module does, when imported.
 See :func:`minimize_many` for an example.
 """
 import math
-import numbers
 
 import numpy as np
 from scipy import sparse
 from scipy.optimize import OptimizeResult
+
+from ._numbers import as_int
 
 __all__ = ["minimize_many"]
 
@@ -236,9 +237,7 @@ def minimize_many(fun, jac, x0, data=(), args=(), method="adam", options=None,
         except (ImportError, ValueError):
             scheduler = "threads"
     if chunk_size is not None:
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral) \
-                or chunk_size < 1:
-            raise ValueError(f"chunk_size must be an int >= 1; got {chunk_size!r}")
+        chunk_size = as_int("chunk_size", chunk_size, 1)
         bounds_rows = [(lo, min(lo + chunk_size, n)) for lo in range(0, n, chunk_size)]
     elif hasattr(x0, "chunks"):
         edges = np.cumsum((0,) + tuple(x0.chunks[0]))

@@ -30,6 +30,7 @@ import os
 import numpy as np
 
 from . import _kernels
+from ._numbers import as_int
 
 __all__ = ["minimize", "shard_range", "world"]
 
@@ -159,11 +160,7 @@ def _int_option(loop, key, low, allow_none=False):
     v = loop[key]
     if v is None and allow_none:
         return
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
-        raise TypeError(f"option {key!r} must be an int; got {v!r}")
-    if v < low:
-        raise ValueError(f"option {key!r} must be >= {low}; got {v}")
-    loop[key] = int(v)
+    loop[key] = as_int(f"option {key!r}", v, low)
 
 
 def _loop_options(options):
@@ -185,11 +182,7 @@ def _loop_options(options):
         raise ValueError("option 'nan_policy' must be 'stop' or 'raise' in "
                          f"numadam.mpi.minimize; got {loop['nan_policy']!r}")
     for key in ("maxiter", "epochs"):
-        v = loop[key]
-        if v is not None and (isinstance(v, (bool, np.bool_))
-                              or not isinstance(v, numbers.Integral) or v < 0):
-            raise ValueError(f"option {key!r} must be an int >= 0 or None; got {v!r}")
-        loop[key] = None if v is None else int(v)
+        _int_option(loop, key, 0, allow_none=True)
     for key in ("shuffle", "drop_last"):
         if not isinstance(loop[key], (bool, np.bool_)):
             raise TypeError(f"option {key!r} must be True or False; got {loop[key]!r}")

@@ -25,6 +25,8 @@ import numbers
 
 import numpy as np
 
+from ._numbers import as_int
+
 __all__ = ["Schedule", "constant", "step_decay", "exponential", "inverse_sqrt",
            "cosine", "one_cycle", "warmup", "check_lr"]
 
@@ -43,11 +45,7 @@ def _number(name, value, low=None, low_open=False, high=None, high_open=False):
 
 
 def _count(name, value, low=1):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int; got {value!r}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}; got {value}")
-    return int(value)
+    return as_int(name, value, low)
 
 
 def _step_count(k):

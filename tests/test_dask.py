@@ -163,7 +163,7 @@ def test_errors_name_the_argument():
     X0, A, B = problems(10)
     with pytest.raises(ValueError, match=r"data\[1\] has 9 problems"):
         numadam.dask.minimize_many(fg, True, X0, data=(A, B[:9]), scheduler="threads")
-    with pytest.raises(ValueError, match="chunk_size must be an int >= 1"):
+    with pytest.raises(ValueError, match="chunk_size must be >= 1; got 0"):
         numadam.dask.minimize_many(fg, True, X0, data=(A, B), chunk_size=0,
                                    scheduler="threads")
     with pytest.raises(ValueError, match="x0 must have shape"):

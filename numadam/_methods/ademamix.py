@@ -2,6 +2,7 @@
 import math
 
 from .._kernels._math import caution_factor, grad_in
+from .._numbers import as_int
 from .._kernels._scalars import prologue
 from ._declare import Host, Method, Rule, State, common, register
 from ._options import _nonnegative, betas_n
@@ -58,12 +59,14 @@ def _warmup(name, value):
     """None, or a number of steps >= 1."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+    try:
+        return as_int(f"option {name!r}", value, 1)
+    except TypeError:
         raise TypeError(f"option {name!r} must be None or a whole number of steps; "
-                        f"got {value!r}")
-    if value < 1:
-        raise ValueError(f"option {name!r} must be >= 1 (or None: no warmup); got {value}")
-    return int(value)
+                        f"got {value!r}") from None
+    except ValueError:
+        raise ValueError(f"option {name!r} must be >= 1 (or None: no warmup); "
+                         f"got {value}") from None
 
 
 def _hyper(o):

@@ -9,6 +9,7 @@ last part of that step, kept for the declaration's shape.
 """
 import math
 
+from .._numbers import as_int
 from .._kernels._scalars import prologue
 from ._declare import Method, Rule, State, common, register
 from ._options import _nonnegative, _positive, _real
@@ -119,9 +120,7 @@ def _coefficients(name, value):
 
 
 def _steps(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value < 100:
-        raise ValueError(f"option {name!r} must be an int in [1, 100); got {value!r}")
-    return value
+    return as_int(f"option {name!r}", value, 1, 99)
 
 
 def _adjust(name, value):

@@ -2,8 +2,7 @@
 (schedulefree.AdamWScheduleFree, the memory-efficient form)."""
 import math
 
-import numpy as np
-
+from .._numbers import as_int
 from .._kernels._math import grad_in
 from .._kernels._scalars import prologue
 from ._declare import PARAMS, Host, Method, Modes, Rule, State, common, register
@@ -62,11 +61,7 @@ def to_train(params, state, opts):
 
 
 def _warmup_steps(name, value):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"option {name!r} must be an int >= 0; got {value!r}")
-    if value < 0:
-        raise ValueError(f"option {name!r} must be >= 0; got {value}")
-    return int(value)
+    return as_int(f"option {name!r}", value, 0)
 
 
 RULE = Rule(
