@@ -91,8 +91,7 @@ def test_option_of_another_method_is_named():
 
 
 @pytest.mark.parametrize("method, options, match", [
-    ("adam", {"lr": 0.0}, "'lr' must be > 0"),
-    ("adam", {"lr": -1e-3}, "'lr' must be > 0"),
+    ("adam", {"lr": -1e-3}, "'lr' must be >= 0"),
     ("adam", {"lr": np.nan}, "'lr' must be finite"),
     ("adam", {"betas": (1.0, 0.999)}, r"'betas\[0\]' must be in \[0, 1\)"),
     ("adam", {"betas": (0.9, -0.1)}, r"'betas\[1\]' must be in \[0, 1\)"),
@@ -194,7 +193,7 @@ class TestStatefulOptimizer:
 
     def test_lr_setter_validates(self):
         opt = numadam.Adam(np.zeros(2))
-        with pytest.raises(ValueError, match="'lr' must be > 0"):
+        with pytest.raises(ValueError, match="'lr' must be >= 0"):
             opt.lr = -1.0
         opt.lr = 0.5
         assert opt.lr == 0.5 and opt.options["lr"] == 0.5

@@ -173,7 +173,7 @@ def test_param_groups_are_live_and_checked():
     assert opt.param_groups[1]["lr"] == 0.5 and opt.param_groups[0]["lr"] == 0.1
     with pytest.raises(ValueError, match="would change the state arrays"):
         groups[0]["amsgrad"] = True
-    with pytest.raises(ValueError, match="'lr' must be > 0"):
+    with pytest.raises(ValueError, match="'lr' must be >= 0"):
         groups[0]["lr"] = -1.0
     with pytest.raises(ValueError, match="whole optimizer"):
         groups[0]["clip_norm"] = 1.0
@@ -512,7 +512,7 @@ def test_add_param_group_prodigy_shares_the_adapted_step_size():
     (lambda a: numadam.Adam([a["W"]]), {"params": [np.ones(2)], "momentum": 0.9},
      TypeError, "option 'momentum' is not an option of method 'adam'"),
     (lambda a: numadam.Adam([a["W"]]), {"params": [np.ones(2)], "lr": -1.0},
-     ValueError, "param_group: .*'lr' must be > 0"),
+     ValueError, "param_group: .*'lr' must be >= 0"),
     (lambda a: numadam.Adam([a["W"]]), {"params": [None]}, TypeError,
      "param_group\\['params'\\]\\[1\\]"),
     (lambda a: numadam.Adam([a["W"]]), {"params": [np.ones(0)]},

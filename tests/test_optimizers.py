@@ -88,7 +88,7 @@ def test_load_state_dict_refuses_mismatch_and_loads_nothing():
     with pytest.raises(ValueError, match="must be a flat float64 array of 4"):
         other.load_state_dict(bad)
     bad = dict(good, options={**good["options"], "lr": -1})
-    with pytest.raises(ValueError, match="'lr' must be > 0"):
+    with pytest.raises(ValueError, match="'lr' must be >= 0"):
         other.load_state_dict(bad)
     with pytest.raises(ValueError, match="state_dict lacks t"):
         other.load_state_dict({k: v for k, v in good.items() if k != "t"})
@@ -248,3 +248,41 @@ def test_pickle_rebuilds_the_optimizers_own_structure_not_the_callers_list():
         o.step([np.ones(3), np.full(2, 3.0)])
     assert all(np.array_equal(p, q) for g, h in zip(opt.param_groups, clone.param_groups)
                for p, q in zip(g["params"], h["params"]))
+
+
+#: method name -> its class
+_BY_METHOD = {getattr(numadam, n).method: getattr(numadam, n) for n in numadam.__all__
+              if isinstance(getattr(numadam, n), type) and n != "Optimizer"}
+
+
+@pytest.mark.parametrize("method", sorted(set(numadam.METHODS) - {"rprop"}))
+def test_lr_zero_freezes_the_parameters(method):
+    """lr = 0 is a learning rate as torch.optim takes it (``0.0 <= lr``): the
+    parameters stay bit for bit where they are (weight decay included, as it
+    is scaled by lr or enters the step) and the state stays finite; a group at
+    lr = 0 is frozen while the others move.  (Rprop's lr is only its initial
+    step size, which its first step clamps to ``step_sizes[0]``, as torch's;
+    Prodigy takes one lr for all its groups.)"""
+    rng = np.random.default_rng(3)
+    shape = (6, 5)
+    extra = {"weight_decay": 0.1} if "weight_decay" in numadam.METHODS[method].defaults else {}
+    x = rng.standard_normal(shape)
+    x0 = x.copy()
+    opt = _BY_METHOD[method](x, lr=0.0, **extra)
+    for _ in range(6):
+        opt.step(rng.standard_normal(shape))
+    if method == "schedule_free_adamw":   # its evaluation point too
+        opt.eval()
+    np.testing.assert_array_equal(x, x0)
+    for name, value in opt.state_dict()["state"].items():
+        assert np.all(np.isfinite(np.asarray(value, float))), name
+    if method == "prodigy":
+        return
+    # a frozen group among others (torch.optim's fine-tuning idiom)
+    a, b = rng.standard_normal(shape), rng.standard_normal(shape)
+    a0, b0 = a.copy(), b.copy()
+    opt = _BY_METHOD[method]([{"params": [a], "lr": 0.0}, {"params": [b]}], **extra)
+    for _ in range(3):
+        opt.step([rng.standard_normal(shape), rng.standard_normal(shape)])
+    np.testing.assert_array_equal(a, a0)
+    assert not np.array_equal(b, b0)

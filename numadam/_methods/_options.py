@@ -57,10 +57,11 @@ def _closed_unit(name, value):
 
 
 def _lr(name, value):
-    """A learning rate > 0, or a schedule: any callable of the step count."""
+    """A learning rate >= 0 (0 freezes the parameters, as torch.optim takes it),
+    or a schedule: any callable of the step count."""
     if callable(value):
         return value
-    return _positive(name, value)
+    return _nonnegative(name, value)
 
 
 def _optional_positive(name, value):

@@ -43,9 +43,9 @@ def _lr0(o):
     lr = o["lr"]
     lr0 = float(lr(0)) if callable(lr) else float(lr)
     if not lr0 > 0.0:
+        given = f"the schedule gives lr(0) = {lr0}" if callable(lr) else f"got lr = {lr0}"
         raise ValueError("lion's decoupled_weight_decay divides the decay by the first "
-                         f"step's learning rate, which must be > 0; the schedule gives "
-                         f"lr(0) = {lr0}")
+                         f"step's learning rate, which must be > 0; {given}")
     return lr0
 
 
