@@ -1,4 +1,6 @@
 """Convergence plots of :func:`numadam.minimize` results (matplotlib, lazily)."""
+import numbers
+
 import numpy as np
 
 __all__ = ["plot"]
@@ -54,6 +56,9 @@ def plot(results, x="step", y="loss", labels=None, ax=None, logy=None, smooth=No
 
     Raises
     ------
+    TypeError
+        When ``results`` (or one of its entries) is not an ``OptimizeResult``,
+        or ``smooth`` is not a number.
     ValueError
         For a bad ``x``, ``y`` or ``smooth``; a result without history;
         ``x="epoch"`` for a result run without ``data``; ``logy=True`` for a
@@ -80,19 +85,37 @@ def plot(results, x="step", y="loss", labels=None, ax=None, logy=None, smooth=No
         raise ValueError(f"x must be one of {_X}; got {x!r}")
     if y not in _Y:
         raise ValueError(f"y must be one of {_Y}; got {y!r}")
-    if smooth is not None and not 0 <= smooth < 1:
-        raise ValueError(f"smooth must be in [0, 1); got {smooth!r}")
+    if smooth is not None:
+        what = f"smooth must be a number in [0, 1) or None; got {smooth!r}"
+        if isinstance(smooth, (bool, np.bool_)) or not isinstance(smooth, numbers.Real):
+            raise TypeError(what)
+        if not 0 <= smooth < 1:
+            raise ValueError(what)
     from scipy.optimize import OptimizeResult
 
     if isinstance(results, OptimizeResult):
         results = [results]
+    names = None
     if isinstance(results, dict):
+        where = [f"results[{k!r}]" for k in results]
         names = [str(k) for k in results]
         results = list(results.values())
-    else:
+    elif isinstance(results, (list, tuple)):
         results = list(results)
+        where = [f"results[{i}]" for i in range(len(results))]
+    else:
+        raise TypeError("results must be an OptimizeResult of numadam.minimize, a list of "
+                        f"them or a dict label -> result; got {type(results).__name__}")
+    for w, r in zip(where, results):
+        if not isinstance(r, OptimizeResult):
+            raise TypeError(f"{w} is a {type(r).__name__}, not an OptimizeResult of "
+                            "numadam.minimize")
+    if names is None:
         names = [r.get("method") or f"run {i}" for i, r in enumerate(results)]
     if labels is not None:
+        if isinstance(labels, (str, bytes)) or not hasattr(labels, "__iter__"):
+            raise TypeError(f"labels must be a list of strings, one per result; got "
+                            f"{labels!r}")
         labels = list(labels)
         if len(labels) != len(results):
             raise ValueError(f"labels has {len(labels)} entries for {len(results)} results")

@@ -169,3 +169,26 @@ def test_logy_on_lr_names_learning_rates():
     with pytest.raises(ValueError, match=r"the learning rates of result 'adam' are not "
                                          r"positive.*: plot it with logy=False$"):
         numadam.plot(res, y="lr", logy=True)
+
+
+@pytest.mark.parametrize("results, match", [
+    (None, "got NoneType"),
+    ("adam", "got str"),
+    (3.0, "got float"),
+    ([fake_result([2.0, 1.0]), "adam"], r"results\[1\] is a str, not an OptimizeResult"),
+    ({"a": fake_result([2.0, 1.0]), "b": None}, r"results\['b'\] is a NoneType, not an"),
+])
+def test_plot_refuses_what_is_not_results_naming_it(results, match):
+    with pytest.raises(TypeError, match=match):
+        numadam.plot(results)
+
+
+def test_plot_labels_must_be_a_list():
+    with pytest.raises(TypeError, match="labels must be a list of strings, one per result"):
+        numadam.plot([fake_result([2.0, 1.0]), fake_result([3.0, 1.0])], labels="ab")
+
+
+@pytest.mark.parametrize("smooth", ["0.5", True, np.nan, 1.0, -0.1])
+def test_plot_refuses_a_bad_smooth(smooth):
+    with pytest.raises((TypeError, ValueError), match=r"smooth must be a number in \[0, 1\)"):
+        numadam.plot(fake_result([2.0, 1.0]), smooth=smooth)
