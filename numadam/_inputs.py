@@ -61,8 +61,13 @@ def _as_x0(x0, name="x0"):
     try:
         x = np.array(x0, copy=True)
     except Exception as exc:  # noqa: BLE001
+        ragged = (isinstance(x0, (list, tuple)) and len(x0) > 1
+                  and all(isinstance(v, (list, tuple)) for v in x0)
+                  and len({len(v) for v in x0}) > 1)
+        hint = ("; a list of lists is one array, and these have different lengths: give "
+                "several arrays as a list of numpy arrays" if ragged else "")
         raise TypeError(f"{name} must be an array of real numbers; got "
-                        f"{type(x0).__name__}") from exc
+                        f"{type(x0).__name__}{hint}") from exc
     if x.dtype.kind in "iub":
         x = x.astype(np.float64)
     elif x.dtype.kind == "f" and x.dtype.itemsize in (4, 8) and not x.dtype.isnative:

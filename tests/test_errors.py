@@ -43,6 +43,8 @@ def test_nonfinite_x0(x0):
     ([1 + 2j], TypeError, "x0 must be real"),
     (["a"], TypeError, "x0 must be real"),
     (np.ones(2, np.float16), TypeError, "x0 must be real"),
+    ([[1.0, 2.0], [3.0]], TypeError, "a list of lists is one array, and these have different "
+                                     "lengths: give several arrays as a list of numpy arrays"),
 ])
 def test_bad_x0(x0, exc, msg):
     with pytest.raises(exc, match=msg):
