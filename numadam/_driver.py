@@ -399,7 +399,8 @@ class Run:
         if self.batches is not None:
             # report the objective and gradient on the whole data set
             f, g = src.evaluate_both(self.batches.arrays)
-            self.bad = False
+            if self.status != 3:   # a stop at a bad minibatch keeps its cause
+                self.bad = False
         elif f is None:
             f = src.value(batch)
         status = self.status   # MPI: a callback's stop may arrive with the final evaluation

@@ -153,10 +153,14 @@ def _loop_options(options, has_data):
         raise ValueError("option 'nan_policy' must be 'stop', 'raise' or 'skip'; got "
                          f"{loop['nan_policy']!r}")
     for key in ("checkpoint", "resume"):
-        value = loop[key]
-        if value is not None and not isinstance(value, (str, os.PathLike)):
-            raise TypeError(f"option {key!r} must be a file path; got {value!r}")
+        check_path(key, loop[key])
     return loop
+
+
+def check_path(key, value):
+    """The check of the options ``checkpoint`` and ``resume``: None or a path."""
+    if value is not None and not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"option {key!r} must be a file path; got {value!r}")
 
 
 def _is_dispatcher(fn):

@@ -318,7 +318,9 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
         return minimize_device(fun, jac, x0, spec, args, options, callback, bounds, data)
     saved = None
     if options.get("resume") is not None:
+        from ._inputs import check_path
         from ._resume import _read_resume
+        check_path("resume", options["resume"])
         saved = _read_resume(options["resume"], spec)
     given = {k: v for k, v in options.items() if k != "resume"}
     if saved is not None:

@@ -267,6 +267,9 @@ def test_a_plain_callable_lr_cannot_be_saved(tmp_path):
 def test_checkpoint_option_types():
     with pytest.raises(TypeError, match="option 'checkpoint' must be a file path"):
         numadam.minimize(lambda x: (0.0, x), True, np.ones(2), options={"checkpoint": 3})
+    for value in (5, b"run.npz", ["run.npz"]):   # read before the loop's checks (review)
+        with pytest.raises(TypeError, match=r"option 'resume' must be a file path; got"):
+            numadam.minimize(lambda x: (0.0, x), True, np.ones(2), options={"resume": value})
     with pytest.raises(ValueError, match="'nan_policy' must be 'stop', 'raise' or 'skip'"):
         numadam.minimize(lambda x: (0.0, x), True, np.ones(2), options={"nan_policy": "ignore"})
     with pytest.raises(ValueError, match="'nan_policy' of a stateful optimizer must be 'raise' or 'skip'"):

@@ -346,3 +346,17 @@ def test_disp_with_tqdm(capsys):
                      options={"maxiter": 40, "gtol": 0, "disp": True})
     err = capsys.readouterr().err
     assert "40/40" in err and "loss=" in err and "step" in err
+
+
+def test_a_nan_minibatch_gradient_reports_the_evaluation_not_an_overflow():
+    """The run stops at a minibatch whose gradient is NaN before any update:
+    the message is status 3's own (the objective or gradient), not the
+    overflow message of an update (found by review: the final evaluation on
+    the whole data set reset the flag the message reads)."""
+    X, y, _ = make_logistic_regression(203, 6, seed=0)
+    X[:, 0] = np.nan
+    r = numadam.minimize(logistic_loss, True, np.zeros(6), data=(X, y), rng=7,
+                         options={"batch_size": 20, "maxiter": 5})
+    assert r.status == 3 and r.nit == 0
+    assert r.message == numadam.STATUS_MESSAGES[3]
+    np.testing.assert_array_equal(r.x, np.zeros(6))
