@@ -18,8 +18,9 @@ MANY_STATUS_MESSAGES = {
 _LOOP = ("maxiter", "gtol", "nan_policy")
 
 
-def _as_problems(x0):
-    """x0 checked like minimize's, and of shape (n_problems, n_params)."""
+def _as_problems(x0, index_offset=0):
+    """x0 checked like minimize's, and of shape (n_problems, n_params) (a bad
+    row named by its index plus ``index_offset``)."""
     from ._inputs import _as_x0
     try:
         X = _as_x0(x0)
@@ -29,7 +30,8 @@ def _as_problems(x0):
                              f"got {exc}") from None
         X = np.array(x0, dtype=float)
         bad = np.flatnonzero(~np.isfinite(X.reshape(len(X), -1)).all(axis=1))
-        raise ValueError(f"x0 contains NaN or infinity (problem {bad[0]})") from None
+        raise ValueError(f"x0 contains NaN or infinity (problem "
+                         f"{bad[0] + index_offset})") from None
     if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
         raise ValueError("x0 must have shape (n_problems, n_params), both > 0; got "
                          f"shape {X.shape}")
@@ -155,8 +157,6 @@ def _minimize_many(fun, jac, x0, data, args, method, options, bounds, device,
                    index_offset=0):
     """:func:`minimize_many`; ``index_offset`` is the global index of row 0 in
     messages (numadam.dask passes each chunk's first problem)."""
-    from ._inputs import _is_dispatcher
-
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device must be 'cpu' or 'cuda'; got {device!r}")
     from ._cabi import is_pointer
@@ -166,17 +166,10 @@ def _minimize_many(fun, jac, x0, data, args, method, options, bounds, device,
         return _minimize_many_c(fun, jac, x0, data, args, method, options, bounds)
     if device == "cuda":
         return _minimize_many_cuda(fun, jac, x0, data, args, method, options, bounds)
-    fused = jac is True
-    if not _is_dispatcher(fun):
-        raise TypeError("fun must be a numba.njit function (minimize_many runs the "
-                        f"whole loop compiled); got {type(fun).__name__}. For Python "
-                        "functions, call numadam.minimize on each problem")
-    if not fused and not _is_dispatcher(jac):
-        raise TypeError("jac must be a numba.njit function or True; got "
-                        f"{type(jac).__name__}")
+    fused = _njit_objective(fun, jac)
     if not isinstance(args, tuple):
         args = (args,)
-    P = _Problems(x0, data, method, options, bounds, _MAX_DATA)
+    P = _Problems(x0, data, method, options, bounds, _MAX_DATA, index_offset)
     name = _check_first_problem(fun, jac, fused, P.X, P.data, args, index_offset)
     out = _out_argument(fun if fused else jac, len(P.data), len(args))
     status = _Loop(P, fun, jac, fused, out, args).solve()
@@ -193,10 +186,38 @@ def _minimize_many(fun, jac, x0, data, args, method, options, bounds, device,
 _MAX_DATA = 6
 
 
-def _minimize_many_c(fun, jac, x0, data, args, method, options, bounds):
-    """minimize_many with a C objective (see :data:`numadam._cabi.C_SIGNATURES_MANY`):
-    the loop is compiled once per method variant and feature set, cached."""
-    from ._cabi import from_pointer
+def _njit_objective(fun, jac):
+    """Whether the gradient comes with ``fun`` (``jac=True``), after the
+    checks that ``fun`` and ``jac`` are numba.njit functions."""
+    from ._inputs import _is_dispatcher
+    fused = jac is True
+    if not _is_dispatcher(fun):
+        raise TypeError("fun must be a numba.njit function (minimize_many runs the "
+                        f"whole loop compiled); got {type(fun).__name__}. For Python "
+                        "functions, call numadam.minimize on each problem")
+    if not fused and not _is_dispatcher(jac):
+        raise TypeError("jac must be a numba.njit function or True; got "
+                        f"{type(jac).__name__}")
+    return fused
+
+
+def check_call(fun, jac, x0, data, args, method, options, bounds):
+    """Every check of a CPU ``minimize_many`` call that needs no compilation,
+    on the problems given (numadam.dask: its first rows, in the caller's
+    process, so that a bad argument raises before anything reaches a
+    worker): the objective's kind, the method, its options, the data's and
+    the bounds' shapes."""
+    from ._cabi import is_pointer
+    if is_pointer(fun):
+        _c_arguments(jac, data, args)
+        data = ()
+    else:
+        _njit_objective(fun, jac)
+    _Problems(x0, data, method, options, bounds, _MAX_DATA)
+
+
+def _c_arguments(jac, data, args):
+    """The checks of a C objective's ``jac``, ``data`` and ``args``."""
     if jac is not True:
         raise TypeError("jac must be True with a C objective: the function returns "
                         "the objective and writes the gradient")
@@ -204,6 +225,13 @@ def _minimize_many_c(fun, jac, x0, data, args, method, options, bounds):
         raise TypeError("data and args are not passed to a C objective: it finds "
                         "problem i's data through its user_data (a "
                         "scipy.LowLevelCallable's) and the index i it receives")
+
+
+def _minimize_many_c(fun, jac, x0, data, args, method, options, bounds):
+    """minimize_many with a C objective (see :data:`numadam._cabi.C_SIGNATURES_MANY`):
+    the loop is compiled once per method variant and feature set, cached."""
+    from ._cabi import from_pointer
+    _c_arguments(jac, data, args)
     P = _Problems(x0, (), method, options, bounds, _MAX_DATA)
     cobj = from_pointer(fun, P.X.dtype, many=True)
     args = (np.int64(cobj.fg), np.int64(cobj.user_data))
@@ -535,7 +563,7 @@ def _minimize_many_cuda(fun, jac, x0, data, args, method, options, bounds):
 class _Problems:
     """What both minimize_many paths prepare: options, problems, data, state, box."""
 
-    def __init__(self, x0, data, method, options, bounds, max_data):
+    def __init__(self, x0, data, method, options, bounds, max_data, index_offset=0):
         from ._inputs import _bounds, _float_option, _int_option
         from ._optimizers import Optimizer
 
@@ -556,7 +584,7 @@ class _Problems:
             raise ValueError("option 'nan_policy' of minimize_many must be 'stop' or "
                              "'skip' (each problem gets its own status); got "
                              f"{self.policy!r}")
-        self.X = X = _as_problems(x0)
+        self.X = X = _as_problems(x0, index_offset)
         n_problems = X.shape[0]
         if isinstance(data, list) and data and all(
                 isinstance(v, numbers.Number) for v in data):

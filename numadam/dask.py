@@ -194,7 +194,10 @@ def minimize_many(fun, jac, x0, data=(), args=(), method="adam", options=None,
         For a Dask ``x0`` or ``data`` array of unknown chunk sizes (say, after
         boolean indexing: call its ``compute_chunk_sizes()`` first), mismatched
         problem counts and other bad arguments.  All are checked before
-        anything is sent to the cluster.
+        anything is sent to the cluster (the method, options, bounds and
+        objective on the first problem; a NumPy ``x0`` whole), except a NaN
+        in a Dask ``x0``, which the worker that solves its chunk finds and
+        names by its index in the whole ``x0``.
 
     Examples
     --------
@@ -229,6 +232,13 @@ def minimize_many(fun, jac, x0, data=(), args=(), method="adam", options=None,
     if n == 0:
         raise ValueError("x0 holds no problems")
     options = dict(options or {})
+    # every check that needs no compilation, here, before anything is sent:
+    # the call on the first problem, and a NumPy x0's every row
+    from . import _many
+    _many.check_call(fun, jac, np.asarray(x0[:1]), tuple(np.asarray(a[:1]) for a in data),
+                     args, method, options, bounds)
+    if not hasattr(x0, "chunks"):
+        _many._as_problems(x0)
 
     if client is None and scheduler is None:
         try:

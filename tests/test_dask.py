@@ -239,3 +239,35 @@ def test_an_exception_for_one_problem_names_its_global_index(where, request):
         numadam.dask.minimize_many(_raises_for_row, True, np.zeros((100, 3)), data=(A,),
                                    chunk_size=10, **kw)
     assert "problem 57 of minimize_many" in info.value.numadam_note
+
+
+@pytest.mark.parametrize("as_dask", [False, True])
+def test_a_bad_x0_row_is_named_by_its_index_in_the_whole_x0(as_dask):
+    X0, A, B = problems(20)
+    X0[13, 1] = np.nan
+    x0 = da.from_array(X0, chunks=(5, 4)) if as_dask else X0
+    with pytest.raises(ValueError, match=r"x0 contains NaN or infinity \(problem 13\)"):
+        numadam.dask.minimize_many(fg, True, x0, data=(A, B), chunk_size=5,
+                                   scheduler="threads", options={"maxiter": 5})
+
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    (dict(options={"lr": -1.0}), ValueError, "option 'lr' must be >= 0"),
+    (dict(options={"lrr": 0.1}), TypeError, "did you mean 'lr'"),
+    (dict(method="adamm"), ValueError, "adamm"),
+    (dict(options={"history": 5}), TypeError, "not available in minimize_many"),
+    (dict(bounds=[(0, 1)] * 3), ValueError, "bounds"),
+    (dict(fun=quadratic), TypeError, "fun must be a numba.njit function"),
+])
+def test_bad_arguments_raise_before_any_task(monkeypatch, kwargs, exc, match):
+    """Checked in the caller's process, as the docstring says: no chunk is
+    solved (a worker would raise it once per chunk and retry)."""
+    solved = []
+    monkeypatch.setattr(numadam.dask, "_solve_chunk", lambda *a, **k: solved.append(1))
+    X0, A, B = problems(20)
+    call = dict(fun=fg, method="adam", options={"maxiter": 5})
+    call.update(kwargs)
+    with pytest.raises(exc, match=match):
+        numadam.dask.minimize_many(call.pop("fun"), True, X0, data=(A, B), chunk_size=5,
+                                   scheduler="threads", **call)
+    assert solved == []
