@@ -457,7 +457,14 @@ def minimize(fun, jac, x0, data, comm=None, args=(), method="adam", options=None
     Checkpoints are written by rank 0 and hold the full parameters and
     optimizer state, whatever ``P`` and ``sharded`` were: a run written by
     2 processes resumes on 3, replicated or sharded.  Every process must be
-    able to read the file (a shared file system).
+    able to read the file (a shared file system).  As in
+    :func:`numadam.minimize`, a resumed run takes the call's hyperparameters
+    (an ``lr`` changed from there on) and refuses one that would change the
+    state arrays (``amsgrad``), a checkpoint of another method, ``x0`` of
+    another shape, dtype or arrays (names and order), other bounds, or a file
+    whose iterate is not finite; the checkpoint's path and the options a
+    checkpoint must hold (no plain callable ``lr``) are checked before the
+    first step.
 
     Collectives: one ``allgather`` at the start (the comparison, shard sizes
     and seed) and one when everything is set up; per step one ``Allreduce``
@@ -780,10 +787,15 @@ class _MPICheckpoint:
                 bmeta, barrays = run.batches.state()
                 arrays.update({"batches." + k: v for k, v in barrays.items()})
                 arrays["x"] = c.flat
+                if c.box is not None:
+                    arrays["bounds.lb"], arrays["bounds.ub"] = c.box
+                if c.clip_norm is not None:   # sharded: the source's clipping, recorded
+                    meta = dict(meta, options={**meta["options"],
+                                               "clip_norm": c.clip_norm})
                 _checkpoint.write(path, {"kind": "mpi-minimize",
                                          "optimizer": dict(meta, size=c.n), "n": c.n,
                                          "dtype": c.x.dtype.name, "nit": run.nit,
-                                         "batches": bmeta}, arrays)
+                                         "batches": bmeta, **_identity(c)}, arrays)
             except Exception as exc:  # noqa: BLE001
                 failed = (exc, where)
         _exchange(c.comm, c.rank, failed)      # also: nobody goes on before it is written
@@ -793,22 +805,70 @@ class _MPICheckpoint:
         c, run = self.c, self.run
         meta, arrays = _checkpoint.read(path, "mpi-minimize")
         name = str(path)
-        if meta["optimizer"]["method"] != c.spec.name or meta["n"] != c.n or \
-                meta["dtype"] != c.x.dtype.name:
-            raise ValueError(f"checkpoint {name!r} does not fit this run: it is a "
-                             f"{meta['optimizer']['method']!r} run of {meta['n']} "
-                             f"{meta['dtype']} parameters")
+        try:
+            _check_identity(c, meta, arrays)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"checkpoint {name!r} is not a valid numadam.mpi.minimize "
+                             f"state: missing or malformed {exc}") from None
+        except ValueError as exc:
+            raise ValueError(f"checkpoint {name!r} does not fit this run: {exc}") from None
         batches = {k[8:]: v for k, v in arrays.items() if k.startswith("batches.")}
         run.batches.check_state(meta["batches"], batches)
         state = {k: (v[c.p_lo:c.p_hi] if v.shape == (c.n,) else
                      v[_block_range(c.p_lo, c.p_hi)] if c.sharded and _blockwise(k, v, c.n)
                      else v)
                  for k, v in arrays.items() if k.startswith("state.")}
+        mine = run.opt._user_options()   # the call's hyperparameters, as minimize's
         run.opt._load_checkpoint_parts(dict(meta["optimizer"], size=c.p_hi - c.p_lo),
                                        state, name, prefix="state.")
+        try:
+            run.opt._replace_options(mine)
+        except ValueError as exc:
+            raise ValueError(f"checkpoint {name!r} does not fit this run: {exc}") from None
         c.flat[:] = arrays["x"]
         run.nit = int(meta["nit"])
         run.batches.restore(meta["batches"], batches)
+
+
+def _identity(c):
+    """What a checkpoint records to refuse a resume into another run: x0's
+    shape and arrays (names and shapes), and whether it is bounded."""
+    return {"shape": list(c.x.shape) if c.st is None else None,
+            "structure": None if c.st is None else [
+                [name, list(shape)] for name, shape in zip(c.st.names, c.st.shapes)],
+            "bounded": c.box is not None}
+
+
+def _check_identity(c, meta, arrays):
+    """Refuse (ValueError saying why) a checkpoint of another run: another
+    method, x0 of another size, dtype, shape or arrays, other bounds, or an
+    iterate that is not finite.  (A file of an older numadam records no
+    shape, arrays or bounds: those go unchecked.)"""
+    from ._resume import _arrays_text
+    method = meta["optimizer"]["method"]
+    if method != c.spec.name or meta["n"] != c.n or meta["dtype"] != c.x.dtype.name:
+        raise ValueError(f"it is a {method!r} run of {meta['n']!r} {meta['dtype']} "
+                         f"parameters, this run uses {c.spec.name!r} with {c.n} "
+                         f"{c.x.dtype.name} parameters")
+    mine = _identity(c)
+    if "structure" in meta and meta["structure"] != mine["structure"]:
+        raise ValueError(f"it was taken with {_arrays_text(meta['structure'])}, this "
+                         f"call gives {_arrays_text(mine['structure'])} (the iterate is "
+                         "saved as one flat array: give x0's arrays as the "
+                         "checkpointed run did, a dict in the same key order)")
+    if "shape" in meta and meta["shape"] != mine["shape"]:
+        raise ValueError(f"its x has shape {tuple(meta['shape'])}, x0 has shape "
+                         f"{tuple(c.x.shape)}")
+    x = np.asarray(arrays["x"])
+    if x.shape != (c.n,) or x.dtype != c.x.dtype:
+        raise ValueError("its x array does not match its header")
+    if not np.isfinite(x).all():
+        raise ValueError("its x holds NaN or infinity (a crafted or corrupted file)")
+    if "bounded" in meta and (bool(meta["bounded"]) != (c.box is not None) or (
+            c.box is not None and not (np.array_equal(arrays["bounds.lb"], c.box[0])
+                                       and np.array_equal(arrays["bounds.ub"], c.box[1])))):
+        raise ValueError("its bounds differ from this call's bounds (resume with the "
+                         "same bounds; they are part of the run)")
 
 
 def _blockwise(name, a, n):
@@ -880,8 +940,10 @@ def _prepare(c):
         slices = _split(c.n, c.size, block) if c.sharded else [(0, c.n)] * c.size
         c.p_lo, c.p_hi = slices[c.rank]
         c.clip_norm = c.options.pop("clip_norm", None) if c.sharded else None
-        if c.st is None or c.sharded:   # (sharded: an elementwise method, the same steps)
+        if c.sharded:   # an elementwise method: the same steps on a flat slice
             opt = Optimizer(c.flat[c.p_lo:c.p_hi], method=c.spec.name, **c.options)
+        elif c.st is None:   # x0's shape: matrix rules (Adafactor, Muon) as minimize's
+            opt = Optimizer(c.x, method=c.spec.name, **c.options)
         else:   # per-array semantics (cautious, LAMB) over views of the flat iterate
             opt = Optimizer(c.st.views(c.flat), method=c.spec.name, **c.options)
             opt._use_flat(c.flat)
@@ -921,6 +983,16 @@ class _MPIRun:
         if c.loop["checkpoint"] is not None:
             self.run_.checkpoint = ckpt
             self.run_.save_at_end = True
+            own = None
+            try:   # what the first save needs, checked now, not after checkpoint_every steps
+                from . import _checkpoint
+                from ._resume import _check_writable
+                _checkpoint.encode_options(opt._user_options())
+                if c.rank == 0:     # (rank 0 writes)
+                    _check_writable(c.loop["checkpoint"])
+            except Exception as exc:  # noqa: BLE001
+                own = (exc, "setup (checking the checkpoint option)")
+            _exchange(c.comm, c.rank, own)
         if c.loop["resume"] is not None:
             own = None
             try:

@@ -365,3 +365,117 @@ def test_x0_outside_the_bounds_is_projected_as_in_minimize():
                                    options=opts, sharded=sharded)
         assert np.all(np.abs(res.x) <= 1.0)
         np.testing.assert_allclose(res.x, ref.x, rtol=1e-12, atol=1e-14)
+
+
+# -- resume and checkpoints in one process (found by review) -----------------------------
+
+def _logistic():
+    import numpy as np
+
+    from numadam.problems import logistic_loss, make_logistic_regression
+    X, y, _ = make_logistic_regression(203, 6, seed=0)
+    return np, logistic_loss, X, y, {"batch_size": 20, "lr": 0.05, "gtol": 0}
+
+
+def test_a_resume_takes_the_calls_hyperparameters_as_minimize_does(tmp_path):
+    import numadam
+    import numadam.mpi
+    np, loss, X, y, base = _logistic()
+    ck, ckm = tmp_path / "mpi.ck", tmp_path / "min.ck"
+    numadam.mpi.minimize(loss, True, np.zeros(6), (X, y), rng=7,
+                         options={**base, "maxiter": 12, "checkpoint": ck})
+    numadam.minimize(loss, True, np.zeros(6), data=(X, y), rng=7,
+                     options={**base, "maxiter": 12, "checkpoint": ckm,
+                              "checkpoint_every": 12})
+    new = {**base, "lr": 0.5, "maxiter": 30}
+    got = numadam.mpi.minimize(loss, True, np.zeros(6), (X, y), rng=7,
+                               options={**new, "resume": ck})
+    want = numadam.minimize(loss, True, np.zeros(6), data=(X, y), rng=7,
+                            options={**new, "resume": ckm})
+    np.testing.assert_array_equal(got.x, want.x)        # one process: minimize's run
+    with pytest.raises(ValueError, match="does not fit this run: option 'amsgrad' would "
+                                         "change the state arrays"):
+        numadam.mpi.minimize(loss, True, np.zeros(6), (X, y), rng=7,
+                             options={**new, "amsgrad": True, "resume": ck})
+
+
+def test_a_sharded_checkpoint_records_its_clip_norm(tmp_path):
+    import numadam.mpi
+    from numadam import _checkpoint
+    np, loss, X, y, base = _logistic()
+    opts = {**base, "clip_norm": 0.05}
+    full = numadam.mpi.minimize(loss, True, np.zeros(6), (X, y), rng=7, method="sgd",
+                                options={**opts, "maxiter": 30})
+    ck = tmp_path / "s.ck"
+    numadam.mpi.minimize(loss, True, np.zeros(6), (X, y), rng=7, method="sgd",
+                         sharded=True, options={**opts, "maxiter": 12, "checkpoint": ck})
+    meta, _ = _checkpoint.read(ck, "mpi-minimize")
+    assert meta["optimizer"]["options"]["clip_norm"] == 0.05
+    r = numadam.mpi.minimize(loss, True, np.zeros(6), (X, y), rng=7, method="sgd",
+                             options={**opts, "maxiter": 30, "resume": ck})
+    np.testing.assert_allclose(r.x, full.x, rtol=0, atol=1e-15)   # clipped all along
+
+
+def test_a_resume_into_another_run_is_refused(tmp_path):
+    import numadam.mpi
+    np, loss, X, y, base = _logistic()
+
+    def fgd(p, X, y):
+        f, g = loss(np.concatenate([p["w"], p["b"]]), X, y)
+        return f, {"w": g[:4], "b": g[4:]}
+
+    ck = tmp_path / "d.ck"
+    numadam.mpi.minimize(fgd, True, {"w": np.zeros(4), "b": np.zeros(2)}, (X, y), rng=7,
+                         options={**base, "maxiter": 12, "checkpoint": ck})
+    with pytest.raises(ValueError, match=r"does not fit this run: it was taken with x0's "
+                                         r"arrays in the order \['w' \(4,\), 'b' \(2,\)\]"):
+        numadam.mpi.minimize(fgd, True, {"b": np.zeros(2), "w": np.zeros(4)}, (X, y),
+                             rng=7, options={**base, "maxiter": 30, "resume": ck})
+    ck2 = tmp_path / "b.ck"
+    numadam.mpi.minimize(loss, True, np.zeros(6), (X, y), rng=7, bounds=[(-1, 1)] * 6,
+                         options={**base, "maxiter": 12, "checkpoint": ck2})
+    with pytest.raises(ValueError, match="its bounds differ from this call's bounds"):
+        numadam.mpi.minimize(loss, True, np.zeros(6), (X, y), rng=7,
+                             options={**base, "maxiter": 30, "resume": ck2})
+    with pytest.raises(ValueError, match=r"its x has shape \(6,\), x0 has shape \(2, 3\)"):
+        numadam.mpi.minimize(lambda x, a, b: (loss(x.ravel(), a, b)[0],
+                                              loss(x.ravel(), a, b)[1].reshape(2, 3)),
+                             True, np.zeros((2, 3)), (X, y), rng=7, bounds=[(-1, 1)] * 6,
+                             options={**base, "maxiter": 30, "resume": ck2})
+
+
+def test_a_checkpoint_that_cannot_be_written_is_refused_before_the_first_step(tmp_path):
+    import numadam.mpi
+    np, loss, X, y, base = _logistic()
+    steps = []
+    for ck, lr, match in ((tmp_path / "no" / "run.ck", 0.05, "does not exist"),
+                          (tmp_path / "run.ck", lambda t: 0.05, "a checkpoint cannot hold")):
+        with pytest.raises(ValueError, match=match):
+            numadam.mpi.minimize(loss, True, np.zeros(6), (X, y), rng=7,
+                                 callback=lambda intermediate_result: steps.append(1),
+                                 options={**base, "lr": lr, "maxiter": 2000,
+                                          "checkpoint": ck})
+    assert steps == []
+
+
+@pytest.mark.parametrize("method", ["adafactor", "muon"])
+def test_a_matrix_x0_keeps_its_shape_for_the_matrix_methods(method):
+    import numpy as np
+
+    import numadam
+    import numadam.mpi
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((100, 8))
+    Y = A @ rng.standard_normal((8, 4))
+
+    def fg(w, a, yy):
+        r = a @ w - yy
+        return 0.5 * np.mean(np.sum(r * r, 1)), a.T @ r / len(a)
+
+    opts = {"batch_size": 10, "maxiter": 20, "gtol": 0}
+    got = numadam.mpi.minimize(fg, True, np.zeros((8, 4)), (A, Y), rng=1, method=method,
+                               options=opts)
+    want = numadam.minimize(fg, True, np.zeros((8, 4)), data=(A, Y), rng=1, method=method,
+                            options=opts)
+    assert got.x.shape == (8, 4)
+    np.testing.assert_array_equal(got.x, want.x)

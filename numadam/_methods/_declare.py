@@ -434,6 +434,12 @@ class Method:
             after = [(e[0], e[1]) for e in self.layout(opts, size)]
             if before != after:
                 diff = [k for k in options if options[k] != current.get(k)]
+                # name the options that change the layout by themselves (an lr
+                # changed with amsgrad does not), else all the changed ones
+                alone = [k for k in diff if [(e[0], e[1]) for e in self.layout(
+                    self.resolve({**{k2: current[k2] for k2 in options if k2 in current},
+                                  k: options[k]}), size)] != before]
+                diff = alone or diff
                 raise ValueError(
                     f"{where}option{'s' if len(diff) > 1 else ''} "
                     f"{', '.join(map(repr, diff))} would change the state arrays "
