@@ -336,7 +336,19 @@ def _stamp(fn):
         return None
     # (its njit options too: the loops compile it with them)
     opts = sorted((k, repr(v)) for k, v in getattr(fn, "targetoptions", {}).items())
-    return f"{path}:{py.__qualname__}:{st.st_size}:{st.st_mtime_ns}:{src}:{opts}"
+    # a closure's variables are constants of its compiled code: the same
+    # source over other values is another function (numba's cache hashes
+    # them likewise); values that do not pickle leave it without a stamp
+    cells = ""
+    if getattr(py, "__closure__", None):
+        import pickle
+        try:
+            cells = hashlib.sha256(pickle.dumps(
+                [c.cell_contents for c in py.__closure__])).hexdigest()
+        except Exception:  # noqa: BLE001 - unpicklable (or empty) cells
+            return None
+    return (f"{path}:{py.__qualname__}:{st.st_size}:{st.st_mtime_ns}:{src}:{opts}"
+            f":{cells}")
 
 
 def _cacheable(fn):

@@ -383,3 +383,27 @@ def test_tiny_loop_scalars_in_bursts_cross_the_schedules_tables():
                     options={"lr": S.exponential(2e-2, 0.999), "maxiter": steps,
                              "gtol": 0})
         assert_same(a, b)
+
+
+def test_closures_over_other_values_are_other_objectives():
+    """The same source closing over other values is another function: the
+    compiled loops are not shared between them (found by review: the second
+    closure ran the first one's objective, in minimize's compiled loop and in
+    minimize_many)."""
+    def make(c):
+        @njit
+        def fg(x, a):
+            r = x - c * a
+            return np.sum(r * r), 2.0 * r
+        return fg
+
+    f1, f5 = make(1.0), make(5.0)
+    o = {"lr": 0.1, "maxiter": 2000}
+    for f, c in ((f1, 1.0), (f5, 5.0)):
+        r = numadam.minimize(f, True, np.zeros(2), args=(1.0,), options=o)
+        assert r.compiled
+        np.testing.assert_allclose(r.x, c, rtol=1e-4)
+        m = numadam.minimize_many(f, True, np.zeros((2, 2)), data=(np.ones(2),), options=o)
+        np.testing.assert_allclose(m.x, c, rtol=1e-4)
+    from numadam._cabi import _stamp
+    assert _stamp(f1) != _stamp(f5) and _stamp(make(1.0)) == _stamp(f1)
