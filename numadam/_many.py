@@ -236,6 +236,7 @@ def _minimize_many_c(fun, jac, x0, data, args, method, options, bounds):
     cobj = from_pointer(fun, P.X.dtype, many=True)
     args = (np.int64(cobj.fg), np.int64(cobj.user_data))
     status = _Loop(P, None, None, True, False, args).solve()
+    _raise_for_lr(P, status)
     if P.to_eval_point():
         _Loop(P, None, None, True, False, args).solve()
         P.evaluated()
@@ -485,6 +486,13 @@ def _raise_for_codes(P, fun, jac, fused, out, args, status, name, index_offset):
         i = int(np.flatnonzero(status == L.BAD_SHAPE)[0])
         raise ValueError(f"{name} returned an array of the wrong shape for problem "
                          f"{i + index_offset}")
+    _raise_for_lr(P, status)
+
+
+def _raise_for_lr(P, status):
+    """The schedule's own error where a problem needed a learning rate that
+    the schedule refused (status NEED_LR), as minimize raises it."""
+    from ._kernels import loop as L
     if (status == L.NEED_LR).any():
         check_lr(P.schedule, P.lr_table.size)   # raises the schedule's error
         raise AssertionError("unreachable: the schedule failed while tabulating")
@@ -625,6 +633,10 @@ class _Problems:
             # needs it raises the schedule's error (as minimize would)
             self.lr_table = _lr_table(schedule, 0, self.maxiter + 1)
             self.lr_const = 0.0
+            if self.maxiter > 0 and self.lr_table.size == 0:
+                # refused at step 0: an empty table would read as no schedule
+                # (lr_const): the schedule's own error, now
+                check_lr(schedule, 0)
         else:
             self.lr_table, self.lr_const = np.empty(0), opts["lr"]
         self.schedule = schedule

@@ -250,3 +250,47 @@ def test_a_gradient_returned_as_an_overlapping_view_of_out_is_copied_as_its_valu
         one = numadam.minimize(_reversed_out, True, np.zeros(4), args=(B[i],), options=opts)
         np.testing.assert_array_equal(res.x[i], one.x)
     np.testing.assert_allclose(res.x, B, atol=1e-3)
+
+
+def _broken_schedule(t):
+    raise RuntimeError("bug in my schedule")
+
+
+@pytest.mark.parametrize("schedule, exc, match", [
+    (_broken_schedule, RuntimeError, "bug in my schedule"),
+    (lambda t: -1.0, ValueError, "returned -1.0 at step 0"),
+    (lambda t: np.array([0.1]), TypeError, "expected a real number"),
+])
+def test_a_schedule_refused_at_step_0_raises_its_error(schedule, exc, match):
+    """As minimize raises it (found by review: an empty table of learning rates
+    read as 'no schedule', and every problem ran at lr 0)."""
+    @njit
+    def fg(x):
+        return np.sum((x - 1.0) ** 2), 2.0 * (x - 1.0)
+
+    for run in (lambda: numadam.minimize_many(fg, True, np.zeros((2, 2)),
+                                              options={"lr": schedule, "maxiter": 20}),
+                lambda: numadam.minimize(fg, True, np.zeros(2),
+                                         options={"lr": schedule, "maxiter": 20})):
+        with pytest.raises(exc, match=match):
+            run()
+
+
+def test_a_c_objective_with_a_schedule_refused_later_raises_its_error():
+    """The C path reports the schedule's error too (it gave KeyError: -6)."""
+    from numba import carray, cfunc, types
+    R = types.float64
+
+    @cfunc(R(types.intp, types.CPointer(R), types.CPointer(R), types.intp, types.voidptr))
+    def q(n, xp, gp, i, ud):
+        x, g = carray(xp, (n,)), carray(gp, (n,))
+        f = 0.0
+        for k in range(n):
+            g[k] = 2.0 * (x[k] - 1.0)
+            f += (x[k] - 1.0) ** 2
+        return f
+
+    with pytest.raises(ValueError, match=r"returned nan at step 50"):
+        numadam.minimize_many(q, True, np.zeros((3, 2)),
+                              options={"lr": lambda t: 0.1 if t < 50 else float("nan"),
+                                       "maxiter": 100, "gtol": 0})
