@@ -421,26 +421,41 @@ def _out_argument(fn, n_data, n_args):
 
 
 def _check_first_problem(fun, jac, fused, X, data, args, index_offset):
-    """Call the user's functions on problem 0 from Python, for clear errors;
-    returns what the gradient is called in messages."""
+    """Call the user's functions on the first problem from Python, for clear
+    errors; returns what the gradient is called in messages.  (A
+    ``ZeroDivisionError`` -- Python's error model, which the loop does not
+    use unless the function asks for it -- moves the check to the next
+    problem: in the loop that problem gets inf or NaN, status 3.)"""
     from ._inputs import _scalar
     n = X.shape[1]
     extra = ((np.empty(n, X.dtype),)
              if _out_argument(fun if fused else jac, len(data), len(args)) else ())
     fargs, jargs = args + (extra if fused else ()), args + (() if fused else extra)
-    d0 = tuple(a[0] for a in data)
-    xr0 = X[0].copy()
-    xr0.flags.writeable = False
-    shapes = (f"x of shape {xr0.shape} and data rows of shapes "
-              f"{[np.shape(d) for d in d0]}")
-    try:
-        out0 = fun(xr0, *d0, *fargs)
-        g0 = out0[1] if fused and isinstance(out0, tuple) else (
-            None if fused else jac(xr0, *d0, *jargs))
-    except Exception as exc:  # noqa: BLE001 - re-raised, with what it was given
-        _note(exc, f"raised by fun/jac for problem {index_offset} of minimize_many, "
-                   f"called with {shapes}")
-        raise
+    name = "fun's gradient" if fused else "jac"
+    python_model = any(getattr(f, "targetoptions", {}).get("error_model") == "python"
+                       for f in (fun, jac) if f is not True)
+    for i in range(X.shape[0]):
+        d0 = tuple(a[i] for a in data)
+        xr0 = X[i].copy()
+        xr0.flags.writeable = False
+        shapes = (f"x of shape {xr0.shape} and data rows of shapes "
+                  f"{[np.shape(d) for d in d0]}")
+        try:
+            out0 = fun(xr0, *d0, *fargs)
+            g0 = out0[1] if fused and isinstance(out0, tuple) else (
+                None if fused else jac(xr0, *d0, *jargs))
+            break
+        except ZeroDivisionError as exc:
+            if python_model:
+                _note(exc, f"raised by fun/jac for problem {i + index_offset} of "
+                           f"minimize_many, called with {shapes}")
+                raise
+        except Exception as exc:  # noqa: BLE001 - re-raised, with what it was given
+            _note(exc, f"raised by fun/jac for problem {i + index_offset} of "
+                       f"minimize_many, called with {shapes}")
+            raise
+    else:
+        return name      # every problem divides by zero: each gets status 3
     if fused:
         if not (isinstance(out0, tuple) and len(out0) == 2):
             raise TypeError("with jac=True, fun must return (f, g) for one problem; "
@@ -448,7 +463,6 @@ def _check_first_problem(fun, jac, fused, X, data, args, index_offset):
         _scalar(out0[0])
     else:
         _scalar(out0)
-    name = "fun's gradient" if fused else "jac"
     if not isinstance(g0, np.ndarray) or g0.shape != (n,):
         raise ValueError(f"{name} must return an array of shape ({n},) for one problem; "
                          f"got {type(g0).__name__} of shape {np.shape(g0)}")

@@ -294,3 +294,30 @@ def test_a_c_objective_with_a_schedule_refused_later_raises_its_error():
         numadam.minimize_many(q, True, np.zeros((3, 2)),
                               options={"lr": lambda t: 0.1 if t < 50 else float("nan"),
                                        "maxiter": 100, "gtol": 0})
+
+
+def test_a_division_by_zero_is_status_3_for_that_problem_whichever_it_is():
+    """The loop's error model is numpy's: inf or NaN, status 3 for the problem
+    that divides, also when it is problem 0 (found by review: the check of
+    problem 0 from Python raised ZeroDivisionError); a function that asks
+    for Python's error model gets its ZeroDivisionError."""
+    @njit
+    def fg(x, c):
+        r = x - 1.0 / c
+        return np.sum(r * r), 2.0 * r
+
+    o = {"lr": 0.1, "maxiter": 50}
+    for c, want in (([1.0, 0.0, 2.0], [1, 3, 1]), ([0.0, 1.0, 2.0], [3, 1, 1]),
+                    ([0.0, 0.0], [3, 3])):
+        r = numadam.minimize_many(fg, True, np.zeros((len(c), 2)), data=(np.array(c),),
+                                  options=o)
+        assert r.status.tolist() == want
+
+    @njit(error_model="python")
+    def strict(x, c):
+        r = x - 1.0 / c
+        return np.sum(r * r), 2.0 * r
+
+    with pytest.raises(ZeroDivisionError):
+        numadam.minimize_many(strict, True, np.zeros((2, 2)), data=(np.array([0.0, 1.0]),),
+                              options=o)
