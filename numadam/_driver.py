@@ -130,6 +130,12 @@ class HostSource:
         if (type(g) is np.ndarray and g.dtype == self.dtype and g.shape == self.shape
                 and g.flags.c_contiguous):
             return g if g.ndim == 1 else g.reshape(-1)
+        if self.exact:
+            what = (f"a {g.dtype} array of shape {g.shape}"
+                    + ("" if g.flags.c_contiguous else ", not C-contiguous")
+                    if isinstance(g, np.ndarray) else f"a {type(g).__name__}")
+            self.inexact = (f"{'jac' if not self.fused else 'fun'} returned {what} as the "
+                            f"gradient of x0, a {self.dtype} array of shape {self.shape}")
         self.exact = False
         return self.opt._check_grad(g, name="jac" if not self.fused else "fun's gradient")
 
@@ -260,6 +266,12 @@ class Run:
         started = time.perf_counter()
         f, g = self.src.evaluate(batch)
         first_eval = time.perf_counter() - started
+        if compiled is not None and not self.src.exact and self.loop.get("compiled") is True:
+            raise ValueError(
+                f"option compiled=True: {self.src.inexact}; the compiled loop takes the "
+                "gradient as it is returned, so it must be an array of x0's dtype and "
+                "shape, C-contiguous (the ordinary loop, compiled=False or 'auto', "
+                "converts it)")
         if compiled is not None and self.src.exact:
             self.compiled = True
             self.status, f, g = compiled(self, f, g, first_eval)

@@ -407,3 +407,24 @@ def test_closures_over_other_values_are_other_objectives():
         np.testing.assert_allclose(m.x, c, rtol=1e-4)
     from numadam._cabi import _stamp
     assert _stamp(f1) != _stamp(f5) and _stamp(make(1.0)) == _stamp(f1)
+
+
+def test_compiled_true_refuses_a_gradient_it_would_have_to_convert():
+    """The guide: compiled=True raises instead of falling back (found by review:
+    a float64 gradient of a float32 x0, or a float for a 0-d x0, fell back to
+    the ordinary loop silently); 'auto' falls back with the same results."""
+    @njit
+    def fg(x):
+        r = x - 1.0
+        return np.sum(r * r), 2.0 * r
+
+    for x0, what in ((np.zeros(3, np.float32), r"fun returned a float64 array of shape "
+                                               r"\(3,\) as the gradient of x0, a float32"),
+                     (np.array(0.0), r"fun returned a float as the gradient of x0, a "
+                                     r"float64 array of shape \(\)")):
+        with pytest.raises(ValueError, match="option compiled=True: " + what):
+            numadam.minimize(fg, True, x0, options={"maxiter": 10, "compiled": True})
+        auto = numadam.minimize(fg, True, x0, options={"maxiter": 10})
+        plain = numadam.minimize(fg, True, x0, options={"maxiter": 10, "compiled": False})
+        assert not auto.compiled and auto.x.dtype == x0.dtype
+        np.testing.assert_array_equal(auto.x, plain.x)
