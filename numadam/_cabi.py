@@ -82,7 +82,8 @@ class CObjective:
         dtype, ud = self.dtype, self.user_data or None
 
         def fg(x, *args):
-            x = np.ascontiguousarray(x, dtype)
+            # (np.require, not ascontiguousarray: a 0-d x stays 0-d)
+            x = np.require(x, dtype, "C")
             g = np.empty(x.shape, dtype)
             f = call(x.size, x.ctypes.data, g.ctypes.data, ud)
             return f, g

@@ -77,6 +77,27 @@ def test_a_float32_cfunc_keeps_float32():
     assert np.array_equal(res.x, ref.x)
 
 
+@cfunc(SIG64)
+def _sphere_c(n, xp, gp, ud):
+    x, g = carray(xp, (n,)), carray(gp, (n,))
+    f = 0.0
+    for i in range(n):
+        g[i] = 2.0 * (x[i] - 1.0)
+        f += (x[i] - 1.0) ** 2
+    return f
+
+
+def test_a_0d_x0_stays_0d_with_a_c_objective():
+    """As with any objective (found by review: the ordinary loop's ctypes call
+    made x 1-D and refused the gradient's shape)."""
+    one = numadam.minimize(_sphere_c, True, np.zeros(1), options={"maxiter": 10})
+    for compiled in (True, False):
+        r = numadam.minimize(_sphere_c, True, np.array(0.0),
+                             options={"maxiter": 10, "compiled": compiled})
+        assert r.x.shape == () and r.jac.shape == () and r.compiled == compiled
+        assert float(r.x) == one.x[0]
+
+
 def test_a_cfunc_of_the_wrong_signature_is_refused_naming_the_expected_one():
     with pytest.raises(TypeError, match=r"fun: .*double \(intptr_t, const double \*"):
         numadam.minimize(rosen_c32, True, X0, options=OPTS)
