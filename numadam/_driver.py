@@ -105,8 +105,19 @@ class HostSource:
                 what = (f"a {type(f).__name__} of {len(f)}" if isinstance(f, (tuple, list))
                         else type(f).__name__)
                 raise TypeError(f"with jac=True, fun must return (f, g); got {what}") from None
-            return _scalar(f), self.check(g)
-        return _scalar(f)
+            return self._value(f), self.check(g)
+        return self._value(f)
+
+    def _value(self, f):
+        """The objective's value as a float; one that needs converting (a
+        1-element array) keeps the run out of the compiled loop, as a gradient
+        that needs converting does."""
+        value = _scalar(f)
+        if isinstance(f, np.ndarray) and self.exact:
+            self.exact = False
+            self.inexact = (f"fun returned a {f.dtype} array of shape {f.shape} as the "
+                            "objective, not a number")
+        return value
 
     def evaluate(self, batch):
         """(f or None, flat g) at the current x: one call per step."""
@@ -268,10 +279,10 @@ class Run:
         first_eval = time.perf_counter() - started
         if compiled is not None and not self.src.exact and self.loop.get("compiled") is True:
             raise ValueError(
-                f"option compiled=True: {self.src.inexact}; the compiled loop takes the "
-                "gradient as it is returned, so it must be an array of x0's dtype and "
-                "shape, C-contiguous (the ordinary loop, compiled=False or 'auto', "
-                "converts it)")
+                f"option compiled=True: {self.src.inexact}; the compiled loop takes what "
+                "fun and jac return as it is: the objective a number, the gradient an "
+                "array of x0's dtype and shape, C-contiguous (the ordinary loop, "
+                "compiled=False or 'auto', converts them)")
         if compiled is not None and self.src.exact:
             self.compiled = True
             self.status, f, g = compiled(self, f, g, first_eval)

@@ -460,9 +460,12 @@ def _check_first_problem(fun, jac, fused, X, data, args, index_offset):
         if not (isinstance(out0, tuple) and len(out0) == 2):
             raise TypeError("with jac=True, fun must return (f, g) for one problem; "
                             f"got {type(out0).__name__}")
-        _scalar(out0[0])
-    else:
-        _scalar(out0)
+    value = out0[0] if fused else out0
+    _scalar(value)
+    if isinstance(value, np.ndarray):   # compiled into the loop as it is
+        raise TypeError(f"fun must return a number as the objective of one problem; got "
+                        f"a {value.dtype} array of shape {value.shape} (return its "
+                        "element)")
     if not isinstance(g0, np.ndarray) or g0.shape != (n,):
         raise ValueError(f"{name} must return an array of shape ({n},) for one problem; "
                          f"got {type(g0).__name__} of shape {np.shape(g0)}")

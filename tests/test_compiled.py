@@ -428,3 +428,19 @@ def test_compiled_true_refuses_a_gradient_it_would_have_to_convert():
         plain = numadam.minimize(fg, True, x0, options={"maxiter": 10, "compiled": False})
         assert not auto.compiled and auto.x.dtype == x0.dtype
         np.testing.assert_array_equal(auto.x, plain.x)
+
+
+def test_an_objective_returned_as_a_1_element_array_runs_as_the_ordinary_loop():
+    """'auto' runs it as compiled=False does (it failed to compile the loop);
+    compiled=True says what to change (found by review)."""
+    @njit
+    def fg(x):
+        return np.array([np.sum(x * x)]), 2.0 * x
+
+    auto = numadam.minimize(fg, True, np.ones(2), options={"maxiter": 5})
+    plain = numadam.minimize(fg, True, np.ones(2), options={"maxiter": 5, "compiled": False})
+    assert not auto.compiled and auto.fun == plain.fun and isinstance(auto.fun, float)
+    np.testing.assert_array_equal(auto.x, plain.x)
+    with pytest.raises(ValueError, match=r"option compiled=True: fun returned a float64 "
+                                         r"array of shape \(1,\) as the objective"):
+        numadam.minimize(fg, True, np.ones(2), options={"maxiter": 5, "compiled": True})

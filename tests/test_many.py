@@ -321,3 +321,13 @@ def test_a_division_by_zero_is_status_3_for_that_problem_whichever_it_is():
     with pytest.raises(ZeroDivisionError):
         numadam.minimize_many(strict, True, np.zeros((2, 2)), data=(np.array([0.0, 1.0]),),
                               options=o)
+
+
+def test_an_objective_returned_as_an_array_is_refused_clearly():
+    @njit
+    def fg(x):
+        return np.array([np.sum(x * x)]), 2.0 * x
+
+    with pytest.raises(TypeError, match=r"fun must return a number as the objective of one "
+                                        r"problem; got a float64 array of shape \(1,\)"):
+        numadam.minimize_many(fg, True, np.ones((2, 2)), options={"maxiter": 5})
