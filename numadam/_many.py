@@ -29,6 +29,9 @@ def _as_problems(x0, index_offset=0):
             raise ValueError("x0 must have shape (n_problems, n_params), both > 0; "
                              f"got {exc}") from None
         X = np.array(x0, dtype=float)
+        if X.ndim != 2:
+            raise ValueError("x0 must have shape (n_problems, n_params), both > 0; got "
+                             f"shape {X.shape}") from None
         bad = np.flatnonzero(~np.isfinite(X.reshape(len(X), -1)).all(axis=1))
         raise ValueError(f"x0 contains NaN or infinity (problem "
                          f"{bad[0] + index_offset})") from None
@@ -594,6 +597,8 @@ class _Problems:
 
         self.spec = spec = get_method(method)
         spec.refuse_two_pass("minimize_many")
+        if options is not None and not isinstance(options, dict):
+            raise TypeError(f"options must be a dict; got {type(options).__name__}")
         options = {} if options is None else dict(options)
         from ._methods import MINIMIZE_OPTIONS
         # minimize's loop options that this loop does not take: said so by name
@@ -616,6 +621,8 @@ class _Problems:
             raise TypeError("data must be a tuple of arrays, one per data argument of "
                             f"fun; got a list of {len(data)} numbers. For one array of "
                             "per-problem values pass data=(np.array([...]),)")
+        if data is None:   # (minimize's default)
+            data = ()
         if not isinstance(data, tuple):
             data = (data,) if isinstance(data, np.ndarray) else tuple(data)
         if len(data) > max_data:
@@ -721,10 +728,10 @@ def _as_data(a, k):
         arr = np.asarray(a)
     except Exception as exc:  # noqa: BLE001
         raise TypeError(f"data[{k}] must be an array; got {type(a).__name__}") from exc
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"data[{k}] must hold numbers (bool, int or float) for the "
-                        f"compiled loop; got dtype {arr.dtype}")
+    if arr.dtype.kind not in "biuf" or arr.dtype.kind == "f" and arr.dtype.itemsize not in (4, 8):
+        raise TypeError(f"data[{k}] must hold numbers (bool, int, float32 or float64) for "
+                        f"the compiled loop; got dtype {arr.dtype}")
     if not arr.dtype.isnative:
         arr = arr.astype(arr.dtype.newbyteorder("="))
-    return np.ascontiguousarray(arr)
+    return np.require(arr, requirements="C")   # (a 0-d array stays 0-d: refused by shape)
 

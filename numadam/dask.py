@@ -217,6 +217,8 @@ def minimize_many(fun, jac, x0, data=(), args=(), method="adam", options=None,
     except ImportError as exc:
         from ._install import install_hint
         raise ImportError(f"numadam.dask needs Dask: {install_hint('dask')}") from exc
+    if data is None:   # (minimize's default)
+        data = ()
     if not isinstance(data, (tuple, list)):
         data = (data,)
     if not isinstance(args, tuple):

@@ -157,6 +157,28 @@ def test_bad_input():
     with pytest.raises(ValueError, match=r"x0 contains NaN or infinity \(problem 1\)"):
         numadam.minimize_many(quad_fg, True, np.array([[0.0, 0], [np.nan, 0], [0, 0]]),
                               data=(np.ones((3, 2)), np.ones((3, 2))))
+    # found by review: these gave errors from inside (len() of unsized object, a dict
+    # update's message, numba's NotImplementedError)
+    D = (np.ones((3, 2)), np.ones((3, 2)))
+    with pytest.raises(ValueError, match=r"x0 must have shape .*got shape \(\)"):
+        numadam.minimize_many(quad_fg, True, np.nan, data=D)
+    for bad in ("lr", 5, [("lr", 0.1)]):
+        with pytest.raises(TypeError, match="options must be a dict; got"):
+            numadam.minimize_many(quad_fg, True, X0, data=D, options=bad)
+    with pytest.raises(TypeError, match=r"data\[1\] must hold numbers \(bool, int, float32 "
+                                        r"or float64\).*got dtype float16"):
+        numadam.minimize_many(quad_fg, True, X0, data=(D[0], D[1].astype(np.float16)))
+    with pytest.raises(ValueError, match=r"data\[1\] must have one entry per problem along "
+                                         r"axis 0 \(3\); got shape \(\)"):
+        numadam.minimize_many(quad_fg, True, X0, data=(D[0], np.float64(1.0)))
+    none = numadam.minimize_many(fg_plain, True, X0, data=None, options={"maxiter": 3})
+    some = numadam.minimize_many(fg_plain, True, X0, options={"maxiter": 3})
+    np.testing.assert_array_equal(none.x, some.x)      # data=None: no data, as minimize's
+
+
+@njit
+def fg_plain(x):
+    return np.sum(x * x), 2.0 * x
 
 
 @njit
