@@ -94,7 +94,10 @@ def minimize_many(fun, jac, x0, data=(), args=(), method="adam", options=None,
     args : tuple, optional
         Extra arguments passed whole to every call (NumPy arrays or numbers).
     method : str, default "adam"
-        Any method of :func:`minimize`.
+        A method of :func:`minimize` whose step is one elementwise pass:
+        every method except ``lamb`` and ``prodigy`` (two passes with a
+        reduction between), ``muon`` and ``adafactor`` (matrix steps), which
+        are refused with an error that says so.
     options : dict, optional
         The method's hyperparameters (``lr`` may be a schedule: every
         problem follows it with its own step count; ``clip_norm`` and

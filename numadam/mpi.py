@@ -378,7 +378,9 @@ def minimize(fun, jac, x0, data, comm=None, args=(), method="adam", options=None
     args : tuple, optional
         Extra arguments of ``fun`` and ``jac``.
     method : str, default "adam"
-        Any method of :func:`numadam.minimize`.
+        Any method of :func:`numadam.minimize` (with ``sharded=True``, those
+        whose step is one elementwise pass: not ``lamb``, ``prodigy``,
+        ``muon`` or ``adafactor``).
     options : dict, optional
         The method's hyperparameters and the loop options ``batch_size``
         (required: the GLOBAL minibatch size), ``epochs``, ``maxiter``
