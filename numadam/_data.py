@@ -140,6 +140,10 @@ class Batches:
             if scalars[key] != getattr(self, key):
                 raise ValueError(f"it was taken with {key}={scalars[key]!r}, this run "
                                  f"has {key}={getattr(self, key)!r}")
+        for key, high in (("epoch", 2 ** 62), ("pos", self.per_epoch - 1)):
+            v = scalars[key]
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= high:
+                raise ValueError(f"its batches' {key} is {v!r}, not an int in [0, {high}]")
         if self.shuffle:
             order = np.asarray(arrays["order"])
             if order.shape != (self.n,) or not np.array_equal(np.sort(order),

@@ -796,7 +796,7 @@ class Optimizer:
             raise ValueError(f"state_dict has dtype {state_dict['dtype']}, the "
                              f"parameters have {self._flat.dtype.name}")
         if state_dict["size"] != self._flat.size:
-            raise ValueError(f"state_dict is for {state_dict['size']} parameters,"
+            raise ValueError(f"state_dict is for {state_dict['size']!r} parameters,"
                              f" this optimizer has {self._flat.size}")
         t = self._saved_t(state_dict)
         opts = self._spec.resolve(dict(state_dict["options"]))

@@ -69,6 +69,15 @@ def _changed_options(recorded, given):
     return changed
 
 
+def _count(record, key, what):
+    """``record[key]``, refused (ValueError naming ``what``) unless an int in
+    [0, 2**62]."""
+    v = record[key]
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 2 ** 62:
+        raise ValueError(f"{what} is {v!r}, not an int in [0, 2**62]")
+    return v
+
+
 def _seed_of(root):
     """What identifies the run's seed: its SeedSequence's entropy and spawn key."""
     ss = root.bit_generator.seed_seq
@@ -192,6 +201,14 @@ class RunCheckpoint:
         saved_x = np.asarray(arrays["x"])
         if saved_x.shape != shape or saved_x.dtype != dtype:
             raise ValueError("its x array does not match its header")
+        if not np.isfinite(saved_x).all():
+            raise ValueError("its x holds NaN or infinity (a crafted or corrupted file)")
+        for key in ("nit", "nskip"):
+            _count(meta, key, f"its {key}")
+        if not isinstance(meta["counts"], dict):
+            raise ValueError(f"its counts are {meta['counts']!r}, not a dict")
+        for key in ("nfev", "njev"):
+            _count(meta["counts"], key, f"its counts[{key!r}]")
         # (a file of an older numadam has no record: its structure unchecked)
         if "structure" in meta and meta["structure"] != self.structure:
             raise ValueError(f"it was taken with {_arrays_text(meta['structure'])}, this "
@@ -247,8 +264,13 @@ class RunCheckpoint:
         self.x[...] = saved_x
         run.nit, run.nskip = int(meta["nit"]), int(meta["nskip"])
         run.src.counts.update({k: int(v) for k, v in meta["counts"].items()})
-        for key, piece, with_arrays in self._pieces():
-            if with_arrays:
-                piece.restore(meta[key], _part(arrays, key + "."))
-            else:
-                piece.restore(meta[key])
+        try:
+            for key, piece, with_arrays in self._pieces():
+                if with_arrays:
+                    piece.restore(meta[key], _part(arrays, key + "."))
+                else:
+                    piece.restore(meta[key])
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError,
+                OverflowError) as exc:
+            raise ValueError(f"checkpoint {name!r} is not a valid minimize state: "
+                             f"its {key} part is malformed ({exc!r})") from None

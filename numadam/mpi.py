@@ -861,6 +861,8 @@ def _check_identity(c, meta, arrays):
     if "shape" in meta and meta["shape"] != mine["shape"]:
         raise ValueError(f"its x has shape {tuple(meta['shape'])}, x0 has shape "
                          f"{tuple(c.x.shape)}")
+    from ._resume import _count
+    _count(meta, "nit", "its nit")
     x = np.asarray(arrays["x"])
     if x.shape != (c.n,) or x.dtype != c.x.dtype:
         raise ValueError("its x array does not match its header")

@@ -648,3 +648,48 @@ def test_a_schedule_of_the_users_own_class_is_refused_when_saving(tmp_path):
             numadam.minimize(fg, True, np.ones(3), options={
                 "lr": sched, "maxiter": 5, "checkpoint": tmp_path / "run.npz"})
         assert calls == [] and not (tmp_path / "run.npz").exists()
+
+
+_CRAFTED = {   # found by review: loaded, or raised from inside (OverflowError, KeyError, ...)
+    "a NaN in x": (None, lambda a: a["x"].__setitem__(0, np.nan), "its x holds NaN"),
+    "a position past the epoch": (lambda m: m["batches"].__setitem__("pos", 10 ** 6), None,
+                                  "its batches' pos is 1000000"),
+    "a negative nit": (lambda m: m.__setitem__("nit", -5), None, "its nit is -5"),
+    "a nit that is text": (lambda m: m.__setitem__("nit", "abc"), None, "its nit is 'abc'"),
+    "a huge nit": (lambda m: m.__setitem__("nit", 10 ** 30), None, "its nit is 1000000"),
+    "counts as a list": (lambda m: m.__setitem__("counts", [1]), None, "its counts are"),
+    "a bad generator state": (lambda m: m.__setitem__("user_rng", {"bit_generator": "PCG64",
+                                                                   "state": 5}), None,
+                              "its user_rng part is malformed"),
+    "a history array missing": (None, lambda a: a.pop("history.step"),
+                                "its history part is malformed"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_CRAFTED))
+def test_crafted_minimize_checkpoints_are_one_value_error_naming_the_file(case, tmp_path):
+    """A file rewritten with a valid checksum but impossible content: one
+    ValueError naming the file, nothing loaded."""
+    import copy
+
+    from numadam import _checkpoint
+    from numadam.problems import logistic_loss, make_logistic_regression
+    X, y, _ = make_logistic_regression(203, 6, seed=0)
+    path = tmp_path / "run.npz"
+    run = dict(data=(X, y), rng=3)
+    numadam.minimize(logistic_loss, True, np.zeros(6), **run,
+                     options={"batch_size": 30, "maxiter": 10, "checkpoint": path,
+                              "checkpoint_every": 10, "history": 1})
+    meta, arrays = _checkpoint.read(path, "minimize")
+    change_meta, change_arrays, match = _CRAFTED[case]
+    meta = copy.deepcopy(meta)
+    arrays = {k: v.copy() for k, v in arrays.items()}
+    if change_meta:
+        change_meta(meta)
+    if change_arrays:
+        change_arrays(arrays)
+    bad = tmp_path / "crafted.npz"
+    _checkpoint.write(bad, meta, arrays)
+    with pytest.raises(ValueError, match=rf"checkpoint .*crafted.npz.* {match}"):
+        numadam.minimize(logistic_loss, True, np.zeros(6), **run,
+                         options={"resume": bad, "maxiter": 20})
