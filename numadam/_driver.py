@@ -205,8 +205,8 @@ class Run:
         if batches is not None and epochs is not None:
             self.budget = min(self.budget, epochs * batches.per_epoch)
         self.compiled = False
-        #: also save a checkpoint when the run ends (MPI's convention)
-        self.save_at_end = False
+        #: the iteration of the last checkpoint written (None: none yet)
+        self.saved_at = None
         self.history = self.patience = self.progress = None
         if loop["history"]:
             from ._monitor import History
@@ -293,7 +293,11 @@ class Run:
                 f, g, batch = self.iterate(f, g, batch)
             except StopRun:
                 self.status = 99
-        if self.save_at_end and self.checkpoint is not None:
+        # the end of the run is saved too (a run shorter than checkpoint_every
+        # leaves its file; a finished run can go on with a larger maxiter),
+        # unless a non-finite value stopped it: the last checkpoint before it
+        # is kept, to resume from with other options
+        if self.checkpoint is not None and self.status != 3 and self.saved_at != self.nit:
             self.checkpoint.save(self.loop["checkpoint"])
         return self.finish(f, g, batch)
 
@@ -348,6 +352,7 @@ class Run:
             self.nit = nit = nit + 1
             if ckpt is not None and nit % every == 0:
                 ckpt.save(self.loop["checkpoint"])
+                self.saved_at = nit
             if batches is not None:
                 # the minibatch's loss at the new x (f, when known, is the old
                 # x's), unless the source has only that one (MPI's global loss)

@@ -149,7 +149,9 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
             ``data`` that ends on a non-finite value has status 3).
         checkpoint : str or path-like, optional
             Write the whole state of the run to this ``.npz`` file every
-            ``checkpoint_every`` iterations (atomically).
+            ``checkpoint_every`` iterations and when the run ends (atomically;
+            not after a NaN or infinite value stopped it: the last file
+            before it is kept, to resume from with other options).
         checkpoint_every : int, default 1000
             Iterations between checkpoints.
         resume : str or path-like, optional

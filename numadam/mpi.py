@@ -986,7 +986,6 @@ class _MPIRun:
         ckpt = _MPICheckpoint(c, self.run_)
         if c.loop["checkpoint"] is not None:
             self.run_.checkpoint = ckpt
-            self.run_.save_at_end = True
             own = None
             try:   # what the first save needs, checked now, not after checkpoint_every steps
                 from . import _checkpoint

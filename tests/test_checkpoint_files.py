@@ -693,3 +693,36 @@ def test_crafted_minimize_checkpoints_are_one_value_error_naming_the_file(case, 
     with pytest.raises(ValueError, match=rf"checkpoint .*crafted.npz.* {match}"):
         numadam.minimize(logistic_loss, True, np.zeros(6), **run,
                          options={"resume": bad, "maxiter": 20})
+
+
+def test_the_end_of_a_run_is_saved_except_after_a_non_finite_value(tmp_path):
+    """A run shorter than checkpoint_every leaves its checkpoint (it left none),
+    and goes on from it bit for bit with a larger maxiter; a run stopped by a
+    NaN keeps the last checkpoint before it (to resume with other options)."""
+    from numadam.problems import logistic_loss, make_logistic_regression
+    X, y, _ = make_logistic_regression(203, 6, seed=0)
+    run = dict(data=(X, y), rng=3)
+    opts = {"batch_size": 30, "gtol": 0}
+    path = tmp_path / "short.npz"
+    numadam.minimize(logistic_loss, True, np.zeros(6), **run,
+                     options={**opts, "maxiter": 15, "checkpoint": path})
+    assert _checkpoint.read(path, "minimize")[0]["nit"] == 15
+    more = numadam.minimize(logistic_loss, True, np.zeros(6), **run,
+                            options={"resume": path, "maxiter": 40})
+    whole = numadam.minimize(logistic_loss, True, np.zeros(6), **run,
+                             options={**opts, "maxiter": 40})
+    np.testing.assert_array_equal(more.x, whole.x)
+
+    calls = [0]
+
+    def fails_late(x, a, b):
+        calls[0] += 1
+        f, g = logistic_loss(x, a, b)
+        return (np.nan, g) if calls[0] > 25 else (f, g)
+
+    bad = tmp_path / "nan.npz"
+    r = numadam.minimize(fails_late, True, np.zeros(6), **run,
+                         options={**opts, "maxiter": 40, "checkpoint": bad,
+                                  "checkpoint_every": 10})
+    assert r.status == 3 and r.nit == 25
+    assert _checkpoint.read(bad, "minimize")[0]["nit"] == 20
