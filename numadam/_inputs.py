@@ -352,8 +352,9 @@ def flat_gradient(grad, shape, dtype, name="grad"):
         return grad if grad.ndim == 1 else grad.reshape(-1)
     if grad is None:
         raise TypeError(("jac returned None" if name == "jac" else f"{name} is None")
-                        + ": it must be an array of the parameters' shape (a function "
-                        "that writes into out= must return out too)")
+                        + ": it must be an array of the parameters' shape"
+                        + (" (a function that writes into out= must return out too)"
+                           if name in ("jac", "fun's gradient") else ""))
     try:
         arr = np.asarray(grad)
     except Exception as exc:  # noqa: BLE001 - report what it was

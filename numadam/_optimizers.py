@@ -472,6 +472,19 @@ class Optimizer:
     def _user_options(self):
         return {k: v for k, v in self._opts.items() if k in self._spec.defaults}
 
+    def zero_grad(self, set_to_none=True):
+        """Nothing to do: torch.optim's ``zero_grad``, for loops ported from it.
+
+        numadam's optimizers hold no gradients: :meth:`step` takes the
+        gradient itself, so there is none to zero or accumulate into.  Kept
+        so that a training loop written for torch.optim runs unchanged.
+
+        Parameters
+        ----------
+        set_to_none : bool, default True
+            Ignored (torch.optim's argument).
+        """
+
     # -- the step ----------------------------------------------------------
     def step(self, grad):
         """Take one step with the gradient ``grad``, in place.
@@ -513,6 +526,12 @@ class Optimizer:
         whose norm pass tests it too), then leaves the parameters, the state
         and ``t`` bitwise unchanged when it is not finite.
         """
+        if callable(grad):
+            raise TypeError(
+                "grad is a callable: step takes the gradient itself, not torch.optim's "
+                "closure (numadam holds no gradients and evaluates nothing): compute "
+                "it first, opt.step(grad_of(x)); to minimise a function, see "
+                "numadam.minimize")
         if self._dev is not None:
             return self._step_flat(self._dev.check_grad(grad, self._view)) is not None
         if self._groups is not None:

@@ -286,3 +286,19 @@ def test_lr_zero_freezes_the_parameters(method):
         opt.step([rng.standard_normal(shape), rng.standard_normal(shape)])
     np.testing.assert_array_equal(a, a0)
     assert not np.array_equal(b, b0)
+
+
+def test_torch_optim_idioms_get_clear_answers():
+    """A loop ported from torch.optim: zero_grad() is a no-op (numadam holds no
+    gradients); step(closure) and step(None) say what step takes."""
+    x = np.ones(3)
+    opt = numadam.Adam(x, lr=0.1)
+    assert opt.zero_grad() is None and opt.zero_grad(set_to_none=False) is None
+    assert opt.t == 0 and np.array_equal(x, np.ones(3))
+    with pytest.raises(TypeError, match=r"grad is a callable: step takes the gradient itself, "
+                                        r"not torch.optim's closure"):
+        opt.step(lambda: (1.0, 2 * x))
+    with pytest.raises(TypeError, match=r"^grad is None: it must be an array of the "
+                                        r"parameters' shape$"):
+        opt.step(None)
+    assert opt.t == 0
