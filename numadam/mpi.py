@@ -430,7 +430,10 @@ def minimize(fun, jac, x0, data, comm=None, args=(), method="adam", options=None
         (``maxiter``), 2 (``epochs``); 3: the global loss or gradient was
         NaN or infinite (``nan_policy="stop"``) or an update overflowed; 99:
         the callback stopped the run.  ``nfev`` and ``njev`` count this
-        process's own calls.
+        process's own calls.  A resumed run also has ``resumed``: ``{"path",
+        "nit" (the checkpoint's), "changed"}``, ``changed`` the
+        hyperparameters the call gives other values than the checkpoint's
+        (``{name: (recorded, given)}``), as :func:`numadam.minimize`'s.
 
     Raises
     ------
@@ -765,6 +768,8 @@ class _MPICheckpoint:
 
     def __init__(self, c, run):
         self.c, self.run = c, run
+        #: after :meth:`resume`: ``result.resumed`` (as minimize's)
+        self.resumed = None
 
     def save(self, path):
         from . import _checkpoint
@@ -823,12 +828,19 @@ class _MPICheckpoint:
         mine = run.opt._user_options()   # the call's hyperparameters, as minimize's
         run.opt._load_checkpoint_parts(dict(meta["optimizer"], size=c.p_hi - c.p_lo),
                                        state, name, prefix="state.")
+        from ._resume import _changed_options
+        recorded = _checkpoint.decode_options(meta["optimizer"]["options"])
+        # (sharded: the clipping is the source's, not the optimizer's option)
+        call = mine if c.clip_norm is None else dict(mine, clip_norm=c.clip_norm)
+        changed = _changed_options(recorded, {k: v for k, v in call.items()
+                                              if k in recorded})
         try:
             run.opt._replace_options(mine)
         except ValueError as exc:
             raise ValueError(f"checkpoint {name!r} does not fit this run: {exc}") from None
         c.flat[:] = arrays["x"]
         run.nit = int(meta["nit"])
+        self.resumed = {"path": os.fspath(path), "nit": run.nit, "changed": changed}
         run.batches.restore(meta["batches"], batches)
 
 
@@ -1003,10 +1015,12 @@ class _MPIRun:
             except Exception as exc:  # noqa: BLE001
                 own = (exc, "setup (reading the checkpoint)")
             _exchange(c.comm, c.rank, own)
-        self.src = src
+        self.src, self.ckpt = src, ckpt
 
     def run(self):
         result = self.src.decorate(self.run_.run())
+        if self.ckpt.resumed is not None:
+            result.resumed = self.ckpt.resumed
         st = self.src.c.st
         if st is not None:
             result.x = st.copies(result.x)

@@ -393,6 +393,8 @@ def test_a_resume_takes_the_calls_hyperparameters_as_minimize_does(tmp_path):
     want = numadam.minimize(loss, True, np.zeros(6), data=(X, y), rng=7,
                             options={**new, "resume": ckm})
     np.testing.assert_array_equal(got.x, want.x)        # one process: minimize's run
+    assert got.resumed == {"path": str(ck), "nit": 12, "changed": {"lr": (0.05, 0.5)}}
+    assert want.resumed["changed"]["lr"] == got.resumed["changed"]["lr"]
     with pytest.raises(ValueError, match="does not fit this run: option 'amsgrad' would "
                                          "change the state arrays"):
         numadam.mpi.minimize(loss, True, np.zeros(6), (X, y), rng=7,
