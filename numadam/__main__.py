@@ -86,7 +86,8 @@ def demo(maxiter_rosen=20000, maxiter_logistic=1000):
     import numadam
     from numadam.problems import logistic_loss, make_logistic_regression, rosenbrock
 
-    print(f"numadam {numadam.__version__}: every method on two problems "
+    print(f"numadam {numadam.__version__}: every method on two problems (but Muon and "
+          "Adafactor, whose steps are for matrices) "
           "(first call of each method includes compilation, cached on disk)")
     out = {"rosenbrock": {}, "logistic": {}}
     rows = []

@@ -1125,8 +1125,9 @@ _COMMON = """
     params : numpy.ndarray
         Writable, C-contiguous float32 or float64 array, updated in place.
     lr : float or callable, default {lr}
-        Learning rate, > 0, or a schedule ``lr(k)`` of the step count ``k``
-        (0 for the first step; see :mod:`numadam.schedules`).
+        Learning rate, >= 0 (0 freezes the parameters, as in torch.optim), or
+        a schedule ``lr(k)`` of the step count ``k`` (0 for the first step;
+        see :mod:`numadam.schedules`).
 """
 _BETAS_DOC = """    betas : tuple of float, default (0.9, 0.999)
         Decay rates ``(beta1, beta2)`` of the moment estimates, in [0, 1).
