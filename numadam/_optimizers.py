@@ -1105,14 +1105,25 @@ def _rebuild(cls, method, params, options, state_dict, skipped, shard, added=())
 
 
 def _method_class(name, method, doc):
-    def __init__(self, params, **options):
+    def __init__(self, params, *lr, **options):
+        # lr second, as torch.optim's Adam(params, 1e-3); the rest by name
+        if len(lr) > 1:
+            raise TypeError(f"{name}() takes params and lr positionally; give the other "
+                            f"options by name, e.g. {name}(params, {lr[0]!r}, "
+                            "betas=(0.9, 0.999))")
+        if lr:
+            if "lr" in options:
+                raise TypeError(f"{name}() got lr twice: positionally and by name")
+            options["lr"] = lr[0]
         Optimizer.__init__(self, params, **options)
 
     spec = get_method(method)
     params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY),
-              inspect.Parameter("params", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+              inspect.Parameter("params", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+              inspect.Parameter("lr", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                default=spec.defaults["lr"])]
     params += [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v)
-               for k, v in spec.defaults.items()]
+               for k, v in spec.defaults.items() if k != "lr"]
     __init__.__signature__ = inspect.Signature(params)
     __init__.__doc__ = f"Create a {name} optimizer for ``params``."
     return type(name, (Optimizer,), {"method": method, "__init__": __init__,

@@ -302,3 +302,18 @@ def test_torch_optim_idioms_get_clear_answers():
                                         r"parameters' shape$"):
         opt.step(None)
     assert opt.t == 0
+
+
+def test_lr_may_be_given_second_positionally_as_in_torch():
+    x, y = np.ones(3), np.ones(3)
+    a, b = numadam.Adam(x, 0.1), numadam.Adam(y, lr=0.1)
+    a.step(np.ones(3))
+    b.step(np.ones(3))
+    np.testing.assert_array_equal(x, y)
+    assert a.lr == 0.1
+    with pytest.raises(TypeError, match=r"Adam\(\) takes params and lr positionally; give "
+                                        r"the other options by name"):
+        numadam.Adam(np.ones(3), 0.1, (0.9, 0.99))
+    with pytest.raises(TypeError, match=r"Adam\(\) got lr twice"):
+        numadam.Adam(np.ones(3), 0.1, lr=0.2)
+    assert list(inspect.signature(numadam.Adam).parameters)[:2] == ["params", "lr"]
