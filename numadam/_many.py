@@ -619,22 +619,7 @@ class _Problems:
                              f"{self.policy!r}")
         self.X = X = _as_problems(x0, index_offset)
         n_problems = X.shape[0]
-        if isinstance(data, list) and data and all(
-                isinstance(v, numbers.Number) for v in data):
-            raise TypeError("data must be a tuple of arrays, one per data argument of "
-                            f"fun; got a list of {len(data)} numbers. For one array of "
-                            "per-problem values pass data=(np.array([...]),)")
-        if data is None:   # (minimize's default)
-            data = ()
-        if not isinstance(data, tuple):
-            data = (data,) if isinstance(data, np.ndarray) else tuple(data)
-        if len(data) > max_data:
-            raise ValueError(f"data may hold at most {max_data} arrays; got {len(data)}")
-        self.data = tuple(_as_data(a, k) for k, a in enumerate(data))
-        for k, a in enumerate(self.data):
-            if a.ndim == 0 or len(a) != n_problems:
-                raise ValueError(f"data[{k}] must have one entry per problem along axis "
-                                 f"0 ({n_problems}); got shape {a.shape}")
+        self.data = _data_arrays(data, n_problems, max_data)
         # the per-problem state, from the stateful optimizer's own definition
         self.opts = opts = Optimizer(X[0].copy(), method=spec.name, **options)._opts
         names = spec.state_names(opts, X.shape[1])   # (int8: by one problem's size)
@@ -718,6 +703,27 @@ class _Problems:
             x=x, fun=f, jac=g, nit=nit, status=status, success=status == 0,
             method=self.spec.name, summary=counts,
             message=f"{len(status)} problems: " + "; ".join(parts) + ".", **extra)
+
+
+def _data_arrays(data, n_problems, max_data):
+    """The per-problem data arrays, checked: one entry per problem along axis 0."""
+    if isinstance(data, list) and data and all(
+            isinstance(v, numbers.Number) for v in data):
+        raise TypeError("data must be a tuple of arrays, one per data argument of "
+                        f"fun; got a list of {len(data)} numbers. For one array of "
+                        "per-problem values pass data=(np.array([...]),)")
+    if data is None:   # (minimize's default)
+        data = ()
+    if not isinstance(data, tuple):
+        data = (data,) if isinstance(data, np.ndarray) else tuple(data)
+    if len(data) > max_data:
+        raise ValueError(f"data may hold at most {max_data} arrays; got {len(data)}")
+    arrays = tuple(_as_data(a, k) for k, a in enumerate(data))
+    for k, a in enumerate(arrays):
+        if a.ndim == 0 or len(a) != n_problems:
+            raise ValueError(f"data[{k}] must have one entry per problem along axis "
+                             f"0 ({n_problems}); got shape {a.shape}")
+    return arrays
 
 
 def _as_data(a, k):

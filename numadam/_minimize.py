@@ -6,6 +6,8 @@ pieces -- the optimizer, the batches, the source of gradients
 the one run loop, :class:`numadam._driver.Run` (the compiled loop,
 :mod:`numadam._compiled`, runs its iterations when it can).
 """
+import inspect
+
 import numpy as np
 
 from ._inputs import (STATUS_MESSAGES, _as_rng, _as_x0, _bounds, _callback_style,
@@ -32,6 +34,17 @@ def _check_c_objective(fun, jac, args, data, device):
                          "Python or numba.cuda objectives")
 
 
+def _looks_like_x0(value):
+    """Whether ``value`` (given as jac) is a starting point: an array, a number
+    or a (nested) sequence of numbers."""
+    import numbers
+    if isinstance(value, (np.ndarray, numbers.Number)) and not isinstance(value, bool):
+        return True
+    if isinstance(value, (list, tuple)) and value:
+        return all(_looks_like_x0(v) for v in value)
+    return False
+
+
 def _check_functions(fun, jac):
     """Whether ``fun`` returns ``(f, g)`` (``jac=True``); refuses anything else."""
     if not callable(fun):
@@ -45,7 +58,11 @@ def _check_functions(fun, jac):
                     f"gradient; got {jac!r}")
 
 
-def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
+#: x0 not given (the signature shows it required: see the end of the module)
+_NO_X0 = object()
+
+
+def minimize(fun, jac, x0=_NO_X0, method="adam", args=(), options=None, callback=None,
              bounds=None, data=None, rng=None, device="cpu"):
     """Minimize a function with a first-order stochastic method.
 
@@ -287,6 +304,13 @@ def minimize(fun, jac, x0, method="adam", args=(), options=None, callback=None,
     >>> res.status, bool(np.allclose(res.x, [1.0, -2.0, 0.5], atol=1e-3))
     (2, True)
     """
+    if x0 is _NO_X0 or not (jac is True or callable(jac)) and _looks_like_x0(jac):
+        raise TypeError(
+            "minimize takes (fun, jac, x0): the gradient second, then x0, where "
+            "scipy.optimize.minimize takes (fun, x0, jac=...); got "
+            + ("no x0" if x0 is _NO_X0 else f"x0={x0!r}")
+            + f" and jac a {type(jac).__name__}: call numadam.minimize(fun, jac, x0) "
+            "(jac=True when fun returns (f, g))")
     if not isinstance(args, tuple):
         args = (args,)
     from ._cabi import is_pointer
@@ -495,3 +519,10 @@ def scipy_method(method="adam"):
     custom.__name__ = custom.__qualname__ = f"numadam_{name}"
     custom.__doc__ = f"numadam's {name!r} in scipy.optimize.minimize's custom-method form."
     return custom
+
+
+# x0 is required: its default only lets a call in scipy's argument order get an
+# error that says so (see minimize's first check)
+minimize.__signature__ = inspect.signature(minimize).replace(parameters=[
+    p.replace(default=inspect.Parameter.empty) if p.name == "x0" else p
+    for p in inspect.signature(minimize).parameters.values()])

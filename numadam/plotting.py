@@ -10,6 +10,30 @@ _Y = ("loss", "grad_norm", "lr")
 _YLABEL = {"loss": "loss", "grad_norm": "gradient norm", "lr": "learning rate"}
 
 
+def _results(results, OptimizeResult):
+    """``(results as a list, their names)``, refusing what is not results."""
+    if isinstance(results, OptimizeResult):
+        results = [results]
+    names = None
+    if isinstance(results, dict):
+        where = [f"results[{k!r}]" for k in results]
+        names = [str(k) for k in results]
+        results = list(results.values())
+    elif isinstance(results, (list, tuple)):
+        results = list(results)
+        where = [f"results[{i}]" for i in range(len(results))]
+    else:
+        raise TypeError("results must be an OptimizeResult of numadam.minimize, a list of "
+                        f"them or a dict label -> result; got {type(results).__name__}")
+    for w, r in zip(where, results):
+        if not isinstance(r, OptimizeResult):
+            raise TypeError(f"{w} is a {type(r).__name__}, not an OptimizeResult of "
+                            "numadam.minimize")
+    if names is None:
+        names = [r.get("method") or f"run {i}" for i, r in enumerate(results)]
+    return results, names
+
+
 def plot(results, x="step", y="loss", labels=None, ax=None, logy=None, smooth=None,
          title=None, filename=None):
     """Draw convergence curves of one or several results.
@@ -93,25 +117,7 @@ def plot(results, x="step", y="loss", labels=None, ax=None, logy=None, smooth=No
             raise ValueError(what)
     from scipy.optimize import OptimizeResult
 
-    if isinstance(results, OptimizeResult):
-        results = [results]
-    names = None
-    if isinstance(results, dict):
-        where = [f"results[{k!r}]" for k in results]
-        names = [str(k) for k in results]
-        results = list(results.values())
-    elif isinstance(results, (list, tuple)):
-        results = list(results)
-        where = [f"results[{i}]" for i in range(len(results))]
-    else:
-        raise TypeError("results must be an OptimizeResult of numadam.minimize, a list of "
-                        f"them or a dict label -> result; got {type(results).__name__}")
-    for w, r in zip(where, results):
-        if not isinstance(r, OptimizeResult):
-            raise TypeError(f"{w} is a {type(r).__name__}, not an OptimizeResult of "
-                            "numadam.minimize")
-    if names is None:
-        names = [r.get("method") or f"run {i}" for i, r in enumerate(results)]
+    results, names = _results(results, OptimizeResult)
     if labels is not None:
         if isinstance(labels, (str, bytes)) or not hasattr(labels, "__iter__"):
             raise TypeError(f"labels must be a list of strings, one per result; got "

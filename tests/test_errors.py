@@ -229,3 +229,22 @@ def test_x0_is_copied_not_updated():
     x0.flags.writeable = False  # a read-only x0 is fine: minimize works on a copy
     res = run(x0=x0)
     assert res.x is not x0 and np.all(x0 == 0)
+
+
+def test_scipys_argument_order_gets_an_error_that_says_so():
+    """numadam.minimize(fun, jac, x0) where scipy has (fun, x0, jac=...): a call
+    in scipy's order said 'missing x0' or 'jac must be a callable ... got
+    array(...)' (found by the new-user review)."""
+    import inspect
+
+    from scipy.optimize import rosen, rosen_der
+    x0 = np.array([-1.2, 1.0])
+    for call in (lambda: numadam.minimize(rosen, x0),
+                 lambda: numadam.minimize(rosen, x0, rosen_der),
+                 lambda: numadam.minimize(rosen, 1.5)):
+        with pytest.raises(TypeError, match=r"minimize takes \(fun, jac, x0\): the gradient "
+                                            r"second.*scipy.optimize.minimize takes \(fun, "
+                                            r"x0, jac=\.\.\.\)"):
+            call()
+    assert inspect.signature(numadam.minimize).parameters["x0"].default \
+        is inspect.Parameter.empty
