@@ -55,6 +55,13 @@ def _as_x0(x0, name="x0"):
     if isinstance(x0, (str, bytes)):
         raise TypeError(f"{name} must be an array of real numbers; got "
                         f"{type(x0).__name__} {x0!r}")
+    if x0 is None:
+        raise TypeError(f"{name} must be the starting point, an array of real numbers; "
+                        "got None")
+    if isinstance(x0, (list, tuple)) and any(isinstance(v, dict) for v in x0):
+        raise TypeError(f"{name} holds dicts: parameter groups ({{'params': ...}}) are "
+                        "the stateful optimizers' params; minimize takes x0 as an array, "
+                        "a dict name -> array or a list of arrays, and one method for all")
     if _is_sparse(x0):
         raise TypeError(f"{name} must be a dense array; got a scipy.sparse "
                         f"{type(x0).__name__}")

@@ -332,7 +332,19 @@ def minimize(fun, jac, x0=_NO_X0, method="adam", args=(), options=None, callback
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device must be 'cpu' or 'cuda'; got {device!r}")
     from ._structured import structure_of
-    if structure_of(x0) is not None:
+    st0 = structure_of(x0)
+    if st0 is not None:
+        nd = spec.rule.ndim
+        wrong = [(n, s) for n, s in zip(st0.names, st0.shapes) if nd is not None
+                 and len(s) != nd]
+        if wrong:   # (the optimizers' advice, parameter groups, is not minimize's)
+            raise ValueError(
+                f"x0[{wrong[0][0]!r}]: method {spec.name!r} updates {nd}-D arrays "
+                f"(matrices); got shape {tuple(wrong[0][1])}. minimize runs one method "
+                "over every array of x0: give it only matrices, or run the stateful "
+                "optimizer with a parameter group of another method for the others in "
+                "your own loop: numadam.Optimizer([{'params': matrices}, {'params': "
+                f"others, 'method': 'adamw'}}], method={spec.name!r})")
         if device != "cpu":
             raise ValueError("device: minimize over several arrays (x0 a dict or a list of "
                              "arrays) runs on the CPU; on the GPU give one array")

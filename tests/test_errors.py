@@ -248,3 +248,22 @@ def test_scipys_argument_order_gets_an_error_that_says_so():
             call()
     assert inspect.signature(numadam.minimize).parameters["x0"].default \
         is inspect.Parameter.empty
+
+
+def test_x0_that_is_none_or_parameter_groups_and_muon_over_a_vector():
+    """Found by the new-user review: 'x0 must be real ... got dtype object', and
+    Muon's advice (a parameter group) that minimize then refused."""
+    def fg(p):
+        return sum(float((v * v).sum()) for v in p.values()), {k: 2 * v for k, v in p.items()}
+
+    with pytest.raises(TypeError, match="x0 must be the starting point, an array of real "
+                                        "numbers; got None"):
+        numadam.minimize(fg, True, None)
+    with pytest.raises(TypeError, match=r"x0 holds dicts: parameter groups .* are the "
+                                        r"stateful optimizers' params"):
+        numadam.minimize(fg, True, [{"params": {"W": np.ones((2, 2))}},
+                                    {"params": {"b": np.ones(2)}, "method": "adamw"}])
+    with pytest.raises(ValueError, match=r"x0\['b'\]: method 'muon' updates 2-D arrays "
+                                         r"\(matrices\); got shape \(2,\)\. minimize runs one "
+                                         r"method over every array of x0"):
+        numadam.minimize(fg, True, {"W": np.ones((2, 2)), "b": np.ones(2)}, method="muon")
