@@ -277,6 +277,11 @@ class Run:
         started = time.perf_counter()
         f, g = self.src.evaluate(batch)
         first_eval = time.perf_counter() - started
+        if f is None:
+            # a separate fun, else first called at the end: called here too, as
+            # scipy does, so that a broken fun fails before the run, not after
+            # it (its value serves a record at this iteration)
+            f = self.src.value(batch)
         if compiled is not None and not self.src.exact and self.loop.get("compiled") is True:
             raise ValueError(
                 f"option compiled=True: {self.src.inexact}; the compiled loop takes what "

@@ -278,8 +278,9 @@ def minimize(fun, jac, x0=_NO_X0, method="adam", args=(), options=None, callback
     65536 steps, which costs about a microsecond per step.
 
     With a separate ``jac``, the methods do not need the objective to step:
-    ``fun`` is evaluated only where its value is used (the final iterate, a
-    new-style callback, history records, the patience rule, progress
+    ``fun`` is evaluated at ``x0`` (as scipy does: a broken ``fun`` fails
+    before the run) and then only where its value is used (the final iterate,
+    a new-style callback, history records, the patience rule, progress
     refreshes), so ``nfev`` stays small.
 
     Examples

@@ -72,7 +72,7 @@ def test_gtol_zero_runs_exactly_maxiter():
                            options={"maxiter": 37, "gtol": 0})
     assert res.nit == 37 and res.status == 1
     assert res.njev == 38  # x0 and every iterate
-    assert res.nfev == 1   # only the final value is reported
+    assert res.nfev == 2   # x0's (a check, as scipy's) and the final value
     assert res.message == numadam.STATUS_MESSAGES[1]
 
 
@@ -286,3 +286,22 @@ def test_as_a_custom_method_of_scipy_minimize():
     for jac in (None, "2-point", "3-point", "cs"):
         with pytest.raises(TypeError, match="finite-difference jac .* is not supported"):
             scipy_minimize(rosen, [0.0, 0.0], jac=jac, method=numadam.scipy_method())
+
+
+@pytest.mark.parametrize("compiled", [False, "auto"])
+def test_a_broken_separate_fun_fails_before_the_run(compiled):
+    """fun is called at x0 (found by the new-user review: with a separate jac it
+    was first called after the whole run, whose result was then lost)."""
+    steps = []
+
+    def jac(x):
+        steps.append(1)
+        return 2 * x
+
+    for fun, exc, match in ((lambda x: None, TypeError, "fun must return a real scalar"),
+                            (lambda x: 1.0 / 0.0, ZeroDivisionError, "division by zero")):
+        steps.clear()
+        with pytest.raises(exc, match=match):
+            numadam.minimize(fun, jac, np.array([-1.2, 1.0]),
+                             options={"maxiter": 10000, "compiled": compiled})
+        assert len(steps) == 1      # x0's gradient only: no step was taken
