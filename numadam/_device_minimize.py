@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from ._driver import OneProcess
 from ._inputs import (_as_x0, _bounds, _callback_style, _loop_options, _out_position,
                       _scalar)
 
@@ -16,7 +17,7 @@ _HOST_ONLY = ("epochs", "batch_size", "shuffle", "drop_last", "patience", "disp"
               "checkpoint", "checkpoint_every", "resume", "compiled")
 
 
-class DeviceSource:
+class DeviceSource(OneProcess):
     """The gradient from the user's functions on device arrays; the state on the
     device (see :mod:`numadam._driver` for the interface)."""
 

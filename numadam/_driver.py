@@ -43,7 +43,21 @@ class StopRun(Exception):
     99): MPI's callback stop, which arrives with the next ``Allreduce``."""
 
 
-class HostSource:
+class OneProcess:
+    """What a callback's stop or exception does in one process (the sources
+    of :func:`numadam.minimize` on the CPU and the GPU; MPI's holds them for
+    every process)."""
+
+    def stop_requested(self):
+        """A callback raised StopIteration: stop now (True)."""
+        return True
+
+    def hold_error(self, exc, nit):
+        """A callback raised ``exc``: not held, the run re-raises it (False)."""
+        return False
+
+
+class HostSource(OneProcess):
     """minimize's gradients from Python callables, its state in host memory."""
 
     #: a callback with data gets the minibatch's loss at the new x (evaluated
@@ -155,14 +169,6 @@ class HostSource:
 
     def intermediate_x(self):
         return self.x.copy()
-
-    def stop_requested(self):
-        """A callback raised StopIteration: stop now (True)."""
-        return True
-
-    def hold_error(self, exc, nit):
-        """A callback raised ``exc``: not held, the run re-raises it (False)."""
-        return False
 
     def jac_of(self, g):
         return np.array(g, copy=True).reshape(self.shape)

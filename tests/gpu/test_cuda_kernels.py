@@ -163,6 +163,26 @@ def _quad_grad_kernel(x, a, b, g):
         g[i] = a[i] * (x[i] - b[i])
 
 
+def test_a_callbacks_stop_or_exception_on_the_device_is_the_cpus():
+    """StopIteration ends the run with status 99, another exception reaches the
+    caller (found by review: the device source lacked both, AttributeError)."""
+    def fg(x):
+        return 0.0, x
+
+    def stop(xk):
+        raise StopIteration
+
+    def fails(xk):
+        raise KeyError("mine")
+
+    r = numadam.minimize(fg, True, np.ones(3), device="cuda", callback=stop,
+                         options={"maxiter": 5})
+    assert r.status == 99 and r.nit == 1
+    with pytest.raises(KeyError, match="mine"):
+        numadam.minimize(fg, True, np.ones(3), device="cuda", callback=fails,
+                         options={"maxiter": 5})
+
+
 @pytest.mark.parametrize("method", ["nadam", "lamb", "prodigy", "adam-bfloat16"])
 def test_minimize_on_the_device_matches_the_cpu(method):
     """(LAMB, Prodigy: the two-pass methods, their sums on the device; Adam with
