@@ -518,7 +518,7 @@ class Groups:
         addresses and the flags (the gradients C-contiguous, the parameters
         still writable) read from the objects in one compiled call."""
         from ._inputs import flat_gradient
-        seq = self.gradients(grads)
+        seq = list(self.gradients(grads))   # (a tuple given: the same as a list)
         n = len(seq)
         fields = None
         if (list(map(type, seq)).count(np.ndarray) == n

@@ -648,3 +648,16 @@ def test_the_optimizer_wide_options_of_a_single_group_can_be_set():
     two = numadam.Adam([{"params": [np.ones(2)]}, {"params": [np.ones(2)]}])
     with pytest.raises(ValueError, match="option of the whole optimizer"):
         two.param_groups[1]["clip_norm"] = 1.0
+
+
+def test_gradients_as_a_tuple_are_a_list():
+    """(found by review: a tuple of gradients of the right dtypes raised
+    'can only concatenate tuple (not "list") to tuple')"""
+    for params in ([np.ones(2), np.ones(3)], {"a": np.ones(2), "b": np.ones(3)}):
+        a, b = numadam.Adam(params, lr=0.1), numadam.Adam(copy.deepcopy(params), lr=0.1)
+        grads = (np.ones(2), np.full(3, 2.0))
+        a.step(grads)
+        b.step(list(grads) if isinstance(params, list) else dict(zip("ab", grads)))
+        for p, q in zip(a.param_groups[0]["params"], b.param_groups[0]["params"]):
+            np.testing.assert_array_equal(p, q)
+        assert a.t == 1
