@@ -445,9 +445,10 @@ class Optimizer:
             groups = self._groups.groups
             before = [g.user_options() for g in groups]
             top = self._spec.resolve({**self._user_options(), "lr": value})
-            try:
-                for k in range(len(groups)):
-                    self._set_group_option(k, "lr", value)
+            try:   # all at once: the options every group shares checked after
+                for k, g in enumerate(groups):
+                    g.replace({**g.user_options(), "lr": value}, f"param_groups[{k}]")
+                self._groups.check_shared()
             except (TypeError, ValueError):
                 for k, g in enumerate(groups):
                     g.replace(before[k], f"param_groups[{k}]")

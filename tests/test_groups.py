@@ -661,3 +661,18 @@ def test_gradients_as_a_tuple_are_a_list():
         for p, q in zip(a.param_groups[0]["params"], b.param_groups[0]["params"]):
             np.testing.assert_array_equal(p, q)
         assert a.t == 1
+
+
+def test_opt_lr_sets_every_group_of_a_method_that_shares_lr():
+    """Prodigy's lr is one for every group: opt.lr = v sets them all at once
+    (found by review: set one by one, the check refused the state between)."""
+    p = numadam.Prodigy([{"params": [np.ones(3)]},
+                         {"params": [np.ones(2)], "weight_decay": 0.1}])
+    p.lr = 0.5
+    assert [g["lr"] for g in p.param_groups] == [0.5, 0.5]
+    with pytest.raises(ValueError, match="must be the same in every parameter group"):
+        p.param_groups[0]["lr"] = 0.3
+    assert [g["lr"] for g in p.param_groups] == [0.5, 0.5]
+    with pytest.raises(ValueError, match="'lr' must be >= 0"):
+        p.lr = -1.0
+    assert [g["lr"] for g in p.param_groups] == [0.5, 0.5]
