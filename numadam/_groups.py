@@ -365,7 +365,7 @@ class Groups:
         try:
             return Group(gspec, {**base, **overrides}, numbered)
         except (TypeError, ValueError) as exc:
-            if not named:
+            if not named or str(exc).startswith(f"{where}: "):   # (named already)
                 raise
             raise type(exc)(f"{where}: {exc}") from None
 
