@@ -71,9 +71,20 @@ class DeviceState:
         does not block (see :func:`numadam._kernels.cuda.sumsq`)."""
         return self.K.sumsq(g, self.parts, self.out, box, x, gsign)
 
-    def norm(self, g):
-        """``(s, r)`` with ``||g|| = s * r``, as the CPU norm kernels (``s = 1``)."""
-        return 1.0, math.sqrt(self.sumsq(g))
+    def norm(self, g, box=None, x=None, gsign=1.0):
+        """``(s, r)`` with ``||g|| = s * r``, as the CPU norm kernels: ``s = 1``
+        unless the float64 sum of squares overflowed for a finite gradient;
+        then the CPU's rescaled second pass, on a host copy (rare: an element
+        over 1.3e154).  With ``box`` and ``x``: the projected gradient's."""
+        total = self.sumsq(g, box, x, gsign)
+        if total < math.inf:
+            return 1.0, math.sqrt(total)
+        from ._kernels import cpu
+        h = g.copy_to_host()
+        if box is None:
+            return cpu._rescaled(h, h, h, h, 1.0, False, total)
+        return cpu._rescaled(x.copy_to_host(), h, box[0].copy_to_host(),
+                             box[1].copy_to_host(), gsign, True, total)
 
     def agree(self, kernels, flat, g, arrays, scalars):
         """The count pass of a cautious variant on the device (how many
@@ -134,5 +145,5 @@ class DeviceState:
         return g.reshape(g.size)
 
     def check_finite(self, flat, name):
-        if not math.isfinite(self.sumsq(flat)):
+        if not math.isfinite(self.norm(flat)[1]):
             raise ValueError(f"{name} contains NaN or infinity")

@@ -71,16 +71,17 @@ class DeviceSource(OneProcess):
     def reduce(self, g):
         """The norm on the device, in a fixed order; with bounds, the projected
         norm for ``gtol`` (clipping then takes the full norm itself)."""
+        from ._kernels._scalars import norm_value
         if self.box is None:
-            gn = math.sqrt(self.dev.sumsq(g))
-            return gn, (1.0, gn)
-        return math.sqrt(self.dev.sumsq(g, self.box, self.flat, self.gsign)), None
+            s, r = self.dev.norm(g)
+            return norm_value(s, r), (s, r)
+        return norm_value(*self.dev.norm(g, self.box, self.flat, self.gsign)), None
 
     def step(self, g, norm):
         self.opt._step_flat(g, norm)
 
     def finite_gradient(self, g):
-        return math.isfinite(self.dev.sumsq(g))
+        return math.isfinite(self.dev.norm(g)[1])
 
     def intermediate_x(self):
         return self.x

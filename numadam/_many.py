@@ -565,20 +565,23 @@ def _minimize_many_cuda(fun, jac, x0, data, args, method, options, bounds):
     blocks = (n_problems + threads - 1) // threads
 
     def launch(Xd):
-        """Run the kernel for P.maxiter steps: (f, nit, status) on the host."""
+        """Run the kernel for P.maxiter steps: (f, nit, status, nskip) on the host."""
         out_f = cuda.to_device(np.zeros(n_problems))
         out_nit = cuda.to_device(np.zeros(n_problems, np.int64))
         out_status = cuda.to_device(np.zeros(n_problems, np.int64))
+        out_nskip = cuda.to_device(np.zeros(n_problems, np.int64))
         with K.wrapping():
             kernel[blocks, threads](Xd, Gd, *arrays, *Dd, P.hyper, P.host0, P.lr_const,
                                     cuda.to_device(P.lr_table), P.clip_norm, P.maxiter,
                                     P.gtol, P.box is not None, cuda.to_device(lb),
                                     cuda.to_device(ub), P.gsign, P.policy == "skip", out_f,
-                                    out_nit, out_status)
+                                    out_nit, out_status, out_nskip)
         cuda.synchronize()
-        return out_f.copy_to_host(), out_nit.copy_to_host(), out_status.copy_to_host()
+        return (out_f.copy_to_host(), out_nit.copy_to_host(), out_status.copy_to_host(),
+                out_nskip.copy_to_host())
 
-    f, nit, status = launch(Xd)
+    f, nit, status, nskip = launch(Xd)
+    P.nits[:] = nit
     if P.spec.modes is not None:
         # Schedule-Free: every problem's eval point, evaluated there (maxiter 0)
         P.X = Xd.copy_to_host()
@@ -587,7 +590,9 @@ def _minimize_many_cuda(fun, jac, x0, data, args, method, options, bounds):
         Xd = cuda.to_device(P.X)
         f = launch(Xd)[0]
         P.evaluated()
-    return P.result(Xd.copy_to_host(), f, Gd.copy_to_host(), nit, status, device="cuda")
+    # (the kernel evaluates fun with the gradient at every iterate, jac=True or not)
+    return P.result(Xd.copy_to_host(), f, Gd.copy_to_host(), nit, status, device="cuda",
+                    nfev=P.njev(), njev=P.njev(), nskip=nskip)
 
 
 

@@ -106,6 +106,45 @@ def step_key(t):
     return np.uint32((z ^ (z >> np.uint64(31))) & np.uint64(0xFFFFFFFF))
 
 
+def counts(x, g, lb, ub, gsign, bounded, k):
+    """Whether element ``k`` of ``g`` counts in the norm: always, unless
+    ``bounded`` and the box ``[lb, ub]`` blocks it at ``x`` (the projected
+    gradient of the gtol test)."""
+    d = np.float64(g[k]) * gsign
+    return not (bounded and ((x[k] <= lb[k] and 0.0 < d < math.inf)
+                             or (x[k] >= ub[k] and -math.inf < d < 0.0)))
+
+
+def vector_norm(x, g, lb, ub, gsign, bounded):
+    """``(s, r)`` with ``||g|| = s * r`` of one vector (the GPU's one-thread
+    problems), over the elements that :func:`counts`: the float64 sum of
+    squares in element order, and, where it overflowed for finite elements,
+    the sum of squares of ``g / max|g|`` -- the CPU norm kernels' rule
+    (:func:`numadam._kernels.cpu._rescaled`), so a huge finite gradient is
+    clipped and tested as there, not taken for a non-finite one."""
+    total = 0.0
+    for k in range(g.size):
+        if counts(x, g, lb, ub, gsign, bounded, k):
+            d = np.float64(g[k])
+            total += d * d
+    if total < math.inf:
+        return 1.0, math.sqrt(total)
+    s = 0.0
+    for k in range(g.size):
+        a = abs(np.float64(g[k]))
+        if not a < math.inf:
+            return 1.0, math.sqrt(total)
+        if a > s and counts(x, g, lb, ub, gsign, bounded, k):
+            s = a
+    acc = 0.0
+    for k in range(g.size):
+        if counts(x, g, lb, ub, gsign, bounded, k):
+            q = np.float64(g[k]) / s
+            acc += q * q
+    return s, math.sqrt(acc)
+
+
 #: helpers shared by the compiled loops (CPU and CUDA), the optimizers and the
 #: methods' scalar functions
-HELPERS = (prologue, norm_value, clip_scale, lr_at, stop_status, with_caution, step_key)
+HELPERS = (prologue, norm_value, clip_scale, lr_at, stop_status, with_caution, step_key,
+           counts, vector_norm)

@@ -160,7 +160,8 @@ def is_finite_value(v):
 _MANY_TEMPLATE = '''
 @cuda.jit
 def many_kernel(X, G, {states}, {data}, hyper, host0, lr_const, lr_table, clip_norm,
-                maxiter, gtol, has_box, lb, ub, gsign, skip, out_f, out_nit, out_status):
+                maxiter, gtol, has_box, lb, ub, gsign, skip, out_f, out_nit, out_status,
+                out_nskip):
     i = cuda.grid(1)
     if i >= X.shape[0]:
         return
@@ -171,29 +172,24 @@ def many_kernel(X, G, {states}, {data}, hyper, host0, lr_const, lr_table, clip_n
     host = host0
     t = 0
     nit = 0
+    nskip = 0
     status = 99
     f = EVAL(x, g{rows})
     while True:
-        gn2 = 0.0
-        for k in range(n):
-            d = np.float64(g[k]) * gsign
-            if has_box and ((x[k] <= lb[k] and 0.0 < d < math.inf)
-                            or (x[k] >= ub[k] and -math.inf < d < 0.0)):
-                continue
-            gn2 += d * d
-        gn = math.sqrt(gn2)
-        status, bad = STOP(gn, math.isfinite(f), skip, gtol, nit, maxiter)
+        s, r = NORM(x, g, lb, ub, gsign, has_box)
+        gn = NORM_VALUE(s, r)
+        # (a separate fun: its value is tested at the end, as on the CPU)
+        status, bad = STOP(gn, (not FUSED) or math.isfinite(f), skip, gtol, nit, maxiter)
         if status != 99:
             break
-        if not bad:
+        if bad:
+            nskip += 1
+        else:
             lr = LR_AT(lr_const, lr_table, t)
             gscale = 1.0
             if clip_norm > 0.0:
-                cn2 = 0.0
-                for k in range(n):
-                    gk = np.float64(g[k])
-                    cn2 += gk * gk
-                gscale = CLIP_SCALE(clip_norm, 1.0, math.sqrt(cn2))
+                s, r = NORM(x, g, lb, ub, gsign, False)
+                gscale = CLIP_SCALE(clip_norm, s, r)
             scalars, host = SCALARS(hyper, t + 1, lr, gscale, host)
             if CAUTION:   # the cautious step's count pass over this problem
                 na = 0
@@ -210,9 +206,12 @@ def many_kernel(X, G, {states}, {data}, hyper, host0, lr_const, lr_table, clip_n
                     x[k] = min(max(x[k], lb[k]), ub[k])
         nit += 1
         f = EVAL(x, g{rows})
+    if status == 1 and (bad or not math.isfinite(f)):
+        status = 3   # the run ends on a non-finite objective or gradient (the CPU's)
     out_f[i] = f
     out_nit[i] = nit
     out_status[i] = status
+    out_nskip[i] = nskip
 '''
 
 
@@ -269,6 +268,8 @@ def many_kernel(fun, jac, fused, at, scalar_fn, n_scalars, bools, n_states, n_da
              "AT": device(at), "ROW": row, "SCALARS": scalar_fn,
              "STOP": _scalars.stop_status, "LR_AT": _scalars.lr_at,
              "CLIP_SCALE": _scalars.clip_scale, "CAUTION": agree_at is not None,
+             "NORM": _scalars.vector_norm, "NORM_VALUE": _scalars.norm_value,
+             "FUSED": bool(fused),
              "KEY": _scalars.step_key,
              "AGREE": device(agree_at if agree_at is not None else at),
              "WITH_CAUTION": _scalars.with_caution}

@@ -588,3 +588,45 @@ def test_the_simulator_s_threads_share_a_device_function_s_module():
         out = np.zeros(256)
         kernel[1, 256](x, out)
         np.testing.assert_array_equal(out, 4 * x * (299 * 300 / 2) + 6)
+
+
+def test_a_huge_finite_gradient_is_clipped_on_the_device_as_on_the_cpu():
+    """Its float64 sum of squares overflows (|g| > 1.3e154): the CPU's rescaled
+    norm, not a non-finite one (found by review: the device clipped nothing,
+    skipped the step, or stopped with status 3)."""
+    g = np.full(4, 1e200)
+    for opts in ({"clip_norm": 1.0}, {"clip_norm": 1.0, "nan_policy": "skip"}):
+        x = np.ones(4)
+        numadam.SGD(x, lr=0.1, **opts).step(g)
+        xd = cuda.to_device(np.ones(4))
+        assert numadam.SGD(xd, lr=0.1, **opts).step(cuda.to_device(g))
+        np.testing.assert_array_equal(xd.copy_to_host(), x)
+
+    def fg(x):
+        return 0.0, cuda.to_device(np.full(4, 1e200))
+
+    r = numadam.minimize(fg, True, np.ones(4), method="sgd", device="cuda",
+                         options={"lr": 0.1, "clip_norm": 1.0, "maxiter": 2})
+    ref = numadam.minimize(lambda x: (0.0, np.full(4, 1e200)), True, np.ones(4),
+                           method="sgd", options={"lr": 0.1, "clip_norm": 1.0, "maxiter": 2})
+    assert r.status == ref.status == 1 and r.nit == 2
+    np.testing.assert_array_equal(r.x.copy_to_host(), ref.x)
+    # minimize_many: one problem's gradient of 1e200 (a = 1e200 * 2 / (x - b))
+    A, B = np.full((2, 3), 1e200), np.zeros((2, 3))
+    X0 = np.ones((2, 3))
+    for options in ({"lr": 0.1, "maxiter": 2, "gtol": 0.0, "clip_norm": 1.0},
+                    {"lr": 0.1, "maxiter": 2, "gtol": 0.0}):
+        _device_is_cpu("sgd", options, X0, A, B)
+
+
+def test_minimize_many_on_the_device_skips_and_counts_as_the_cpu():
+    """nan_policy='skip': a problem still non-finite at the end has status 3, and
+    the result has nskip, nfev and njev (found by review: status 1, no counts)."""
+    rng = np.random.default_rng(2)
+    A, B = rng.uniform(1, 2, (3, 3)), rng.standard_normal((3, 3))
+    A[1, 0] = np.nan
+    X0 = np.zeros((3, 3))
+    options = {"lr": 0.05, "maxiter": 5, "nan_policy": "skip"}
+    res = _device_is_cpu("adam", options, X0, A, B)
+    assert res.status.tolist() == [1, 3, 1] and res.nskip.tolist() == [0, 5, 0]
+    assert res.nfev.tolist() == res.njev.tolist() == [6, 6, 6]
