@@ -286,8 +286,18 @@ class Run:
         if f is None:
             # a separate fun, else first called at the end: called here too, as
             # scipy does, so that a broken fun fails before the run, not after
-            # it (its value serves a record at this iteration)
-            f = self.src.value(batch)
+            # it.  Its value serves this iteration where the loop would have
+            # evaluated fun (a history record, patience, progress); otherwise it
+            # was a check only, not counted (as minimize_many's of its first
+            # problem), and the run is the one it always was
+            counts = dict(self.src.counts)
+            f0 = self.src.value(batch)
+            if (self.patience is not None
+                    or self.progress is not None and self.progress.due()
+                    or self.history is not None and self.history.next == self.nit):
+                f = f0
+            else:
+                self.src.counts.update(counts)
         if compiled is not None and not self.src.exact and self.loop.get("compiled") is True:
             raise ValueError(
                 f"option compiled=True: {self.src.inexact}; the compiled loop takes what "

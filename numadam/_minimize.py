@@ -278,10 +278,11 @@ def minimize(fun, jac, x0=_NO_X0, method="adam", args=(), options=None, callback
     65536 steps, which costs about a microsecond per step.
 
     With a separate ``jac``, the methods do not need the objective to step:
-    ``fun`` is evaluated at ``x0`` (as scipy does: a broken ``fun`` fails
-    before the run) and then only where its value is used (the final iterate,
-    a new-style callback, history records, the patience rule, progress
-    refreshes), so ``nfev`` stays small.
+    ``fun`` is called once at ``x0`` as a check (as scipy does: a broken
+    ``fun`` fails before the run; not counted in ``nfev`` unless its value is
+    used there) and then evaluated only where its value is used (the final
+    iterate, a new-style callback, history records, the patience rule,
+    progress refreshes), so ``nfev`` stays small.
 
     Examples
     --------
