@@ -140,7 +140,7 @@ class constant(Schedule):
     Parameters
     ----------
     lr : float
-        The learning rate, > 0.
+        The learning rate, >= 0.
 
     Examples
     --------
@@ -150,7 +150,7 @@ class constant(Schedule):
     """
 
     def __init__(self, lr):
-        self._lr = _number("lr", lr, 0, low_open=True)
+        self._lr = _number("lr", lr, 0)
         self._params = {"lr": self._lr}
 
     def lr(self, k):
@@ -163,7 +163,7 @@ class step_decay(Schedule):
     Parameters
     ----------
     lr : float
-        Initial learning rate, > 0.
+        Initial learning rate, >= 0.
     step_size : int
         Steps between decays, >= 1.
     gamma : float, default 0.1
@@ -178,7 +178,7 @@ class step_decay(Schedule):
     """
 
     def __init__(self, lr, step_size, gamma=0.1):
-        self._lr = _number("lr", lr, 0, low_open=True)
+        self._lr = _number("lr", lr, 0)
         self._step = _count("step_size", step_size)
         self._gamma = _number("gamma", gamma, 0, low_open=True, high=1)
         self._params = {"lr": self._lr, "step_size": self._step, "gamma": self._gamma}
@@ -193,7 +193,7 @@ class exponential(Schedule):
     Parameters
     ----------
     lr : float
-        Initial learning rate, > 0.
+        Initial learning rate, >= 0.
     gamma : float
         Decay factor per step, in (0, 1].
 
@@ -206,7 +206,7 @@ class exponential(Schedule):
     """
 
     def __init__(self, lr, gamma):
-        self._lr = _number("lr", lr, 0, low_open=True)
+        self._lr = _number("lr", lr, 0)
         self._gamma = _number("gamma", gamma, 0, low_open=True, high=1)
         self._params = {"lr": self._lr, "gamma": self._gamma}
 
@@ -220,7 +220,7 @@ class inverse_sqrt(Schedule):
     Parameters
     ----------
     lr : float
-        The learning rate of the first step, > 0.
+        The learning rate of the first step, >= 0.
 
     Examples
     --------
@@ -231,7 +231,7 @@ class inverse_sqrt(Schedule):
     """
 
     def __init__(self, lr):
-        self._lr = _number("lr", lr, 0, low_open=True)
+        self._lr = _number("lr", lr, 0)
         self._params = {"lr": self._lr}
 
     def lr(self, k):
@@ -247,7 +247,7 @@ class cosine(Schedule):
     Parameters
     ----------
     lr : float
-        Initial (peak) learning rate, > 0.
+        Initial (peak) learning rate, >= 0.
     decay_steps : int
         ``T``, >= 1.
     end_lr : float, default 0
@@ -262,7 +262,7 @@ class cosine(Schedule):
     """
 
     def __init__(self, lr, decay_steps, end_lr=0.0):
-        self._lr = _number("lr", lr, 0, low_open=True)
+        self._lr = _number("lr", lr, 0)
         self._t = _count("decay_steps", decay_steps)
         self._end = _number("end_lr", end_lr, 0)
         self._params = {"lr": self._lr, "decay_steps": self._t, "end_lr": self._end}
@@ -283,7 +283,7 @@ class one_cycle(Schedule):
     Parameters
     ----------
     max_lr : float
-        Peak learning rate, > 0.
+        Peak learning rate, >= 0.
     total_steps : int
         Length of the cycle, >= 2.
     pct_start : float, default 0.3
@@ -306,7 +306,7 @@ class one_cycle(Schedule):
 
     def __init__(self, max_lr, total_steps, pct_start=0.3, div_factor=25.0,
                  final_div_factor=1e4, anneal="cos"):
-        self._max = _number("max_lr", max_lr, 0, low_open=True)
+        self._max = _number("max_lr", max_lr, 0)
         self._total = _count("total_steps", total_steps, 2)
         self._pct = _number("pct_start", pct_start, 0, low_open=True, high=1, high_open=True)
         self._div = _number("div_factor", div_factor, 1)

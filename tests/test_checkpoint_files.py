@@ -455,7 +455,7 @@ def _with_lr(src, dst, kind, lr):
     ({"__schedule__": "cosine", "params": {"lr": 0.1, "decay_steps": 10, "bogus": 1}},
      "schedule cosine(bogus=1, decay_steps=10, lr=0.1) is refused: "),
     ({"__schedule__": "cosine", "params": {"lr": -1.0, "decay_steps": 10}},
-     "schedule cosine(decay_steps=10, lr=-1.0) is refused: lr must be > 0; got -1.0"),
+     "schedule cosine(decay_steps=10, lr=-1.0) is refused: lr must be >= 0; got -1.0"),
     ({"__schedule__": "warmup", "params": {"schedule": [1], "warmup_steps": 2}},
      "schedule warmup(schedule=[1], warmup_steps=2) is refused: lr must be a real number"),
     ({"__schedule__": "cosine", "params": [0.1, 10]}, "the params of schedule 'cosine' must be a JSON object"),

@@ -96,7 +96,7 @@ def test_one_cycle_matches_torch():
 
 
 @pytest.mark.parametrize("make, match", [
-    (lambda: S.constant(0.0), "lr must be > 0"),
+    (lambda: S.constant(-0.1), "lr must be >= 0"),
     (lambda: S.step_decay(0.1, 0), "step_size must be >= 1"),
     (lambda: S.step_decay(0.1, 10, gamma=1.5), "gamma must be <= 1"),
     (lambda: S.exponential(0.1, gamma=0.0), "gamma must be > 0"),
@@ -274,3 +274,15 @@ def test_a_user_subclass_gets_the_check_and_an_int():
     with pytest.raises(ValueError, match="got -2$"):
         s(-2)
     assert len(seen) == 2                    # lr never saw the bad step count
+
+
+def test_a_schedule_at_lr_0_is_taken_as_lr_0_is():
+    """lr = 0 freezes the parameters, as a float lr (torch.optim takes 0 <= lr)."""
+    import numpy as np
+    for s in (S.constant(0.0), S.cosine(0.0, 10), S.step_decay(0.0, 5),
+              S.exponential(0.0, 0.9), S.inverse_sqrt(0.0), S.one_cycle(0.0, 10)):
+        assert [s(k) for k in range(4)] == [0.0] * 4
+        x = np.ones(3)
+        opt = numadam.Adam(x, lr=s)
+        opt.step(np.ones(3))
+        assert np.array_equal(x, np.ones(3)) and opt.t == 1
