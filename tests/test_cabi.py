@@ -429,6 +429,19 @@ def test_minimize_many_with_a_cfunc_through_a_low_level_callable_gives_njits_bit
     np.testing.assert_array_equal(res.jac, ref.jac)
 
 
+def test_a_c_objective_with_a_schedule_refused_later_raises_its_error():
+    """minimize_many's C path reports the schedule's error, as its njit path and
+    minimize do (found by review: it gave KeyError: -6)."""
+    from scipy import LowLevelCallable
+    A, B, X0, ud = _many_problems(3)   # (A and B alive: ud holds their addresses)
+    llc = LowLevelCallable(_quad_many_cfunc().ctypes, ud.ctypes.data_as(ctypes.c_void_p))
+    with pytest.raises(ValueError, match=r"returned nan at step 50"):
+        numadam.minimize_many(llc, True, X0,
+                              options={"lr": lambda t: 0.1 if t < 50 else float("nan"),
+                                       "maxiter": 100, "gtol": 0})
+    assert A.shape == B.shape == X0.shape
+
+
 def test_minimize_many_with_a_c_function_compiled_with_cc(clib):
     from scipy import LowLevelCallable
     fn = clib.quad_many

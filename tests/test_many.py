@@ -298,25 +298,6 @@ def test_a_schedule_refused_at_step_0_raises_its_error(schedule, exc, match):
             run()
 
 
-def test_a_c_objective_with_a_schedule_refused_later_raises_its_error():
-    """The C path reports the schedule's error too (it gave KeyError: -6)."""
-    from numba import carray, cfunc, types
-    R = types.float64
-
-    @cfunc(R(types.intp, types.CPointer(R), types.CPointer(R), types.intp, types.voidptr))
-    def q(n, xp, gp, i, ud):
-        x, g = carray(xp, (n,)), carray(gp, (n,))
-        f = 0.0
-        for k in range(n):
-            g[k] = 2.0 * (x[k] - 1.0)
-            f += (x[k] - 1.0) ** 2
-        return f
-
-    with pytest.raises(ValueError, match=r"returned nan at step 50"):
-        numadam.minimize_many(q, True, np.zeros((3, 2)),
-                              options={"lr": lambda t: 0.1 if t < 50 else float("nan"),
-                                       "maxiter": 100, "gtol": 0})
-
 
 def test_a_division_by_zero_is_status_3_for_that_problem_whichever_it_is():
     """The loop's error model is numpy's: inf or NaN, status 3 for the problem
